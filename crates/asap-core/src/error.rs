@@ -1,0 +1,339 @@
+//! Errors. Each names the rule that failed, in words a caller can act on, and a verification
+//! error maps to an HTTP outcome through exactly one method, [`VerifyError::outcome`].
+
+use std::error::Error as StdError;
+
+use crate::algorithm::{Algorithm, KeyKind};
+use crate::kid::KeyId;
+
+/// A boxed error from a pluggable component (key source, replay store).
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What the server should answer for a failed verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// 401 with `WWW-Authenticate: Bearer`: a missing, malformed, forged, expired or otherwise
+    /// invalid token, or a key nobody publishes.
+    Unauthorized,
+    /// 403: a valid token whose issuer, subject or scope this service does not allow.
+    Forbidden,
+    /// 503: the key repository or the replay store could not answer, and nothing cached could.
+    Unavailable,
+}
+
+impl Outcome {
+    /// The HTTP status code for this outcome.
+    pub const fn status(self) -> u16 {
+        match self {
+            Outcome::Unauthorized => 401,
+            Outcome::Forbidden => 403,
+            Outcome::Unavailable => 503,
+        }
+    }
+}
+
+/// An `alg` header value that is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlgorithmError {
+    /// `none` or an HMAC algorithm: never accepted for ASAP.
+    #[error("algorithm {0:?} is forbidden (no `none`, no HMAC)")]
+    Forbidden(String),
+    /// Not an algorithm this library knows.
+    #[error("unknown algorithm {0:?}")]
+    Unknown(String),
+}
+
+/// A `kid` that breaks the syntax or ownership rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KidError {
+    /// The kid is empty.
+    #[error("kid is empty")]
+    Empty,
+    /// The kid is longer than 512 bytes.
+    #[error("kid is {len} bytes long; at most 512 are allowed")]
+    TooLong {
+        /// The length seen.
+        len: usize,
+    },
+    /// An empty, `.` or `..` segment (a leading, trailing or doubled `/` included).
+    #[error("kid {0:?} has an empty, `.` or `..` segment")]
+    BadSegment(String),
+    /// A character outside `[A-Za-z0-9_.+-/]`.
+    #[error("kid has the character {0:?}; only ASCII letters, digits, `_ . + -` and `/` are allowed")]
+    BadCharacter(char),
+    /// The kid does not start with `<iss>/`.
+    #[error("kid {kid:?} does not belong to issuer {issuer:?} (it must start with \"<issuer>/\")")]
+    NotOwnedByIssuer {
+        /// The kid.
+        kid: String,
+        /// The issuer claimed by the token.
+        issuer: String,
+    },
+}
+
+/// A key that cannot be loaded or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The text is not PEM, or holds no block of a supported type.
+    #[error("not a usable PEM key: {0}")]
+    Pem(String),
+    /// The DER does not encode a supported key.
+    #[error("key is malformed or of an unsupported type: {0}")]
+    Malformed(String),
+    /// An RSA key shorter than 2048 bits.
+    #[error("RSA key has {bits} bits; at least 2048 are required")]
+    RsaTooSmall {
+        /// The modulus length in bits.
+        bits: usize,
+    },
+    /// The key cannot be used with the algorithm.
+    #[error("a {key} key cannot be used with {alg}")]
+    AlgorithmMismatch {
+        /// The algorithm asked for.
+        alg: Algorithm,
+        /// The kind of key given.
+        key: KeyKind,
+    },
+    /// A private key was given where a public key was expected, or the other way round.
+    #[error("expected a {expected} key")]
+    WrongKeyClass {
+        /// `"public"` or `"private"`.
+        expected: &'static str,
+    },
+}
+
+/// Why a key source could not give a key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySourceError {
+    /// No repository publishes this kid (HTTP 404/403, no such file).
+    #[error("no public key is published for kid {0}")]
+    NotFound(KeyId),
+    /// The repository answered with something that is not an acceptable public key.
+    #[error("the key published for kid {kid} is not acceptable: {source}")]
+    InvalidKey {
+        /// The kid looked up.
+        kid: KeyId,
+        /// What is wrong with it.
+        #[source]
+        source: KeyError,
+    },
+    /// No repository could be reached and nothing cached could answer.
+    #[error("the public key repository is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+}
+
+/// Why a replay guard could not record a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The store could not be reached or failed.
+    #[error("the replay store is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// A bounded in-memory store is full of unexpired entries.
+    #[error("the replay store is full ({0} unexpired entries)")]
+    Full(usize),
+}
+
+/// Why a token was not signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The key cannot be used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The kid is invalid or not owned by the issuer.
+    #[error(transparent)]
+    Kid(#[from] KidError),
+    /// A configuration value is out of range.
+    #[error("invalid signer configuration: {0}")]
+    Config(String),
+    /// An extra claim cannot be used (a registered claim name, or not serializable).
+    #[error("invalid claim {name:?}: {reason}")]
+    Claim {
+        /// The claim name.
+        name: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// The crypto library failed to sign (should not happen with a loaded key).
+    #[error("signing failed")]
+    Crypto,
+}
+
+/// Why a token was refused. Each variant names the rule that failed; [`VerifyError::outcome`]
+/// maps it to 401, 403 or 503.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token is larger than the size limit (checked before any parsing).
+    #[error("token is {len} bytes; at most {max} are accepted")]
+    TooLarge {
+        /// The length seen.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The token is not three base64url segments of JSON objects.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// A JSON object in the token repeats a key.
+    #[error("duplicate JSON key {0:?} in the token")]
+    DuplicateKey(String),
+    /// The `alg` header names a forbidden or unknown algorithm.
+    #[error(transparent)]
+    Algorithm(#[from] AlgorithmError),
+    /// The algorithm is known but not enabled on this verifier (EdDSA).
+    #[error("algorithm {0} is not enabled on this verifier")]
+    AlgorithmNotEnabled(Algorithm),
+    /// A header parameter that would let the token choose its own key or critical extensions.
+    #[error("header parameter {0:?} is not allowed")]
+    ForbiddenHeader(&'static str),
+    /// A required header parameter is missing or not a string.
+    #[error("header parameter {0:?} is missing or not a string")]
+    MissingHeader(&'static str),
+    /// The kid breaks the syntax or ownership rule.
+    #[error(transparent)]
+    Kid(#[from] KidError),
+    /// The issuer is not in the allow-list.
+    #[error("issuer {0:?} is not allowed")]
+    IssuerNotAllowed(String),
+    /// A required claim is missing.
+    #[error("claim {0:?} is missing")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong type or an empty value.
+    #[error("claim {claim:?} is invalid: {reason}")]
+    InvalidClaim {
+        /// The claim name.
+        claim: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No key is published for the kid.
+    #[error("no public key for kid {0}")]
+    KeyNotFound(KeyId),
+    /// The published key is not acceptable.
+    #[error("the public key for kid {kid} is not acceptable: {source}")]
+    InvalidKey {
+        /// The kid.
+        kid: KeyId,
+        /// What is wrong.
+        #[source]
+        source: KeyError,
+    },
+    /// The key repository could not answer.
+    #[error("cannot get the public key: {0}")]
+    KeyUnavailable(#[source] BoxError),
+    /// The key's type does not fit the token's `alg` (e.g. a P-384 key for ES256).
+    #[error("a {key} key cannot verify {alg}")]
+    KeyAlgorithmMismatch {
+        /// The token's algorithm.
+        alg: Algorithm,
+        /// The key's kind.
+        key: KeyKind,
+    },
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// `iat` is later than now plus the leeway.
+    #[error("token was issued in the future (iat {iat}, now {now})")]
+    IssuedInFuture {
+        /// The `iat` claim.
+        iat: i64,
+        /// The verifier's clock.
+        now: i64,
+    },
+    /// `nbf` (or `iat`) is later than now plus the leeway.
+    #[error("token is not valid yet (nbf {nbf}, now {now})")]
+    NotYetValid {
+        /// The `nbf` claim.
+        nbf: i64,
+        /// The verifier's clock.
+        now: i64,
+    },
+    /// Now is later than `exp` plus the leeway.
+    #[error("token expired (exp {exp}, now {now})")]
+    Expired {
+        /// The `exp` claim.
+        exp: i64,
+        /// The verifier's clock.
+        now: i64,
+    },
+    /// `exp` is before `iat`, or `exp - iat` is longer than the maximum lifetime.
+    #[error("token lifetime {lifetime} s is outside 0..={max} s")]
+    BadLifetime {
+        /// `exp - iat`.
+        lifetime: i64,
+        /// The maximum lifetime.
+        max: i64,
+    },
+    /// No audience of the token is one of this service's audiences.
+    #[error("token is not meant for this service (audience mismatch)")]
+    AudienceMismatch,
+    /// `sub` differs from `iss` and no subject allow-list permits it.
+    #[error("subject {subject:?} differs from issuer {issuer:?}")]
+    SubjectMismatch {
+        /// The `sub` claim.
+        subject: String,
+        /// The `iss` claim.
+        issuer: String,
+    },
+    /// The effective subject is not in the allow-list.
+    #[error("subject {0:?} is not allowed")]
+    SubjectNotAllowed(String),
+    /// The `(iss, jti)` pair was seen before.
+    #[error("token was already used (jti replay)")]
+    Replayed,
+    /// The replay store could not answer.
+    #[error("cannot check for replay: {0}")]
+    ReplayUnavailable(#[source] ReplayError),
+}
+
+impl VerifyError {
+    /// The HTTP outcome of this error: the one place where rule failures become statuses.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            VerifyError::IssuerNotAllowed(_)
+            | VerifyError::SubjectMismatch { .. }
+            | VerifyError::SubjectNotAllowed(_) => Outcome::Forbidden,
+            VerifyError::KeyUnavailable(_) | VerifyError::ReplayUnavailable(_) => Outcome::Unavailable,
+            _ => Outcome::Unauthorized,
+        }
+    }
+}
+
+impl From<KeySourceError> for VerifyError {
+    fn from(e: KeySourceError) -> Self {
+        match e {
+            KeySourceError::NotFound(kid) => VerifyError::KeyNotFound(kid),
+            KeySourceError::InvalidKey { kid, source } => VerifyError::InvalidKey { kid, source },
+            KeySourceError::Unavailable(e) => VerifyError::KeyUnavailable(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_statuses() {
+        assert_eq!(VerifyError::BadSignature.outcome().status(), 401);
+        assert_eq!(VerifyError::IssuerNotAllowed("x".into()).outcome().status(), 403);
+        assert_eq!(VerifyError::SubjectNotAllowed("x".into()).outcome().status(), 403);
+        assert_eq!(VerifyError::KeyUnavailable("down".into()).outcome().status(), 503);
+        assert_eq!(
+            VerifyError::ReplayUnavailable(ReplayError::Full(1))
+                .outcome()
+                .status(),
+            503
+        );
+        let kid = KeyId::parse("a/b").expect("valid");
+        assert_eq!(VerifyError::KeyNotFound(kid).outcome().status(), 401);
+        assert_eq!(VerifyError::Replayed.outcome().status(), 401);
+    }
+}

@@ -1,0 +1,412 @@
+//! Private and public keys, and the one signing/verifying seam: every algorithm, ES512 included,
+//! goes through aws-lc-rs here and nowhere else. Keys are parsed once, when loaded.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair,
+    VerificationAlgorithm,
+};
+
+use crate::algorithm::{Algorithm, KeyKind};
+use crate::der;
+use crate::error::{KeyError, SignError, VerifyError};
+
+/// The smallest RSA modulus accepted, for signing and for verifying.
+pub const MIN_RSA_BITS: usize = 2048;
+
+fn ecdsa_signing(kind: KeyKind) -> Option<&'static EcdsaSigningAlgorithm> {
+    match kind {
+        KeyKind::P256 => Some(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
+        KeyKind::P384 => Some(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+        KeyKind::P521 => Some(&signature::ECDSA_P521_SHA512_FIXED_SIGNING),
+        KeyKind::Rsa | KeyKind::Ed25519 => None,
+    }
+}
+
+fn verification(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
+    match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        // JWS wants the fixed-width (IEEE P1363) r || s form, not ASN.1.
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+    }
+}
+
+fn rsa_encoding(alg: Algorithm) -> Option<&'static dyn signature::RsaEncoding> {
+    Some(match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_SHA512,
+        _ => return None,
+    })
+}
+
+enum PrivateInner {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+/// A private key that signs tokens: RSA (≥ 2048 bits), EC P-256/P-384/P-521 or Ed25519.
+///
+/// `Debug` shows the key kind only, never key material.
+pub struct PrivateKey {
+    kind: KeyKind,
+    inner: PrivateInner,
+}
+
+/// The kinds of key [`PrivateKey::generate`] can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeySpec {
+    /// RSA with this many bits (2048, 3072 or 4096).
+    Rsa(usize),
+    /// An EC or Ed25519 key of this kind.
+    Curve(KeyKind),
+}
+
+impl KeySpec {
+    /// The usual key for an algorithm: RSA 3072 for RS*/PS*, the algorithm's curve otherwise.
+    pub fn for_algorithm(alg: Algorithm) -> KeySpec {
+        match alg.key_kind() {
+            KeyKind::Rsa => KeySpec::Rsa(3072),
+            kind => KeySpec::Curve(kind),
+        }
+    }
+}
+
+impl PrivateKey {
+    /// Generates a new key.
+    pub fn generate(spec: KeySpec) -> Result<PrivateKey, KeyError> {
+        let failed = |_| KeyError::Malformed("key generation failed".to_owned());
+        match spec {
+            KeySpec::Rsa(bits) => {
+                let size = match bits {
+                    2048 => KeySize::Rsa2048,
+                    3072 => KeySize::Rsa3072,
+                    4096 => KeySize::Rsa4096,
+                    bits if bits < MIN_RSA_BITS => return Err(KeyError::RsaTooSmall { bits }),
+                    _ => {
+                        return Err(KeyError::Malformed(format!(
+                            "RSA keys of {bits} bits are not supported"
+                        )));
+                    }
+                };
+                let pair = RsaKeyPair::generate(size).map_err(failed)?;
+                Ok(PrivateKey {
+                    kind: KeyKind::Rsa,
+                    inner: PrivateInner::Rsa(pair),
+                })
+            }
+            KeySpec::Curve(KeyKind::Ed25519) => Ok(PrivateKey {
+                kind: KeyKind::Ed25519,
+                inner: PrivateInner::Ed25519(Ed25519KeyPair::generate().map_err(failed)?),
+            }),
+            KeySpec::Curve(kind) => {
+                let alg = ecdsa_signing(kind)
+                    .ok_or_else(|| KeyError::Malformed(format!("{kind} is not a curve")))?;
+                let pair = EcdsaKeyPair::generate(alg).map_err(failed)?;
+                Ok(PrivateKey {
+                    kind,
+                    inner: PrivateInner::Ec(pair),
+                })
+            }
+        }
+    }
+
+    /// Parses a PEM private key: `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1) or
+    /// `EC PRIVATE KEY` (SEC1). Encrypted and OpenSSH keys are read by the `asap-keys` crate.
+    pub fn from_pem(text: &str) -> Result<PrivateKey, KeyError> {
+        let blocks = pem::parse_many(text).map_err(|e| KeyError::Pem(e.to_string()))?;
+        for block in &blocks {
+            match block.tag() {
+                "PRIVATE KEY" => return PrivateKey::from_pkcs8_der(block.contents()),
+                "RSA PRIVATE KEY" => return PrivateKey::from_pkcs1_der(block.contents()),
+                "EC PRIVATE KEY" => return PrivateKey::from_sec1_der(block.contents()),
+                "ENCRYPTED PRIVATE KEY" | "OPENSSH PRIVATE KEY" => {
+                    return Err(KeyError::Pem(format!(
+                        "a {} needs a passphrase or the OpenSSH reader: load it with asap-keys",
+                        block.tag()
+                    )));
+                }
+                "PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE" => {
+                    return Err(KeyError::WrongKeyClass { expected: "private" });
+                }
+                _ => {}
+            }
+        }
+        Err(KeyError::Pem("no PRIVATE KEY block found".to_owned()))
+    }
+
+    /// Parses a DER PKCS#8 `PrivateKeyInfo` (v1 or v2).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        let kind = der::pkcs8_kind(der).map_err(KeyError::Malformed)?;
+        let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::Malformed(e.to_string());
+        let inner = match kind {
+            KeyKind::Rsa => PrivateInner::Rsa(RsaKeyPair::from_pkcs8(der).map_err(rejected)?),
+            KeyKind::Ed25519 => {
+                PrivateInner::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(rejected)?)
+            }
+            KeyKind::P256 | KeyKind::P384 | KeyKind::P521 => {
+                let alg = ecdsa_signing(kind).ok_or_else(|| KeyError::Malformed("curve".into()))?;
+                PrivateInner::Ec(EcdsaKeyPair::from_pkcs8(alg, der).map_err(rejected)?)
+            }
+        };
+        PrivateKey::checked(kind, inner)
+    }
+
+    /// Parses a DER PKCS#1 `RSAPrivateKey`.
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        let pair = RsaKeyPair::from_der(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        PrivateKey::checked(KeyKind::Rsa, PrivateInner::Rsa(pair))
+    }
+
+    /// Parses a DER SEC1 `ECPrivateKey`; the curve comes from the key itself.
+    pub fn from_sec1_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        for kind in [KeyKind::P256, KeyKind::P384, KeyKind::P521] {
+            let Some(alg) = ecdsa_signing(kind) else { continue };
+            if let Ok(pair) = EcdsaKeyPair::from_private_key_der(alg, der) {
+                return PrivateKey::checked(kind, PrivateInner::Ec(pair));
+            }
+        }
+        Err(KeyError::Malformed(
+            "not a SEC1 EC private key on P-256, P-384 or P-521".to_owned(),
+        ))
+    }
+
+    fn checked(kind: KeyKind, inner: PrivateInner) -> Result<PrivateKey, KeyError> {
+        if let PrivateInner::Rsa(pair) = &inner {
+            let bits = pair.public_modulus_len() * 8;
+            if bits < MIN_RSA_BITS {
+                return Err(KeyError::RsaTooSmall { bits });
+            }
+        }
+        Ok(PrivateKey { kind, inner })
+    }
+
+    /// The kind of this key.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The algorithm this key signs with unless told otherwise.
+    pub fn default_algorithm(&self) -> Algorithm {
+        Algorithm::default_for(self.kind)
+    }
+
+    /// The key's PKCS#8 DER encoding (for data URIs and files). Handle it as a secret.
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, KeyError> {
+        let failed = |_| KeyError::Malformed("cannot encode the key".to_owned());
+        Ok(match &self.inner {
+            PrivateInner::Rsa(pair) => {
+                let der: Pkcs8V1Der<'static> = pair.as_der().map_err(failed)?;
+                der.as_ref().to_vec()
+            }
+            PrivateInner::Ec(pair) => pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec(),
+            PrivateInner::Ed25519(pair) => pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec(),
+        })
+    }
+
+    /// The key as a PKCS#8 PEM document. Handle it as a secret.
+    pub fn to_pkcs8_pem(&self) -> Result<String, KeyError> {
+        Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", self.to_pkcs8_der()?)))
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> Result<PublicKey, KeyError> {
+        let failed = |_| KeyError::Malformed("cannot encode the public key".to_owned());
+        let spki: PublicKeyX509Der<'static> = match &self.inner {
+            PrivateInner::Rsa(pair) => pair.public_key().as_der().map_err(failed)?,
+            PrivateInner::Ec(pair) => pair.public_key().as_der().map_err(failed)?,
+            PrivateInner::Ed25519(pair) => pair.public_key().as_der().map_err(failed)?,
+        };
+        PublicKey::from_spki_der(spki.as_ref())
+    }
+
+    /// Signs `message` (the JWS signing input) with `alg`. The seam every signature goes through.
+    pub(crate) fn sign(&self, alg: Algorithm, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        if alg.key_kind() != self.kind {
+            return Err(SignError::Key(KeyError::AlgorithmMismatch {
+                alg,
+                key: self.kind,
+            }));
+        }
+        let rng = SystemRandom::new();
+        match &self.inner {
+            PrivateInner::Rsa(pair) => {
+                let encoding = rsa_encoding(alg).ok_or(SignError::Crypto)?;
+                let mut sig = vec![0; pair.public_modulus_len()];
+                pair.sign(encoding, &rng, message, &mut sig)
+                    .map_err(|_| SignError::Crypto)?;
+                Ok(sig)
+            }
+            PrivateInner::Ec(pair) => Ok(pair
+                .sign(&rng, message)
+                .map_err(|_| SignError::Crypto)?
+                .as_ref()
+                .to_vec()),
+            PrivateInner::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A public key that verifies tokens, parsed once and then verified against without re-parsing.
+///
+/// An RSA key may verify any of RS*/PS*; an EC key only the ES* of its own curve; an Ed25519
+/// key only EdDSA.
+pub struct PublicKey {
+    kind: KeyKind,
+    spki: Box<[u8]>,
+    /// One parsed key per algorithm, made on first use (RSA keys serve six algorithms).
+    parsed: [OnceLock<ParsedPublicKey>; Algorithm::ALL.len()],
+}
+
+impl PublicKey {
+    /// Parses a PEM public key: `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1).
+    /// A private key or a certificate is refused: a key repository must publish a bare public key.
+    pub fn from_pem(text: &str) -> Result<PublicKey, KeyError> {
+        let blocks = pem::parse_many(text).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let [block] = blocks.as_slice() else {
+            return Err(KeyError::Pem(format!(
+                "expected exactly one PEM block, found {}",
+                blocks.len()
+            )));
+        };
+        match block.tag() {
+            "PUBLIC KEY" => PublicKey::from_spki_der(block.contents()),
+            "RSA PUBLIC KEY" => PublicKey::from_pkcs1_der(block.contents()),
+            "CERTIFICATE" => Err(KeyError::Pem("a certificate, not a public key".to_owned())),
+            tag if tag.contains("PRIVATE KEY") => Err(KeyError::WrongKeyClass { expected: "public" }),
+            tag => Err(KeyError::Pem(format!("unexpected PEM block {tag:?}"))),
+        }
+    }
+
+    /// Parses a DER `SubjectPublicKeyInfo`.
+    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
+        let kind = der::spki_kind(der).map_err(KeyError::Malformed)?;
+        PublicKey::new(kind, der)
+    }
+
+    /// Parses a DER PKCS#1 `RSAPublicKey`.
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<PublicKey, KeyError> {
+        let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(der)
+            .map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let spki: PublicKeyX509Der<'static> = key
+            .as_der()
+            .map_err(|_| KeyError::Malformed("cannot re-encode RSA key".to_owned()))?;
+        PublicKey::new(KeyKind::Rsa, spki.as_ref())
+    }
+
+    fn new(kind: KeyKind, spki: &[u8]) -> Result<PublicKey, KeyError> {
+        let key = PublicKey {
+            kind,
+            spki: spki.into(),
+            parsed: Default::default(),
+        };
+        // Parse once now so that a bad key is refused when loaded, not on first use.
+        let alg = Algorithm::default_for(kind);
+        let parsed = key.parse_for(alg)?;
+        if kind == KeyKind::Rsa {
+            let rsa = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki)
+                .map_err(|e| KeyError::Malformed(e.to_string()))?;
+            let bits = rsa.key_size_bits();
+            if bits < MIN_RSA_BITS {
+                return Err(KeyError::RsaTooSmall { bits });
+            }
+        }
+        let _ = key.parsed[alg.index()].set(parsed);
+        Ok(key)
+    }
+
+    fn parse_for(&self, alg: Algorithm) -> Result<ParsedPublicKey, KeyError> {
+        ParsedPublicKey::new(verification(alg), &self.spki).map_err(|e| KeyError::Malformed(e.to_string()))
+    }
+
+    /// The kind of this key.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// Whether this key can verify `alg`.
+    pub fn fits(&self, alg: Algorithm) -> bool {
+        alg.key_kind() == self.kind
+    }
+
+    /// The DER `SubjectPublicKeyInfo`.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// The key as a `PUBLIC KEY` PEM document, as a key repository serves it.
+    pub fn to_pem(&self) -> String {
+        pem::encode(&pem::Pem::new("PUBLIC KEY", self.spki.to_vec()))
+    }
+
+    /// Verifies `signature` over `message` with `alg`. The seam every verification goes through.
+    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
+        if !self.fits(alg) {
+            return Err(VerifyError::KeyAlgorithmMismatch { alg, key: self.kind });
+        }
+        let slot = &self.parsed[alg.index()];
+        let parsed = match slot.get() {
+            Some(p) => p,
+            None => {
+                // A key that parsed for one RSA algorithm parses for all of them.
+                let p = self.parse_for(alg).map_err(|_| VerifyError::BadSignature)?;
+                slot.get_or_init(|| p)
+            }
+        };
+        parsed
+            .verify_sig(message, sig)
+            .map_err(|_| VerifyError::BadSignature)
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for PublicKey {
+    fn clone(&self) -> Self {
+        PublicKey {
+            kind: self.kind,
+            spki: self.spki.clone(),
+            parsed: self.parsed.clone(),
+        }
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki == other.spki
+    }
+}
+
+impl Eq for PublicKey {}

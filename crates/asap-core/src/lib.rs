@@ -1,0 +1,68 @@
+//! # asap-core
+//!
+//! The token model of ASAP (Atlassian Service Authentication Protocol) and every rule that
+//! protects it, with no network and no file access: a [`Signer`] that makes tokens and a
+//! [`Verifier`] that checks them against a [`PublicKeySource`].
+//!
+//! ```
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use asap_core::*;
+//!
+//! // The calling service owns a key pair; its public key is published under the kid.
+//! let private = PrivateKey::generate(KeySpec::Curve(KeyKind::P256))?;
+//! let kid = KeyId::parse("billing/2026-11-01")?;
+//! let public_keys = StaticKeySource::new().with_key(kid.clone(), private.public_key()?);
+//!
+//! let signer = Signer::builder("billing")
+//!     .key(SigningKey::new(kid, private, None)?)
+//!     .build()?;
+//! let verifier = Verifier::builder(public_keys)
+//!     .audience(Audience::new("ledger")?)
+//!     .allowed_issuers(["billing"])
+//!     .build()?;
+//!
+//! let token = signer.sign(&Audience::new("ledger")?)?;
+//! let verified = verifier.verify(token.as_str()).await?;
+//! assert_eq!(verified.issuer(), "billing");
+//!
+//! // Every failure names its rule and maps to an HTTP status in one place.
+//! let err = verifier.verify("not.a.token").await.unwrap_err();
+//! assert_eq!(err.outcome().status(), 401);
+//! # Ok(()) }
+//! ```
+//!
+//! The rules, the reasons behind them and their tests are listed in `docs/asap-rules.md`.
+//! Keys from files, environment variables and HTTP(S) repositories come from `asap-keys`.
+
+#![deny(unsafe_code)]
+
+mod algorithm;
+mod claims;
+mod clock;
+mod der;
+mod error;
+mod json;
+mod keys;
+mod kid;
+mod replay;
+mod rules;
+mod signer;
+mod source;
+mod verifier;
+
+pub use algorithm::{Algorithm, KeyKind};
+pub use claims::{Audience, Claims, EmptyValue, REGISTERED_CLAIMS};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{
+    AlgorithmError, BoxError, KeyError, KeySourceError, KidError, Outcome, ReplayError, SignError,
+    VerifyError,
+};
+pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
+pub use kid::{KeyId, MAX_KID_LEN};
+pub use replay::{InMemoryReplayGuard, ReplayFuture, ReplayGuard, TokenUse};
+pub use rules::{DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS};
+pub use signer::{
+    DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,
+};
+pub use source::{KeyFuture, PublicKeySource, StaticKeySource};
+pub use verifier::{ConfigError, DEFAULT_LEEWAY, Verified, Verifier, VerifierBuilder};

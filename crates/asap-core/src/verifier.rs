@@ -1,0 +1,334 @@
+//! The verifier: applies every ASAP rule, in a fixed order, to an incoming token.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::algorithm::Algorithm;
+use crate::claims::{Audience, Claims};
+use crate::clock::{Clock, SystemClock};
+use crate::error::VerifyError;
+use crate::kid::KeyId;
+use crate::replay::{ReplayGuard, TokenUse};
+use crate::rules;
+use crate::source::PublicKeySource;
+
+/// The default clock-skew allowance (the Node reference uses 30 s; the Python one 0).
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// A token that passed every rule: its claims, kid and algorithm. Cheap to clone.
+#[derive(Clone)]
+pub struct Verified(Arc<VerifiedInner>);
+
+struct VerifiedInner {
+    claims: Claims,
+    kid: KeyId,
+    alg: Algorithm,
+}
+
+impl Verified {
+    /// The claims.
+    pub fn claims(&self) -> &Claims {
+        &self.0.claims
+    }
+
+    /// The kid of the key that verified the token.
+    pub fn kid(&self) -> &KeyId {
+        &self.0.kid
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.0.alg
+    }
+
+    /// Shortcut for `claims().issuer()`.
+    pub fn issuer(&self) -> &str {
+        self.0.claims.issuer()
+    }
+
+    /// Shortcut for `claims().subject()` (the effective subject).
+    pub fn subject(&self) -> &str {
+        self.0.claims.subject()
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("issuer", &self.issuer())
+            .field("subject", &self.subject())
+            .field("kid", &self.0.kid)
+            .field("alg", &self.0.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies ASAP tokens. Cheap to clone; build one per service.
+///
+/// The order of the checks is part of the contract: size → header → kid syntax → kid ownership
+/// and issuer allow-list on the unverified claims → key lookup → signature → claims and time →
+/// replay. Nothing reaches the key source before the cheap checks pass, and no `jti` is recorded
+/// unless everything else passed.
+///
+/// ```
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use asap_core::*;
+/// let private = PrivateKey::generate(KeySpec::Curve(KeyKind::P256))?;
+/// let kid = KeyId::parse("billing/k1")?;
+/// let keys = StaticKeySource::new().with_key(kid.clone(), private.public_key()?);
+/// let signer = Signer::builder("billing").key(SigningKey::new(kid, private, None)?).build()?;
+///
+/// let verifier = Verifier::builder(keys).audience(Audience::new("ledger")?).build()?;
+/// let verified = verifier.verify(signer.sign(&Audience::new("ledger")?)?.as_str()).await?;
+/// assert_eq!(verified.issuer(), "billing");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<VerifierInner>,
+}
+
+struct VerifierInner {
+    audiences: Vec<Audience>,
+    allowed_issuers: Option<HashSet<String>>,
+    allowed_subjects: Option<HashSet<String>>,
+    subject_must_match_issuer: bool,
+    leeway: i64,
+    max_lifetime: i64,
+    max_token_bytes: usize,
+    legacy_kid_equals_issuer: bool,
+    eddsa: bool,
+    keys: Arc<dyn PublicKeySource>,
+    replay: Option<Arc<dyn ReplayGuard>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &*self.inner;
+        f.debug_struct("Verifier")
+            .field("audiences", &i.audiences)
+            .field("allowed_issuers", &i.allowed_issuers)
+            .field("allowed_subjects", &i.allowed_subjects)
+            .field("leeway", &i.leeway)
+            .field("max_lifetime", &i.max_lifetime)
+            .field("replay", &i.replay.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Verifier`].
+#[derive(Debug)]
+#[must_use]
+pub struct VerifierBuilder {
+    audiences: Vec<Audience>,
+    allowed_issuers: Option<HashSet<String>>,
+    allowed_subjects: Option<HashSet<String>>,
+    subject_must_match_issuer: bool,
+    leeway: Duration,
+    max_lifetime: Duration,
+    max_token_bytes: usize,
+    legacy_kid_equals_issuer: bool,
+    eddsa: bool,
+    keys: Arc<dyn PublicKeySource>,
+    replay: Option<Arc<dyn ReplayGuard>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A verifier configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid verifier configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl VerifierBuilder {
+    /// Adds an audience this service answers to (at least one is required).
+    pub fn audience(mut self, audience: Audience) -> VerifierBuilder {
+        self.audiences.push(audience);
+        self
+    }
+
+    /// Accept only tokens from these issuers (checked before any key fetch; others get 403).
+    pub fn allowed_issuers<I, S>(mut self, issuers: I) -> VerifierBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_issuers = Some(issuers.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Accept only these effective subjects (`sub`, or `iss` without one); others get 403.
+    pub fn allowed_subjects<I, S>(mut self, subjects: I) -> VerifierBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_subjects = Some(subjects.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Allow `sub` to differ from `iss` (a service acting for a user). Off by default.
+    pub fn allow_subject_other_than_issuer(mut self, allow: bool) -> VerifierBuilder {
+        self.subject_must_match_issuer = !allow;
+        self
+    }
+
+    /// Clock-skew allowance for `iat`, `nbf` and `exp` (default 30 s).
+    pub fn leeway(mut self, leeway: Duration) -> VerifierBuilder {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The longest `exp - iat` accepted (default and maximum 3600 s).
+    pub fn max_lifetime(mut self, max: Duration) -> VerifierBuilder {
+        self.max_lifetime = max;
+        self
+    }
+
+    /// The largest token accepted, in bytes (default 8 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> VerifierBuilder {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// Accept a kid equal to the issuer (old clients). Off by default: the kid must start with
+    /// `<iss>/`.
+    pub fn allow_legacy_kid_equals_issuer(mut self, allow: bool) -> VerifierBuilder {
+        self.legacy_kid_equals_issuer = allow;
+        self
+    }
+
+    /// Accept EdDSA (Ed25519) tokens. Off by default, as the references do not produce them.
+    pub fn enable_eddsa(mut self, enable: bool) -> VerifierBuilder {
+        self.eddsa = enable;
+        self
+    }
+
+    /// Refuse a second use of the same `(iss, jti)` while the token lives.
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> VerifierBuilder {
+        self.replay = Some(guard);
+        self
+    }
+
+    /// The clock (for tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> VerifierBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the configuration and builds the verifier.
+    pub fn build(self) -> Result<Verifier, ConfigError> {
+        if self.audiences.is_empty() {
+            return Err(ConfigError("at least one audience is required".into()));
+        }
+        if self.max_lifetime.is_zero() || self.max_lifetime > crate::signer::MAX_LIFETIME {
+            return Err(ConfigError("max_lifetime must be in 1..=3600 s".into()));
+        }
+        let secs =
+            |d: Duration| i64::try_from(d.as_secs()).map_err(|_| ConfigError("duration too long".into()));
+        Ok(Verifier {
+            inner: Arc::new(VerifierInner {
+                audiences: self.audiences,
+                allowed_issuers: self.allowed_issuers,
+                allowed_subjects: self.allowed_subjects,
+                subject_must_match_issuer: self.subject_must_match_issuer,
+                leeway: secs(self.leeway)?,
+                max_lifetime: secs(self.max_lifetime)?,
+                max_token_bytes: self.max_token_bytes,
+                legacy_kid_equals_issuer: self.legacy_kid_equals_issuer,
+                eddsa: self.eddsa,
+                keys: self.keys,
+                replay: self.replay,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+impl Verifier {
+    /// Starts a verifier that looks keys up in `keys`.
+    pub fn builder(keys: impl PublicKeySource + 'static) -> VerifierBuilder {
+        Verifier::builder_shared(Arc::new(keys))
+    }
+
+    /// Starts a verifier on a shared key source.
+    pub fn builder_shared(keys: Arc<dyn PublicKeySource>) -> VerifierBuilder {
+        VerifierBuilder {
+            audiences: Vec::new(),
+            allowed_issuers: None,
+            allowed_subjects: None,
+            subject_must_match_issuer: true,
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: crate::signer::MAX_LIFETIME,
+            max_token_bytes: rules::DEFAULT_MAX_TOKEN_BYTES,
+            legacy_kid_equals_issuer: false,
+            eddsa: false,
+            keys,
+            replay: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The audiences this verifier accepts.
+    pub fn audiences(&self) -> &[Audience] {
+        &self.inner.audiences
+    }
+
+    /// Verifies a compact JWS (without the `Bearer ` prefix).
+    pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
+        let i = &*self.inner;
+        let (header, claims, segments) = self.check_unverified(token)?;
+
+        let key = i.keys.public_key(&header.kid).await?;
+        let signature = rules::decode_segment(segments.signature, "signature is not base64url")?;
+        key.verify(header.alg, segments.signing_input.as_bytes(), &signature)?;
+
+        let now = i.clock.now();
+        rules::check_time(&claims, now, i.leeway, i.max_lifetime)?;
+        rules::check_audience(&claims, &i.audiences)?;
+        rules::check_subject(&claims, i.subject_must_match_issuer, i.allowed_subjects.as_ref())?;
+
+        if let Some(guard) = &i.replay {
+            let use_ = TokenUse {
+                issuer: &claims.iss,
+                jti: &claims.jti,
+                now,
+                expires_at: claims.exp.saturating_add(i.leeway),
+            };
+            match guard.first_use(use_).await {
+                Ok(true) => {}
+                Ok(false) => return Err(VerifyError::Replayed),
+                Err(e) => return Err(VerifyError::ReplayUnavailable(e)),
+            }
+        }
+        Ok(Verified(Arc::new(VerifiedInner {
+            claims,
+            kid: header.kid,
+            alg: header.alg,
+        })))
+    }
+
+    /// Everything that can be checked without the key: size, framing, header, kid syntax,
+    /// claim types, kid ownership and the issuer allow-list.
+    fn check_unverified<'t>(
+        &self,
+        token: &'t str,
+    ) -> Result<(rules::Header, Claims, rules::Segments<'t>), VerifyError> {
+        let i = &*self.inner;
+        rules::check_size(token, i.max_token_bytes)?;
+        let segments = rules::split_segments(token)?;
+        let header = rules::decode_segment(segments.header, "header is not base64url")?;
+        let header = rules::decode_object(&header, "header is not a JSON object")?;
+        let header = rules::check_header(&header, i.eddsa)?;
+        let claims = rules::decode_segment(segments.claims, "claims are not base64url")?;
+        let claims = rules::decode_object(&claims, "claims are not a JSON object")?;
+        let claims = rules::required_claims(claims)?;
+        header
+            .kid
+            .check_owned_by(&claims.iss, i.legacy_kid_equals_issuer)?;
+        rules::check_issuer_allowed(&claims.iss, i.allowed_issuers.as_ref())?;
+        Ok((header, claims, segments))
+    }
+}
