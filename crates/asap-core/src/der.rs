@@ -13,6 +13,8 @@ const ED25519: &[u8] = &[0x2B, 0x65, 0x70];
 const SEQUENCE: u8 = 0x30;
 const INTEGER: u8 = 0x02;
 const OID: u8 = 0x06;
+const OCTET_STRING: u8 = 0x04;
+const BIT_STRING: u8 = 0x03;
 
 /// Reads one TLV; returns (tag, contents, rest).
 fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -79,6 +81,44 @@ pub(crate) fn spki_kind(der: &[u8]) -> Result<KeyKind, String> {
     let (body, _) = expect(der, SEQUENCE).ok_or("not a DER sequence")?;
     let (alg_id, _) = expect(body, SEQUENCE).ok_or("no SubjectPublicKeyInfo algorithm identifier")?;
     kind_of_algorithm(alg_id)
+}
+
+/// The modulus length in bits of an RSA private key in PKCS#8 (`pkcs8`) or PKCS#1 form, to say
+/// how small a refused key was.
+pub(crate) fn rsa_private_modulus_bits(der: &[u8], pkcs8: bool) -> Option<usize> {
+    let mut key = der;
+    if pkcs8 {
+        let (body, _) = expect(der, SEQUENCE)?;
+        let (_version, rest) = expect(body, INTEGER)?;
+        let (_alg, rest) = expect(rest, SEQUENCE)?;
+        key = expect(rest, OCTET_STRING)?.0;
+    }
+    let (body, _) = expect(key, SEQUENCE)?;
+    let (_version, rest) = expect(body, INTEGER)?;
+    let (modulus, _) = expect(rest, INTEGER)?;
+    integer_bits(modulus)
+}
+
+/// The modulus length in bits of an RSA `SubjectPublicKeyInfo`.
+pub(crate) fn rsa_public_modulus_bits(spki: &[u8]) -> Option<usize> {
+    let (body, _) = expect(spki, SEQUENCE)?;
+    let (_alg, rest) = expect(body, SEQUENCE)?;
+    let (bits, _) = expect(rest, BIT_STRING)?;
+    // A BIT STRING starts with the count of unused bits, zero here.
+    let (_unused, key) = bits.split_first()?;
+    let (body, _) = expect(key, SEQUENCE)?;
+    let (modulus, _) = expect(body, INTEGER)?;
+    integer_bits(modulus)
+}
+
+fn integer_bits(integer: &[u8]) -> Option<usize> {
+    let modulus = integer;
+    let significant: &[u8] = match modulus.iter().position(|&b| b != 0) {
+        Some(i) => &modulus[i..],
+        None => &[],
+    };
+    let first = significant.first()?;
+    Some((significant.len() - 1) * 8 + (8 - first.leading_zeros() as usize))
 }
 
 #[cfg(test)]

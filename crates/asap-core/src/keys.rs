@@ -158,7 +158,9 @@ impl PrivateKey {
         let kind = der::pkcs8_kind(der).map_err(KeyError::Malformed)?;
         let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::Malformed(e.to_string());
         let inner = match kind {
-            KeyKind::Rsa => PrivateInner::Rsa(RsaKeyPair::from_pkcs8(der).map_err(rejected)?),
+            KeyKind::Rsa => {
+                PrivateInner::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|e| rsa_rejected(der, true, e))?)
+            }
             KeyKind::Ed25519 => {
                 PrivateInner::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(rejected)?)
             }
@@ -172,7 +174,7 @@ impl PrivateKey {
 
     /// Parses a DER PKCS#1 `RSAPrivateKey`.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
-        let pair = RsaKeyPair::from_der(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let pair = RsaKeyPair::from_der(der).map_err(|e| rsa_rejected(der, false, e))?;
         PrivateKey::checked(KeyKind::Rsa, PrivateInner::Rsa(pair))
     }
 
@@ -238,8 +240,9 @@ impl PrivateKey {
         PublicKey::from_spki_der(spki.as_ref())
     }
 
-    /// Signs `message` (the JWS signing input) with `alg`. The seam every signature goes through.
-    pub(crate) fn sign(&self, alg: Algorithm, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    /// Signs `message` (the JWS signing input) with `alg`: the seam every signature goes through.
+    /// ECDSA signatures are in the fixed-width JWS form (`r || s`).
+    pub fn sign(&self, alg: Algorithm, message: &[u8]) -> Result<Vec<u8>, SignError> {
         if alg.key_kind() != self.kind {
             return Err(SignError::Key(KeyError::AlgorithmMismatch {
                 alg,
@@ -262,6 +265,14 @@ impl PrivateKey {
                 .to_vec()),
             PrivateInner::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
+    }
+}
+
+/// aws-lc-rs refuses small RSA keys itself; say how small.
+fn rsa_rejected(der: &[u8], pkcs8: bool, e: aws_lc_rs::error::KeyRejected) -> KeyError {
+    match der::rsa_private_modulus_bits(der, pkcs8) {
+        Some(bits) if bits < MIN_RSA_BITS => KeyError::RsaTooSmall { bits },
+        _ => KeyError::Malformed(e.to_string()),
     }
 }
 
@@ -312,8 +323,7 @@ impl PublicKey {
 
     /// Parses a DER PKCS#1 `RSAPublicKey`.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<PublicKey, KeyError> {
-        let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(der)
-            .map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let key = aws_lc_rs::rsa::PublicKey::from_der(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
         let spki: PublicKeyX509Der<'static> = key
             .as_der()
             .map_err(|_| KeyError::Malformed("cannot re-encode RSA key".to_owned()))?;
@@ -326,17 +336,16 @@ impl PublicKey {
             spki: spki.into(),
             parsed: Default::default(),
         };
-        // Parse once now so that a bad key is refused when loaded, not on first use.
-        let alg = Algorithm::default_for(kind);
-        let parsed = key.parse_for(alg)?;
         if kind == KeyKind::Rsa {
-            let rsa = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki)
-                .map_err(|e| KeyError::Malformed(e.to_string()))?;
-            let bits = rsa.key_size_bits();
+            let bits = der::rsa_public_modulus_bits(spki)
+                .ok_or_else(|| KeyError::Malformed("not an RSA public key".to_owned()))?;
             if bits < MIN_RSA_BITS {
                 return Err(KeyError::RsaTooSmall { bits });
             }
         }
+        // Parse once now so that a bad key is refused when loaded, not on first use.
+        let alg = Algorithm::default_for(kind);
+        let parsed = key.parse_for(alg)?;
         let _ = key.parsed[alg.index()].set(parsed);
         Ok(key)
     }
@@ -365,8 +374,10 @@ impl PublicKey {
         pem::encode(&pem::Pem::new("PUBLIC KEY", self.spki.to_vec()))
     }
 
-    /// Verifies `signature` over `message` with `alg`. The seam every verification goes through.
-    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
+    /// Verifies `sig` over `message` with `alg`: the seam every verification goes through.
+    /// ECDSA signatures must be in the fixed-width JWS form (`r || s`); a key of another kind than
+    /// `alg` needs is refused with [`VerifyError::KeyAlgorithmMismatch`].
+    pub fn verify(&self, alg: Algorithm, message: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
         if !self.fits(alg) {
             return Err(VerifyError::KeyAlgorithmMismatch { alg, key: self.kind });
         }

@@ -477,7 +477,7 @@ mod tests {
             Err(VerifyError::BadLifetime { lifetime: 3601, .. })
         ));
         assert!(matches!(
-            check_time(&timed(1000, 999, None), 999, 0, 3600),
+            check_time(&timed(1000, 999, None), 1000, 10, 3600),
             Err(VerifyError::BadLifetime { .. })
         ));
         assert!(matches!(

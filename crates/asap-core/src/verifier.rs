@@ -279,11 +279,15 @@ impl Verifier {
     /// Verifies a compact JWS (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
         let i = &*self.inner;
-        let (header, claims, segments) = self.check_unverified(token)?;
+        let Unverified {
+            header,
+            claims,
+            signing_input,
+            signature,
+        } = self.check_unverified(token)?;
 
         let key = i.keys.public_key(&header.kid).await?;
-        let signature = rules::decode_segment(segments.signature, "signature is not base64url")?;
-        key.verify(header.alg, segments.signing_input.as_bytes(), &signature)?;
+        key.verify(header.alg, signing_input.as_bytes(), &signature)?;
 
         let now = i.clock.now();
         rules::check_time(&claims, now, i.leeway, i.max_lifetime)?;
@@ -312,10 +316,7 @@ impl Verifier {
 
     /// Everything that can be checked without the key: size, framing, header, kid syntax,
     /// claim types, kid ownership and the issuer allow-list.
-    fn check_unverified<'t>(
-        &self,
-        token: &'t str,
-    ) -> Result<(rules::Header, Claims, rules::Segments<'t>), VerifyError> {
+    fn check_unverified<'t>(&self, token: &'t str) -> Result<Unverified<'t>, VerifyError> {
         let i = &*self.inner;
         rules::check_size(token, i.max_token_bytes)?;
         let segments = rules::split_segments(token)?;
@@ -325,10 +326,24 @@ impl Verifier {
         let claims = rules::decode_segment(segments.claims, "claims are not base64url")?;
         let claims = rules::decode_object(&claims, "claims are not a JSON object")?;
         let claims = rules::required_claims(claims)?;
+        let signature = rules::decode_segment(segments.signature, "signature is not base64url")?;
         header
             .kid
             .check_owned_by(&claims.iss, i.legacy_kid_equals_issuer)?;
         rules::check_issuer_allowed(&claims.iss, i.allowed_issuers.as_ref())?;
-        Ok((header, claims, segments))
+        Ok(Unverified {
+            header,
+            claims,
+            signing_input: segments.signing_input,
+            signature,
+        })
     }
+}
+
+/// A token that passed every check that needs no key.
+struct Unverified<'t> {
+    header: rules::Header,
+    claims: Claims,
+    signing_input: &'t str,
+    signature: Vec<u8>,
 }

@@ -1,1 +1,6 @@
-//! Integration tests.
+//! asap-core integration tests: one binary, one module per area.
+
+mod keys;
+mod signer;
+mod support;
+mod verifier;
