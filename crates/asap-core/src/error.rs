@@ -170,6 +170,12 @@ pub enum SignError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
+    /// The request carries no `Authorization` header.
+    #[error("no Authorization header")]
+    MissingToken,
+    /// The `Authorization` header is not exactly `Bearer <token>`, or there is more than one.
+    #[error("bad Authorization header: {0}")]
+    BadAuthorization(&'static str),
     /// The token is larger than the size limit (checked before any parsing).
     #[error("token is {len} bytes; at most {max} are accepted")]
     TooLarge {

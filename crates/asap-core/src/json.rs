@@ -16,9 +16,8 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, Option<St
         duplicate: &duplicate,
     }
     .deserialize(&mut de);
-    let value = match value.and_then(|v| de.end().map(|()| v)) {
-        Ok(v) => v,
-        Err(_) => return Err(duplicate.into_inner()),
+    let Ok(value) = value.and_then(|v| de.end().map(|()| v)) else {
+        return Err(duplicate.into_inner());
     };
     match value {
         Value::Object(map) => Ok(map),

@@ -44,6 +44,7 @@ mod error;
 mod json;
 mod keys;
 mod kid;
+mod policy;
 mod replay;
 mod rules;
 mod signer;
@@ -59,8 +60,9 @@ pub use error::{
 };
 pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
 pub use kid::{KeyId, MAX_KID_LEN};
+pub use policy::AccessPolicy;
 pub use replay::{InMemoryReplayGuard, ReplayFuture, ReplayGuard, TokenUse};
-pub use rules::{DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS};
+pub use rules::{DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS, bearer_token};
 pub use signer::{
     DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,
 };

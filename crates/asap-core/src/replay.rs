@@ -45,8 +45,11 @@ impl<T: ReplayGuard + ?Sized> ReplayGuard for std::sync::Arc<T> {
 #[derive(Debug)]
 pub struct InMemoryReplayGuard {
     max_entries: usize,
-    entries: Mutex<HashMap<(Box<str>, Box<str>), i64>>,
+    entries: Mutex<HashMap<ReplayKey, i64>>,
 }
+
+/// `(issuer, jti)`.
+type ReplayKey = (Box<str>, Box<str>);
 
 impl InMemoryReplayGuard {
     /// A guard holding at most `max_entries` live entries.

@@ -20,6 +20,41 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// implement; their presence alone refuses the token.
 pub const FORBIDDEN_HEADERS: [&str; 5] = ["crit", "jku", "x5u", "jwk", "x5c"];
 
+/// Transport: exactly one `Authorization` header, `Bearer` (any letter case), exactly one space,
+/// then the token. Two headers could be read differently by a proxy and by us, so they are refused.
+///
+/// ```
+/// use asap_core::bearer_token;
+/// assert_eq!(bearer_token([&b"bearer abc.def.ghi"[..]]).unwrap(), "abc.def.ghi");
+/// assert!(bearer_token([&b"Bearer  abc"[..]]).is_err());
+/// assert!(bearer_token([&b"Bearer a"[..], &b"Bearer a"[..]]).is_err());
+/// ```
+pub fn bearer_token<'a, I>(authorization: I) -> Result<&'a str, VerifyError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut values = authorization.into_iter();
+    let value = values.next().ok_or(VerifyError::MissingToken)?;
+    if values.next().is_some() {
+        return Err(VerifyError::BadAuthorization(
+            "more than one Authorization header",
+        ));
+    }
+    let value = std::str::from_utf8(value).map_err(|_| VerifyError::BadAuthorization("not ASCII"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(VerifyError::BadAuthorization("expected \"Bearer <token>\""))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(VerifyError::BadAuthorization("the scheme must be Bearer"));
+    }
+    if token.is_empty() || token.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Err(VerifyError::BadAuthorization(
+            "expected exactly one space, then the token",
+        ));
+    }
+    Ok(token)
+}
+
 /// Size: checked before anything is parsed, so a huge token costs one comparison.
 pub(crate) fn check_size(token: &str, max: usize) -> Result<(), VerifyError> {
     if token.len() > max {
@@ -273,6 +308,43 @@ mod tests {
 
     fn good() -> Value {
         json!({"iss":"a","aud":"b","jti":"j","iat":1000,"exp":1060})
+    }
+
+    #[test]
+    fn bearer_header_variants() {
+        let one = |v: &'static str| bearer_token([v.as_bytes()]);
+        assert_eq!(one("Bearer t.o.k").expect("ok"), "t.o.k");
+        assert_eq!(one("BEARER t.o.k").expect("ok"), "t.o.k");
+        assert_eq!(one("bEaReR t.o.k").expect("ok"), "t.o.k");
+        for bad in [
+            "Bearer  t.o.k",
+            "Bearer",
+            "Bearer ",
+            "Basic dXNlcjpwYXNz",
+            "JWT t.o.k",
+            "Bearer t.o.k ",
+            " Bearer t.o.k",
+            "Bearert.o.k",
+            "Bearer\tt.o.k",
+            "Bearer t o",
+        ] {
+            assert!(
+                matches!(one(bad), Err(VerifyError::BadAuthorization(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            bearer_token(std::iter::empty()),
+            Err(VerifyError::MissingToken)
+        ));
+        assert!(matches!(
+            bearer_token([&b"Bearer a.b.c"[..], &b"Bearer a.b.c"[..]]),
+            Err(VerifyError::BadAuthorization(_))
+        ));
+        assert!(matches!(
+            bearer_token([&[0xff, 0x20, 0x41][..]]),
+            Err(VerifyError::BadAuthorization(_))
+        ));
     }
 
     #[test]

@@ -402,6 +402,28 @@ impl Signer {
         self.inner.reuse.is_some()
     }
 
+    /// This signer with token reuse switched on or off (same key source and settings; a reuse
+    /// cache of its own). Clients that call the same audience often want reuse; a verifier
+    /// with replay protection needs a fresh token per call.
+    #[must_use]
+    pub fn with_reuse(&self, reuse: bool) -> Signer {
+        if self.reuses_tokens() == reuse {
+            return self.clone();
+        }
+        let i = &*self.inner;
+        Signer {
+            inner: Arc::new(SignerInner {
+                issuer: i.issuer.clone(),
+                keys: i.keys.clone(),
+                lifetime: i.lifetime,
+                subject: i.subject.clone(),
+                extra: i.extra.clone(),
+                reuse: reuse.then(papaya::HashMap::new),
+                clock: i.clock.clone(),
+            }),
+        }
+    }
+
     /// A token for one audience with the signer's defaults.
     pub fn sign(&self, audience: &Audience) -> Result<Token, SignError> {
         self.sign_request(&TokenRequest::new(audience.clone()))

@@ -1,6 +1,5 @@
 //! The verifier: applies every ASAP rule, in a fixed order, to an incoming token.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use crate::claims::{Audience, Claims};
 use crate::clock::{Clock, SystemClock};
 use crate::error::VerifyError;
 use crate::kid::KeyId;
+use crate::policy::AccessPolicy;
 use crate::replay::{ReplayGuard, TokenUse};
 use crate::rules;
 use crate::source::PublicKeySource;
@@ -92,8 +92,7 @@ pub struct Verifier {
 
 struct VerifierInner {
     audiences: Vec<Audience>,
-    allowed_issuers: Option<HashSet<String>>,
-    allowed_subjects: Option<HashSet<String>>,
+    policy: AccessPolicy,
     subject_must_match_issuer: bool,
     leeway: i64,
     max_lifetime: i64,
@@ -110,8 +109,7 @@ impl fmt::Debug for Verifier {
         let i = &*self.inner;
         f.debug_struct("Verifier")
             .field("audiences", &i.audiences)
-            .field("allowed_issuers", &i.allowed_issuers)
-            .field("allowed_subjects", &i.allowed_subjects)
+            .field("policy", &i.policy)
             .field("leeway", &i.leeway)
             .field("max_lifetime", &i.max_lifetime)
             .field("replay", &i.replay.is_some())
@@ -124,8 +122,7 @@ impl fmt::Debug for Verifier {
 #[must_use]
 pub struct VerifierBuilder {
     audiences: Vec<Audience>,
-    allowed_issuers: Option<HashSet<String>>,
-    allowed_subjects: Option<HashSet<String>>,
+    policy: AccessPolicy,
     subject_must_match_issuer: bool,
     leeway: Duration,
     max_lifetime: Duration,
@@ -155,7 +152,7 @@ impl VerifierBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.allowed_issuers = Some(issuers.into_iter().map(Into::into).collect());
+        self.policy = self.policy.allowed_issuers(issuers);
         self
     }
 
@@ -165,7 +162,7 @@ impl VerifierBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.allowed_subjects = Some(subjects.into_iter().map(Into::into).collect());
+        self.policy = self.policy.allowed_subjects(subjects);
         self
     }
 
@@ -231,8 +228,7 @@ impl VerifierBuilder {
         Ok(Verifier {
             inner: Arc::new(VerifierInner {
                 audiences: self.audiences,
-                allowed_issuers: self.allowed_issuers,
-                allowed_subjects: self.allowed_subjects,
+                policy: self.policy,
                 subject_must_match_issuer: self.subject_must_match_issuer,
                 leeway: secs(self.leeway)?,
                 max_lifetime: secs(self.max_lifetime)?,
@@ -257,8 +253,7 @@ impl Verifier {
     pub fn builder_shared(keys: Arc<dyn PublicKeySource>) -> VerifierBuilder {
         VerifierBuilder {
             audiences: Vec::new(),
-            allowed_issuers: None,
-            allowed_subjects: None,
+            policy: AccessPolicy::new(),
             subject_must_match_issuer: true,
             leeway: DEFAULT_LEEWAY,
             max_lifetime: crate::signer::MAX_LIFETIME,
@@ -292,7 +287,8 @@ impl Verifier {
         let now = i.clock.now();
         rules::check_time(&claims, now, i.leeway, i.max_lifetime)?;
         rules::check_audience(&claims, &i.audiences)?;
-        rules::check_subject(&claims, i.subject_must_match_issuer, i.allowed_subjects.as_ref())?;
+        rules::check_subject(&claims, i.subject_must_match_issuer, None)?;
+        i.policy.check(&claims)?;
 
         if let Some(guard) = &i.replay {
             let use_ = TokenUse {
@@ -330,7 +326,7 @@ impl Verifier {
         header
             .kid
             .check_owned_by(&claims.iss, i.legacy_kid_equals_issuer)?;
-        rules::check_issuer_allowed(&claims.iss, i.allowed_issuers.as_ref())?;
+        i.policy.check_issuer(&claims.iss)?;
         Ok(Unverified {
             header,
             claims,

@@ -1,5 +1,6 @@
 //! asap-core integration tests: one binary, one module per area.
 
+mod interop;
 mod keys;
 mod signer;
 mod support;

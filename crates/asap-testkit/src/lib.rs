@@ -1,0 +1,42 @@
+//! # asap-testkit
+//!
+//! Support for the integration tests of every crate in this workspace; never a dependency of
+//! library code (`publish = false`).
+//!
+//! - [`python`]: the Python reference peers (`atlassian-jwt-auth`, `atlassian-jwt`), driven
+//!   through `python3 -c`.
+//! - [`tls`]: a throw-away certificate authority and a server certificate for `127.0.0.1` and
+//!   `localhost`, generated with rcgen on aws-lc-rs.
+//! - [`http`]: serve an axum `Router` over HTTP or HTTPS on a free loopback port.
+//! - [`redis`]: a real `redis-server` on a free loopback port, killed on drop.
+//!
+//! Tests that need an external program (python3 and its packages, `redis-server`) ask for it
+//! with a `require`/`start` function returning `Option`. Locally a missing program is a skip
+//! with a reason printed to stderr; when the `CI` environment variable is set it is a panic,
+//! because a CI run that silently skips the interop tests proves nothing.
+//!
+//! ```no_run
+//! # fn demo() {
+//! let Some(py) = asap_testkit::python::require(&["atlassian_jwt_auth"]) else { return };
+//! assert_eq!(py.run("import sys; print(sys.argv[1])", &["hello"], ""), "hello");
+//! # }
+//! ```
+
+pub mod http;
+pub mod python;
+pub mod redis;
+pub mod tls;
+
+/// Whether this run is in CI, where missing test prerequisites must fail loudly.
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// A prerequisite is missing: panic in CI, otherwise print why the test skips and give `None`.
+fn missing<T>(reason: &str) -> Option<T> {
+    if in_ci() {
+        panic!("test prerequisite missing (CI is set, so this fails instead of skipping): {reason}");
+    }
+    eprintln!("skipping: {reason} (set CI=1 to make this a failure)");
+    None
+}

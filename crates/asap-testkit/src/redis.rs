@@ -1,0 +1,183 @@
+//! A real `redis-server` for replay-protection tests.
+//!
+//! The binary is `$ASAP_REDIS_SERVER` when set, otherwise `redis-server` from `PATH`.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `redis-server` on a free `127.0.0.1` port with no persistence, killed on drop.
+#[derive(Debug)]
+pub struct RedisServer {
+    binary: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` and waits until it answers `PING`.
+    ///
+    /// When the binary is missing: prints the reason and returns `None` locally, panics when
+    /// the `CI` environment variable is set.
+    ///
+    /// # Panics
+    ///
+    /// When the server starts but does not answer within 10 seconds.
+    pub fn start() -> Option<RedisServer> {
+        let binary =
+            PathBuf::from(std::env::var_os("ASAP_REDIS_SERVER").unwrap_or_else(|| "redis-server".into()));
+        if let Err(e) = Command::new(&binary)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+        {
+            return crate::missing(&format!(
+                "cannot run {}: {e}; install it (apt-get install redis-server)",
+                binary.display()
+            ));
+        }
+        // Another process may take the port between this probe and redis binding it; then
+        // the server exits and we try a new port.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = RedisServer {
+                binary: binary.clone(),
+                port,
+                child: None,
+            };
+            if server.spawn_and_wait() {
+                return Some(server);
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port the server listens on (the same across [`restart`](Self::restart)).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server and waits for it to exit. Data is lost (no persistence).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (stopping it first if running) and waits until
+    /// it accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// When it does not answer within 10 seconds (for example the port was taken meanwhile).
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        // The old socket may linger briefly; redis exits if it cannot bind, so retry.
+        while !self.spawn_and_wait() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not restart on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Spawns the server; true once it answers PING, false if it exited first.
+    fn spawn_and_wait(&mut self) -> bool {
+        let mut child = Command::new(&self.binary)
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--protected-mode", "no", "--loglevel", "warning"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", self.binary.display()));
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if ping(self.port) {
+                self.child = Some(child);
+                return true;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "redis-server on port {} did not answer PING within {STARTUP_TIMEOUT:?}",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free port on 127.0.0.1")
+}
+
+/// True when a Redis server on `port` answers `PING` with `+PONG`.
+fn ping(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_stop_restart_on_the_same_port() {
+        let Some(mut redis) = RedisServer::start() else {
+            return;
+        };
+        let port = redis.port();
+        assert_eq!(redis.url(), format!("redis://127.0.0.1:{port}"));
+        assert!(ping(port));
+        redis.stop();
+        assert!(!ping(port));
+        redis.restart();
+        assert_eq!(redis.port(), port);
+        assert!(ping(port));
+    }
+
+    #[test]
+    fn drop_kills_the_server() {
+        let Some(redis) = RedisServer::start() else { return };
+        let port = redis.port();
+        drop(redis);
+        assert!(!ping(port));
+    }
+}

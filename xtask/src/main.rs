@@ -1,0 +1,42 @@
+//! Repository automation, run as `cargo xtask <subcommand>` (alias in `.cargo/config.toml`).
+//!
+//! Each subcommand lives in its own module with one entry function; `main` only dispatches.
+//! Repository rules that can be checked statically are ordinary tests in `tests/`, so
+//! `cargo test --workspace` enforces them.
+
+mod ci;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <subcommand>
+
+subcommands:
+  ci      cargo fmt --check, clippy -D warnings, cargo test --workspace, cargo deny check
+  help    this text
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let subcommand = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match subcommand.as_deref() {
+        Some("ci") => ci::run(&rest),
+        None | Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprint!("xtask: unknown subcommand `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
