@@ -1,0 +1,48 @@
+//! # asap-tower
+//!
+//! Inbound ASAP for any tower/hyper/axum server: [`AsapLayer`] verifies the
+//! `Authorization: Bearer <token>` of each request with an [`asap_core::Verifier`], puts the
+//! verified caller ([`asap_core::Verified`]) into the request extensions, and refuses the rest:
+//!
+//! | what happened | status |
+//! |---|---|
+//! | no token, malformed/forged/expired token, wrong audience, unknown key, replay | 401 + `WWW-Authenticate: Bearer` |
+//! | valid token from an issuer or subject the policy refuses | 403 |
+//! | the key repository or replay store cannot answer | 503 + `Retry-After` |
+//!
+//! Bad input never becomes a 500. The refusal body is small JSON
+//! (`{"error":"invalid_token","error_description":"token expired (…)"}`), never echoing the token;
+//! replace it with [`AsapLayer::on_rejection`]. Accepted and refused calls are logged with
+//! `tracing` (issuer, kid, reason — never the token).
+//!
+//! With axum, handlers take the caller with the [`Authenticated`] extractor (feature `axum`,
+//! on by default):
+//!
+//! ```
+//! use asap_core::{Audience, StaticKeySource, Verifier};
+//! use asap_tower::{AsapLayer, Authenticated};
+//! use axum::{Router, routing::get};
+//!
+//! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
+//! let verifier = Verifier::builder(StaticKeySource::new()).audience(Audience::new("ledger")?).build()?;
+//! let app = Router::new()
+//!     .route("/whoami", get(|Authenticated(caller): Authenticated| async move { caller.issuer().to_owned() }))
+//!     .route("/admin", get(|| async { "admin" }).route_layer(AsapLayer::new(verifier.clone()).allowed_issuers(["ops"])))
+//!     .layer(AsapLayer::new(verifier));
+//! # Ok(app) }
+//! ```
+//!
+//! With plain hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`;
+//! the response body type only needs `From<String>` (e.g. `http_body_util::Full<Bytes>`).
+
+#![deny(unsafe_code)]
+
+#[cfg(feature = "axum")]
+mod extract;
+mod layer;
+mod response;
+
+#[cfg(feature = "axum")]
+pub use extract::{Authenticated, NotAuthenticated};
+pub use layer::{AsapLayer, AsapService, ResponseFuture};
+pub use response::{default_response, error_code};
