@@ -1,0 +1,3 @@
+//! asap-reqwest integration tests: a real axum server behind asap-tower on 127.0.0.1.
+
+mod middleware;
