@@ -1,0 +1,170 @@
+//! # asap-redis
+//!
+//! Replay protection shared by a fleet: [`RedisReplayGuard`] records each `(iss, jti)` with
+//! `SET key NX EX ttl`, so a token accepted by one instance is refused by every other one
+//! until it expires (`exp + leeway`). The connection reconnects by itself; while Redis cannot
+//! answer, verification fails closed with a 503 unless [`WhenUnavailable::Allow`] is chosen.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use asap_core::{Audience, StaticKeySource, Verifier};
+//! use asap_redis::RedisReplayGuard;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let guard = RedisReplayGuard::connect("redis://127.0.0.1:6379").await?;
+//! let verifier = Verifier::builder(StaticKeySource::new())
+//!     .audience(Audience::new("ledger")?)
+//!     .replay_guard(Arc::new(guard))
+//!     .build()?;
+//! # let _ = verifier;
+//! # Ok(()) }
+//! ```
+
+#![deny(unsafe_code)]
+
+use std::time::Duration;
+
+use asap_core::{ReplayError, ReplayFuture, ReplayGuard, TokenUse};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "asap:jti:";
+
+/// What to do when Redis cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WhenUnavailable {
+    /// Refuse the token (503): a replay can never slip through. The default.
+    #[default]
+    Refuse,
+    /// Accept the token and log a warning: availability over replay protection.
+    Allow,
+}
+
+/// Why the guard could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisGuardError {
+    /// The URL is not a Redis URL, or the first connection failed.
+    #[error("cannot connect to Redis: {0}")]
+    Connect(#[source] redis::RedisError),
+}
+
+/// Timeouts for talking to Redis. Short by default: a verifier should answer 503 quickly rather
+/// than hold requests while Redis is away.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Per connection attempt.
+    pub connect: Duration,
+    /// Per command.
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_millis(500),
+            response: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A [`ReplayGuard`] on Redis.
+#[derive(Clone)]
+pub struct RedisReplayGuard {
+    connection: ConnectionManager,
+    prefix: String,
+    when_unavailable: WhenUnavailable,
+}
+
+impl std::fmt::Debug for RedisReplayGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisReplayGuard")
+            .field("prefix", &self.prefix)
+            .field("when_unavailable", &self.when_unavailable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisReplayGuard {
+    /// Connects to `url` (`redis://host:port/db`, `rediss://…` is not compiled in) with the
+    /// default timeouts.
+    pub async fn connect(url: &str) -> Result<RedisReplayGuard, RedisGuardError> {
+        RedisReplayGuard::connect_with(url, Timeouts::default()).await
+    }
+
+    /// Connects with the given timeouts.
+    pub async fn connect_with(url: &str, timeouts: Timeouts) -> Result<RedisReplayGuard, RedisGuardError> {
+        let client = redis::Client::open(url).map_err(RedisGuardError::Connect)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(timeouts.connect)
+            .set_response_timeout(timeouts.response)
+            .set_number_of_retries(1)
+            .set_max_delay(200);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(RedisGuardError::Connect)?;
+        Ok(RedisReplayGuard::from_connection(connection))
+    }
+
+    /// Uses an existing reconnecting connection.
+    pub fn from_connection(connection: ConnectionManager) -> RedisReplayGuard {
+        RedisReplayGuard {
+            connection,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            when_unavailable: WhenUnavailable::Refuse,
+        }
+    }
+
+    /// The prefix of every key (default `asap:jti:`), to share a Redis with other uses.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> RedisReplayGuard {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// What to do while Redis cannot answer (default: refuse, a 503).
+    #[must_use]
+    pub fn when_unavailable(mut self, mode: WhenUnavailable) -> RedisReplayGuard {
+        self.when_unavailable = mode;
+        self
+    }
+
+    /// The Redis key for one use. The issuer's length comes first, so no issuer/jti pair can
+    /// collide with another (`a:b` + `c` vs `a` + `b:c`).
+    pub fn key(&self, issuer: &str, jti: &str) -> String {
+        format!("{}{}:{issuer}:{jti}", self.prefix, issuer.len())
+    }
+
+    async fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
+        // At least one second: Redis refuses EX 0, and the entry must outlive this request.
+        let ttl = u64::try_from(use_.expires_at.saturating_sub(use_.now))
+            .unwrap_or(0)
+            .max(1);
+        let mut connection = self.connection.clone();
+        let reply: Result<Option<String>, redis::RedisError> = redis::cmd("SET")
+            .arg(self.key(use_.issuer, use_.jti))
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl)
+            .query_async(&mut connection)
+            .await;
+        match reply {
+            Ok(set) => Ok(set.is_some()),
+            Err(e) => match self.when_unavailable {
+                WhenUnavailable::Refuse => Err(ReplayError::Unavailable(Box::new(e))),
+                WhenUnavailable::Allow => {
+                    tracing::warn!(error = %e, issuer = use_.issuer, "Redis unavailable: token accepted without replay check");
+                    Ok(true)
+                }
+            },
+        }
+    }
+}
+
+impl ReplayGuard for RedisReplayGuard {
+    fn first_use<'a>(&'a self, use_: TokenUse<'a>) -> ReplayFuture<'a> {
+        Box::pin(self.record(use_))
+    }
+}

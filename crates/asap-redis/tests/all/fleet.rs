@@ -1,0 +1,191 @@
+//! Two verifiers sharing one Redis, and Redis going away and coming back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asap_core::*;
+use asap_redis::{RedisReplayGuard, WhenUnavailable};
+use asap_testkit::http::spawn_http;
+use asap_testkit::redis::RedisServer;
+use asap_tower::AsapLayer;
+use axum::Router;
+use axum::routing::get;
+
+struct Keys {
+    signer: Signer,
+    source: StaticKeySource,
+}
+
+fn keys() -> Keys {
+    let key = PrivateKey::generate(KeySpec::Curve(KeyKind::P256)).expect("key");
+    let kid = KeyId::parse("billing/k1").expect("kid");
+    let source = StaticKeySource::new().with_key(kid.clone(), key.public_key().expect("public"));
+    let signer = Signer::builder("billing")
+        .key(SigningKey::new(kid, key, None).expect("sk"))
+        .build()
+        .expect("signer");
+    Keys { signer, source }
+}
+
+fn token(keys: &Keys) -> String {
+    keys.signer
+        .sign(&Audience::new("ledger").expect("aud"))
+        .expect("token")
+        .to_string()
+}
+
+fn verifier(keys: &Keys, guard: RedisReplayGuard) -> Verifier {
+    Verifier::builder(keys.source.clone())
+        .audience(Audience::new("ledger").expect("aud"))
+        .replay_guard(Arc::new(guard))
+        .build()
+        .expect("verifier")
+}
+
+/// A service instance: an axum server behind the layer with its own Redis connection.
+async fn instance(keys: &Keys, guard: RedisReplayGuard) -> String {
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(AsapLayer::new(verifier(keys, guard)));
+    format!("http://{}/", spawn_http(app).await)
+}
+
+async fn call(url: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_token_accepted_by_one_instance_is_refused_by_another() {
+    let Some(redis) = RedisServer::start() else { return };
+    let keys = keys();
+    let first = instance(
+        &keys,
+        RedisReplayGuard::connect(&redis.url()).await.expect("connect"),
+    )
+    .await;
+    let second = instance(
+        &keys,
+        RedisReplayGuard::connect(&redis.url()).await.expect("connect"),
+    )
+    .await;
+    let t = token(&keys);
+    assert_eq!(call(&first, &t).await, 200);
+    assert_eq!(call(&second, &t).await, 401);
+    assert_eq!(call(&first, &t).await, 401);
+    // Another token still goes through.
+    assert_eq!(call(&second, &token(&keys)).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uses_across_instances_exactly_one_succeeds() {
+    let Some(redis) = RedisServer::start() else { return };
+    let keys = keys();
+    let mut verifiers = Vec::new();
+    for _ in 0..4 {
+        verifiers.push(verifier(
+            &keys,
+            RedisReplayGuard::connect(&redis.url()).await.expect("connect"),
+        ));
+    }
+    let t = Arc::new(token(&keys));
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let v = verifiers[i % verifiers.len()].clone();
+            let t = t.clone();
+            tokio::spawn(async move { v.verify(&t).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.expect("join") {
+            Ok(_) => ok += 1,
+            Err(e) => assert!(matches!(e, VerifyError::Replayed), "{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn entries_expire_at_exp_plus_leeway() {
+    let Some(redis) = RedisServer::start() else { return };
+    let guard = RedisReplayGuard::connect(&redis.url()).await.expect("connect");
+    let use_ = TokenUse {
+        issuer: "billing",
+        jti: "j1",
+        now: 1000,
+        expires_at: 1090,
+    };
+    assert!(guard.first_use(use_).await.expect("first"));
+    assert!(!guard.first_use(use_).await.expect("second"));
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(guard.key("billing", "j1"))
+        .query_async(&mut conn)
+        .await
+        .expect("ttl");
+    assert!((89..=90).contains(&ttl), "ttl {ttl}");
+    // Keys cannot collide across issuer/jti boundaries.
+    assert_ne!(guard.key("a:b", "c"), guard.key("a", "b:c"));
+}
+
+#[tokio::test]
+async fn redis_down_gives_503_quickly_and_recovers_when_it_returns() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let keys = keys();
+    let url = instance(
+        &keys,
+        RedisReplayGuard::connect(&redis.url()).await.expect("connect"),
+    )
+    .await;
+    assert_eq!(call(&url, &token(&keys)).await, 200);
+
+    redis.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(call(&url, &token(&keys)).await, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "fails fast, took {:?}",
+            started.elapsed()
+        );
+    }
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = call(&url, &token(&keys)).await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(Instant::now() < deadline, "did not recover after Redis came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn fail_open_mode_accepts_while_redis_is_down() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let keys = keys();
+    let guard = RedisReplayGuard::connect(&redis.url())
+        .await
+        .expect("connect")
+        .when_unavailable(WhenUnavailable::Allow);
+    let v = verifier(&keys, guard);
+    redis.stop();
+    let t = token(&keys);
+    v.verify(&t).await.expect("accepted while down");
+    v.verify(&t).await.expect("and, by choice, not replay-checked");
+}
