@@ -102,6 +102,34 @@ struct VerifierInner {
     keys: Arc<dyn PublicKeySource>,
     replay: Option<Arc<dyn ReplayGuard>>,
     clock: Arc<dyn Clock>,
+    cache: Option<VerifiedCache>,
+}
+
+/// Tokens that already passed every rule, by their exact text, until their `exp`. A client that
+/// reuses its token then costs a hash and a lookup instead of a signature check.
+struct VerifiedCache {
+    max_entries: usize,
+    entries: papaya::HashMap<Box<str>, Verified>,
+}
+
+impl VerifiedCache {
+    fn get(&self, token: &str, now: i64) -> Option<Verified> {
+        let entries = self.entries.pin();
+        let hit = entries.get(token)?;
+        // Still inside the token's own lifetime (the leeway is not stretched by caching).
+        (now <= hit.claims().expires_at()).then(|| hit.clone())
+    }
+
+    fn insert(&self, token: &str, verified: &Verified, now: i64) {
+        let entries = self.entries.pin();
+        if entries.len() >= self.max_entries {
+            entries.retain(|_, v| now <= v.claims().expires_at());
+            if entries.len() >= self.max_entries {
+                return;
+            }
+        }
+        entries.insert(Box::from(token), verified.clone());
+    }
 }
 
 impl fmt::Debug for Verifier {
@@ -113,6 +141,7 @@ impl fmt::Debug for Verifier {
             .field("leeway", &i.leeway)
             .field("max_lifetime", &i.max_lifetime)
             .field("replay", &i.replay.is_some())
+            .field("cache", &i.cache.as_ref().map(|c| c.max_entries))
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +161,7 @@ pub struct VerifierBuilder {
     keys: Arc<dyn PublicKeySource>,
     replay: Option<Arc<dyn ReplayGuard>>,
     clock: Arc<dyn Clock>,
+    cache_entries: usize,
 }
 
 /// A verifier configuration that cannot work.
@@ -215,6 +245,15 @@ impl VerifierBuilder {
         self
     }
 
+    /// Remember up to `max_entries` verified tokens until their `exp`, so a repeated token costs
+    /// a lookup instead of a signature check. Off by default (0). Ignored when a replay guard is
+    /// set, since then no token may be accepted twice. A cached token stays accepted until its
+    /// `exp` even if its key is withdrawn meanwhile (at most the token lifetime, ≤ 1 hour).
+    pub fn cache_verified_tokens(mut self, max_entries: usize) -> VerifierBuilder {
+        self.cache_entries = max_entries;
+        self
+    }
+
     /// Checks the configuration and builds the verifier.
     pub fn build(self) -> Result<Verifier, ConfigError> {
         if self.audiences.is_empty() {
@@ -236,6 +275,10 @@ impl VerifierBuilder {
                 legacy_kid_equals_issuer: self.legacy_kid_equals_issuer,
                 eddsa: self.eddsa,
                 keys: self.keys,
+                cache: (self.cache_entries > 0 && self.replay.is_none()).then(|| VerifiedCache {
+                    max_entries: self.cache_entries,
+                    entries: papaya::HashMap::new(),
+                }),
                 replay: self.replay,
                 clock: self.clock,
             }),
@@ -263,6 +306,7 @@ impl Verifier {
             keys,
             replay: None,
             clock: Arc::new(SystemClock),
+            cache_entries: 0,
         }
     }
 
@@ -271,8 +315,27 @@ impl Verifier {
         &self.inner.audiences
     }
 
+    /// Whether verified tokens are cached (asked for, and no replay guard).
+    pub fn caches_tokens(&self) -> bool {
+        self.inner.cache.is_some()
+    }
+
     /// Verifies a compact JWS (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
+        let i = &*self.inner;
+        if let Some(cache) = &i.cache
+            && let Some(hit) = cache.get(token, i.clock.now())
+        {
+            return Ok(hit);
+        }
+        let verified = self.verify_uncached(token).await?;
+        if let Some(cache) = &i.cache {
+            cache.insert(token, &verified, i.clock.now());
+        }
+        Ok(verified)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Verified, VerifyError> {
         let i = &*self.inner;
         let Unverified {
             header,

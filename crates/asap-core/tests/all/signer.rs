@@ -192,3 +192,16 @@ fn token_debug_hides_the_token() {
     let token = f.signer().build().expect("signer").sign(&aud()).expect("token");
     assert!(!format!("{token:?}").contains(token.as_str()));
 }
+
+#[test]
+fn with_reuse_makes_a_sibling_signer_with_its_own_cache() {
+    let f = Fixture::new(Algorithm::ES256);
+    let fresh = f.signer().build().expect("signer");
+    let reusing = fresh.with_reuse(true);
+    assert!(reusing.reuses_tokens() && !fresh.reuses_tokens());
+    assert_eq!(reusing.sign(&aud()).expect("a"), reusing.sign(&aud()).expect("b"));
+    assert_ne!(fresh.sign(&aud()).expect("a"), fresh.sign(&aud()).expect("b"));
+    let back = reusing.with_reuse(false);
+    assert_ne!(back.sign(&aud()).expect("a"), back.sign(&aud()).expect("b"));
+    assert_eq!(back.issuer(), ISSUER);
+}

@@ -735,3 +735,76 @@ fn verify_future_is_send() {
         .expect("v");
     assert_send(async move { verifier.verify("x").await });
 }
+
+#[tokio::test]
+async fn verified_token_cache_skips_the_signature_check_until_exp() {
+    let f = Fixture::new(Algorithm::ES256);
+    let verifier = f.verifier().cache_verified_tokens(100).build().expect("verifier");
+    assert!(verifier.caches_tokens());
+    let token = f.forge(&f.header(), &f.claims());
+    verifier.verify(&token).await.expect("first");
+    verifier.verify(&token).await.expect("cached");
+    assert_eq!(f.source.count(), 1, "the second call used the cache");
+    // At exp the cached entry still answers; after exp the token is verified again and, past
+    // exp + leeway, refused.
+    f.clock.set(NOW + 60);
+    verifier.verify(&token).await.expect("cached at exp");
+    assert_eq!(f.source.count(), 1);
+    f.clock.set(NOW + 61);
+    verifier
+        .verify(&token)
+        .await
+        .expect("within leeway, verified again");
+    assert_eq!(f.source.count(), 2);
+    f.clock.set(NOW + 91);
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(VerifyError::Expired { .. })
+    ));
+    // A different token (even one differing in its signature only) is not a hit.
+    let mut tampered = token.clone();
+    tampered.push('A');
+    f.clock.set(NOW);
+    assert!(verifier.verify(&tampered).await.is_err());
+}
+
+#[tokio::test]
+async fn verified_token_cache_is_off_with_replay_protection() {
+    let f = Fixture::new(Algorithm::ES256);
+    let verifier = f
+        .verifier()
+        .cache_verified_tokens(100)
+        .replay_guard(Arc::new(InMemoryReplayGuard::new(100)))
+        .build()
+        .expect("verifier");
+    assert!(!verifier.caches_tokens());
+    let token = f.forge(&f.header(), &f.claims());
+    verifier.verify(&token).await.expect("first");
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(VerifyError::Replayed)
+    ));
+}
+
+#[tokio::test]
+async fn verified_token_cache_is_bounded() {
+    let f = Fixture::new(Algorithm::ES256);
+    let verifier = f.verifier().cache_verified_tokens(2).build().expect("verifier");
+    let tokens: Vec<String> = (0..3)
+        .map(|i| {
+            let mut c = f.claims();
+            c["jti"] = json!(format!("j{i}"));
+            f.forge(&f.header(), &c)
+        })
+        .collect();
+    for t in &tokens {
+        verifier.verify(t).await.expect("valid");
+    }
+    assert_eq!(f.source.count(), 3);
+    // The third did not fit; the first two are cached.
+    verifier.verify(&tokens[0]).await.expect("cached");
+    verifier.verify(&tokens[1]).await.expect("cached");
+    assert_eq!(f.source.count(), 3);
+    verifier.verify(&tokens[2]).await.expect("not cached");
+    assert_eq!(f.source.count(), 4);
+}
