@@ -69,17 +69,17 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
         b.iter(|| {
             raw_key
                 .verify_sig(black_box(input.as_bytes()), black_box(&sig))
-                .expect("raw")
+                .expect("raw");
         });
     });
     group.bench_function("asap_verify", |b| {
         b.iter(|| ready(verifier.verify(black_box(token.as_str()))).expect("verify"));
     });
     group.bench_function("raw_sign", |b| {
-        b.iter(|| private.sign(alg, black_box(input.as_bytes())).expect("sign"))
+        b.iter(|| private.sign(alg, black_box(input.as_bytes())).expect("sign"));
     });
     group.bench_function("asap_sign", |b| {
-        b.iter(|| signer.sign(black_box(&audience)).expect("sign"))
+        b.iter(|| signer.sign(black_box(&audience)).expect("sign"));
     });
     group.finish();
 }
