@@ -150,8 +150,9 @@ impl FromStr for Algorithm {
     }
 }
 
-/// Error messages quote attacker-controlled text: keep it short.
-pub(crate) fn truncate(s: &str) -> String {
+/// Error messages quote attacker-controlled text: this keeps it to 64 bytes (on a character
+/// boundary, with `…` when cut), so a hostile token cannot flood logs through an error.
+pub fn truncate(s: &str) -> String {
     const MAX: usize = 64;
     if s.len() <= MAX {
         return s.to_owned();

@@ -7,9 +7,17 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-/// Parses `bytes` as one JSON object. `Err(Some(key))` for a duplicate key, `Err(None)` for
-/// anything else that is not a JSON object.
-pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, Option<String>> {
+/// Parses `bytes` as one JSON object, refusing a key repeated at any depth. `Err(Some(key))`
+/// for a duplicate key (shortened for messages), `Err(None)` for anything else that is not one
+/// JSON object. Used for every JWS header and claims set in this workspace (ASAP and Connect).
+///
+/// ```
+/// use asap_core::parse_json_object;
+/// assert!(parse_json_object(br#"{"a":1}"#).is_ok());
+/// assert_eq!(parse_json_object(br#"{"a":1,"a":2}"#), Err(Some("a".to_owned())));
+/// assert_eq!(parse_json_object(b"[1]"), Err(None));
+/// ```
+pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Option<String>> {
     let duplicate = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue {
@@ -77,7 +85,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                *self.duplicate.borrow_mut() = Some(crate::algorithm::truncate(&key));
+                *self.duplicate.borrow_mut() = Some(crate::truncate(&key));
                 return Err(de::Error::custom("duplicate key"));
             }
             let value = map.next_value_seed(self)?;
@@ -93,14 +101,20 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
-        assert_eq!(parse_object(br#"{"a":1,"a":2}"#), Err(Some("a".to_owned())));
-        assert_eq!(parse_object(br#"{"x":{"b":1,"b":1}}"#), Err(Some("b".to_owned())));
+        assert_eq!(parse_json_object(br#"{"a":1,"a":2}"#), Err(Some("a".to_owned())));
         assert_eq!(
-            parse_object(br#"{"x":[{"c":1,"c":2}]}"#),
+            parse_json_object(br#"{"x":{"b":1,"b":1}}"#),
+            Err(Some("b".to_owned()))
+        );
+        assert_eq!(
+            parse_json_object(br#"{"x":[{"c":1,"c":2}]}"#),
             Err(Some("c".to_owned()))
         );
         // The same key spelled with an escape is the same key.
-        assert_eq!(parse_object(br#"{"a":1,"\u0061":2}"#), Err(Some("a".to_owned())));
+        assert_eq!(
+            parse_json_object(br#"{"a":1,"\u0061":2}"#),
+            Err(Some("a".to_owned()))
+        );
     }
 
     #[test]
@@ -116,7 +130,7 @@ mod tests {
             b"{\"a\":1}x",
         ] {
             assert_eq!(
-                parse_object(input),
+                parse_json_object(input),
                 Err(None),
                 "{:?}",
                 String::from_utf8_lossy(input)
@@ -126,7 +140,7 @@ mod tests {
 
     #[test]
     fn plain_objects_parse() {
-        let map = parse_object(br#"{"a":1,"b":[1,2],"c":{"d":null}}"#).expect("valid");
+        let map = parse_json_object(br#"{"a":1,"b":[1,2],"c":{"d":null}}"#).expect("valid");
         assert_eq!(map.len(), 3);
     }
 }

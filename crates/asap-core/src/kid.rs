@@ -52,8 +52,8 @@ impl KeyId {
             Ok(())
         } else {
             Err(KidError::NotOwnedByIssuer {
-                kid: crate::algorithm::truncate(kid),
-                issuer: crate::algorithm::truncate(issuer),
+                kid: crate::truncate(kid),
+                issuer: crate::truncate(issuer),
             })
         }
     }
@@ -69,7 +69,7 @@ fn check_kid_syntax(kid: &str) -> Result<(), KidError> {
     }
     for segment in kid.split('/') {
         if segment.is_empty() || segment == "." || segment == ".." {
-            return Err(KidError::BadSegment(crate::algorithm::truncate(kid)));
+            return Err(KidError::BadSegment(crate::truncate(kid)));
         }
         if let Some(c) = segment
             .chars()

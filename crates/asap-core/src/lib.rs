@@ -51,13 +51,14 @@ mod signer;
 mod source;
 mod verifier;
 
-pub use algorithm::{Algorithm, KeyKind};
+pub use algorithm::{Algorithm, KeyKind, truncate};
 pub use claims::{Audience, Claims, EmptyValue, REGISTERED_CLAIMS};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     AlgorithmError, BoxError, KeyError, KeySourceError, KidError, Outcome, ReplayError, SignError,
     VerifyError,
 };
+pub use json::parse_json_object;
 pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
 pub use kid::{KeyId, MAX_KID_LEN};
 pub use policy::AccessPolicy;

@@ -103,7 +103,7 @@ pub(crate) fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8
 
 /// Framing: a segment's JSON must be one object, without duplicate keys at any depth.
 pub(crate) fn decode_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, VerifyError> {
-    json::parse_object(bytes).map_err(|dup| match dup {
+    json::parse_json_object(bytes).map_err(|dup| match dup {
         Some(key) => VerifyError::DuplicateKey(key),
         None => VerifyError::Malformed(what),
     })
@@ -223,9 +223,7 @@ pub(crate) fn check_issuer_allowed(
     allowed: Option<&HashSet<String>>,
 ) -> Result<(), VerifyError> {
     match allowed {
-        Some(set) if !set.contains(issuer) => {
-            Err(VerifyError::IssuerNotAllowed(crate::algorithm::truncate(issuer)))
-        }
+        Some(set) if !set.contains(issuer) => Err(VerifyError::IssuerNotAllowed(crate::truncate(issuer))),
         _ => Ok(()),
     }
 }
@@ -284,14 +282,14 @@ pub(crate) fn check_subject(
         && sub != &claims.iss
     {
         return Err(VerifyError::SubjectMismatch {
-            subject: crate::algorithm::truncate(sub),
-            issuer: crate::algorithm::truncate(&claims.iss),
+            subject: crate::truncate(sub),
+            issuer: crate::truncate(&claims.iss),
         });
     }
     match allowed {
-        Some(set) if !set.contains(claims.subject()) => Err(VerifyError::SubjectNotAllowed(
-            crate::algorithm::truncate(claims.subject()),
-        )),
+        Some(set) if !set.contains(claims.subject()) => {
+            Err(VerifyError::SubjectNotAllowed(crate::truncate(claims.subject())))
+        }
         _ => Ok(()),
     }
 }

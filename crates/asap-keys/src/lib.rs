@@ -1,0 +1,97 @@
+//! # asap-keys
+//!
+//! Where ASAP keys come from. [`asap_core`] signs and verifies; this crate loads the keys it
+//! needs from files, the environment and key repositories, and keeps them fresh.
+//!
+//! ## Signing: private keys
+//!
+//! | source | function |
+//! |---|---|
+//! | PEM text: PKCS#8, PKCS#1, SEC1, encrypted PKCS#8, OpenSSH (`id_ed25519`, `id_ecdsa`, `id_rsa`) | [`parse_private_key`], [`read_private_key`] |
+//! | a data URI `data:application/pkcs8;kid=<kid>;base64,<DER>` | [`parse_data_uri`], [`to_data_uri`] |
+//! | a repository directory `<dir>/<issuer>/*.pem`, rotating without restart | [`FileKeyRepository`] |
+//! | `ASAP_ISSUER`, `ASAP_KEY_ID`, `ASAP_PRIVATE_KEY`, `ASAP_AUDIENCE` | [`EnvSigner`] |
+//!
+//! The signing algorithm follows from the key (RS256 for RSA, ES256/384/512 for the NIST
+//! curves, EdDSA for Ed25519) unless one is given.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use asap_core::{Audience, KeyId, Signer, SigningKey};
+//!
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The key an engineer already has, passphrase and all.
+//! let key = asap_keys::read_private_key("/home/me/.ssh/id_ed25519", Some(b"passphrase"))?;
+//! let signer = Signer::builder("billing")
+//!     .key(SigningKey::new(KeyId::parse("billing/laptop")?, key, None)?)
+//!     .build()?;
+//!
+//! // A service: keys rotate by dropping a new file into /etc/asap/private/billing/.
+//! let keys = asap_keys::FileKeyRepository::builder("/etc/asap/private", "billing").build()?;
+//! let signer = Signer::builder("billing").key_source(Arc::new(keys)).build()?;
+//!
+//! // Or from the environment, as the reference implementations configure it.
+//! let env = asap_keys::EnvSigner::from_env()?;
+//! let token = env.sign()?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Verifying: public keys
+//!
+//! Each of these is an [`asap_core::PublicKeySource`] to give to [`asap_core::Verifier`]:
+//!
+//! - [`asap_core::StaticKeySource`]: a fixed map;
+//! - [`DirectoryKeySource`]: files in repository layout, `<dir>/<kid>`;
+//! - [`HttpKeyRepository`]: an HTTP(S) key repository with mirrors, failover, an
+//!   HTTP-semantics cache and single flight (its documentation lists every guarantee);
+//!   [`HttpKeyRepository::builder_from_env`] reads `ASAP_PUBLIC_KEY_REPOSITORY_URL` (with the
+//!   `url1 | url2` mirror syntax) and `ASAP_PUBLIC_KEY_FALLBACK_REPOSITORY_URL`;
+//! - [`ChainKeySource`]: several of these in order.
+//!
+//! ```no_run
+//! use asap_core::{Audience, Verifier};
+//! use asap_keys::HttpKeyRepository;
+//!
+//! # async fn run(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let keys = HttpKeyRepository::builder_from_env()?.build()?;
+//! let verifier = Verifier::builder(keys)
+//!     .audience(Audience::new("ledger")?)
+//!     .allowed_issuers(["billing"])
+//!     .build()?;
+//! match verifier.verify(token).await {
+//!     Ok(verified) => println!("hello {}", verified.subject()),
+//!     // 401 for an unknown kid or a bad token, 503 when no repository answers.
+//!     Err(e) => println!("{} {e}", e.outcome().status()),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Errors
+//!
+//! Loading errors are [`LoadError`]; environment errors are [`EnvError`] and name the
+//! variable; repository configuration errors are [`ConfigError`]. Lookups fail with
+//! [`asap_core::KeySourceError`] (`NotFound` → 401, `InvalidKey` → 401, `Unavailable` → 503);
+//! an unavailable HTTP repository carries a [`FetchError`] that says what went wrong. No error
+//! or `Debug` output shows key material or a passphrase.
+
+#![deny(unsafe_code)]
+
+mod data_uri;
+mod env;
+mod error;
+mod file_repo;
+mod http;
+mod openssh;
+mod private;
+mod sources;
+
+pub use data_uri::{parse_data_uri, to_data_uri};
+pub use env::{ENV_AUDIENCE, ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, EnvSigner};
+pub use error::{ConfigError, EnvError, FetchError, LoadError, SharedError};
+pub use file_repo::{DEFAULT_RESCAN_INTERVAL, FileKeyRepository, FileKeyRepositoryBuilder};
+pub use http::{
+    ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, HttpKeyRepository, HttpKeyRepositoryBuilder,
+    MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE,
+};
+pub use private::{parse_private_key, read_private_key, signing_key_from_pem};
+pub use sources::{ChainKeySource, DirectoryKeySource};

@@ -1,0 +1,471 @@
+//! Inbound: authenticating a request the product sent to the app.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use asap_core::{Clock, DEFAULT_MAX_TOKEN_BYTES, SystemClock};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use subtle::ConstantTimeEq;
+
+use crate::canonical::{RequestTarget, form_pairs, inbound_canonical_requests, qsh_of_canonical};
+use crate::claims::{CONTEXT_QSH, ConnectClaims, check_time};
+use crate::error::{AuthError, ConfigError, truncate};
+use crate::jws::Jws;
+use crate::store::SharedSecretStore;
+
+/// The default clock-skew allowance for Connect tokens (the Python reference uses 90 s).
+pub const DEFAULT_CONNECT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// Whether a route accepts `context-qsh` tokens.
+///
+/// A `context-qsh` token is not bound to a request: the product hands it to the app's page
+/// (`AP.context.getToken()`), and the page may send it to any URL. Only routes built for that
+/// (the app's own AJAX endpoints) should accept it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum QshPolicy {
+    /// The `qsh` must be the hash of this request (the default).
+    #[default]
+    RequestOnly,
+    /// The `qsh` must be the hash of this request, or [`CONTEXT_QSH`].
+    AllowContext,
+}
+
+/// What the token's `qsh` bound it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QshBinding {
+    /// This very request (method, path and query).
+    Request,
+    /// The page context (`qsh` = `context-qsh`), on a route that allows it.
+    Context,
+}
+
+/// A request that passed authentication: the tenant's client key and the token's claims.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    claims: ConnectClaims,
+    binding: QshBinding,
+}
+
+impl Authenticated {
+    /// The tenant's client key (the token's `iss`).
+    pub fn client_key(&self) -> &str {
+        self.claims.issuer()
+    }
+
+    /// The user the request acts for (`sub`), when present.
+    pub fn subject(&self) -> Option<&str> {
+        self.claims.subject()
+    }
+
+    /// Every claim.
+    pub fn claims(&self) -> &ConnectClaims {
+        &self.claims
+    }
+
+    /// Whether the token was bound to this request or to the page context.
+    pub fn binding(&self) -> QshBinding {
+        self.binding
+    }
+}
+
+/// Authenticates inbound Connect requests: finds the token, looks up the tenant's shared secret
+/// by `iss`, and checks, in this order: HS256 only, the signature, the time claims with a
+/// leeway, then the `qsh` in constant time. Cheap to clone.
+///
+/// ```
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use connect_qsh::*;
+/// use http::{HeaderMap, Method, Uri};
+///
+/// let secrets = InMemorySharedSecretStore::new();
+/// secrets.insert("tenant-1", SharedSecret::new("s3cr3t"));
+/// let authenticator = Authenticator::builder(secrets)
+///     .base_url("https://app.example.com/connect")
+///     .build()?;
+///
+/// // What the product would send (here made with the same library).
+/// let token = ConnectSigner::new("tenant-1").sign(
+///     &SharedSecret::new("s3cr3t"),
+///     "GET",
+///     "/connect/panel?issue=KEY-1",
+///     "/connect",
+/// )?;
+/// let uri: Uri = format!("/connect/panel?issue=KEY-1&jwt={token}").parse()?;
+/// let ok = authenticator.authenticate(&Method::GET, &uri, &HeaderMap::new()).await?;
+/// assert_eq!(ok.client_key(), "tenant-1");
+///
+/// let tampered: Uri = format!("/connect/panel?issue=KEY-2&jwt={token}").parse()?;
+/// let err = authenticator.authenticate(&Method::GET, &tampered, &HeaderMap::new()).await.expect_err("must be refused");
+/// assert_eq!(err.outcome().status(), 401);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Authenticator {
+    secrets: Arc<dyn SharedSecretStore>,
+    base_url: Arc<str>,
+    leeway: i64,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+/// Configures an [`Authenticator`].
+pub struct AuthenticatorBuilder {
+    secrets: Arc<dyn SharedSecretStore>,
+    base_url: String,
+    leeway: Duration,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthenticatorBuilder {
+    /// The app's base URL (as in its descriptor), absolute or just its path: the `qsh` is
+    /// computed on the request path relative to it. Default: none (paths are taken as they are).
+    #[must_use]
+    pub fn base_url(mut self, base_url: impl Into<String>) -> AuthenticatorBuilder {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// The clock-skew allowance for `iat`, `nbf` and `exp`; default 30 s, at most 5 minutes.
+    #[must_use]
+    pub fn leeway(mut self, leeway: Duration) -> AuthenticatorBuilder {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The largest token accepted, in bytes (checked before any parsing); default 8 KiB.
+    #[must_use]
+    pub fn max_token_bytes(mut self, max: usize) -> AuthenticatorBuilder {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// Uses another clock (tests).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> AuthenticatorBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<Authenticator, ConfigError> {
+        let leeway = checked_leeway(self.leeway)?;
+        check_base_url(&self.base_url)?;
+        Ok(Authenticator {
+            secrets: self.secrets,
+            base_url: Arc::from(self.base_url),
+            leeway,
+            max_token_bytes: self.max_token_bytes,
+            clock: self.clock,
+        })
+    }
+}
+
+pub(crate) fn checked_leeway(leeway: Duration) -> Result<i64, ConfigError> {
+    const MAX: Duration = Duration::from_secs(300);
+    if leeway > MAX {
+        return Err(ConfigError(format!("leeway {leeway:?} is larger than {MAX:?}")));
+    }
+    Ok(i64::try_from(leeway.as_secs()).unwrap_or(0))
+}
+
+pub(crate) fn check_base_url(base_url: &str) -> Result<(), ConfigError> {
+    if RequestTarget::split(base_url).origin.is_some() {
+        url::Url::parse(base_url).map_err(|e| ConfigError(format!("base URL {base_url:?}: {e}")))?;
+    } else if !base_url.is_empty() && !base_url.starts_with('/') {
+        return Err(ConfigError(format!(
+            "base URL {base_url:?} is neither an absolute URL nor a path starting with `/`"
+        )));
+    }
+    Ok(())
+}
+
+impl Authenticator {
+    /// Starts a builder over a shared-secret store.
+    pub fn builder(secrets: impl SharedSecretStore + 'static) -> AuthenticatorBuilder {
+        Authenticator::builder_shared(Arc::new(secrets))
+    }
+
+    /// Starts a builder over a shared store.
+    pub fn builder_shared(secrets: Arc<dyn SharedSecretStore>) -> AuthenticatorBuilder {
+        AuthenticatorBuilder {
+            secrets,
+            base_url: String::new(),
+            leeway: DEFAULT_CONNECT_LEEWAY,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Authenticates a request whose token must be bound to it ([`QshPolicy::RequestOnly`]).
+    /// `uri` is the request target as received (its path and query are used).
+    pub async fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Authenticated, AuthError> {
+        self.authenticate_with(method, uri, headers, QshPolicy::RequestOnly)
+            .await
+    }
+
+    /// Authenticates a request on a route with its own [`QshPolicy`].
+    pub async fn authenticate_with(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        policy: QshPolicy,
+    ) -> Result<Authenticated, AuthError> {
+        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        self.authenticate_target(method.as_str(), target, headers, policy)
+            .await
+    }
+
+    /// Authenticates a request given as strings: `url` is the request target (origin-form, or
+    /// absolute; only its path and query are used). For servers that do not use `http` types.
+    pub async fn authenticate_url(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &HeaderMap,
+        policy: QshPolicy,
+    ) -> Result<Authenticated, AuthError> {
+        let target = RequestTarget::split(url);
+        let path_and_query = if target.query.is_empty() {
+            Cow::Borrowed(target.path)
+        } else {
+            Cow::Owned(format!("{}?{}", target.path, target.query))
+        };
+        self.authenticate_target(method, &path_and_query, headers, policy)
+            .await
+    }
+
+    async fn authenticate_target(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &HeaderMap,
+        policy: QshPolicy,
+    ) -> Result<Authenticated, AuthError> {
+        let token = find_token(headers, RequestTarget::split(target).query)?;
+        let mut jws = Jws::parse(&token, self.max_token_bytes)?;
+        jws.require_alg("HS256")?;
+        // Read before the signature only to know whose secret to use; trusted only after it.
+        let claims = ConnectClaims::from_map(std::mem::take(&mut jws.claims))?;
+        let secret = self
+            .secrets
+            .shared_secret(claims.issuer())
+            .await?
+            .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
+        jws.verify_hs256(&secret)?;
+        check_time(&claims, self.clock.now(), self.leeway)?;
+        let binding = check_qsh(claims.qsh(), method, target, &self.base_url, policy)?;
+        tracing::debug!(
+            client_key = claims.issuer(),
+            ?binding,
+            "Connect request authenticated"
+        );
+        Ok(Authenticated { claims, binding })
+    }
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("secrets", &self.secrets)
+            .field("base_url", &self.base_url)
+            .field("leeway", &self.leeway)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for AuthenticatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder")
+            .field("base_url", &self.base_url)
+            .field("leeway", &self.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The qsh rule, applied after the signature: `context-qsh` only where the route allows it;
+/// otherwise the claim must equal the hash of the request over the raw path or over the
+/// percent-decoded path (the host signs the decoded form), compared in constant time.
+pub(crate) fn check_qsh(
+    claimed: &str,
+    method: &str,
+    target: &str,
+    base_url: &str,
+    policy: QshPolicy,
+) -> Result<QshBinding, AuthError> {
+    if claimed == CONTEXT_QSH {
+        return match policy {
+            QshPolicy::AllowContext => Ok(QshBinding::Context),
+            QshPolicy::RequestOnly => Err(AuthError::ContextQshNotAllowed),
+        };
+    }
+    let (raw, decoded) = inbound_canonical_requests(method, target, base_url)?;
+    let mut matches = qsh_of_canonical(&raw).as_bytes().ct_eq(claimed.as_bytes());
+    if let Some(decoded) = decoded {
+        matches |= qsh_of_canonical(&decoded).as_bytes().ct_eq(claimed.as_bytes());
+    }
+    if bool::from(matches) {
+        Ok(QshBinding::Request)
+    } else {
+        Err(AuthError::QshMismatch)
+    }
+}
+
+/// The transport rule: the token is in `Authorization: JWT <token>` (scheme case-insensitive,
+/// one space) or in the `jwt` query parameter; when both are there they must be the same token,
+/// and so must repeated `jwt` parameters. An `Authorization` header of another scheme is not
+/// a Connect token and is ignored.
+pub(crate) fn find_token<'a>(headers: &'a HeaderMap, query: &'a str) -> Result<Cow<'a, str>, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let from_header = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => return Err(AuthError::AmbiguousToken("more than one Authorization header")),
+        (Some(value), None) => jwt_from_authorization(value)?,
+    };
+    let mut from_query: Option<Cow<'a, str>> = None;
+    for (key, value) in form_pairs(query) {
+        if key != "jwt" {
+            continue;
+        }
+        match &from_query {
+            Some(previous) if *previous != value => {
+                return Err(AuthError::AmbiguousToken(
+                    "several different `jwt` query parameters",
+                ));
+            }
+            Some(_) => {}
+            None => from_query = Some(value),
+        }
+    }
+    match (from_header, from_query) {
+        (Some(header), Some(query)) if header != query => Err(AuthError::AmbiguousToken(
+            "the Authorization header and the `jwt` query parameter carry different tokens",
+        )),
+        (Some(header), _) => Ok(Cow::Borrowed(header)),
+        (None, Some(query)) => Ok(query),
+        (None, None) => Err(AuthError::MissingToken),
+    }
+}
+
+fn jwt_from_authorization(value: &HeaderValue) -> Result<Option<&str>, AuthError> {
+    let Ok(value) = value.to_str() else {
+        return Err(AuthError::Malformed(
+            "the Authorization header is not visible ASCII",
+        ));
+    };
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("JWT") {
+        return Ok(None);
+    }
+    if token.is_empty() || token.contains(' ') {
+        return Err(AuthError::Malformed(
+            "expected `Authorization: JWT <token>` with exactly one space",
+        ));
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_str(v).expect("valid"));
+        }
+        map
+    }
+
+    #[test]
+    fn token_from_header_or_query() {
+        assert_eq!(find_token(&headers(&["JWT a.b.c"]), "").expect("found"), "a.b.c");
+        assert_eq!(find_token(&headers(&["jwt a.b.c"]), "").expect("found"), "a.b.c");
+        assert_eq!(
+            find_token(&headers(&[]), "x=1&jwt=a.b.c").expect("found"),
+            "a.b.c"
+        );
+        assert_eq!(
+            find_token(&headers(&["JWT a.b.c"]), "jwt=a.b.c").expect("same token twice is fine"),
+            "a.b.c"
+        );
+    }
+
+    #[test]
+    fn disagreeing_tokens_are_refused() {
+        for (h, q) in [
+            (&["JWT a.b.c"][..], "jwt=d.e.f"),
+            (&[][..], "jwt=a.b.c&jwt=d.e.f"),
+            (&["JWT a.b.c", "JWT a.b.c"][..], ""),
+        ] {
+            assert!(
+                matches!(find_token(&headers(h), q), Err(AuthError::AmbiguousToken(_))),
+                "{h:?} {q}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_ignored_and_bad_jwt_headers_refused() {
+        assert!(matches!(
+            find_token(&headers(&["Bearer x"]), ""),
+            Err(AuthError::MissingToken)
+        ));
+        assert_eq!(find_token(&headers(&["Bearer x"]), "jwt=t").expect("query"), "t");
+        for bad in ["JWT", "JWT  a.b.c", "JWT a b"] {
+            assert!(
+                matches!(find_token(&headers(&[bad]), ""), Err(AuthError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn context_qsh_needs_the_route_to_opt_in() {
+        assert!(matches!(
+            check_qsh(CONTEXT_QSH, "GET", "/x", "", QshPolicy::RequestOnly),
+            Err(AuthError::ContextQshNotAllowed)
+        ));
+        assert_eq!(
+            check_qsh(CONTEXT_QSH, "GET", "/x", "", QshPolicy::AllowContext).expect("allowed"),
+            QshBinding::Context
+        );
+    }
+
+    #[test]
+    fn qsh_matches_raw_or_decoded_path() {
+        let raw = qsh_of_canonical("GET&/a%20b&");
+        let decoded = qsh_of_canonical("GET&/a b&");
+        for claimed in [&raw, &decoded] {
+            assert_eq!(
+                check_qsh(claimed, "GET", "/a%20b", "", QshPolicy::RequestOnly).expect("matches"),
+                QshBinding::Request
+            );
+        }
+        assert!(matches!(
+            check_qsh(&raw, "POST", "/a%20b", "", QshPolicy::RequestOnly),
+            Err(AuthError::QshMismatch)
+        ));
+    }
+
+    #[test]
+    fn base_url_must_be_absolute_or_a_path() {
+        assert!(check_base_url("https://app.example.com/c").is_ok());
+        assert!(check_base_url("/c").is_ok());
+        assert!(check_base_url("").is_ok());
+        assert!(check_base_url("app.example.com").is_err());
+        assert!(checked_leeway(Duration::from_secs(301)).is_err());
+    }
+}

@@ -1,0 +1,328 @@
+//! The canonical request and its hash, the `qsh` claim: plain functions over strings, with no
+//! async runtime and no HTTP client.
+//!
+//! `canonical request = UPPER(method) & canonical path & canonical query`, and
+//! `qsh = lowercase hex SHA-256(canonical request)`. Each step is one function below, named after
+//! the rule it applies (DESIGN.md, "Connect").
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use aws_lc_rs::digest;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use crate::error::QshError;
+
+/// Everything but the RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`) is encoded; the
+/// percent-encoding crate writes uppercase hex, as the host does.
+const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The canonical request of `method` on `url`, relative to `base_url`.
+///
+/// `url` is an absolute URL (`https://tenant.atlassian.net/wiki/rest/api/space?limit=10`) or an
+/// origin-form request target (`/wiki/rest/api/space?limit=10`); `base_url` is the tenant's (or,
+/// for inbound requests, the app's) base URL, absolute or just its path (`/wiki`), and may be
+/// empty. The base path is stripped from the path by whole segments; when both URLs are absolute
+/// their origins must match, so that a token is never made for another host by mistake.
+///
+/// The path is hashed raw, as sent on the wire (outbound rule); see
+/// [`Authenticator`](crate::Authenticator) for the inbound rule, which also accepts the
+/// percent-decoded path.
+///
+/// ```
+/// use connect_qsh::canonical_request;
+/// let canonical = canonical_request(
+///     "get",
+///     "https://acme.atlassian.net/wiki/rest/api/space?limit=10&expand=a+b&jwt=x.y.z",
+///     "https://acme.atlassian.net/wiki",
+/// )?;
+/// assert_eq!(canonical, "GET&/rest/api/space&expand=a%20b&limit=10");
+/// # Ok::<(), connect_qsh::QshError>(())
+/// ```
+pub fn canonical_request(method: &str, url: &str, base_url: &str) -> Result<String, QshError> {
+    let target = RequestTarget::split(url);
+    let relative = relative_path(&target, base_url)?;
+    Ok(join_canonical(
+        method,
+        &canonical_path(relative),
+        &canonical_query(target.query),
+    ))
+}
+
+/// The `qsh` claim for `method` on `url` relative to `base_url`: the lowercase hex SHA-256 of
+/// [`canonical_request`].
+///
+/// ```
+/// use connect_qsh::qsh;
+/// assert_eq!(
+///     qsh("POST", "/installed", "")?,
+///     "4a2e1de8ca74e6cafe8862d332fa3ac7a8e51e692bc6d798ea4dfedc14948bf4",
+/// );
+/// # Ok::<(), connect_qsh::QshError>(())
+/// ```
+pub fn qsh(method: &str, url: &str, base_url: &str) -> Result<String, QshError> {
+    Ok(qsh_of_canonical(&canonical_request(method, url, base_url)?))
+}
+
+/// The lowercase hex SHA-256 of a canonical request.
+pub fn qsh_of_canonical(canonical_request: &str) -> String {
+    let hash = digest::digest(&digest::SHA256, canonical_request.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in hash.as_ref() {
+        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        hex.push(char::from_digit(u32::from(byte & 0x0f), 16).unwrap_or('0'));
+    }
+    hex
+}
+
+/// The canonical requests an inbound request may have been signed over: the raw path, and, when
+/// it differs, the percent-decoded path (the host signs over the decoded path; DESIGN.md).
+pub(crate) fn inbound_canonical_requests(
+    method: &str,
+    url: &str,
+    base_url: &str,
+) -> Result<(String, Option<String>), QshError> {
+    let target = RequestTarget::split(url);
+    let relative = relative_path(&target, base_url)?;
+    let query = canonical_query(target.query);
+    let raw = join_canonical(method, &canonical_path(relative), &query);
+    let decoded = percent_decode_str(relative).decode_utf8_lossy();
+    let decoded = (decoded != relative).then(|| join_canonical(method, &canonical_path(&decoded), &query));
+    Ok((raw, decoded))
+}
+
+fn join_canonical(method: &str, path: &str, query: &str) -> String {
+    format!("{}&{path}&{query}", method.to_ascii_uppercase())
+}
+
+/// A URL cut into origin, path and query without any normalisation: the qsh covers the bytes
+/// of the request target, so nothing may be re-encoded or resolved on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestTarget<'a> {
+    /// `scheme://authority` of an absolute URL.
+    pub(crate) origin: Option<&'a str>,
+    /// The path, possibly empty.
+    pub(crate) path: &'a str,
+    /// The query without `?`, possibly empty.
+    pub(crate) query: &'a str,
+}
+
+impl<'a> RequestTarget<'a> {
+    pub(crate) fn split(url: &'a str) -> RequestTarget<'a> {
+        // A fragment never reaches the server.
+        let url = url.split_once('#').map_or(url, |(before, _)| before);
+        let (origin, rest) = match url.find("://") {
+            Some(i) if !url[..i].contains(['/', '?']) => {
+                let after = i + 3;
+                let end = url[after..].find(['/', '?']).map_or(url.len(), |j| after + j);
+                (Some(&url[..end]), &url[end..])
+            }
+            _ => (None, url),
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        RequestTarget { origin, path, query }
+    }
+}
+
+/// The path relative to the base URL: the base path is removed by whole segments (`/wiki` is
+/// stripped from `/wiki/x` but not from `/wikipedia/x`), and when both are absolute the origins
+/// must be the same.
+fn relative_path<'a>(target: &RequestTarget<'a>, base_url: &str) -> Result<&'a str, QshError> {
+    let base = RequestTarget::split(base_url);
+    if let (Some(origin), Some(base_origin)) = (target.origin, base.origin)
+        && !same_origin(origin, base_origin)?
+    {
+        return Err(QshError::NotUnderBaseUrl);
+    }
+    let base_path = base.path.trim_end_matches('/');
+    if base_path.is_empty() {
+        return Ok(target.path);
+    }
+    match target.path.strip_prefix(base_path) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => Ok(rest),
+        _ => Err(QshError::NotUnderBaseUrl),
+    }
+}
+
+fn same_origin(a: &str, b: &str) -> Result<bool, QshError> {
+    // Only the origins are parsed (default ports, letter case of scheme and host); the path
+    // stays raw.
+    let parse = |s: &str| url::Url::parse(s).map_err(|e| QshError::InvalidUrl(e.to_string()));
+    Ok(parse(a)?.origin() == parse(b)?.origin())
+}
+
+/// The canonical path rule: one trailing `/` removed, empty → `/`, a leading `/` ensured, and
+/// `&` (the separator of the canonical request) written `%26`; otherwise the path is kept as is.
+pub(crate) fn canonical_path(relative: &str) -> String {
+    let path = relative.strip_suffix('/').unwrap_or(relative);
+    let path = path.replace('&', "%26");
+    if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    }
+}
+
+/// The canonical query rule: form-decode every `key=value` pair (`+` is a space), drop `jwt`,
+/// encode keys and values as RFC 3986 unreserved, sort the pairs by encoded key, join repeated
+/// values with `,` after sorting them by decoded value, and write a valueless `a` as `a=`.
+pub(crate) fn canonical_query(query: &str) -> String {
+    let mut params: BTreeMap<String, Vec<Cow<'_, str>>> = BTreeMap::new();
+    for (key, value) in form_pairs(query) {
+        if key == "jwt" {
+            continue;
+        }
+        params.entry(encode(&key)).or_default().push(value);
+    }
+    let mut out = String::with_capacity(query.len() + 16);
+    for (encoded_key, mut values) in params {
+        // Sorted by decoded value (the host's behaviour, not the encoded order the spec text
+        // suggests), comparing UTF-16 code units as Java's `String.compareTo` does.
+        values.sort_by(|a, b| java_string_order(a, b));
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&encoded_key);
+        out.push('=');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&encode(value));
+        }
+    }
+    out
+}
+
+/// The `key=value` pairs of an `application/x-www-form-urlencoded` query: split on `&`, empty
+/// pieces skipped, `+` is a space, `%XX` decoded, invalid UTF-8 replaced by U+FFFD (as the host's
+/// servlet container and Python's `parse_qs` do).
+pub(crate) fn form_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    query.split('&').filter(|piece| !piece.is_empty()).map(|piece| {
+        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+        (form_decode(key), form_decode(value))
+    })
+}
+
+fn form_decode(s: &str) -> Cow<'_, str> {
+    if s.contains('+') {
+        let spaced = s.replace('+', " ");
+        Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
+    } else {
+        percent_decode_str(s).decode_utf8_lossy()
+    }
+}
+
+fn encode(s: &str) -> String {
+    utf8_percent_encode(s, QUERY_ENCODE).to_string()
+}
+
+/// Java's `String.compareTo`: lexicographic over UTF-16 code units. It differs from Rust's
+/// (code point) order only between a character above U+FFFF and one in U+E000..=U+FFFF.
+fn java_string_order(a: &str, b: &str) -> Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_path_removes_one_trailing_slash_only() {
+        assert_eq!(canonical_path(""), "/");
+        assert_eq!(canonical_path("/"), "/");
+        assert_eq!(canonical_path("/a/"), "/a");
+        assert_eq!(canonical_path("/a//"), "/a/");
+        assert_eq!(canonical_path("a"), "/a");
+    }
+
+    #[test]
+    fn canonical_path_escapes_only_the_separator() {
+        assert_eq!(canonical_path("/a&b/c%20d+e"), "/a%26b/c%20d+e");
+    }
+
+    #[test]
+    fn base_path_is_stripped_by_whole_segments() {
+        let target = RequestTarget::split("/wiki/rest");
+        assert_eq!(relative_path(&target, "/wiki"), Ok("/rest"));
+        assert_eq!(relative_path(&target, "/wiki/"), Ok("/rest"));
+        assert_eq!(relative_path(&target, "https://x.example/wiki"), Ok("/rest"));
+        assert_eq!(relative_path(&RequestTarget::split("/wiki"), "/wiki"), Ok(""));
+        assert_eq!(
+            relative_path(&RequestTarget::split("/wikipedia/x"), "/wiki"),
+            Err(QshError::NotUnderBaseUrl)
+        );
+    }
+
+    #[test]
+    fn origins_must_match_when_both_are_absolute() {
+        let target = RequestTarget::split("https://ACME.atlassian.net:443/wiki/x");
+        assert_eq!(
+            relative_path(&target, "https://acme.atlassian.net/wiki"),
+            Ok("/x")
+        );
+        assert_eq!(
+            relative_path(&target, "https://evil.example/wiki"),
+            Err(QshError::NotUnderBaseUrl)
+        );
+    }
+
+    #[test]
+    fn split_keeps_raw_parts_and_drops_the_fragment() {
+        let t = RequestTarget::split("https://h.example:8443/a%2Fb c?x=1&y#frag");
+        assert_eq!(t.origin, Some("https://h.example:8443"));
+        assert_eq!(t.path, "/a%2Fb c");
+        assert_eq!(t.query, "x=1&y");
+        let t = RequestTarget::split("https://h.example?q=1");
+        assert_eq!(
+            (t.origin, t.path, t.query),
+            (Some("https://h.example"), "", "q=1")
+        );
+        let t = RequestTarget::split("/p?next=https://x.example/");
+        assert_eq!(
+            (t.origin, t.path, t.query),
+            (None, "/p", "next=https://x.example/")
+        );
+    }
+
+    #[test]
+    fn query_values_sort_in_java_utf16_order() {
+        // U+FF01 sorts after U+1F600 in Java (0xFF01 > 0xD83D) but before it by code point.
+        assert_eq!(
+            canonical_query("v=%EF%BC%81&v=%F0%9F%98%80"),
+            "v=%F0%9F%98%80,%EF%BC%81"
+        );
+    }
+
+    #[test]
+    fn jwt_is_dropped_even_when_encoded() {
+        assert_eq!(canonical_query("j%77t=x&a=1"), "a=1");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_bad_escapes_kept() {
+        assert_eq!(canonical_query("a=%FF&b=%zz&c=%4"), "a=%EF%BF%BD&b=%25zz&c=%254");
+    }
+
+    #[test]
+    fn decoded_variant_only_when_the_path_has_escapes() {
+        let (raw, decoded) = inbound_canonical_requests("GET", "/a%20b/c%26d", "").expect("valid");
+        assert_eq!(raw, "GET&/a%20b/c%26d&");
+        assert_eq!(decoded.as_deref(), Some("GET&/a b/c%26d&"));
+        let (_, decoded) = inbound_canonical_requests("GET", "/plain", "").expect("valid");
+        assert_eq!(decoded, None);
+    }
+
+    #[test]
+    fn qsh_is_lowercase_hex_sha256() {
+        assert_eq!(
+            qsh_of_canonical("GET&/&"),
+            "c88caad15a1c1a900b8ac08aa9686f4e8184539bea1deda36e2f649430df3239"
+        );
+    }
+}

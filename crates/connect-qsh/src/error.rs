@@ -1,0 +1,270 @@
+//! Errors. Each names the rule that failed in words a caller can act on; a verification error
+//! maps to an HTTP outcome through exactly one method, [`AuthError::outcome`].
+
+use asap_core::{BoxError, KeyError, KeyId, KeySourceError, KidError, Outcome};
+
+/// A URL that cannot be canonicalised against its base URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QshError {
+    /// The URL's path does not start with the base URL's path (by whole segments), or the two
+    /// absolute URLs have different origins.
+    #[error("the URL is not under the base URL (other origin, or a path outside the base path)")]
+    NotUnderBaseUrl,
+    /// An absolute URL whose origin cannot be parsed.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+}
+
+impl QshError {
+    /// The HTTP outcome when an inbound request cannot be canonicalised: 401.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::Unauthorized
+    }
+}
+
+/// A tenant or shared-secret store that could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be reached or failed.
+    #[error("the tenant store is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The store holds a record that cannot be read back.
+    #[error("the tenant store holds an unreadable record: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The HTTP outcome: 503, the request may succeed later.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::Unavailable
+    }
+}
+
+/// An install payload (the JSON body of a lifecycle callback) that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The body is not a JSON object (or repeats a key).
+    #[error("the lifecycle payload is not a JSON object without duplicate keys")]
+    NotAnObject,
+    /// A required field is missing, empty or not a string.
+    #[error("the lifecycle payload field {0:?} is missing, empty or not a string")]
+    Field(&'static str),
+    /// `baseUrl` is not an absolute http(s) URL.
+    #[error("the lifecycle payload's baseUrl is not an absolute http(s) URL")]
+    BaseUrl,
+}
+
+/// Why an outbound token was not made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The URL cannot be canonicalised against the tenant's base URL.
+    #[error(transparent)]
+    Url(#[from] QshError),
+    /// The issuer cannot be written in an HTTP header (control characters).
+    #[error("the token cannot be written as an Authorization header value")]
+    HeaderValue,
+}
+
+/// A builder setting that is out of range or a base URL that cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Connect configuration: {0}")]
+pub struct ConfigError(pub(crate) String);
+
+/// Why an inbound Connect request or a lifecycle callback was refused. Each variant names the
+/// rule that failed; [`AuthError::outcome`] maps it to 401, 403 or 503.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Neither `Authorization: JWT …` nor `?jwt=` carries a token.
+    #[error("no Connect token: expected `Authorization: JWT <token>` or a `jwt` query parameter")]
+    MissingToken,
+    /// The request carries more than one token candidate that disagree (header and query with
+    /// different tokens, several `jwt` parameters, several `Authorization` headers).
+    #[error("ambiguous Connect token: {0}")]
+    AmbiguousToken(&'static str),
+    /// The token is larger than the size limit (checked before any parsing).
+    #[error("token is {len} bytes; at most {max} are accepted")]
+    TooLarge {
+        /// The length seen.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The token is not three base64url segments of JSON objects.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// A JSON object in the token (or the callback body) repeats a key.
+    #[error("duplicate JSON key {0:?} in the token")]
+    DuplicateKey(String),
+    /// The `alg` header is not the one this endpoint accepts (`HS256` for tenant requests,
+    /// `RS256` for signed lifecycle callbacks); `none` and every other algorithm are refused.
+    #[error("algorithm {found:?} is not accepted here (expected {expected})")]
+    Algorithm {
+        /// The `alg` header (truncated).
+        found: String,
+        /// What this endpoint accepts.
+        expected: &'static str,
+    },
+    /// A header parameter that would change how the token is processed (`crit`).
+    #[error("header parameter {0:?} is not allowed")]
+    ForbiddenHeader(&'static str),
+    /// A required claim is missing.
+    #[error("claim {0:?} is missing")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong type or an empty value.
+    #[error("claim {claim:?} is invalid: {reason}")]
+    InvalidClaim {
+        /// The claim name.
+        claim: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No shared secret is known for the `iss` (client key): the tenant is not installed.
+    #[error("unknown issuer {0:?} (no installed tenant has this client key)")]
+    UnknownIssuer(String),
+    /// The HMAC or RSA signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// `iat` is later than now plus the leeway.
+    #[error("token was issued in the future (iat {iat}, now {now})")]
+    IssuedInFuture {
+        /// The `iat` claim.
+        iat: i64,
+        /// The verifier's clock.
+        now: i64,
+    },
+    /// `nbf` is later than now plus the leeway.
+    #[error("token is not valid yet (nbf {nbf}, now {now})")]
+    NotYetValid {
+        /// The `nbf` claim.
+        nbf: i64,
+        /// The verifier's clock.
+        now: i64,
+    },
+    /// Now is later than `exp` plus the leeway.
+    #[error("token expired (exp {exp}, now {now})")]
+    Expired {
+        /// The `exp` claim.
+        exp: i64,
+        /// The verifier's clock.
+        now: i64,
+    },
+    /// `exp` is before `iat`.
+    #[error("token expires (exp {exp}) before it was issued (iat {iat})")]
+    BadLifetime {
+        /// The `iat` claim.
+        iat: i64,
+        /// The `exp` claim.
+        exp: i64,
+    },
+    /// The `qsh` claim is not the hash of this request (method, path or query differ).
+    #[error("qsh does not match this request (the token was made for another method, path or query)")]
+    QshMismatch,
+    /// A `context-qsh` token on a route that does not accept one.
+    #[error("a context-qsh token is not accepted on this route")]
+    ContextQshNotAllowed,
+    /// The request URL is not under the configured base URL.
+    #[error(transparent)]
+    Url(#[from] QshError),
+    /// The shared-secret or tenant store could not answer.
+    #[error("cannot look up the tenant: {0}")]
+    StoreUnavailable(#[source] StoreError),
+    /// The lifecycle token's `kid` is missing or invalid.
+    #[error("invalid kid: {0}")]
+    Kid(#[from] KidError),
+    /// No install key is published for the kid.
+    #[error("no install key is published for kid {0}")]
+    KeyNotFound(KeyId),
+    /// The published install key is not acceptable.
+    #[error("the install key for kid {kid} is not acceptable: {source}")]
+    InvalidKey {
+        /// The kid.
+        kid: KeyId,
+        /// What is wrong.
+        #[source]
+        source: KeyError,
+    },
+    /// The install-keys repository could not answer.
+    #[error("cannot get the install key: {0}")]
+    KeyUnavailable(#[source] BoxError),
+    /// The lifecycle token's `aud` is not this app's base URL.
+    #[error("token is not meant for this app (aud is not the app's base URL)")]
+    AudienceMismatch,
+    /// The callback body cannot be used.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The callback body's `clientKey` is not the token's `iss`.
+    #[error("the payload's clientKey is not the token's issuer")]
+    ClientKeyMismatch,
+    /// The callback body's `eventType` is not the event of this endpoint.
+    #[error("the payload's eventType is {found:?}, expected {expected:?}")]
+    EventMismatch {
+        /// The event this endpoint handles.
+        expected: &'static str,
+        /// The `eventType` in the body (truncated).
+        found: String,
+    },
+}
+
+impl AuthError {
+    /// The HTTP outcome of this error: the one place where rule failures become statuses.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            // A genuine token used where it is not allowed: authenticated, not authorised.
+            AuthError::ContextQshNotAllowed => Outcome::Forbidden,
+            AuthError::StoreUnavailable(_) | AuthError::KeyUnavailable(_) => Outcome::Unavailable,
+            _ => Outcome::Unauthorized,
+        }
+    }
+}
+
+impl From<KeySourceError> for AuthError {
+    fn from(e: KeySourceError) -> Self {
+        match e {
+            KeySourceError::NotFound(kid) => AuthError::KeyNotFound(kid),
+            KeySourceError::InvalidKey { kid, source } => AuthError::InvalidKey { kid, source },
+            KeySourceError::Unavailable(e) => AuthError::KeyUnavailable(e),
+            other => AuthError::KeyUnavailable(Box::new(other)),
+        }
+    }
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        AuthError::StoreUnavailable(e)
+    }
+}
+
+pub(crate) use asap_core::truncate;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_statuses() {
+        assert_eq!(AuthError::BadSignature.outcome().status(), 401);
+        assert_eq!(AuthError::UnknownIssuer("x".into()).outcome().status(), 401);
+        assert_eq!(AuthError::QshMismatch.outcome().status(), 401);
+        assert_eq!(AuthError::ContextQshNotAllowed.outcome().status(), 403);
+        let down = StoreError::Unavailable("down".into());
+        assert_eq!(AuthError::from(down).outcome().status(), 503);
+        assert_eq!(AuthError::KeyUnavailable("down".into()).outcome().status(), 503);
+        let kid = KeyId::parse("k").expect("valid");
+        assert_eq!(
+            AuthError::from(KeySourceError::NotFound(kid)).outcome().status(),
+            401
+        );
+        assert_eq!(QshError::NotUnderBaseUrl.outcome().status(), 401);
+    }
+
+    #[test]
+    fn truncate_keeps_char_boundaries() {
+        assert!(truncate(&"é".repeat(100)).len() <= 64 + '…'.len_utf8());
+        assert_eq!(truncate("short"), "short");
+    }
+}

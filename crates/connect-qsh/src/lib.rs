@@ -1,0 +1,150 @@
+//! # connect-qsh
+//!
+//! Atlassian Connect authentication, both directions, bit-exact with the product (the host):
+//!
+//! - **Canonical request and `qsh`** — [`canonical_request`] and [`qsh`]: plain functions, no
+//!   async runtime, no HTTP client.
+//! - **Outbound** — [`ConnectSigner`] makes the HS256 token for a request from the app to the
+//!   product, bound to its final method and URL relative to the tenant's base URL.
+//! - **Inbound** — [`Authenticator`] checks a request from the product: token from
+//!   `Authorization: JWT …` or `?jwt=`, shared secret by `iss` from a [`SharedSecretStore`],
+//!   HS256 only, signature, time claims, then `qsh` in constant time.
+//! - **Install lifecycle** — [`Lifecycle`] verifies the `installed` / `uninstalled` callbacks
+//!   (RS256 with the product's install key, fetched by `kid` through an
+//!   [`asap_core::PublicKeySource`]) and keeps a [`TenantStore`] in step.
+//!
+//! ## The canonical request
+//!
+//! `UPPER(method) & path & query`, where the path is relative to the base URL (its base path
+//! stripped by whole segments), `/` when empty, one trailing `/` removed, `&` written `%26`, and
+//! otherwise raw; the query is form-decoded, `jwt` dropped, keys and values re-encoded as
+//! RFC 3986 unreserved, pairs sorted by encoded key, repeated values sorted and joined with `,`.
+//! The `qsh` is the lowercase hex SHA-256 of it.
+//!
+//! ```
+//! use connect_qsh::{canonical_request, qsh};
+//! let url = "https://acme.atlassian.net/wiki/rest/api/search?cql=type%3Dpage&limit=10&expand=a&expand=B";
+//! let base = "https://acme.atlassian.net/wiki";
+//! assert_eq!(
+//!     canonical_request("GET", url, base)?,
+//!     "GET&/rest/api/search&cql=type%3Dpage&expand=B,a&limit=10",
+//! );
+//! assert_eq!(qsh("GET", url, base)?.len(), 64);
+//! # Ok::<(), connect_qsh::QshError>(())
+//! ```
+//!
+//! Outbound tokens hash the raw path, as it goes on the wire; because the product signs the
+//! requests it sends over the percent-decoded path, the [`Authenticator`] accepts a `qsh` over
+//! either form.
+//!
+//! ## Calling the product
+//!
+//! ```
+//! use connect_qsh::{ConnectSigner, SharedSecret, Tenant};
+//! # let tenant = Tenant::from_install_payload(r#"{"clientKey":"c","sharedSecret":"s","baseUrl":"https://acme.atlassian.net/wiki","eventType":"installed"}"#)?;
+//! let signer = ConnectSigner::new("my-app-key");
+//! let url = "https://acme.atlassian.net/wiki/rest/api/space?limit=10";
+//! let authorization = signer.authorization(tenant.shared_secret(), "GET", url, tenant.base_url())?;
+//! // …send the request with `Authorization: {authorization}`.
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Authenticating the product's requests
+//!
+//! ```
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use connect_qsh::*;
+//! use http::{HeaderMap, HeaderValue, Method, Uri};
+//!
+//! let tenants = Arc::new(InMemoryTenantStore::new());
+//! # let tenant = Tenant::from_install_payload(r#"{"clientKey":"c-1","sharedSecret":"s","baseUrl":"https://acme.atlassian.net","eventType":"installed"}"#)?;
+//! # tenants.save(&tenant).await?;
+//! let authenticator = Authenticator::builder(tenants.clone())
+//!     .base_url("https://app.example.com")
+//!     .build()?;
+//!
+//! # let token = ConnectSigner::new("c-1").sign(tenant.shared_secret(), "GET", "/panel?x=1", "")?;
+//! let mut headers = HeaderMap::new();
+//! headers.insert("authorization", HeaderValue::from_str(&format!("JWT {token}"))?);
+//! let uri: Uri = "/panel?x=1".parse()?;
+//! let request = authenticator.authenticate(&Method::GET, &uri, &headers).await?;
+//! assert_eq!(request.client_key(), "c-1");
+//!
+//! // Errors say which rule failed, and map to 401, 403 or 503 in one place.
+//! let err = authenticator
+//!     .authenticate(&Method::POST, &uri, &headers)
+//!     .await
+//!     .expect_err("must be refused");
+//! assert!(matches!(err, AuthError::QshMismatch));
+//! assert_eq!(err.outcome().status(), 401);
+//! # Ok(()) }
+//! ```
+//!
+//! `context-qsh` tokens (from `AP.context.getToken()`) are refused unless the route opts in with
+//! [`QshPolicy::AllowContext`] in [`Authenticator::authenticate_with`].
+//!
+//! ## Install lifecycle
+//!
+//! [`Lifecycle::installed`] accepts a callback signed with RS256 by the product's install key
+//! (`aud` = the app's base URL), or, for a tenant already installed, one signed with HS256 by
+//! that tenant's **current** shared secret; an unauthenticated re-install never replaces a
+//! tenant. See [`Lifecycle`].
+
+#![deny(unsafe_code)]
+
+mod authenticator;
+mod canonical;
+mod claims;
+mod error;
+mod jws;
+mod lifecycle;
+mod secret;
+mod signer;
+mod store;
+
+pub use authenticator::{
+    Authenticated, Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, QshBinding, QshPolicy,
+};
+pub use canonical::{canonical_request, qsh, qsh_of_canonical};
+pub use claims::{CONTEXT_QSH, ConnectClaims};
+pub use error::{AuthError, ConfigError, PayloadError, QshError, SignError, StoreError};
+pub use lifecycle::{CallbackSignature, Lifecycle, LifecycleBuilder, LifecycleEvent, VerifiedCallback};
+pub use secret::SharedSecret;
+pub use signer::{ConnectSigner, DEFAULT_CONNECT_LIFETIME, MAX_CONNECT_LIFETIME};
+pub use store::{
+    InMemorySharedSecretStore, InMemoryTenantStore, SharedSecretStore, StoreFuture, Tenant, TenantSecrets,
+    TenantStore,
+};
+
+#[cfg(test)]
+mod send_bounds {
+    //! The futures of the public API are `Send`, so they run in axum handlers and `tokio::spawn`.
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn public_futures_are_send() {
+        let authenticator = Authenticator::builder(InMemorySharedSecretStore::new())
+            .build()
+            .expect("valid");
+        let (method, uri, headers) = (
+            http::Method::GET,
+            http::Uri::from_static("/"),
+            http::HeaderMap::new(),
+        );
+        assert_send(&authenticator.authenticate(&method, &uri, &headers));
+        let keys: std::sync::Arc<dyn asap_core::PublicKeySource> =
+            std::sync::Arc::new(asap_core::StaticKeySource::new());
+        let lifecycle = Lifecycle::builder(
+            "https://app.example",
+            keys,
+            std::sync::Arc::new(InMemoryTenantStore::new()),
+        )
+        .build()
+        .expect("valid");
+        assert_send(&lifecycle.installed(&method, &uri, &headers, b""));
+        assert_send(&lifecycle.uninstalled(&method, &uri, &headers, b""));
+    }
+}

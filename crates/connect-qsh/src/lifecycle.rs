@@ -1,0 +1,428 @@
+//! The install lifecycle: verifying the product's `installed` and `uninstalled` callbacks and
+//! keeping the tenant store in step with them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use asap_core::{
+    Algorithm, Clock, DEFAULT_MAX_TOKEN_BYTES, KeyError, KeyId, PublicKeySource, SystemClock, VerifyError,
+};
+use http::{HeaderMap, Method, Uri};
+use serde_json::{Map, Value};
+
+use crate::authenticator::{
+    DEFAULT_CONNECT_LEEWAY, QshPolicy, check_base_url, check_qsh, checked_leeway, find_token,
+};
+use crate::canonical::RequestTarget;
+use crate::claims::{ConnectClaims, check_time};
+use crate::error::{AuthError, ConfigError, PayloadError, truncate};
+use crate::jws::Jws;
+use crate::store::{Tenant, TenantStore};
+
+/// A lifecycle callback the product sends to the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LifecycleEvent {
+    /// The app was installed, or installed again (the payload carries a new shared secret).
+    Installed,
+    /// The app was uninstalled.
+    Uninstalled,
+}
+
+impl LifecycleEvent {
+    /// The `eventType` of the payload.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LifecycleEvent::Installed => "installed",
+            LifecycleEvent::Uninstalled => "uninstalled",
+        }
+    }
+}
+
+/// How a lifecycle callback was authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackSignature {
+    /// RS256 with the product's install key of this kid (signed install).
+    InstallKey(KeyId),
+    /// HS256 with the current shared secret of the already installed tenant.
+    CurrentSharedSecret,
+}
+
+/// A lifecycle callback that passed verification. `Debug` leaves out the payload (it holds
+/// the shared secret).
+#[derive(Clone)]
+pub struct VerifiedCallback {
+    event: LifecycleEvent,
+    claims: ConnectClaims,
+    signature: CallbackSignature,
+    payload: Arc<str>,
+}
+
+impl VerifiedCallback {
+    /// The event.
+    pub fn event(&self) -> LifecycleEvent {
+        self.event
+    }
+
+    /// The tenant's client key (the token's `iss`, equal to the payload's `clientKey`).
+    pub fn client_key(&self) -> &str {
+        self.claims.issuer()
+    }
+
+    /// The token's claims.
+    pub fn claims(&self) -> &ConnectClaims {
+        &self.claims
+    }
+
+    /// How the callback was authenticated.
+    pub fn signature(&self) -> &CallbackSignature {
+        &self.signature
+    }
+
+    /// The JSON body (for `installed` it holds the shared secret: handle as a secret).
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+}
+
+/// Verifies lifecycle callbacks and applies them to a [`TenantStore`].
+///
+/// A callback is accepted when it is signed either
+/// - with RS256 by the product's install key, fetched by `kid` from the Connect install-keys
+///   repository (an `asap_keys` HTTP repository with its cache, as a [`PublicKeySource`]), with
+///   `aud` = the app's base URL; or
+/// - with HS256 by the **current** shared secret of a tenant already in the store (a repeated
+///   `installed` from a product that does not sign installs).
+///
+/// Anything else is refused: a first install with no signature, or a repeated one signed with
+/// anything but that tenant's current secret or the install key, never replaces a tenant. In
+/// both cases the `qsh` must match the callback request, the time claims must hold, the body's
+/// `clientKey` must be the token's `iss`, and its `eventType` must be the endpoint's event.
+///
+/// ```no_run
+/// # async fn run(request: http::Request<Vec<u8>>, install_keys: std::sync::Arc<dyn asap_core::PublicKeySource>)
+/// # -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use connect_qsh::{InMemoryTenantStore, Lifecycle};
+///
+/// let tenants = Arc::new(InMemoryTenantStore::new());
+/// let lifecycle = Lifecycle::builder("https://app.example.com", install_keys, tenants).build()?;
+/// let (parts, body) = request.into_parts();
+/// let tenant = lifecycle.installed(&parts.method, &parts.uri, &parts.headers, &body).await?;
+/// println!("installed on {}", tenant.base_url());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Lifecycle {
+    app_base_url: Arc<str>,
+    install_keys: Arc<dyn PublicKeySource>,
+    tenants: Arc<dyn TenantStore>,
+    leeway: i64,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+/// Configures a [`Lifecycle`].
+pub struct LifecycleBuilder {
+    app_base_url: String,
+    install_keys: Arc<dyn PublicKeySource>,
+    tenants: Arc<dyn TenantStore>,
+    leeway: Duration,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl LifecycleBuilder {
+    /// The clock-skew allowance; default 30 s, at most 5 minutes.
+    #[must_use]
+    pub fn leeway(mut self, leeway: Duration) -> LifecycleBuilder {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The largest token accepted, in bytes; default 8 KiB.
+    #[must_use]
+    pub fn max_token_bytes(mut self, max: usize) -> LifecycleBuilder {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// Uses another clock (tests).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> LifecycleBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the settings: the app base URL must be an absolute URL (it is the `aud`).
+    pub fn build(self) -> Result<Lifecycle, ConfigError> {
+        let leeway = checked_leeway(self.leeway)?;
+        check_base_url(&self.app_base_url)?;
+        if RequestTarget::split(&self.app_base_url).origin.is_none() {
+            return Err(ConfigError(format!(
+                "the app base URL {:?} must be absolute: it is the `aud` of signed callbacks",
+                self.app_base_url
+            )));
+        }
+        Ok(Lifecycle {
+            app_base_url: Arc::from(self.app_base_url),
+            install_keys: self.install_keys,
+            tenants: self.tenants,
+            leeway,
+            max_token_bytes: self.max_token_bytes,
+            clock: self.clock,
+        })
+    }
+}
+
+impl Lifecycle {
+    /// Starts a builder: `app_base_url` is the `baseUrl` of the app's descriptor, `install_keys`
+    /// the Connect install-keys repository, `tenants` where installed tenants are kept.
+    pub fn builder(
+        app_base_url: impl Into<String>,
+        install_keys: Arc<dyn PublicKeySource>,
+        tenants: Arc<dyn TenantStore>,
+    ) -> LifecycleBuilder {
+        LifecycleBuilder {
+            app_base_url: app_base_url.into(),
+            install_keys,
+            tenants,
+            leeway: DEFAULT_CONNECT_LEEWAY,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Handles an `installed` callback: verifies it, then saves the tenant (replacing any
+    /// previous record, whose secret or the install key authenticated this one).
+    pub async fn installed(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Tenant, AuthError> {
+        let verified = self
+            .verify(LifecycleEvent::Installed, method, uri, headers, body)
+            .await?;
+        let tenant = Tenant::from_install_payload(verified.payload())?;
+        self.tenants.save(&tenant).await?;
+        tracing::info!(
+            client_key = tenant.client_key(),
+            base_url = tenant.base_url(),
+            "Connect tenant installed"
+        );
+        Ok(tenant)
+    }
+
+    /// Handles an `uninstalled` callback: verifies it, then removes the tenant. Returns the
+    /// verified callback.
+    pub async fn uninstalled(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedCallback, AuthError> {
+        let verified = self
+            .verify(LifecycleEvent::Uninstalled, method, uri, headers, body)
+            .await?;
+        self.tenants.remove(verified.client_key()).await?;
+        tracing::info!(client_key = verified.client_key(), "Connect tenant uninstalled");
+        Ok(verified)
+    }
+
+    /// Verifies a lifecycle callback for `event` without changing the tenant store.
+    pub async fn verify(
+        &self,
+        event: LifecycleEvent,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedCallback, AuthError> {
+        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let token = find_token(headers, RequestTarget::split(target).query)?;
+        let mut jws = Jws::parse(&token, self.max_token_bytes)?;
+        let alg = jws.alg()?.to_owned();
+        let claims = ConnectClaims::from_map(std::mem::take(&mut jws.claims))?;
+        let signature = match alg.as_str() {
+            "RS256" => {
+                let kid = self.verify_install_key(&jws).await?;
+                self.check_audience(&claims)?;
+                CallbackSignature::InstallKey(kid)
+            }
+            "HS256" => {
+                let tenant = self
+                    .tenants
+                    .tenant(claims.issuer())
+                    .await?
+                    .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
+                jws.verify_hs256(tenant.shared_secret())?;
+                CallbackSignature::CurrentSharedSecret
+            }
+            other => {
+                return Err(AuthError::Algorithm {
+                    found: truncate(other),
+                    expected: "RS256 (or HS256 with an installed tenant's current secret)",
+                });
+            }
+        };
+        check_time(&claims, self.clock.now(), self.leeway)?;
+        check_qsh(
+            claims.qsh(),
+            method.as_str(),
+            target,
+            &self.app_base_url,
+            QshPolicy::RequestOnly,
+        )?;
+        let payload = std::str::from_utf8(body).map_err(|_| PayloadError::NotAnObject)?;
+        check_payload(
+            &asap_core::parse_json_object(body).map_err(|_| PayloadError::NotAnObject)?,
+            event,
+            &claims,
+        )?;
+        Ok(VerifiedCallback {
+            event,
+            claims,
+            signature,
+            payload: Arc::from(payload),
+        })
+    }
+
+    /// The signed-install rule: RS256 with the key the install-keys repository publishes for
+    /// the token's `kid`; the signature goes through asap-core's `PublicKey::verify` seam.
+    async fn verify_install_key(&self, jws: &Jws<'_>) -> Result<KeyId, AuthError> {
+        let kid = match jws.header.get("kid") {
+            Some(Value::String(kid)) => KeyId::parse(kid)?,
+            _ => {
+                return Err(AuthError::Malformed(
+                    "a signed callback needs a string `kid` header",
+                ));
+            }
+        };
+        let key = self.install_keys.public_key(&kid).await?;
+        key.verify(Algorithm::RS256, jws.signing_input.as_bytes(), &jws.signature)
+            .map_err(|e| match e {
+                VerifyError::KeyAlgorithmMismatch { alg, key } => AuthError::InvalidKey {
+                    kid: kid.clone(),
+                    source: KeyError::AlgorithmMismatch { alg, key },
+                },
+                _ => AuthError::BadSignature,
+            })?;
+        Ok(kid)
+    }
+
+    /// The audience rule for signed callbacks: `aud` is the app's base URL (one trailing `/`
+    /// ignored on either side).
+    fn check_audience(&self, claims: &ConnectClaims) -> Result<(), AuthError> {
+        let ours = self.app_base_url.trim_end_matches('/');
+        if claims
+            .audiences()
+            .iter()
+            .any(|aud| aud.trim_end_matches('/') == ours)
+        {
+            Ok(())
+        } else {
+            Err(AuthError::AudienceMismatch)
+        }
+    }
+}
+
+/// The payload rule: `clientKey` is the token's `iss` and `eventType` is this endpoint's event.
+fn check_payload(
+    payload: &Map<String, Value>,
+    event: LifecycleEvent,
+    claims: &ConnectClaims,
+) -> Result<(), AuthError> {
+    let Some(Value::String(client_key)) = payload.get("clientKey") else {
+        return Err(PayloadError::Field("clientKey").into());
+    };
+    if client_key != claims.issuer() {
+        return Err(AuthError::ClientKeyMismatch);
+    }
+    match payload.get("eventType") {
+        Some(Value::String(found)) if found == event.as_str() => Ok(()),
+        Some(Value::String(found)) => Err(AuthError::EventMismatch {
+            expected: event.as_str(),
+            found: truncate(found),
+        }),
+        _ => Err(PayloadError::Field("eventType").into()),
+    }
+}
+
+impl fmt::Debug for VerifiedCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedCallback")
+            .field("event", &self.event)
+            .field("client_key", &self.client_key())
+            .field("signature", &self.signature)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lifecycle")
+            .field("app_base_url", &self.app_base_url)
+            .field("install_keys", &self.install_keys)
+            .field("tenants", &self.tenants)
+            .field("leeway", &self.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for LifecycleBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LifecycleBuilder")
+            .field("app_base_url", &self.app_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(iss: &str) -> ConnectClaims {
+        let Value::Object(map) = json!({"iss": iss, "qsh": "h", "iat": 1, "exp": 2}) else {
+            unreachable!()
+        };
+        ConnectClaims::from_map(map).expect("valid")
+    }
+
+    fn object(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn payload_client_key_must_be_the_issuer() {
+        let payload = object(json!({"clientKey": "a", "eventType": "installed"}));
+        assert!(check_payload(&payload, LifecycleEvent::Installed, &claims("a")).is_ok());
+        assert!(matches!(
+            check_payload(&payload, LifecycleEvent::Installed, &claims("b")),
+            Err(AuthError::ClientKeyMismatch)
+        ));
+    }
+
+    #[test]
+    fn payload_event_must_be_the_endpoints() {
+        let payload = object(json!({"clientKey": "a", "eventType": "installed"}));
+        assert!(matches!(
+            check_payload(&payload, LifecycleEvent::Uninstalled, &claims("a")),
+            Err(AuthError::EventMismatch { .. })
+        ));
+        let no_event = object(json!({"clientKey": "a"}));
+        assert!(matches!(
+            check_payload(&no_event, LifecycleEvent::Installed, &claims("a")),
+            Err(AuthError::Payload(PayloadError::Field("eventType")))
+        ));
+    }
+}

@@ -1,0 +1,219 @@
+//! Outbound tokens: what an app sends with each request to the product.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use asap_core::{Clock, SystemClock};
+use http::HeaderValue;
+use serde_json::{Map, Value};
+
+use crate::canonical::qsh;
+use crate::error::{ConfigError, SignError};
+use crate::jws::encode_hs256;
+use crate::secret::SharedSecret;
+
+/// The default lifetime of an outbound token (the product's own tokens live as long).
+pub const DEFAULT_CONNECT_LIFETIME: Duration = Duration::from_secs(180);
+
+/// The longest lifetime a [`ConnectSigner`] accepts.
+pub const MAX_CONNECT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Makes HS256 Connect tokens bound to one request by its `qsh`.
+///
+/// Claims: `iss` (the issuer given to [`ConnectSigner::new`]: the app key for calls to the
+/// product, or a client key when acting as the product in tests), `iat`, `exp`, `qsh`, and
+/// optionally `sub` and `aud`. Cheap to clone.
+///
+/// ```
+/// use connect_qsh::{ConnectSigner, SharedSecret};
+/// let signer = ConnectSigner::new("my-app");
+/// let secret = SharedSecret::new("tenant secret from the installed callback");
+/// let header = signer.authorization(
+///     &secret,
+///     "GET",
+///     "https://acme.atlassian.net/wiki/rest/api/space?limit=10",
+///     "https://acme.atlassian.net/wiki",
+/// )?;
+/// assert!(header.to_str()?.starts_with("JWT "));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ConnectSigner {
+    issuer: String,
+    lifetime: Duration,
+    subject: Option<String>,
+    audience: Option<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ConnectSigner {
+    /// A signer with `iss` = `issuer` and the default lifetime (180 s).
+    pub fn new(issuer: impl Into<String>) -> ConnectSigner {
+        ConnectSigner {
+            issuer: issuer.into(),
+            lifetime: DEFAULT_CONNECT_LIFETIME,
+            subject: None,
+            audience: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets the lifetime: at least one second, at most [`MAX_CONNECT_LIFETIME`].
+    pub fn lifetime(mut self, lifetime: Duration) -> Result<ConnectSigner, ConfigError> {
+        if lifetime < Duration::from_secs(1) || lifetime > MAX_CONNECT_LIFETIME {
+            return Err(ConfigError(format!(
+                "lifetime {lifetime:?} is outside 1 s..={MAX_CONNECT_LIFETIME:?}"
+            )));
+        }
+        self.lifetime = lifetime;
+        Ok(self)
+    }
+
+    /// Adds `sub`: the Atlassian account id to act for (user impersonation).
+    #[must_use]
+    pub fn subject(mut self, subject: impl Into<String>) -> ConnectSigner {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// Adds `aud` (some products expect the client key there).
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> ConnectSigner {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Uses another clock (tests).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> ConnectSigner {
+        self.clock = clock;
+        self
+    }
+
+    /// A token for `method` on `url`, whose `qsh` is computed relative to `base_url` (the
+    /// tenant's `baseUrl`). `url` is the final URL of the request, absolute or origin-form; its
+    /// path is hashed raw, as it goes on the wire. An absolute `url` on another origin than an
+    /// absolute `base_url` is refused, so that a tenant's token never leaves for another host.
+    pub fn sign(
+        &self,
+        secret: &SharedSecret,
+        method: &str,
+        url: &str,
+        base_url: &str,
+    ) -> Result<String, SignError> {
+        let qsh = qsh(method, url, base_url)?;
+        let now = self.clock.now();
+        // Bounded by MAX_CONNECT_LIFETIME, so it fits.
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
+        let mut claims = Map::new();
+        claims.insert("iss".into(), Value::String(self.issuer.clone()));
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), now.saturating_add(lifetime).into());
+        claims.insert("qsh".into(), Value::String(qsh));
+        if let Some(sub) = &self.subject {
+            claims.insert("sub".into(), Value::String(sub.clone()));
+        }
+        if let Some(aud) = &self.audience {
+            claims.insert("aud".into(), Value::String(aud.clone()));
+        }
+        Ok(encode_hs256(&Value::Object(claims), secret))
+    }
+
+    /// [`ConnectSigner::sign`] as an `Authorization: JWT <token>` header value (marked
+    /// sensitive, so HTTP libraries keep it out of their logs).
+    pub fn authorization(
+        &self,
+        secret: &SharedSecret,
+        method: &str,
+        url: &str,
+        base_url: &str,
+    ) -> Result<HeaderValue, SignError> {
+        let token = self.sign(secret, method, url, base_url)?;
+        let mut value = HeaderValue::try_from(format!("JWT {token}")).map_err(|_| SignError::HeaderValue)?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl fmt::Debug for ConnectSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectSigner")
+            .field("issuer", &self.issuer)
+            .field("lifetime", &self.lifetime)
+            .field("subject", &self.subject)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use asap_core::ManualClock;
+
+    use super::*;
+    use crate::jws::Jws;
+
+    #[test]
+    fn claims_carry_issuer_times_and_qsh() {
+        let signer = ConnectSigner::new("app")
+            .clock(Arc::new(ManualClock::new(1_000)))
+            .subject("user-1");
+        let secret = SharedSecret::new("s");
+        let token = signer
+            .sign(
+                &secret,
+                "get",
+                "https://h.example/wiki/x?b=2&a=1",
+                "https://h.example/wiki",
+            )
+            .expect("signed");
+        let jws = Jws::parse(&token, 8192).expect("parses");
+        jws.verify_hs256(&secret).expect("verifies");
+        assert_eq!(jws.claims["iss"], "app");
+        assert_eq!(jws.claims["sub"], "user-1");
+        assert_eq!(jws.claims["iat"], 1_000);
+        assert_eq!(jws.claims["exp"], 1_180);
+        assert_eq!(
+            jws.claims["qsh"],
+            crate::canonical::qsh_of_canonical("GET&/x&a=1&b=2")
+        );
+        assert!(!jws.claims.contains_key("aud"));
+    }
+
+    #[test]
+    fn lifetime_is_bounded() {
+        assert!(ConnectSigner::new("a").lifetime(Duration::ZERO).is_err());
+        assert!(
+            ConnectSigner::new("a")
+                .lifetime(Duration::from_secs(3601))
+                .is_err()
+        );
+        assert!(
+            ConnectSigner::new("a")
+                .lifetime(Duration::from_secs(3600))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn refuses_a_url_on_another_host() {
+        let err = ConnectSigner::new("a")
+            .sign(
+                &SharedSecret::new("s"),
+                "GET",
+                "https://evil.example/x",
+                "https://h.example",
+            )
+            .expect_err("must be refused");
+        assert!(matches!(err, SignError::Url(_)));
+    }
+
+    #[test]
+    fn authorization_header_is_sensitive() {
+        let value = ConnectSigner::new("a")
+            .authorization(&SharedSecret::new("s"), "GET", "/x", "")
+            .expect("signed");
+        assert!(value.is_sensitive());
+    }
+}

@@ -1,0 +1,316 @@
+//! Where tenants and their shared secrets live: the [`SharedSecretStore`] and [`TenantStore`]
+//! traits (object safe, boxed `Send` futures, like asap-core's `PublicKeySource`) and in-memory
+//! implementations. A Redis tenant store lives in `asap-redis`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+use crate::error::{PayloadError, StoreError};
+use crate::secret::SharedSecret;
+use asap_core::parse_json_object as parse_object;
+
+/// The future returned by the store traits: boxed and `Send`, so that a store can be shared as
+/// `Arc<dyn …>` and awaited in axum handlers and `tokio::spawn`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Looks up the shared secret of a tenant by client key (the `iss` of inbound tokens).
+pub trait SharedSecretStore: Send + Sync + fmt::Debug {
+    /// The shared secret of `client_key`, or `None` when no such tenant is installed.
+    fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>>;
+}
+
+impl<T: SharedSecretStore + ?Sized> SharedSecretStore for Arc<T> {
+    fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        (**self).shared_secret(client_key)
+    }
+}
+
+/// A fixed, in-memory map from client key to shared secret.
+///
+/// ```
+/// use connect_qsh::{InMemorySharedSecretStore, SharedSecret};
+/// let secrets = InMemorySharedSecretStore::new();
+/// secrets.insert("tenant-client-key", SharedSecret::new("s3cr3t"));
+/// ```
+#[derive(Default)]
+pub struct InMemorySharedSecretStore {
+    secrets: RwLock<HashMap<String, SharedSecret>>,
+}
+
+impl InMemorySharedSecretStore {
+    /// An empty store.
+    pub fn new() -> InMemorySharedSecretStore {
+        InMemorySharedSecretStore::default()
+    }
+
+    /// Adds or replaces the secret of `client_key`.
+    pub fn insert(&self, client_key: impl Into<String>, secret: SharedSecret) {
+        write(&self.secrets).insert(client_key.into(), secret);
+    }
+
+    /// Forgets `client_key`; whether it was known.
+    pub fn remove(&self, client_key: &str) -> bool {
+        write(&self.secrets).remove(client_key).is_some()
+    }
+}
+
+impl fmt::Debug for InMemorySharedSecretStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemorySharedSecretStore")
+            .field("tenants", &read(&self.secrets).len())
+            .finish()
+    }
+}
+
+impl SharedSecretStore for InMemorySharedSecretStore {
+    fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        let found = read(&self.secrets).get(client_key).cloned();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
+/// An installed tenant: the payload of its last authenticated `installed` callback.
+///
+/// Built from that JSON body and kept with it, so that a store can persist
+/// [`Tenant::install_payload`] and rebuild the tenant with [`Tenant::from_install_payload`].
+/// `Debug` shows neither the shared secret nor the payload.
+#[derive(Clone)]
+pub struct Tenant {
+    client_key: String,
+    base_url: String,
+    shared_secret: SharedSecret,
+    app_key: Option<String>,
+    payload: Arc<str>,
+}
+
+impl Tenant {
+    /// Reads an `installed` payload: `clientKey`, `sharedSecret` and `baseUrl` (an absolute
+    /// http(s) URL) are required; `key` (the app key) is kept when present.
+    ///
+    /// ```
+    /// use connect_qsh::Tenant;
+    /// let tenant = Tenant::from_install_payload(
+    ///     r#"{"key":"my-app","clientKey":"c-1","sharedSecret":"s","baseUrl":"https://acme.atlassian.net/wiki","eventType":"installed"}"#,
+    /// )?;
+    /// assert_eq!(tenant.client_key(), "c-1");
+    /// assert_eq!(tenant.base_url(), "https://acme.atlassian.net/wiki");
+    /// # Ok::<(), connect_qsh::PayloadError>(())
+    /// ```
+    pub fn from_install_payload(json: &str) -> Result<Tenant, PayloadError> {
+        let map = parse_object(json.as_bytes()).map_err(|_| PayloadError::NotAnObject)?;
+        let field = |name: &'static str| match map.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            _ => Err(PayloadError::Field(name)),
+        };
+        let client_key = field("clientKey")?;
+        let shared_secret = SharedSecret::new(field("sharedSecret")?);
+        let base_url = field("baseUrl")?;
+        match url::Url::parse(&base_url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.has_host() => {}
+            _ => return Err(PayloadError::BaseUrl),
+        }
+        let app_key = field("key").ok();
+        Ok(Tenant {
+            client_key,
+            base_url,
+            shared_secret,
+            app_key,
+            payload: Arc::from(json),
+        })
+    }
+
+    /// The tenant's client key (`clientKey`; the `iss` of its tokens).
+    pub fn client_key(&self) -> &str {
+        &self.client_key
+    }
+
+    /// The product's base URL for this tenant (`baseUrl`): outbound requests are signed relative
+    /// to it.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The shared secret (`sharedSecret`).
+    pub fn shared_secret(&self) -> &SharedSecret {
+        &self.shared_secret
+    }
+
+    /// The app key (`key`), when the payload has one.
+    pub fn app_key(&self) -> Option<&str> {
+        self.app_key.as_deref()
+    }
+
+    /// The install payload as received (it holds the shared secret: store it as a secret).
+    pub fn install_payload(&self) -> &str {
+        &self.payload
+    }
+}
+
+impl fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tenant")
+            .field("client_key", &self.client_key)
+            .field("base_url", &self.base_url)
+            .field("app_key", &self.app_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps the installed tenants, by client key.
+pub trait TenantStore: Send + Sync + fmt::Debug {
+    /// The tenant with `client_key`, if installed.
+    fn tenant<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>>;
+    /// Saves `tenant`, replacing any previous record with its client key.
+    fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()>;
+    /// Removes the tenant with `client_key`; whether it was there.
+    fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool>;
+}
+
+impl<T: TenantStore + ?Sized> TenantStore for Arc<T> {
+    fn tenant<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>> {
+        (**self).tenant(client_key)
+    }
+    fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
+        (**self).save(tenant)
+    }
+    fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
+        (**self).remove(client_key)
+    }
+}
+
+/// Tenants in memory (a single process, or tests). It is also a [`SharedSecretStore`].
+#[derive(Default)]
+pub struct InMemoryTenantStore {
+    tenants: RwLock<HashMap<String, Tenant>>,
+}
+
+impl InMemoryTenantStore {
+    /// An empty store.
+    pub fn new() -> InMemoryTenantStore {
+        InMemoryTenantStore::default()
+    }
+}
+
+impl fmt::Debug for InMemoryTenantStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryTenantStore")
+            .field("tenants", &read(&self.tenants).len())
+            .finish()
+    }
+}
+
+impl TenantStore for InMemoryTenantStore {
+    fn tenant<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>> {
+        let found = read(&self.tenants).get(client_key).cloned();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+    fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
+        write(&self.tenants).insert(tenant.client_key.clone(), tenant.clone());
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
+        let removed = write(&self.tenants).remove(client_key).is_some();
+        Box::pin(std::future::ready(Ok(removed)))
+    }
+}
+
+impl SharedSecretStore for InMemoryTenantStore {
+    fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        let found = read(&self.tenants)
+            .get(client_key)
+            .map(|t| t.shared_secret.clone());
+        Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
+/// Any [`TenantStore`] as a [`SharedSecretStore`]: the secret of an installed tenant.
+///
+/// ```
+/// use std::sync::Arc;
+/// use connect_qsh::{Authenticator, InMemoryTenantStore, TenantSecrets, TenantStore};
+/// let tenants: Arc<dyn TenantStore> = Arc::new(InMemoryTenantStore::new());
+/// let authenticator = Authenticator::builder(TenantSecrets::new(tenants)).build()?;
+/// # Ok::<(), connect_qsh::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TenantSecrets<S>(S);
+
+impl<S: TenantStore> TenantSecrets<S> {
+    /// Wraps a tenant store.
+    pub fn new(tenants: S) -> TenantSecrets<S> {
+        TenantSecrets(tenants)
+    }
+}
+
+impl<S: TenantStore> SharedSecretStore for TenantSecrets<S> {
+    fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        Box::pin(async move { Ok(self.0.tenant(client_key).await?.map(|t| t.shared_secret)) })
+    }
+}
+
+// A poisoned lock only means another thread panicked mid-insert of a whole value: the map is
+// still consistent, so keep serving.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAYLOAD: &str = r#"{"key":"app","clientKey":"c1","sharedSecret":"very-secret","baseUrl":"https://acme.atlassian.net"}"#;
+
+    #[test]
+    fn tenant_debug_hides_secret_and_payload() {
+        let tenant = Tenant::from_install_payload(PAYLOAD).expect("valid");
+        let shown = format!("{tenant:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(shown.contains("c1"));
+    }
+
+    #[test]
+    fn payload_fields_are_required() {
+        assert_eq!(
+            Tenant::from_install_payload(r#"{"clientKey":"c","baseUrl":"https://a.example"}"#).err(),
+            Some(PayloadError::Field("sharedSecret"))
+        );
+        assert_eq!(
+            Tenant::from_install_payload(r#"{"clientKey":"c","sharedSecret":"s","baseUrl":"ftp://a"}"#).err(),
+            Some(PayloadError::BaseUrl)
+        );
+        assert_eq!(
+            Tenant::from_install_payload(r#"{"clientKey":"c","clientKey":"d"}"#).err(),
+            Some(PayloadError::NotAnObject)
+        );
+    }
+
+    #[test]
+    fn payload_round_trips_through_a_store_record() {
+        let tenant = Tenant::from_install_payload(PAYLOAD).expect("valid");
+        let again = Tenant::from_install_payload(tenant.install_payload()).expect("valid");
+        assert_eq!(again.shared_secret(), tenant.shared_secret());
+        assert_eq!(again.app_key(), Some("app"));
+    }
+
+    #[tokio::test]
+    async fn in_memory_tenant_store_serves_secrets() {
+        let store = Arc::new(InMemoryTenantStore::new());
+        let tenant = Tenant::from_install_payload(PAYLOAD).expect("valid");
+        store.save(&tenant).await.expect("saved");
+        let via_adapter = TenantSecrets::new(store.clone());
+        let secret = via_adapter.shared_secret("c1").await.expect("ok").expect("known");
+        assert_eq!(secret.expose(), "very-secret");
+        assert!(store.shared_secret("nope").await.expect("ok").is_none());
+        assert!(store.remove("c1").await.expect("ok"));
+        assert!(!store.remove("c1").await.expect("ok"));
+    }
+}

@@ -1,0 +1,174 @@
+//! Shared helpers: the conformance file, hand-made tokens, a key repository on 127.0.0.1 and a
+//! minimal HTTP key source for it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use asap_core::{Algorithm, KeyFuture, KeyId, KeySourceError, PrivateKey, PublicKey, PublicKeySource};
+use aws_lc_rs::hmac;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+/// The shared conformance cases, read from `shared/conformance/connect-qsh.json` beside the
+/// repository. Panics with a clear message when the file is absent.
+pub(crate) fn conformance_cases() -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/connect-qsh.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the shared Connect conformance cases are missing: cannot read {}: {e} \
+             (the repository must be checked out next to shared/)",
+            path.display()
+        )
+    });
+    let doc: Value = serde_json::from_str(&text).expect("connect-qsh.json is JSON");
+    let cases = doc["cases"]
+        .as_array()
+        .expect("connect-qsh.json has a `cases` array")
+        .clone();
+    assert!(!cases.is_empty(), "connect-qsh.json has no cases");
+    cases
+}
+
+pub(crate) fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs(),
+    )
+    .expect("fits")
+}
+
+fn b64json(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("serialises"))
+}
+
+/// A token with any header and claims, HMAC-SHA256-signed with `secret` whatever `alg` says.
+pub(crate) fn hs256_token(header: &Value, claims: &Value, secret: &str) -> String {
+    let input = format!("{}.{}", b64json(header), b64json(claims));
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// A token with any header and claims, HMAC-SHA512-signed (for `alg: HS512`).
+pub(crate) fn hs512_token(header: &Value, claims: &Value, secret: &str) -> String {
+    let input = format!("{}.{}", b64json(header), b64json(claims));
+    let key = hmac::Key::new(hmac::HMAC_SHA512, secret.as_bytes());
+    let tag = hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// An RS256 token signed with `key`.
+pub(crate) fn rs256_token(header: &Value, claims: &Value, key: &PrivateKey) -> String {
+    let input = format!("{}.{}", b64json(header), b64json(claims));
+    let sig = key.sign(Algorithm::RS256, input.as_bytes()).expect("signs");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// An unsigned `alg: none` token.
+pub(crate) fn none_token(claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        b64json(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+        b64json(claims)
+    )
+}
+
+/// A public key repository as the Connect install-keys service runs it: `GET /<kid>` answers
+/// the PEM with `Content-Type: application/x-pem-file`, or 404. Counts the requests it serves.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyRepository {
+    keys: Arc<Mutex<HashMap<String, String>>>,
+    hits: Arc<Mutex<usize>>,
+}
+
+impl KeyRepository {
+    pub(crate) fn publish(&self, kid: &str, key: &PublicKey) {
+        self.keys
+            .lock()
+            .expect("lock")
+            .insert(kid.to_owned(), key.to_pem());
+    }
+
+    pub(crate) fn hits(&self) -> usize {
+        *self.hits.lock().expect("lock")
+    }
+
+    /// Serves the repository on 127.0.0.1; returns its base URL (with a trailing `/`).
+    pub(crate) async fn serve(&self) -> String {
+        async fn key(State(repo): State<KeyRepository>, Path(kid): Path<String>) -> impl IntoResponse {
+            *repo.hits.lock().expect("lock") += 1;
+            match repo.keys.lock().expect("lock").get(&kid) {
+                Some(pem) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/x-pem-file")],
+                    pem.clone(),
+                )
+                    .into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+        let router = Router::new().route("/{*kid}", get(key)).with_state(self.clone());
+        let addr: SocketAddr = asap_testkit::http::spawn_http(router).await;
+        format!("http://{addr}/")
+    }
+}
+
+/// The smallest HTTP key source that talks to [`KeyRepository`]: base URL + kid, 404 → not
+/// found, connection failure or 5xx → unavailable. (The production one is asap-keys'
+/// `HttpKeyRepository`, with its cache; connect-qsh only needs the `PublicKeySource` trait.)
+#[derive(Debug)]
+pub(crate) struct HttpKeySource {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl HttpKeySource {
+    pub(crate) fn new(base: impl Into<String>) -> HttpKeySource {
+        HttpKeySource {
+            base: base.into(),
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+impl PublicKeySource for HttpKeySource {
+    fn public_key<'a>(&'a self, kid: &'a KeyId) -> KeyFuture<'a> {
+        Box::pin(async move {
+            let url = format!("{}{}", self.base, kid.as_str());
+            let response = self
+                .client
+                .get(url)
+                .header("accept", "application/x-pem-file")
+                .send()
+                .await
+                .map_err(|e| KeySourceError::Unavailable(Box::new(e)))?;
+            match response.status().as_u16() {
+                200 => {}
+                403 | 404 => return Err(KeySourceError::NotFound(kid.clone())),
+                status => {
+                    return Err(KeySourceError::Unavailable(format!("status {status}").into()));
+                }
+            }
+            let pem = response
+                .text()
+                .await
+                .map_err(|e| KeySourceError::Unavailable(Box::new(e)))?;
+            let key = PublicKey::from_pem(&pem).map_err(|source| KeySourceError::InvalidKey {
+                kid: kid.clone(),
+                source,
+            })?;
+            Ok(Arc::new(key))
+        })
+    }
+}
