@@ -208,7 +208,10 @@ impl TokenRequest {
     }
 
     /// The key under which a reusable token for this request is cached.
-    fn reuse_key(&self) -> String {
+    fn reuse_key(&self) -> ReuseKey {
+        if let ([audience], None, true) = (self.audiences.as_slice(), &self.subject, self.extra.is_empty()) {
+            return ReuseKey::Audience(audience.clone());
+        }
         let mut key = String::new();
         for aud in &self.audiences {
             key.push_str(aud.as_str());
@@ -221,8 +224,16 @@ impl TokenRequest {
             // serde_json's map is sorted, so equal claims give equal keys.
             key.push_str(&Value::Object(self.extra.clone()).to_string());
         }
-        key
+        ReuseKey::Full(key)
     }
+}
+
+/// What a reusable token is cached under: the audience alone in the common case (no
+/// allocation to look it up), otherwise audiences, subject and extra claims as one string.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum ReuseKey {
+    Audience(Audience),
+    Full(String),
 }
 
 #[derive(Clone)]
@@ -255,7 +266,7 @@ struct SignerInner {
     lifetime: i64,
     subject: Option<String>,
     extra: Map<String, Value>,
-    reuse: Option<papaya::HashMap<String, Reusable>>,
+    reuse: Option<papaya::HashMap<ReuseKey, Reusable>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -426,18 +437,30 @@ impl Signer {
 
     /// A token for one audience with the signer's defaults.
     pub fn sign(&self, audience: &Audience) -> Result<Token, SignError> {
-        self.sign_request(&TokenRequest::new(audience.clone()))
+        self.sign_with(
+            || ReuseKey::Audience(audience.clone()),
+            || TokenRequest::new(audience.clone()),
+        )
     }
 
     /// A token for `request`.
     pub fn sign_request(&self, request: &TokenRequest) -> Result<Token, SignError> {
+        self.sign_with(|| request.reuse_key(), || request.clone())
+    }
+
+    /// Returns a reusable token when one is cached, otherwise signs `request()` (built only then).
+    fn sign_with(
+        &self,
+        reuse_key: impl FnOnce() -> ReuseKey,
+        request: impl FnOnce() -> TokenRequest,
+    ) -> Result<Token, SignError> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let Some(cache) = &inner.reuse else {
-            return self.sign_fresh(request, &*inner.keys.current()?, now);
-        };
-        let reuse_key = request.reuse_key();
         let key = inner.keys.current()?;
+        let Some(cache) = &inner.reuse else {
+            return self.sign_fresh(&request(), &key, now);
+        };
+        let reuse_key = reuse_key();
         let guard = cache.pin();
         if let Some(hit) = guard.get(&reuse_key)
             && now < hit.reuse_until
@@ -445,7 +468,7 @@ impl Signer {
         {
             return Ok(hit.token.clone());
         }
-        let token = self.sign_fresh(request, &key, now)?;
+        let token = self.sign_fresh(&request(), &key, now)?;
         if guard.len() >= MAX_REUSE_ENTRIES {
             guard.retain(|_, v| now < v.reuse_until);
             if guard.len() >= MAX_REUSE_ENTRIES {

@@ -30,6 +30,12 @@
 
 #![deny(unsafe_code)]
 
+#[cfg(feature = "connect")]
+mod connect;
+
+#[cfg(feature = "connect")]
+pub use connect::{ConnectMiddleware, ConnectMiddlewareError, ConnectTenant};
+
 use asap_core::{Audience, SignError, Signer, TokenRequest};
 use http::Extensions;
 use http::header::{AUTHORIZATION, HeaderValue};
@@ -83,6 +89,20 @@ impl AsapMiddleware {
         }
     }
 
+    /// A token for one outbound request: the middleware's audience, unless the request's
+    /// extensions say otherwise.
+    fn token(&self, extensions: &Extensions) -> Result<asap_core::Token, SignError> {
+        let customised = extensions.get::<AsapAudience>().is_some()
+            || extensions.get::<AsapSubject>().is_some()
+            || extensions.get::<AsapClaims>().is_some();
+        if customised {
+            self.signer.sign_request(&self.token_request(extensions))
+        } else {
+            // The common case: no per-request settings, a cached token without allocating.
+            self.signer.sign(&self.audience)
+        }
+    }
+
     /// The token request for one outbound request, from the middleware's defaults and the
     /// request's extensions.
     fn token_request(&self, extensions: &Extensions) -> TokenRequest {
@@ -113,8 +133,7 @@ impl Middleware for AsapMiddleware {
         // A request that already says who it is (set by the caller on purpose) is left alone.
         if !req.headers().contains_key(AUTHORIZATION) {
             let token = self
-                .signer
-                .sign_request(&self.token_request(extensions))
+                .token(extensions)
                 .map_err(|e| reqwest_middleware::Error::middleware(AsapMiddlewareError::Sign(e)))?;
             // Tokens are base64url and dots: always a valid header value.
             let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {

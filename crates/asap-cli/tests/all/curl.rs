@@ -1,0 +1,97 @@
+//! `asap curl`: an authenticated request, like `curl --fail`.
+
+use std::time::Duration;
+
+use crate::support::{Repos, one_shot_server, path_str, run};
+
+fn signing_args(repos: &Repos) -> Vec<String> {
+    vec![
+        "--issuer".into(),
+        "svc".into(),
+        "--private-key-repo".into(),
+        path_str(&repos.private()).to_owned(),
+        "--audience".into(),
+        "ledger".into(),
+    ]
+}
+
+#[test]
+fn curl_sends_a_valid_bearer_token_with_method_headers_and_body() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let (url, received) = one_shot_server(200, "paid\n");
+    let mut args = vec![
+        "curl".to_owned(),
+        "-X".into(),
+        "PUT".into(),
+        "-H".into(),
+        "X-Trace: abc".into(),
+    ];
+    args.extend([
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "-d".into(),
+        "{\"amount\":3}".into(),
+    ]);
+    args.extend(signing_args(&repos));
+    args.push(format!("{url}/pay?now=1"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args);
+    assert_eq!(out.ok(), "paid");
+
+    let request = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server got a request");
+    assert!(request.starts_with("PUT /pay?now=1 HTTP/1.1\r\n"), "{request}");
+    let lower = request.to_ascii_lowercase();
+    assert!(lower.contains("x-trace: abc"), "{request}");
+    assert!(lower.contains("content-type: application/json"), "{request}");
+    assert!(request.ends_with("{\"amount\":3}"), "{request}");
+    let token = request
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("authorization: Bearer ")
+                .or_else(|| l.strip_prefix("Authorization: Bearer "))
+        })
+        .expect("a Bearer token");
+    let public = repos.public();
+    run(&[
+        "verify",
+        "--audience",
+        "ledger",
+        "--key-repo",
+        path_str(&public),
+        token,
+    ])
+    .ok();
+}
+
+#[test]
+fn curl_exits_1_on_http_errors_like_curl_fail() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let (url, _received) = one_shot_server(401, "go away\n");
+    let mut args = vec!["curl".to_owned()];
+    args.extend(signing_args(&repos));
+    args.push(format!("{url}/secret"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = run(&args).failure().to_owned();
+    assert!(line.contains("401"), "{line}");
+    assert!(line.contains("WWW-Authenticate: Bearer"), "{line}");
+}
+
+#[test]
+fn curl_refuses_to_send_a_token_in_clear_text_off_this_machine() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let mut args = vec!["curl".to_owned()];
+    args.extend(signing_args(&repos));
+    // Never contacted: the check comes first.
+    args.push("http://keys.example.invalid/api".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = run(&args).failure().to_owned();
+    assert!(
+        line.contains("clear text") && line.contains("--allow-insecure-http"),
+        "{line}"
+    );
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `asap` binary: each runs the built binary (`CARGO_BIN_EXE_asap`) in a
+//! temporary directory. One test binary for the crate (see STYLE.md).
+
+mod connect;
+mod curl;
+mod python;
+mod roundtrip;
+mod serve_keys;
+mod support;
+mod usage;

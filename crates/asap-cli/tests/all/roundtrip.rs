@@ -1,0 +1,287 @@
+//! keygen → token → verify, for every algorithm, and what keygen promises about its files.
+
+use std::time::Duration;
+
+use crate::support::{Repos, asap, header, path_str, payload, run, run_command};
+
+const ALGORITHMS: [&str; 10] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+];
+
+#[test]
+fn keygen_token_verify_round_trip_for_every_algorithm() {
+    let repos = Repos::new();
+    for alg in ALGORITHMS {
+        // One issuer per algorithm: each repository directory holds one key.
+        let issuer = format!("svc-{}", alg.to_ascii_lowercase());
+        // RSA 3072 (the default) once; 2048 elsewhere keeps the test quick.
+        let bits: &[&str] = match alg {
+            "RS256" => &[],
+            a if a.starts_with('R') || a.starts_with('P') => &["--bits", "2048"],
+            _ => &[],
+        };
+        let mut keygen = vec!["--alg", alg];
+        keygen.extend_from_slice(bits);
+        let kid = repos.keygen(&issuer, &keygen);
+        assert!(
+            kid.starts_with(&format!("{issuer}/")) && kid.ends_with(".pem"),
+            "{kid}"
+        );
+        assert!(repos.public().join(&kid).is_file(), "public key at PUBLIC/<kid>");
+        assert!(
+            repos.private().join(&kid).is_file(),
+            "private key at PRIVATE/<kid>"
+        );
+
+        let token = repos.token(&issuer, "ledger", &["--alg", alg, "--claim", "scope=\"read\""]);
+        assert_eq!(header(&token)["alg"], alg);
+        assert_eq!(header(&token)["kid"], kid.as_str());
+
+        let public = repos.public();
+        let mut verify = vec!["verify", "--audience", "ledger", "--key-repo", path_str(&public)];
+        if alg == "EdDSA" {
+            verify.push("--enable-eddsa");
+        }
+        verify.push(&token);
+        let out = run(&verify);
+        let claims: serde_json::Value = serde_json::from_str(out.ok()).expect("claims JSON");
+        assert_eq!(claims["iss"], issuer.as_str(), "{alg}");
+        assert_eq!(claims["aud"], "ledger");
+        assert_eq!(claims["scope"], "read");
+        assert_eq!(out.stdout.lines().count(), 1, "one line of JSON");
+    }
+}
+
+#[test]
+fn rsa_keys_are_3072_bits_by_default_and_never_under_2048() {
+    let repos = Repos::new();
+    let kid = repos.keygen("svc", &["--alg", "PS256"]);
+    let der_len = std::fs::read_to_string(repos.public().join(&kid))
+        .expect("public key")
+        .len();
+    // A 3072-bit SPKI PEM is about 625 bytes; 2048-bit about 450.
+    assert!(der_len > 600, "3072-bit key expected, PEM is {der_len} bytes");
+    let private = repos.private();
+    let public = repos.public();
+    let stderr = run(&[
+        "keygen",
+        "--issuer",
+        "svc",
+        "--alg",
+        "RS256",
+        "--bits",
+        "1024",
+        "--private-dir",
+        path_str(&private),
+        "--public-dir",
+        path_str(&public),
+    ])
+    .usage_error()
+    .to_owned();
+    assert!(stderr.contains("1024") && stderr.contains("2048"), "{stderr}");
+    let line = run(&[
+        "keygen",
+        "--issuer",
+        "svc",
+        "--alg",
+        "ES256",
+        "--bits",
+        "2048",
+        "--private-dir",
+        path_str(&private),
+        "--public-dir",
+        path_str(&public),
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("--bits"), "{line}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_private_key_is_mode_0600() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let repos = Repos::new();
+    let kid = repos.keygen("svc", &[]);
+    let mode = std::fs::metadata(repos.private().join(&kid))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(repos.private().join("svc"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(
+        dir_mode & 0o077,
+        0,
+        "the private issuer directory is not open to others"
+    );
+}
+
+#[test]
+fn keygen_refuses_to_overwrite_without_force() {
+    let repos = Repos::new();
+    let kid = repos.keygen("svc", &["--name", "k1"]);
+    assert_eq!(kid, "svc/k1.pem");
+    let before = std::fs::read(repos.private().join(&kid)).expect("private key");
+    let private = repos.private();
+    let public = repos.public();
+    let args = [
+        "keygen",
+        "--issuer",
+        "svc",
+        "--name",
+        "k1",
+        "--private-dir",
+        path_str(&private),
+        "--public-dir",
+        path_str(&public),
+    ];
+    let line = run(&args).failure().to_owned();
+    assert!(
+        line.contains("already exists") && line.contains("--force"),
+        "{line}"
+    );
+    assert_eq!(
+        std::fs::read(repos.private().join(&kid)).expect("private key"),
+        before
+    );
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert_eq!(run(&forced).ok(), "svc/k1.pem");
+    assert_ne!(
+        std::fs::read(repos.private().join(&kid)).expect("private key"),
+        before
+    );
+}
+
+#[test]
+fn the_default_key_name_sorts_newest_last_so_the_repository_rotates() {
+    let repos = Repos::new();
+    let first = repos.keygen("svc", &[]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = repos.keygen("svc", &[]);
+    assert!(first < second, "{first} < {second}");
+    let token = repos.token("svc", "ledger", &[]);
+    assert_eq!(header(&token)["kid"], second.as_str(), "the newest key signs");
+}
+
+#[test]
+fn token_takes_a_pem_file_a_data_uri_or_the_environment() {
+    let repos = Repos::new();
+    let kid = repos.keygen("svc", &["--name", "k1"]);
+    let key_file = repos.private().join(&kid);
+    let public = repos.public();
+    let verify = |token: &str| {
+        run(&[
+            "verify",
+            "--audience",
+            "ledger",
+            "--key-repo",
+            path_str(&public),
+            token,
+        ])
+        .ok()
+        .to_owned()
+    };
+
+    // A file in repository layout: the kid is ISS/FILE.
+    let token = run(&[
+        "token",
+        "--issuer",
+        "svc",
+        "--private-key",
+        path_str(&key_file),
+        "--audience",
+        "ledger",
+    ])
+    .ok()
+    .to_owned();
+    assert_eq!(header(&token)["kid"], "svc/k1.pem");
+    verify(&token);
+
+    // A data URI carries its kid.
+    let uri = run(&["data-uri", "--kid", &kid, path_str(&key_file)])
+        .ok()
+        .to_owned();
+    assert!(
+        uri.starts_with("data:application/pkcs8;kid=svc%2Fk1.pem;base64,"),
+        "{uri}"
+    );
+    let token = run(&[
+        "token",
+        "--issuer",
+        "svc",
+        "--private-key",
+        &uri,
+        "--audience",
+        "ledger",
+    ])
+    .ok()
+    .to_owned();
+    verify(&token);
+
+    // The reference implementations' environment variables.
+    let out = run_command(
+        asap()
+            .args(["token", "--subject", "user-1"])
+            .env("ASAP_ISSUER", "svc")
+            .env("ASAP_PRIVATE_KEY", &uri)
+            .env("ASAP_AUDIENCE", "ledger"),
+        "",
+    );
+    let token = out.ok().to_owned();
+    assert_eq!(payload(&token)["sub"], "user-1");
+    assert_eq!(payload(&token)["aud"], "ledger");
+    let out = run(&[
+        "verify",
+        "--audience",
+        "ledger",
+        "--key-repo",
+        path_str(&public),
+        "--subject",
+        "user-1",
+        &token,
+    ]);
+    assert!(out.ok().contains("\"sub\":\"user-1\""));
+
+    // PEM text in ASAP_PRIVATE_KEY with ASAP_KEY_ID.
+    let pem = std::fs::read_to_string(&key_file).expect("pem");
+    let out = run_command(
+        asap()
+            .args(["token", "--audience", "ledger", "--lifetime", "600"])
+            .env("ASAP_ISSUER", "svc")
+            .env("ASAP_KEY_ID", &kid)
+            .env("ASAP_PRIVATE_KEY", pem.replace('\n', "\\n")),
+        "",
+    );
+    let token = out.ok().to_owned();
+    let claims = payload(&token);
+    assert_eq!(
+        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
+        600
+    );
+    verify(&token);
+}
+
+#[test]
+fn verify_reads_the_token_from_stdin() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let token = repos.token("svc", "ledger", &[]);
+    let public = repos.public();
+    let out = run_command(
+        asap().args(["verify", "--audience", "ledger", "--key-repo", path_str(&public)]),
+        &format!("{token}\n"),
+    );
+    let claims: serde_json::Value = serde_json::from_str(out.ok()).expect("JSON");
+    assert_eq!(claims["iss"], "svc");
+    // Keys in a stable, sorted order.
+    let keys: Vec<String> = claims.as_object().expect("object").keys().cloned().collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert!(out.stdout.starts_with("{\"aud\":"), "{}", out.stdout);
+}

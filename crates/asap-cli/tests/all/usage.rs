@@ -1,0 +1,267 @@
+//! The exit status contract: 0 success, 1 failure with one stderr line, 2 usage error; and help.
+
+use crate::support::{Repos, path_str, run};
+
+#[test]
+fn wrong_flags_exit_2_with_a_helpful_message() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["verify", "--bogus"], "--bogus"),
+        (&["verify", "--key-repo", "dir", "tok"], "--audience"),
+        (&["token", "--audience", "a", "--lifetime", "0"], "--lifetime"),
+        (
+            &[
+                "keygen",
+                "--issuer",
+                "x",
+                "--alg",
+                "HS256",
+                "--private-dir",
+                "a",
+                "--public-dir",
+                "b",
+            ],
+            "forbidden",
+        ),
+        (&["frobnicate"], "frobnicate"),
+        (
+            &[
+                "token",
+                "--audience",
+                "a",
+                "--private-key",
+                "k",
+                "--private-key-repo",
+                "d",
+            ],
+            "cannot be used with",
+        ),
+    ];
+    for (args, expected) in cases {
+        let stderr = run(args).usage_error().to_owned();
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stderr.contains("--help"), "{args:?} points to --help: {stderr}");
+    }
+    // No subcommand at all: usage on stderr, exit 2.
+    assert!(run(&[]).usage_error().contains("Usage"));
+}
+
+#[test]
+fn help_reads_well_for_every_subcommand() {
+    let top = run(&["--help"]).ok().to_owned();
+    for sub in [
+        "keygen",
+        "token",
+        "verify",
+        "curl",
+        "serve-keys",
+        "data-uri",
+        "qsh",
+        "connect-token",
+    ] {
+        assert!(top.contains(sub), "top-level help lists {sub}");
+        let help = run(&[sub, "--help"]).ok().to_owned();
+        assert!(help.contains(&format!("Usage: asap {sub}")), "{sub}: {help}");
+        assert!(help.contains("Example"), "{sub} help has an example");
+    }
+    let verify = run(&["verify", "--help"]).ok().to_owned();
+    for flag in [
+        "--audience",
+        "--key-repo",
+        "--issuer",
+        "--leeway",
+        "--allow-insecure-http",
+        "ASAP_PUBLIC_KEY_REPOSITORY_URL",
+    ] {
+        assert!(verify.contains(flag), "verify help mentions {flag}");
+    }
+    let token = run(&["token", "--help"]).ok().to_owned();
+    for flag in [
+        "--issuer",
+        "--kid",
+        "--private-key",
+        "--private-key-repo",
+        "--alg",
+        "--subject",
+        "--lifetime",
+        "--claim",
+        "ASAP_ISSUER",
+        "ASAP_PRIVATE_KEY",
+        "ASAP_AUDIENCE",
+        "ASAP_KEY_ID",
+    ] {
+        assert!(token.contains(flag), "token help mentions {flag}");
+    }
+    assert!(run(&["--version"]).ok().starts_with("asap "));
+}
+
+#[test]
+fn the_private_key_from_the_environment_never_shows_in_help() {
+    let out = crate::support::run_command(
+        crate::support::asap()
+            .args(["token", "--help"])
+            .env("ASAP_PRIVATE_KEY", "data:secret-material"),
+        "",
+    );
+    assert!(!out.ok().contains("secret-material"));
+}
+
+/// Every verification failure: exit 1, one line on stderr naming the rule, nothing on stdout.
+#[test]
+fn verify_failures_exit_1_with_one_line_naming_the_rule() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    repos.keygen("other", &[]);
+    let public = repos.public();
+    let verify = |extra: &[&str], token: &str| {
+        let mut args = vec!["verify", "--audience", "ledger", "--key-repo", path_str(&public)];
+        args.extend_from_slice(extra);
+        args.push(token);
+        run(&args)
+    };
+    let token = repos.token("svc", "ledger", &[]);
+
+    let line = verify(&[], "not-a-token").failure().to_owned();
+    assert!(line.contains("malformed"), "{line}");
+
+    let wrong_audience = repos.token("svc", "billing", &[]);
+    assert!(verify(&[], &wrong_audience).failure().contains("audience"));
+
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let sig = parts[2].clone();
+    parts[2] = format!("{}{}", if sig.starts_with('A') { "B" } else { "A" }, &sig[1..]);
+    assert!(verify(&[], &parts.join(".")).failure().contains("signature"));
+
+    let line = verify(&["--issuer", "other"], &token).failure().to_owned();
+    assert!(line.contains("svc") && line.contains("not allowed"), "{line}");
+
+    let subject = repos.token("svc", "ledger", &["--subject", "someone"]);
+    assert!(verify(&[], &subject).failure().contains("subject"));
+
+    // A key nobody publishes.
+    std::fs::remove_dir_all(public.join("svc")).expect("unpublish");
+    let line = verify(&[], &token).failure().to_owned();
+    assert!(line.contains("no public key"), "{line}");
+}
+
+#[test]
+fn an_expired_token_is_refused_with_its_times() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let token = repos.token("svc", "ledger", &["--lifetime", "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let public = repos.public();
+    let line = run(&[
+        "verify",
+        "--audience",
+        "ledger",
+        "--key-repo",
+        path_str(&public),
+        "--leeway",
+        "0",
+        &token,
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.starts_with("asap: token expired (exp "), "{line}");
+    // Within the leeway it is still good.
+    run(&[
+        "verify",
+        "--audience",
+        "ledger",
+        "--key-repo",
+        path_str(&public),
+        &token,
+    ])
+    .ok();
+}
+
+#[test]
+fn eddsa_needs_to_be_enabled_and_says_so() {
+    let repos = Repos::new();
+    repos.keygen("svc", &["--alg", "EdDSA"]);
+    let token = repos.token("svc", "ledger", &[]);
+    let public = repos.public();
+    let line = run(&[
+        "verify",
+        "--audience",
+        "ledger",
+        "--key-repo",
+        path_str(&public),
+        &token,
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("--enable-eddsa"), "{line}");
+}
+
+#[test]
+fn token_failures_say_what_to_give() {
+    let line = run(&["token", "--audience", "a"]).failure().to_owned();
+    assert!(
+        line.contains("--issuer") && line.contains("ASAP_ISSUER"),
+        "{line}"
+    );
+    let line = run(&["token", "--audience", "a", "--issuer", "svc"])
+        .failure()
+        .to_owned();
+    assert!(line.contains("--private-key"), "{line}");
+    let line = run(&[
+        "token",
+        "--audience",
+        "a",
+        "--issuer",
+        "svc",
+        "--private-key",
+        "/nonexistent/key.pem",
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("/nonexistent/key.pem"), "{line}");
+    let repos = Repos::new();
+    repos.keygen("svc", &["--name", "k1"]);
+    let private = repos.private();
+    let line = run(&[
+        "token",
+        "--audience",
+        "a",
+        "--issuer",
+        "svc",
+        "--private-key-repo",
+        path_str(&private),
+        "--claim",
+        "scope=read",
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("not JSON"), "{line}");
+    let line = run(&[
+        "token",
+        "--audience",
+        "a",
+        "--issuer",
+        "svc",
+        "--private-key-repo",
+        path_str(&private),
+        "--claim",
+        "iss=\"x\"",
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("iss"), "{line}");
+    // The kid must belong to the issuer.
+    let key = private.join("svc/k1.pem");
+    let line = run(&[
+        "token",
+        "--audience",
+        "a",
+        "--issuer",
+        "svc",
+        "--private-key",
+        path_str(&key),
+        "--kid",
+        "other/k1.pem",
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("does not belong"), "{line}");
+}
