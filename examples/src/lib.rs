@@ -244,3 +244,8 @@ impl Quickstart {
         Ok(out)
     }
 }
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
