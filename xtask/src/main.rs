@@ -4,7 +4,9 @@
 //! Repository rules that can be checked statically are ordinary tests in `tests/`, so
 //! `cargo test --workspace` enforces them.
 
+mod bench;
 mod ci;
+mod fuzz;
 mod util;
 
 use std::process::ExitCode;
@@ -13,7 +15,9 @@ const USAGE: &str = "\
 usage: cargo xtask <subcommand>
 
 subcommands:
+  bench   [--seconds S]: sign/verify vs raw crypto vs the Python reference, load through the layer
   ci      cargo fmt --check, clippy -D warnings, cargo test --workspace, cargo deny check
+  fuzz    --seconds N [--target NAME]...: run the cargo-fuzz targets in fuzz/ (nightly)
   help    this text
 ";
 
@@ -22,7 +26,9 @@ fn main() -> ExitCode {
     let subcommand = args.next();
     let rest: Vec<String> = args.collect();
     let result = match subcommand.as_deref() {
+        Some("bench") => bench::run(&rest),
         Some("ci") => ci::run(&rest),
+        Some("fuzz") => fuzz::run(&rest),
         None | Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -225,13 +225,102 @@ fn memory_of_keys(alg: Algorithm, n: usize) -> Option<f64> {
     Some(after.saturating_sub(before) as f64 / (1024.0 * 1024.0))
 }
 
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// One table for people; the JSON report holds the same numbers for machines.
+fn print_table(r: &Value) {
+    let k = |x: f64| format!("{:.1}k", x / 1000.0);
+    println!(
+        "\n{:<6} {:>9} {:>9} {:>6}   {:>9} {:>9} {:>6}   {:>9} {:>7} {:>9} {:>7}",
+        "alg", "sign/s", "raw", "ratio", "verify/s", "raw", "ratio", "py sign", "×py", "py verify", "×py"
+    );
+    for (alg, a) in r["algorithms"].as_object().into_iter().flatten() {
+        let py = &r["python_reference"][alg];
+        let (sign, verify) = (
+            num(&a["sign_per_s"]).unwrap_or(0.0),
+            num(&a["verify_per_s"]).unwrap_or(0.0),
+        );
+        let py_cell = |v: &Value, ours: f64| match num(v) {
+            Some(p) => (k(p), format!("{:.1}×", ours / p)),
+            None => ("-".into(), "-".into()),
+        };
+        let (ps, psr) = py_cell(&py["sign_per_s"], sign);
+        let (pv, pvr) = py_cell(&py["verify_per_s"], verify);
+        println!(
+            "{alg:<6} {:>9} {:>9} {:>5.0}%   {:>9} {:>9} {:>5.0}%   {ps:>9} {psr:>7} {pv:>9} {pvr:>7}",
+            k(sign),
+            k(num(&a["raw_sign_per_s"]).unwrap_or(0.0)),
+            100.0 * num(&a["sign_ratio"]).unwrap_or(0.0),
+            k(verify),
+            k(num(&a["raw_verify_per_s"]).unwrap_or(0.0)),
+            100.0 * num(&a["verify_ratio"]).unwrap_or(0.0)
+        );
+    }
+    println!(
+        "\nreused-token sign (ES256, one core):   {:>12.0}/s",
+        num(&r["reused_token_sign_per_s"]).unwrap_or(0.0)
+    );
+    println!(
+        "repeated-token verify with cache:      {:>12.0}/s",
+        num(&r["cached_token_verify_per_s"]).unwrap_or(0.0)
+    );
+    let mem = &r["memory_mib_for_10000_keys"];
+    println!(
+        "10,000 parsed public keys:             {:.1} MiB (ES256), {:.1} MiB (RS256)",
+        num(&mem["ES256"]).unwrap_or(f64::NAN),
+        num(&mem["RS256"]).unwrap_or(f64::NAN)
+    );
+    if let Some(load) = r["load"].as_object() {
+        println!(
+            "\nload on loopback (concurrency {}):",
+            load.get("concurrency").unwrap_or(&Value::Null)
+        );
+        for name in ["no_layer", "layer", "layer_with_token_cache"] {
+            let l = &load[name];
+            println!(
+                "  {name:<24} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+                num(&l["rps"]).unwrap_or(0.0),
+                num(&l["p50_ms"]).unwrap_or(0.0),
+                num(&l["p99_ms"]).unwrap_or(0.0)
+            );
+        }
+        let s = &load["cold_key_stampede"];
+        println!(
+            "  cold key stampede: {} concurrent verifications, {} succeeded, {} key fetch(es)",
+            s["verifications"], s["succeeded"], s["fetches"]
+        );
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut seconds, mut out) = (0.3f64, None::<String>);
+    let (mut seconds, mut out, mut python, mut load) =
+        (0.3f64, None::<String>, None::<String>, None::<String>);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
             "--out" => out = args.next(),
+            "--python" => python = args.next(),
+            "--load" => load = args.next(),
+            // For profilers (callgrind, perf): only verify one algorithm's token N times.
+            "--profile-verify" => {
+                let alg: Algorithm = args
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .expect("--profile-verify ALG N");
+                let n: usize = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--profile-verify ALG N");
+                let s = setup(alg);
+                let token = s.signer.sign(&s.audience).expect("token");
+                for _ in 0..n {
+                    black_box(ready(s.verifier.verify(black_box(token.as_str()))).expect("verify"));
+                }
+                return;
+            }
             _ => {} // cargo bench passes --bench
         }
     }
@@ -271,9 +360,19 @@ fn main() {
         black_box(ready(cached.verify(black_box(token.as_str()))).expect("verify"));
     });
 
+    let read_json = |path: &Option<String>| -> Value {
+        path.as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null)
+    };
+    let python = read_json(&python);
+    let load = read_json(&load);
     let report = json!({
         "seconds_per_measurement": seconds,
         "algorithms": algorithms,
+        "python_reference": python,
+        "load": load,
         "reused_token_sign_per_s": reuse_sign,
         "cached_token_verify_per_s": cached_verify,
         "memory_mib_for_10000_keys": {
@@ -281,6 +380,7 @@ fn main() {
             "RS256": memory_of_keys(Algorithm::RS256, 10_000),
         },
     });
+    print_table(&report);
     let text = serde_json::to_string_pretty(&report).expect("json");
     match out {
         Some(path) => std::fs::write(&path, text).expect("write report"),

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::algorithm::Algorithm;
 use crate::claims::{Audience, Claims};
 use crate::error::VerifyError;
-use crate::json;
+use crate::json::{WalkError, walk_object};
 use crate::kid::KeyId;
 
 /// The largest token accepted by default, in bytes (8 KiB).
@@ -101,12 +101,12 @@ pub(crate) fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8
         .map_err(|_| VerifyError::Malformed(what))
 }
 
-/// Framing: a segment's JSON must be one object, without duplicate keys at any depth.
-pub(crate) fn decode_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, VerifyError> {
-    json::parse_json_object(bytes).map_err(|dup| match dup {
-        Some(key) => VerifyError::DuplicateKey(key),
-        None => VerifyError::Malformed(what),
-    })
+fn walk_error(what: &'static str) -> impl Fn(WalkError<VerifyError>) -> VerifyError {
+    move |e| match e {
+        WalkError::NotAnObject => VerifyError::Malformed(what),
+        WalkError::Duplicate(key) => VerifyError::DuplicateKey(key),
+        WalkError::Field(e) => e,
+    }
 }
 
 /// The parts of the header the verifier uses.
@@ -116,62 +116,69 @@ pub(crate) struct Header {
     pub(crate) kid: KeyId,
 }
 
-/// Header: no `crit`/`jku`/`x5u`/`jwk`/`x5c`; `alg` a string naming an accepted algorithm (EdDSA
-/// only when enabled); `kid` a string with valid syntax. Checked before any key lookup.
-pub(crate) fn check_header(header: &Map<String, Value>, eddsa_enabled: bool) -> Result<Header, VerifyError> {
-    if let Some(name) = FORBIDDEN_HEADERS.into_iter().find(|h| header.contains_key(*h)) {
-        return Err(VerifyError::ForbiddenHeader(name));
-    }
-    let Some(Value::String(alg)) = header.get("alg") else {
+/// Header: one JSON object without repeated keys; no `crit`/`jku`/`x5u`/`jwk`/`x5c`; `alg` a
+/// string naming an accepted algorithm (EdDSA only when enabled); `kid` a string with valid
+/// syntax. Checked before any key lookup.
+pub(crate) fn decode_header(json: &[u8], eddsa_enabled: bool) -> Result<Header, VerifyError> {
+    let (mut alg, mut kid) = (None, None);
+    walk_object(json, |name, value| {
+        if let Some(forbidden) = FORBIDDEN_HEADERS.into_iter().find(|h| *h == name) {
+            return Err(VerifyError::ForbiddenHeader(forbidden));
+        }
+        match &*name {
+            "alg" => alg = Some(value),
+            "kid" => kid = Some(value),
+            _ => {}
+        }
+        Ok(())
+    })
+    .map_err(walk_error("header is not a JSON object"))?;
+    let Some(Value::String(alg)) = alg else {
         return Err(VerifyError::MissingHeader("alg"));
     };
     let alg: Algorithm = alg.parse()?;
     if alg == Algorithm::EdDSA && !eddsa_enabled {
         return Err(VerifyError::AlgorithmNotEnabled(alg));
     }
-    let Some(Value::String(kid)) = header.get("kid") else {
+    let Some(Value::String(kid)) = kid else {
         return Err(VerifyError::MissingHeader("kid"));
     };
-    let kid = KeyId::parse(kid)?;
-    Ok(Header { alg, kid })
+    Ok(Header {
+        alg,
+        kid: KeyId::parse(&kid)?,
+    })
 }
 
-fn take_string(map: &mut Map<String, Value>, claim: &'static str) -> Result<Option<String>, VerifyError> {
-    match map.remove(claim) {
-        None => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
-        Some(Value::String(_)) => Err(VerifyError::InvalidClaim {
+fn string_claim(claim: &'static str, value: Value) -> Result<String, VerifyError> {
+    match value {
+        Value::String(s) if !s.is_empty() => Ok(s),
+        Value::String(_) => Err(VerifyError::InvalidClaim {
             claim,
             reason: "must not be empty",
         }),
-        Some(_) => Err(VerifyError::InvalidClaim {
+        _ => Err(VerifyError::InvalidClaim {
             claim,
             reason: "must be a string",
         }),
     }
 }
 
-fn take_time(map: &mut Map<String, Value>, claim: &'static str) -> Result<Option<i64>, VerifyError> {
-    match map.remove(claim) {
-        None => Ok(None),
-        // `Number::as_i64` is `None` for floats (`1.0`, `1e3`) and for integers beyond i64.
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(VerifyError::InvalidClaim {
+fn time_claim(claim: &'static str, value: &Value) -> Result<i64, VerifyError> {
+    // `Number::as_i64` is `None` for floats (`1.0`, `1e3`) and for integers beyond i64.
+    value
+        .as_number()
+        .and_then(serde_json::Number::as_i64)
+        .ok_or(VerifyError::InvalidClaim {
             claim,
             reason: "must be a JSON integer number of seconds",
-        }),
-        Some(_) => Err(VerifyError::InvalidClaim {
-            claim,
-            reason: "must be a JSON integer number of seconds",
-        }),
-    }
+        })
 }
 
-fn take_audience(map: &mut Map<String, Value>) -> Result<Option<(Vec<String>, bool)>, VerifyError> {
+fn audience_claim(value: Value) -> Result<(Vec<String>, bool), VerifyError> {
     const CLAIM: &str = "aud";
-    match map.remove(CLAIM) {
-        None => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Some((vec![s], false))),
-        Some(Value::Array(items)) if !items.is_empty() => {
+    match value {
+        Value::String(s) if !s.is_empty() => Ok((vec![s], false)),
+        Value::Array(items) if !items.is_empty() => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 match item {
@@ -184,25 +191,43 @@ fn take_audience(map: &mut Map<String, Value>) -> Result<Option<(Vec<String>, bo
                     }
                 }
             }
-            Ok(Some((out, true)))
+            Ok((out, true))
         }
-        Some(_) => Err(VerifyError::InvalidClaim {
+        _ => Err(VerifyError::InvalidClaim {
             claim: CLAIM,
             reason: "must be a non-empty string or a non-empty array of strings",
         }),
     }
 }
 
-/// Required claims: `iss`, `aud`, `jti`, `iat`, `exp` present; strings non-empty; times JSON
-/// integers; `sub` and `nbf` optional with the same typing. Everything else is an extra claim.
-pub(crate) fn required_claims(mut map: Map<String, Value>) -> Result<Claims, VerifyError> {
-    let iss = take_string(&mut map, "iss")?.ok_or(VerifyError::MissingClaim("iss"))?;
-    let sub = take_string(&mut map, "sub")?;
-    let (aud, aud_was_array) = take_audience(&mut map)?.ok_or(VerifyError::MissingClaim("aud"))?;
-    let jti = take_string(&mut map, "jti")?.ok_or(VerifyError::MissingClaim("jti"))?;
-    let iat = take_time(&mut map, "iat")?.ok_or(VerifyError::MissingClaim("iat"))?;
-    let exp = take_time(&mut map, "exp")?.ok_or(VerifyError::MissingClaim("exp"))?;
-    let nbf = take_time(&mut map, "nbf")?;
+/// Required claims: one JSON object without repeated keys (at any depth); `iss`, `aud`, `jti`,
+/// `iat`, `exp` present; strings non-empty; times JSON integers; `sub` and `nbf` optional with
+/// the same typing. Everything else is an extra claim.
+pub(crate) fn required_claims(json: &[u8]) -> Result<Claims, VerifyError> {
+    let (mut iss, mut sub, mut aud, mut jti) = (None, None, None, None);
+    let (mut iat, mut exp, mut nbf) = (None, None, None);
+    let mut extra = Map::new();
+    walk_object(json, |name, value| {
+        match &*name {
+            "iss" => iss = Some(string_claim("iss", value)?),
+            "sub" => sub = Some(string_claim("sub", value)?),
+            "aud" => aud = Some(audience_claim(value)?),
+            "jti" => jti = Some(string_claim("jti", value)?),
+            "iat" => iat = Some(time_claim("iat", &value)?),
+            "exp" => exp = Some(time_claim("exp", &value)?),
+            "nbf" => nbf = Some(time_claim("nbf", &value)?),
+            _ => {
+                extra.insert(name.into_owned(), value);
+            }
+        }
+        Ok(())
+    })
+    .map_err(walk_error("claims are not a JSON object"))?;
+    let iss = iss.ok_or(VerifyError::MissingClaim("iss"))?;
+    let (aud, aud_was_array) = aud.ok_or(VerifyError::MissingClaim("aud"))?;
+    let jti = jti.ok_or(VerifyError::MissingClaim("jti"))?;
+    let iat = iat.ok_or(VerifyError::MissingClaim("iat"))?;
+    let exp = exp.ok_or(VerifyError::MissingClaim("exp"))?;
     Ok(Claims {
         iss,
         sub,
@@ -212,7 +237,7 @@ pub(crate) fn required_claims(mut map: Map<String, Value>) -> Result<Claims, Ver
         iat,
         exp,
         nbf,
-        extra: map,
+        extra,
     })
 }
 
@@ -299,9 +324,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
     fn claims(v: Value) -> Result<Claims, VerifyError> {
-        let Value::Object(map) = v else { panic!("object") };
-        required_claims(map)
+        required_claims(v.to_string().as_bytes())
+    }
+
+    fn header(v: &Value, eddsa: bool) -> Result<Header, VerifyError> {
+        decode_header(v.to_string().as_bytes(), eddsa)
     }
 
     fn good() -> Value {
@@ -379,8 +408,7 @@ mod tests {
         for name in FORBIDDEN_HEADERS {
             let mut h = json!({"alg":"ES256","kid":"a/b"});
             h[name] = json!("x");
-            let Value::Object(map) = h else { panic!() };
-            assert!(matches!(check_header(&map, false), Err(VerifyError::ForbiddenHeader(n)) if n == name));
+            assert!(matches!(header(&h, false), Err(VerifyError::ForbiddenHeader(n)) if n == name));
         }
     }
 
@@ -392,21 +420,18 @@ mod tests {
             (json!({"alg":"ES256"}), "kid"),
             (json!({"alg":"ES256","kid":7}), "kid"),
         ] {
-            let Value::Object(map) = h else { panic!() };
-            assert!(matches!(check_header(&map, false), Err(VerifyError::MissingHeader(m)) if m == missing));
+            assert!(matches!(header(&h, false), Err(VerifyError::MissingHeader(m)) if m == missing));
         }
     }
 
     #[test]
     fn eddsa_needs_enabling() {
-        let Value::Object(map) = json!({"alg":"EdDSA","kid":"a/b"}) else {
-            panic!()
-        };
+        let h = json!({"alg":"EdDSA","kid":"a/b"});
         assert!(matches!(
-            check_header(&map, false),
+            header(&h, false),
             Err(VerifyError::AlgorithmNotEnabled(Algorithm::EdDSA))
         ));
-        assert!(check_header(&map, true).is_ok());
+        assert!(header(&h, true).is_ok());
     }
 
     #[test]

@@ -380,11 +380,9 @@ impl Verifier {
         rules::check_size(token, i.max_token_bytes)?;
         let segments = rules::split_segments(token)?;
         let header = rules::decode_segment(segments.header, "header is not base64url")?;
-        let header = rules::decode_object(&header, "header is not a JSON object")?;
-        let header = rules::check_header(&header, i.eddsa)?;
+        let header = rules::decode_header(&header, i.eddsa)?;
         let claims = rules::decode_segment(segments.claims, "claims are not base64url")?;
-        let claims = rules::decode_object(&claims, "claims are not a JSON object")?;
-        let claims = rules::required_claims(claims)?;
+        let claims = rules::required_claims(&claims)?;
         let signature = rules::decode_segment(segments.signature, "signature is not base64url")?;
         header
             .kid
