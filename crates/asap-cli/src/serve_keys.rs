@@ -1,6 +1,7 @@
 //! A public key repository server: `GET /<kid>` answers the file `<dir>/<kid>`, the layout that
 //! `asap keygen --public-dir` writes and that every ASAP key repository client fetches from
-//! (`<base-url><kid>`).
+//! (`<base-url><kid>`) — or, with [`KeyServerConfig::from_source`], the key any
+//! [`PublicKeySource`] (such as an `asap_registry::KeyRegistry`) gives for the kid.
 //!
 //! What it guarantees:
 //!
@@ -43,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use asap_core::{KeyId, PublicKey};
+use asap_core::{KeyId, KeySourceError, PublicKey, PublicKeySource};
 use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
@@ -103,11 +104,18 @@ pub enum ServeError {
     Accept(#[source] std::io::Error),
 }
 
+/// Where served keys come from.
+#[derive(Clone)]
+enum Keys {
+    Dir(PathBuf),
+    Source(Arc<dyn PublicKeySource>),
+}
+
 /// What a [`KeyServer`] serves and how.
 #[derive(Clone)]
 #[must_use]
 pub struct KeyServerConfig {
-    dir: PathBuf,
+    keys: Keys,
     max_age: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
     log_requests: bool,
@@ -116,7 +124,7 @@ pub struct KeyServerConfig {
 impl fmt::Debug for KeyServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyServerConfig")
-            .field("dir", &self.dir)
+            .field("dir", &self.dir())
             .field("max_age", &self.max_age)
             .field("tls", &self.tls.is_some())
             .field("log_requests", &self.log_requests)
@@ -129,10 +137,26 @@ impl KeyServerConfig {
     /// request log.
     pub fn new(dir: impl Into<PathBuf>) -> KeyServerConfig {
         KeyServerConfig {
-            dir: dir.into(),
+            keys: Keys::Dir(dir.into()),
             max_age: DEFAULT_MAX_AGE,
             tls: None,
             log_requests: false,
+        }
+    }
+
+    /// Serves the keys `source` gives by kid (a key registry, say) instead of a directory:
+    /// not found → 404, unavailable → 503. Otherwise like [`new`](Self::new).
+    pub fn from_source(source: Arc<dyn PublicKeySource>) -> KeyServerConfig {
+        KeyServerConfig {
+            keys: Keys::Source(source),
+            ..KeyServerConfig::new(PathBuf::new())
+        }
+    }
+
+    fn dir(&self) -> Option<&Path> {
+        match &self.keys {
+            Keys::Dir(dir) => Some(dir),
+            Keys::Source(_) => None,
         }
     }
 
@@ -208,6 +232,8 @@ impl fmt::Debug for KeyServer {
 struct State {
     /// The key directory, resolved once: every file served must resolve to a path under it.
     root: PathBuf,
+    /// Instead of the directory, this source.
+    source: Option<Arc<dyn PublicKeySource>>,
     cache_control: String,
     log_requests: bool,
 }
@@ -216,17 +242,23 @@ impl KeyServer {
     /// Checks the directory and binds `addr` (port 0 picks a free port; see
     /// [`local_addr`](KeyServer::local_addr)).
     pub async fn bind(addr: SocketAddr, config: KeyServerConfig) -> Result<KeyServer, ServeError> {
-        let dir_error = |source| ServeError::Dir {
-            path: config.dir.clone(),
-            source,
+        let (root, source) = match &config.keys {
+            Keys::Dir(dir) => {
+                let dir_error = |source| ServeError::Dir {
+                    path: dir.clone(),
+                    source,
+                };
+                let root = tokio::fs::canonicalize(dir).await.map_err(dir_error)?;
+                if !tokio::fs::metadata(&root).await.map_err(dir_error)?.is_dir() {
+                    return Err(dir_error(std::io::Error::new(
+                        ErrorKind::NotADirectory,
+                        "not a directory",
+                    )));
+                }
+                (root, None)
+            }
+            Keys::Source(source) => (PathBuf::new(), Some(source.clone())),
         };
-        let root = tokio::fs::canonicalize(&config.dir).await.map_err(dir_error)?;
-        if !tokio::fs::metadata(&root).await.map_err(dir_error)?.is_dir() {
-            return Err(dir_error(std::io::Error::new(
-                ErrorKind::NotADirectory,
-                "not a directory",
-            )));
-        }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -239,6 +271,7 @@ impl KeyServer {
             tls: config.tls.map(TlsAcceptor::from),
             state: Arc::new(State {
                 root,
+                source,
                 cache_control: format!("max-age={}", config.max_age.as_secs()),
                 log_requests: config.log_requests,
             }),
@@ -339,6 +372,8 @@ async fn serve_connection<S>(
 enum Answer {
     Key(Bytes),
     NotFound(&'static str),
+    /// The key source cannot answer now (503).
+    Unavailable(String),
     MethodNotAllowed,
     /// The file exists but must not or cannot be served; the reason goes to the log only.
     Refused(String),
@@ -362,7 +397,7 @@ impl State {
         let note = match &answer {
             Answer::Key(_) | Answer::MethodNotAllowed => String::new(),
             Answer::NotFound(reason) => format!(" ({reason})"),
-            Answer::Refused(reason) => format!(" ({reason})"),
+            Answer::Refused(reason) | Answer::Unavailable(reason) => format!(" ({reason})"),
         };
         // The path is the client's: escaped, so it cannot forge log lines.
         self.log(format_args!(
@@ -388,6 +423,16 @@ impl State {
         let Ok(kid) = KeyId::parse(&decoded) else {
             return Answer::NotFound("invalid kid");
         };
+        if let Some(source) = &self.source {
+            return match source.public_key(&kid).await {
+                Ok(key) => Answer::Key(Bytes::from(key.to_pem())),
+                Err(KeySourceError::NotFound(_)) => Answer::NotFound("no such key"),
+                Err(KeySourceError::Unavailable(e)) => {
+                    Answer::Unavailable(format!("key source unavailable: {e}"))
+                }
+                Err(e) => Answer::Refused(e.to_string()),
+            };
+        }
         // The kid has no `..` segment and is relative, so this stays under the root by
         // construction; resolving it still catches symbolic links that point elsewhere.
         let resolved = match tokio::fs::canonicalize(self.root.join(kid.as_str())).await {
@@ -421,6 +466,14 @@ impl State {
                     .header(CONTENT_TYPE, "text/plain; charset=utf-8")
                     .header(CACHE_CONTROL, "no-cache"),
                 Bytes::from_static(b"no such key\n"),
+            ),
+            Answer::Unavailable(_) => (
+                builder
+                    .status(StatusCode::SERVICE_UNAVAILABLE)
+                    .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .header(CACHE_CONTROL, "no-store")
+                    .header(http::header::RETRY_AFTER, "5"),
+                Bytes::from_static(b"the key source is unavailable; try again\n"),
             ),
             Answer::MethodNotAllowed => (
                 builder
@@ -488,6 +541,7 @@ mod tests {
     fn state(root: &Path) -> State {
         State {
             root: root.canonicalize().expect("root"),
+            source: None,
             cache_control: "max-age=1".into(),
             log_requests: false,
         }

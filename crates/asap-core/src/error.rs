@@ -160,6 +160,17 @@ pub enum SignError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// An extra claim carries a value the signer's [`ClaimsPolicy`](crate::ClaimsPolicy) does
+    /// not allow (a scope outside the role's set, an undeclared claim…).
+    #[error("claim {claim:?} may not carry {value}: {reason}")]
+    ClaimNotAllowed {
+        /// The claim name.
+        claim: String,
+        /// The refused value, as JSON (one scope, or one element of an array).
+        value: String,
+        /// What the policy allows instead.
+        reason: String,
+    },
     /// The crypto library failed to sign (should not happen with a loaded key).
     #[error("signing failed")]
     Crypto,
@@ -297,6 +308,14 @@ pub enum VerifyError {
     /// The replay store could not answer.
     #[error("cannot check for replay: {0}")]
     ReplayUnavailable(#[source] ReplayError),
+    /// A valid token without a scope this resource requires ([`Claims::require_scopes`](crate::Claims::require_scopes)).
+    #[error("token lacks the scope(s) {missing}")]
+    InsufficientScope {
+        /// Every scope the resource requires, space-separated.
+        required: String,
+        /// The required scopes the token does not carry, space-separated.
+        missing: String,
+    },
 }
 
 impl VerifyError {
@@ -305,7 +324,8 @@ impl VerifyError {
         match self {
             VerifyError::IssuerNotAllowed(_)
             | VerifyError::SubjectMismatch { .. }
-            | VerifyError::SubjectNotAllowed(_) => Outcome::Forbidden,
+            | VerifyError::SubjectNotAllowed(_)
+            | VerifyError::InsufficientScope { .. } => Outcome::Forbidden,
             VerifyError::KeyUnavailable(_) | VerifyError::ReplayUnavailable(_) => Outcome::Unavailable,
             _ => Outcome::Unauthorized,
         }

@@ -38,6 +38,7 @@
 
 mod algorithm;
 mod claims;
+mod claims_policy;
 mod clock;
 mod der;
 mod error;
@@ -53,6 +54,7 @@ mod verifier;
 
 pub use algorithm::{Algorithm, KeyKind, truncate};
 pub use claims::{Audience, Claims, EmptyValue, REGISTERED_CLAIMS};
+pub use claims_policy::{ClaimsPolicy, DEFAULT_ROLE_CLAIM, SCOPE_CLAIM, SCOPES_CLAIM};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     AlgorithmError, BoxError, KeyError, KeySourceError, KidError, Outcome, ReplayError, SignError,

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::claims::{Audience, REGISTERED_CLAIMS};
+use crate::claims_policy::ClaimsPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SignError;
 use crate::keys::PrivateKey;
@@ -268,6 +269,7 @@ struct SignerInner {
     extra: Map<String, Value>,
     reuse: Option<papaya::HashMap<ReuseKey, Reusable>>,
     clock: Arc<dyn Clock>,
+    claims_policy: Option<Arc<ClaimsPolicy>>,
 }
 
 impl fmt::Debug for Signer {
@@ -292,6 +294,7 @@ pub struct SignerBuilder {
     extra: Map<String, Value>,
     reuse: bool,
     clock: Arc<dyn Clock>,
+    claims_policy: Option<Arc<ClaimsPolicy>>,
 }
 
 impl SignerBuilder {
@@ -339,6 +342,13 @@ impl SignerBuilder {
         self
     }
 
+    /// Refuse to sign a token whose extra claims (the signer's and the request's together)
+    /// fall outside `policy`, with [`SignError::ClaimNotAllowed`].
+    pub fn claims_policy(mut self, policy: ClaimsPolicy) -> SignerBuilder {
+        self.claims_policy = Some(Arc::new(policy));
+        self
+    }
+
     /// Checks the configuration and builds the signer.
     pub fn build(self) -> Result<Signer, SignError> {
         if self.issuer.is_empty() {
@@ -367,6 +377,7 @@ impl SignerBuilder {
                 extra: self.extra,
                 reuse: self.reuse.then(papaya::HashMap::new),
                 clock: self.clock,
+                claims_policy: self.claims_policy,
             }),
         })
     }
@@ -400,6 +411,7 @@ impl Signer {
             extra: Map::new(),
             reuse: false,
             clock: Arc::new(SystemClock),
+            claims_policy: None,
         }
     }
 
@@ -431,6 +443,7 @@ impl Signer {
                 extra: i.extra.clone(),
                 reuse: reuse.then(papaya::HashMap::new),
                 clock: i.clock.clone(),
+                claims_policy: i.claims_policy.clone(),
             }),
         }
     }
@@ -496,6 +509,11 @@ impl Signer {
         }
         key.kid.check_owned_by(&inner.issuer, false)?;
         check_extra_claims(&request.extra)?;
+        if let Some(policy) = &inner.claims_policy {
+            let mut effective = inner.extra.clone();
+            effective.extend(request.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            policy.check(&effective)?;
+        }
 
         #[derive(Serialize)]
         #[serde(untagged)]

@@ -22,6 +22,12 @@
 
 #![deny(unsafe_code)]
 
+#[cfg(feature = "connect")]
+mod tenant;
+
+#[cfg(feature = "connect")]
+pub use tenant::{DEFAULT_TENANT_PREFIX, RedisTenantStore};
+
 use std::time::Duration;
 
 use asap_core::{ReplayError, ReplayFuture, ReplayGuard, TokenUse};

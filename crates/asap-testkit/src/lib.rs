@@ -9,6 +9,8 @@
 //!   `localhost`, generated with rcgen on aws-lc-rs.
 //! - [`http`]: serve an axum `Router` over HTTP or HTTPS on a free loopback port.
 //! - [`redis`]: a real `redis-server` on a free loopback port, killed on drop.
+//! - [`postgres`]: a real PostgreSQL server (`initdb` + `postgres`) on a free loopback port,
+//!   stopped and deleted on drop.
 //!
 //! Tests that need an external program (python3 and its packages, `redis-server`) ask for it
 //! with a `require`/`start` function returning `Option`. Locally a missing program is a skip
@@ -23,6 +25,7 @@
 //! ```
 
 pub mod http;
+pub mod postgres;
 pub mod python;
 pub mod redis;
 pub mod tls;

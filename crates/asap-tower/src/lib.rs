@@ -8,6 +8,7 @@
 //! |---|---|
 //! | no token, malformed/forged/expired token, wrong audience, unknown key, replay | 401 + `WWW-Authenticate: Bearer` |
 //! | valid token from an issuer or subject the policy refuses | 403 |
+//! | valid token without a scope the route requires ([`RequireScopesLayer`], [`Scoped`]) | 403 + `WWW-Authenticate: Bearer error="insufficient_scope"` |
 //! | the key repository or replay store cannot answer | 503 + `Retry-After` |
 //!
 //! Bad input never becomes a 500. The refusal body is small JSON
@@ -37,12 +38,23 @@
 
 #![deny(unsafe_code)]
 
+#[cfg(feature = "connect")]
+mod connect;
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;
 mod response;
+mod scope;
 
 #[cfg(feature = "axum")]
 pub use extract::{Authenticated, NotAuthenticated};
 pub use layer::{AsapLayer, AsapService, ResponseFuture};
 pub use response::{default_response, error_code};
+pub use scope::{RequireScopes, RequireScopesLayer};
+#[cfg(feature = "axum")]
+pub use scope::{RequiredScopes, ScopeRejection, Scoped};
+
+#[cfg(all(feature = "connect", feature = "axum"))]
+pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
+#[cfg(feature = "connect")]
+pub use connect::{ConnectLayer, ConnectService, connect_error_code, connect_response};

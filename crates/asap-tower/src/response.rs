@@ -8,6 +8,7 @@ use http::{Response, StatusCode};
 pub fn error_code(error: &VerifyError) -> &'static str {
     match (error, error.outcome()) {
         (VerifyError::MissingToken, _) => "missing_token",
+        (VerifyError::InsufficientScope { .. }, _) => "insufficient_scope",
         (_, Outcome::Forbidden) => "access_denied",
         (_, Outcome::Unavailable) => "temporarily_unavailable",
         _ => "invalid_token",
@@ -15,7 +16,8 @@ pub fn error_code(error: &VerifyError) -> &'static str {
 }
 
 /// The default refusal: 401 with `WWW-Authenticate: Bearer` (plus `error="invalid_token"` when a
-/// token was sent, per RFC 6750), 403, or 503 with `Retry-After`; a small JSON body naming the
+/// token was sent, per RFC 6750), 403 (with `WWW-Authenticate: Bearer error="insufficient_scope"`
+/// for a missing scope), or 503 with `Retry-After`; a small JSON body naming the
 /// failed rule. Never includes the token.
 pub fn default_response(error: &VerifyError) -> Response<String> {
     let outcome = error.outcome();
@@ -41,6 +43,12 @@ pub fn default_response(error: &VerifyError) -> Response<String> {
         }
         Outcome::Unavailable => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        Outcome::Forbidden if matches!(error, VerifyError::InsufficientScope { .. }) => {
+            headers.insert(
+                WWW_AUTHENTICATE,
+                crate::scope::insufficient_scope_challenge(error),
+            );
         }
         _ => {}
     }

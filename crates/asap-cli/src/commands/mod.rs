@@ -11,6 +11,7 @@ mod connect_token;
 mod curl;
 mod data_uri;
 mod keygen;
+mod keys;
 mod qsh;
 mod serve_keys;
 mod signing;
@@ -38,6 +39,8 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Keygen(keygen::Args),
+    #[command(subcommand)]
+    Keys(keys::Command),
     Token(token::Args),
     Verify(verify::Args),
     Curl(curl::Args),
@@ -51,6 +54,7 @@ enum Command {
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keygen(args) => keygen::run(&args),
+        Command::Keys(command) => block_on(keys::run(command)),
         Command::Token(args) => token::run(&args),
         Command::Verify(args) => block_on(verify::run(args)),
         Command::Curl(args) => block_on(curl::run(args)),

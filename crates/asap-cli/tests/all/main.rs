@@ -3,6 +3,7 @@
 
 mod connect;
 mod curl;
+mod keys;
 mod python;
 mod roundtrip;
 mod serve_keys;

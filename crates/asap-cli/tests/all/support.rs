@@ -193,9 +193,16 @@ impl KeyServerProcess {
     /// Starts `asap serve-keys --dir DIR --listen 127.0.0.1:0 extra...` and waits until it
     /// accepts connections.
     pub(crate) fn start(dir: &Path, extra: &[&str]) -> KeyServerProcess {
+        let mut args = vec!["--dir", path_str(dir)];
+        args.extend_from_slice(extra);
+        KeyServerProcess::start_with(&args)
+    }
+
+    /// Starts `asap serve-keys --listen 127.0.0.1:0 args...` (a `--dir` or a `--db`).
+    pub(crate) fn start_with(args: &[&str]) -> KeyServerProcess {
         let mut child = asap()
-            .args(["serve-keys", "--dir", path_str(dir), "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(["serve-keys", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

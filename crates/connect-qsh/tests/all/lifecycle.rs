@@ -11,7 +11,7 @@ use connect_qsh::{
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::{Value, json};
 
-use crate::support::{HttpKeySource, KeyRepository, hs256_token, hs512_token, none_token, now, rs256_token};
+use crate::support::{KeyRepository, hs256_token, hs512_token, install_keys, none_token, now, rs256_token};
 
 const APP_BASE_URL: &str = "https://app.example.com/connect";
 const CLIENT_KEY: &str = "7f3a1c2e-tenant-client-key";
@@ -72,7 +72,7 @@ async fn fixture() -> Fixture {
     let repository = KeyRepository::default();
     repository.publish(KID, &install_key.public_key().expect("public key"));
     let base = repository.serve().await;
-    let keys: Arc<dyn PublicKeySource> = Arc::new(HttpKeySource::new(base));
+    let keys: Arc<dyn PublicKeySource> = Arc::new(install_keys(&base));
     let tenants = Arc::new(InMemoryTenantStore::new());
     let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, tenants.clone())
         .build()
@@ -223,13 +223,9 @@ async fn an_unknown_kid_is_401_and_an_unreachable_repository_503() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead = format!("http://{}/", listener.local_addr().expect("addr"));
     drop(listener);
-    let lifecycle = Lifecycle::builder(
-        APP_BASE_URL,
-        Arc::new(HttpKeySource::new(dead)),
-        f.tenants.clone(),
-    )
-    .build()
-    .expect("valid");
+    let lifecycle = Lifecycle::builder(APP_BASE_URL, Arc::new(install_keys(&dead)), f.tenants.clone())
+        .build()
+        .expect("valid");
     let err = lifecycle
         .installed(
             &Method::POST,

@@ -1,5 +1,5 @@
-//! Shared helpers: the conformance file, hand-made tokens, a key repository on 127.0.0.1 and a
-//! minimal HTTP key source for it.
+//! Shared helpers: the conformance file, hand-made tokens, a key repository on 127.0.0.1 and
+//! the asap-keys HTTP repository client for it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use asap_core::{Algorithm, KeyFuture, KeyId, KeySourceError, PrivateKey, PublicKey, PublicKeySource};
+use asap_core::{Algorithm, PrivateKey, PublicKey};
+use asap_keys::HttpKeyRepository;
 use aws_lc_rs::hmac;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -124,51 +125,12 @@ impl KeyRepository {
     }
 }
 
-/// The smallest HTTP key source that talks to [`KeyRepository`]: base URL + kid, 404 → not
-/// found, connection failure or 5xx → unavailable. (The production one is asap-keys'
-/// `HttpKeyRepository`, with its cache; connect-qsh only needs the `PublicKeySource` trait.)
-#[derive(Debug)]
-pub(crate) struct HttpKeySource {
-    base: String,
-    client: reqwest::Client,
-}
-
-impl HttpKeySource {
-    pub(crate) fn new(base: impl Into<String>) -> HttpKeySource {
-        HttpKeySource {
-            base: base.into(),
-            client: reqwest::Client::new(),
-        }
-    }
-}
-
-impl PublicKeySource for HttpKeySource {
-    fn public_key<'a>(&'a self, kid: &'a KeyId) -> KeyFuture<'a> {
-        Box::pin(async move {
-            let url = format!("{}{}", self.base, kid.as_str());
-            let response = self
-                .client
-                .get(url)
-                .header("accept", "application/x-pem-file")
-                .send()
-                .await
-                .map_err(|e| KeySourceError::Unavailable(Box::new(e)))?;
-            match response.status().as_u16() {
-                200 => {}
-                403 | 404 => return Err(KeySourceError::NotFound(kid.clone())),
-                status => {
-                    return Err(KeySourceError::Unavailable(format!("status {status}").into()));
-                }
-            }
-            let pem = response
-                .text()
-                .await
-                .map_err(|e| KeySourceError::Unavailable(Box::new(e)))?;
-            let key = PublicKey::from_pem(&pem).map_err(|source| KeySourceError::InvalidKey {
-                kid: kid.clone(),
-                source,
-            })?;
-            Ok(Arc::new(key))
-        })
-    }
+/// The install-keys client an app runs in production: asap-keys' `HttpKeyRepository` (with
+/// its cache, single flight and Content-Type check), allowed plain HTTP because `base` is the
+/// loopback [`KeyRepository`].
+pub(crate) fn install_keys(base: &str) -> HttpKeyRepository {
+    HttpKeyRepository::builder(base)
+        .allow_insecure_loopback(true)
+        .build()
+        .expect("a valid loopback repository URL")
 }

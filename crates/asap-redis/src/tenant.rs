@@ -1,0 +1,152 @@
+//! Connect tenants on Redis (feature `connect`): a [`TenantStore`] shared by every instance
+//! of an app, keeping each tenant's install payload.
+
+use std::fmt;
+
+use connect_qsh::{SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant, TenantStore};
+use redis::aio::ConnectionManager;
+
+use crate::{RedisGuardError, RedisReplayGuard, Timeouts};
+
+/// The default key prefix of tenant records.
+pub const DEFAULT_TENANT_PREFIX: &str = "connect:tenant:";
+
+/// A Connect [`TenantStore`] on Redis: one string key per tenant (`<prefix><clientKey>`)
+/// holding the payload of its last authenticated `installed` callback, as
+/// [`Tenant::install_payload`] gives it and [`Tenant::from_install_payload`] reads it back.
+///
+/// It is also a [`SharedSecretStore`], so an [`connect_qsh::Authenticator`] can look up
+/// inbound tokens' secrets in it directly. The connection reconnects by itself; while Redis
+/// cannot answer, lookups fail with [`StoreError::Unavailable`] (a 503), never with "unknown
+/// tenant". A record that no longer parses is [`StoreError::Corrupt`].
+///
+/// The payload holds the tenant's shared secret: protect the Redis instance accordingly
+/// (authentication, network isolation, encrypted persistence).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use asap_redis::RedisTenantStore;
+/// use connect_qsh::Authenticator;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let tenants = Arc::new(RedisTenantStore::connect("redis://127.0.0.1:6379").await?);
+/// let authenticator = Authenticator::builder(tenants.clone())
+///     .base_url("https://app.example.com")
+///     .build()?;
+/// # let _ = authenticator;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisTenantStore {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+impl fmt::Debug for RedisTenantStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTenantStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTenantStore {
+    /// Connects to `url` (`redis://host:port/db`) with the default timeouts.
+    pub async fn connect(url: &str) -> Result<RedisTenantStore, RedisGuardError> {
+        RedisTenantStore::connect_with(url, Timeouts::default()).await
+    }
+
+    /// Connects with the given timeouts.
+    pub async fn connect_with(url: &str, timeouts: Timeouts) -> Result<RedisTenantStore, RedisGuardError> {
+        // The same reconnecting connection, with the same short timeouts, as the replay guard.
+        let guard = RedisReplayGuard::connect_with(url, timeouts).await?;
+        Ok(RedisTenantStore::from_connection(guard.connection))
+    }
+
+    /// Uses an existing reconnecting connection.
+    pub fn from_connection(connection: ConnectionManager) -> RedisTenantStore {
+        RedisTenantStore {
+            connection,
+            prefix: DEFAULT_TENANT_PREFIX.to_owned(),
+        }
+    }
+
+    /// The prefix of every key (default `connect:tenant:`), to share a Redis with other uses.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> RedisTenantStore {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The Redis key of a tenant's record.
+    pub fn key(&self, client_key: &str) -> String {
+        format!("{}{client_key}", self.prefix)
+    }
+
+    async fn load(&self, client_key: &str) -> Result<Option<Tenant>, StoreError> {
+        let mut connection = self.connection.clone();
+        let payload: Option<String> = redis::cmd("GET")
+            .arg(self.key(client_key))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let Some(payload) = payload else {
+            return Ok(None);
+        };
+        let tenant = Tenant::from_install_payload(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("tenant record {:?}: {e}", self.key(client_key))))?;
+        // A record saved under one key must never answer for another tenant.
+        if tenant.client_key() != client_key {
+            return Err(StoreError::Corrupt(format!(
+                "tenant record {:?} holds another client key",
+                self.key(client_key)
+            )));
+        }
+        Ok(Some(tenant))
+    }
+
+    async fn store(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let () = redis::cmd("SET")
+            .arg(self.key(tenant.client_key()))
+            .arg(tenant.install_payload())
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete(&self, client_key: &str) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let removed: u64 = redis::cmd("DEL")
+            .arg(self.key(client_key))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+impl TenantStore for RedisTenantStore {
+    fn tenant<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>> {
+        Box::pin(self.load(client_key))
+    }
+
+    fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
+        Box::pin(self.store(tenant))
+    }
+
+    fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete(client_key))
+    }
+}
+
+impl SharedSecretStore for RedisTenantStore {
+    fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        Box::pin(async move { Ok(self.load(client_key).await?.map(|t| t.shared_secret().clone())) })
+    }
+}

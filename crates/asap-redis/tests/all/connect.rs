@@ -1,0 +1,278 @@
+//! The Redis Connect tenant store (feature `connect`) against a real redis-server: install
+//! payloads round-trip, the lifecycle keeps it in step, and Redis going away is a 503 until it
+//! comes back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asap_core::{PublicKeySource, StaticKeySource};
+use asap_redis::RedisTenantStore;
+use asap_testkit::http::spawn_http;
+use asap_testkit::redis::RedisServer;
+use asap_tower::{ConnectAuthenticated, ConnectLayer};
+use axum::Router;
+use axum::routing::get;
+use connect_qsh::{
+    Authenticator, ConnectSigner, Lifecycle, SharedSecret, SharedSecretStore, StoreError, Tenant, TenantStore,
+};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use serde_json::json;
+
+const APP_BASE_URL: &str = "https://app.example.com";
+
+fn payload(client_key: &str, secret: &str, event: &str) -> String {
+    json!({
+        "key": "com.example.my-app",
+        "clientKey": client_key,
+        "sharedSecret": secret,
+        "baseUrl": "https://acme.atlassian.net/wiki",
+        "productType": "confluence",
+        "description": "Atlassian Confluence at https://acme.atlassian.net/wiki ünïcödé",
+        "eventType": event,
+    })
+    .to_string()
+}
+
+fn tenant(client_key: &str, secret: &str) -> Tenant {
+    Tenant::from_install_payload(&payload(client_key, secret, "installed")).expect("valid payload")
+}
+
+async fn store(redis: &RedisServer) -> RedisTenantStore {
+    RedisTenantStore::connect(&redis.url()).await.expect("connect")
+}
+
+#[tokio::test]
+async fn install_payloads_round_trip() {
+    let Some(redis) = RedisServer::start() else { return };
+    let store = store(&redis).await;
+    let saved = tenant("client-1", "secret-1");
+    store.save(&saved).await.expect("saved");
+
+    // Another instance of the app, with its own connection, sees the same tenant.
+    let other = self::store(&redis).await;
+    let loaded = other
+        .tenant("client-1")
+        .await
+        .expect("store answers")
+        .expect("installed");
+    assert_eq!(loaded.install_payload(), saved.install_payload());
+    assert_eq!(loaded.client_key(), "client-1");
+    assert_eq!(loaded.base_url(), "https://acme.atlassian.net/wiki");
+    assert_eq!(loaded.shared_secret(), &SharedSecret::new("secret-1"));
+    assert_eq!(loaded.app_key(), Some("com.example.my-app"));
+    assert_eq!(
+        other.shared_secret("client-1").await.expect("store answers"),
+        Some(SharedSecret::new("secret-1"))
+    );
+
+    // A re-install replaces the record.
+    store.save(&tenant("client-1", "secret-2")).await.expect("saved");
+    let loaded = other.tenant("client-1").await.expect("ok").expect("installed");
+    assert_eq!(loaded.shared_secret().expose(), "secret-2");
+
+    assert!(other.tenant("client-2").await.expect("ok").is_none());
+    assert!(store.remove("client-1").await.expect("ok"));
+    assert!(!store.remove("client-1").await.expect("ok"));
+    assert!(other.tenant("client-1").await.expect("ok").is_none());
+}
+
+#[tokio::test]
+async fn keys_are_prefixed_and_unreadable_records_are_corrupt_not_missing() {
+    let Some(redis) = RedisServer::start() else { return };
+    let store = store(&redis).await.key_prefix("myapp:tenants:");
+    assert_eq!(store.key("c-1"), "myapp:tenants:c-1");
+    store.save(&tenant("c-1", "s")).await.expect("saved");
+
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let raw: String = redis::cmd("GET")
+        .arg("myapp:tenants:c-1")
+        .query_async(&mut conn)
+        .await
+        .expect("get");
+    assert_eq!(raw, tenant("c-1", "s").install_payload());
+
+    let () = redis::cmd("SET")
+        .arg("myapp:tenants:bad")
+        .arg("not json")
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+    let err = store.tenant("bad").await.expect_err("must not read");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+
+    // A record filed under another tenant's key never answers for it.
+    let () = redis::cmd("SET")
+        .arg("myapp:tenants:victim")
+        .arg(payload("attacker", "s", "installed"))
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+    assert!(matches!(
+        store.shared_secret("victim").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_store_survives_a_redis_restart() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let store = store(&redis).await;
+    store.save(&tenant("c-1", "s")).await.expect("saved");
+
+    redis.stop();
+    let started = Instant::now();
+    let err = store.tenant("c-1").await.expect_err("Redis is down");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "fails fast, took {:?}",
+        started.elapsed()
+    );
+    assert!(store.save(&tenant("c-1", "s")).await.is_err());
+
+    // The test server keeps nothing across a restart (no persistence): what matters is that
+    // the same store reconnects by itself and serves again.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store.save(&tenant("c-1", "s2")).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "did not reconnect after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let loaded = store.tenant("c-1").await.expect("ok").expect("saved again");
+    assert_eq!(loaded.shared_secret().expose(), "s2");
+}
+
+fn callback_headers(token: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("JWT {token}")).expect("header"),
+    );
+    headers
+}
+
+#[tokio::test]
+async fn the_lifecycle_keeps_the_redis_store_in_step() {
+    let Some(redis) = RedisServer::start() else { return };
+    let tenants: Arc<RedisTenantStore> = Arc::new(store(&redis).await);
+    tenants.save(&tenant("c-1", "old")).await.expect("saved");
+    // No install key is needed: these callbacks are signed with the tenant's current secret.
+    let keys: Arc<dyn PublicKeySource> = Arc::new(StaticKeySource::new());
+    let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, tenants.clone())
+        .build()
+        .expect("valid");
+    let sign = |secret: &str, path: &str| {
+        ConnectSigner::new("c-1")
+            .sign(
+                &SharedSecret::new(secret),
+                "POST",
+                &format!("{APP_BASE_URL}{path}"),
+                APP_BASE_URL,
+            )
+            .expect("signed")
+    };
+
+    // A re-install signed with the current secret rotates it in Redis.
+    let body = payload("c-1", "new", "installed");
+    lifecycle
+        .installed(
+            &Method::POST,
+            &Uri::from_static("/installed"),
+            &callback_headers(&sign("old", "/installed")),
+            body.as_bytes(),
+        )
+        .await
+        .expect("re-install accepted");
+    let stored = tenants.tenant("c-1").await.expect("ok").expect("installed");
+    assert_eq!(stored.shared_secret().expose(), "new");
+
+    // One signed with the old secret is refused and changes nothing.
+    let body = payload("c-1", "evil", "installed");
+    let err = lifecycle
+        .installed(
+            &Method::POST,
+            &Uri::from_static("/installed"),
+            &callback_headers(&sign("old", "/installed")),
+            body.as_bytes(),
+        )
+        .await
+        .expect_err("stale secret");
+    assert_eq!(err.outcome().status(), 401);
+    let stored = tenants.tenant("c-1").await.expect("ok").expect("installed");
+    assert_eq!(stored.shared_secret().expose(), "new");
+
+    let body = payload("c-1", "new", "uninstalled");
+    lifecycle
+        .uninstalled(
+            &Method::POST,
+            &Uri::from_static("/uninstalled"),
+            &callback_headers(&sign("new", "/uninstalled")),
+            body.as_bytes(),
+        )
+        .await
+        .expect("uninstalled");
+    assert!(tenants.tenant("c-1").await.expect("ok").is_none());
+}
+
+async fn call(url: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(url)
+        .header("authorization", format!("JWT {token}"))
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn redis_down_is_503_for_connect_requests_and_recovers() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let tenants = Arc::new(store(&redis).await);
+    tenants.save(&tenant("c-1", "s")).await.expect("saved");
+    let authenticator = Authenticator::builder(tenants.clone())
+        .base_url(APP_BASE_URL)
+        .build()
+        .expect("valid");
+    let app = Router::new()
+        .route(
+            "/panel",
+            get(|ConnectAuthenticated(t): ConnectAuthenticated| async move { t.client_key().to_owned() }),
+        )
+        .layer(ConnectLayer::new(authenticator));
+    let url = format!("http://{}/panel", spawn_http(app).await);
+    let token = || {
+        ConnectSigner::new("c-1")
+            .sign(&SharedSecret::new("s"), "GET", "/panel", "")
+            .expect("signed")
+    };
+    assert_eq!(call(&url, &token()).await, 200);
+    let unknown = ConnectSigner::new("c-2")
+        .sign(&SharedSecret::new("s"), "GET", "/panel", "")
+        .expect("signed");
+    assert_eq!(call(&url, &unknown).await, 401);
+
+    redis.stop();
+    assert_eq!(call(&url, &token()).await, 503);
+    // Never "unknown tenant" while the store cannot answer.
+    assert_eq!(call(&url, &unknown).await, 503);
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tenants.save(&tenant("c-1", "s")).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "did not reconnect after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(call(&url, &token()).await, 200);
+}

@@ -1,0 +1,50 @@
+//! # asap-registry
+//!
+//! A registry of principals' public keys on SQL, for servers where each user or service
+//! registers any number of public keys and signs with its own private key (often its SSH key).
+//!
+//! - Storage: SQLite as the embedded default (a file, created and migrated on first use) or
+//!   PostgreSQL for fleets, through `sqlx`, with one schema and one set of migrations: a table
+//!   of principal, key name, public key (SPKI PEM), algorithm, created and revoked times.
+//! - Kids: `<principal>/<key name>`, validated as [`asap_core::KeyId`], so a token from issuer
+//!   `alice` may only use keys registered for `alice`.
+//! - Keys: PEM (`PUBLIC KEY`, `RSA PUBLIC KEY`) or an OpenSSH `authorized_keys` line
+//!   (`ssh-ed25519`, `ecdsa-sha2-nistp256/384/521`, `ssh-rsa` of at least 2048 bits): see
+//!   [`parse_public_key`].
+//! - Admin API: [`KeyRegistry::add`], [`KeyRegistry::list`], [`KeyRegistry::revoke`].
+//! - Verifying: [`KeyRegistry`] is an [`asap_core::PublicKeySource`]; lookups are cached, and a
+//!   revoked key stops verifying within the cache TTL ([`DEFAULT_CACHE_TTL`], 10 s) on every
+//!   instance — see "Revocation bound" on [`KeyRegistry`]. A database that cannot answer is a
+//!   [`asap_core::KeySourceError::Unavailable`] (503), never a silent accept.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use asap_core::{Audience, Verifier};
+//! use asap_registry::KeyRegistry;
+//!
+//! let registry = KeyRegistry::open("sqlite:/var/lib/asap/keys.db").await?;
+//! let pub_key = std::fs::read_to_string("/home/alice/.ssh/id_ed25519.pub")?;
+//! registry.add("alice", Some("laptop"), &pub_key).await?;
+//!
+//! // Alice signs with `asap token --private-key ~/.ssh/id_ed25519 --kid alice/laptop …`.
+//! let verifier = Verifier::builder(registry.clone())
+//!     .audience(Audience::new("ledger")?)
+//!     .enable_eddsa(true)
+//!     .build()?;
+//! # let _ = verifier;
+//! registry.revoke("alice", "laptop").await?;
+//! # Ok(()) }
+//! ```
+
+#![deny(unsafe_code)]
+
+mod error;
+mod key_text;
+mod registry;
+
+pub use error::{KeyFormatError, RegistryError};
+pub use key_text::{SSH_KEY_TYPES, parse_public_key};
+pub use registry::{
+    DEFAULT_CACHE_TTL, DEFAULT_MAX_CACHED_KEYS, KeyRegistry, KeyRegistryBuilder, MIGRATIONS_TABLE,
+    RegisteredKey,
+};

@@ -1,0 +1,56 @@
+//! Bad keys are refused with an error that says what is wrong, and nothing is stored.
+
+use asap_core::{KeyKind, KeySpec, PrivateKey};
+use asap_registry::{KeyFormatError, KeyRegistry, RegistryError};
+
+#[tokio::test]
+async fn bad_keys_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = KeyRegistry::open(&format!("sqlite:{}", dir.path().join("k.db").display()))
+        .await
+        .expect("open");
+    let private_pem = PrivateKey::generate(KeySpec::Curve(KeyKind::P256))
+        .expect("generate")
+        .to_pkcs8_pem()
+        .expect("pem");
+    let cases: [(&str, &str); 8] = [
+        ("", "no key found"),
+        ("hello world", "not supported"),
+        (&private_pem, "private key"),
+        (
+            "ssh-dss AAAAB3NzaC1kc3MAAACBAP8= me",
+            "\"ssh-dss\" is not supported",
+        ),
+        ("ssh-ed25519 %%%notbase64 me", "not valid base64"),
+        ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDedm9L5 me", "truncated"),
+        (
+            "ssh-rsa-cert-v01@openssh.com AAAA me",
+            "certificate; register the plain public key",
+        ),
+        (
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            "PEM",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = registry
+            .add("svc", Some("k"), text)
+            .await
+            .expect_err("a bad key must be refused");
+        assert!(matches!(err, RegistryError::BadKey(_)), "{text:?}: {err:?}");
+        let message = err.to_string();
+        assert!(message.starts_with("bad public key: "), "{message}");
+        assert!(
+            message.contains(expected),
+            "{text:?}: {message:?} lacks {expected:?}"
+        );
+    }
+    assert!(
+        registry.list(None).await.expect("list").is_empty(),
+        "nothing stored"
+    );
+    assert!(matches!(
+        asap_registry::parse_public_key(&private_pem),
+        Err(KeyFormatError::PrivateKey)
+    ));
+}
