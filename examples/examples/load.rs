@@ -66,13 +66,13 @@ async fn drive(addr: SocketAddr, token: &str, concurrency: usize, seconds: f64) 
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    // The p-th percentile by rank: index ⌊len × p / 100⌋.
+    let pct = |p: usize| {
+        all.get((all.len() * p / 100).min(all.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     json!({
         "requests": all.len(), "failures": failures, "seconds": elapsed,
-        "rps": all.len() as f64 / elapsed, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+        "rps": all.len() as f64 / elapsed, "p50_ms": pct(50), "p99_ms": pct(99),
     })
 }
 

@@ -10,11 +10,12 @@ use std::task::{Context, Poll};
 
 use asap_core::Outcome;
 use connect_qsh::{AuthError, Authenticator, QshBinding, QshPolicy};
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{Request, Response, StatusCode, Uri};
+use http::header::HeaderValue;
+use http::{Request, Response, Uri};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::gate::{self, Gate, refusal};
 use crate::layer::ResponseFuture;
 
 type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
@@ -176,10 +177,13 @@ impl<S: fmt::Debug> fmt::Debug for ConnectService<S> {
     }
 }
 
-impl Shared {
+impl Gate for Shared {
+    type Error = AuthError;
+    const KIND: &'static str = "Connect";
+
     /// Authenticates `request` in place: on success the tenant context is in its extensions
     /// (or it is an allowed anonymous request).
-    async fn authenticate<B>(&self, request: &mut Request<B>) -> Result<(), AuthError> {
+    async fn admit<B: Send>(&self, request: &mut Request<B>) -> Result<(), AuthError> {
         if let Some(outer) = request.extensions().get::<connect_qsh::Authenticated>() {
             // An outer layer authenticated the request; this one only narrows where a
             // context token may go (the same rule the authenticator applies to fresh tokens).
@@ -208,14 +212,12 @@ impl Shared {
         Ok(())
     }
 
-    fn reject<B: From<String>>(&self, error: &AuthError) -> Response<B> {
-        let status = error.outcome().status();
-        if status >= 500 {
-            tracing::warn!(status, reason = %error, "Connect request refused");
-        } else {
-            tracing::info!(status, reason = %error, "Connect request refused");
-        }
-        (self.responder)(error).map(B::from)
+    fn outcome(error: &AuthError) -> Outcome {
+        error.outcome()
+    }
+
+    fn respond(&self, error: &AuthError) -> Response<String> {
+        (self.responder)(error)
     }
 }
 
@@ -245,17 +247,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The clone is not ready yet; call the one that was, keep the clone for next time.
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            match shared.authenticate(&mut request).await {
-                Ok(()) => inner.call(request).await,
-                Err(error) => Ok(shared.reject(&error)),
-            }
-        })
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        gate::call(&mut self.inner, &self.shared, request)
     }
 }
 
@@ -288,32 +281,14 @@ pub fn connect_error_code(error: &AuthError) -> &'static str {
 /// ```
 pub fn connect_response(error: &AuthError) -> Response<String> {
     let outcome = error.outcome();
-    let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    let body = serde_json::json!({
-        "error": connect_error_code(error),
-        "error_description": error.to_string(),
-    })
-    .to_string();
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    match outcome {
+    let challenge = match outcome {
         Outcome::Unauthorized if matches!(error, AuthError::MissingToken) => {
-            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("JWT"));
+            Some(HeaderValue::from_static("JWT"))
         }
-        Outcome::Unauthorized => {
-            headers.insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("JWT error=\"invalid_token\""),
-            );
-        }
-        Outcome::Unavailable => {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        _ => {}
-    }
-    response
+        Outcome::Unauthorized => Some(HeaderValue::from_static("JWT error=\"invalid_token\"")),
+        _ => None,
+    };
+    refusal(outcome, connect_error_code(error), &error.to_string(), challenge)
 }
 
 #[cfg(feature = "axum")]
@@ -382,6 +357,7 @@ mod extract {
 #[cfg(test)]
 mod tests {
     use connect_qsh::StoreError;
+    use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 
     use super::*;
 

@@ -12,6 +12,7 @@ use http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::gate::{self, Gate};
 use crate::response::default_response;
 
 type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
@@ -156,10 +157,13 @@ impl<S: fmt::Debug> fmt::Debug for AsapService<S> {
     }
 }
 
-impl Shared {
+impl Gate for Shared {
+    type Error = VerifyError;
+    const KIND: &'static str = "ASAP";
+
     /// Authenticates `request` in place: on success the caller is in its extensions (or it is
     /// an allowed anonymous request).
-    async fn authenticate<B>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
+    async fn admit<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
         if let Some(verified) = request.extensions().get::<Verified>() {
             // An outer layer verified the token; this one only narrows who may call.
             return self.policy.check(verified.claims());
@@ -181,14 +185,12 @@ impl Shared {
         Ok(())
     }
 
-    fn reject<B: From<String>>(&self, error: &VerifyError) -> Response<B> {
-        let status = error.outcome().status();
-        if status >= 500 {
-            tracing::warn!(status, reason = %error, "ASAP request refused");
-        } else {
-            tracing::info!(status, reason = %error, "ASAP request refused");
-        }
-        (self.responder)(error).map(B::from)
+    fn outcome(error: &VerifyError) -> asap_core::Outcome {
+        error.outcome()
+    }
+
+    fn respond(&self, error: &VerifyError) -> Response<String> {
+        (self.responder)(error)
     }
 }
 
@@ -210,16 +212,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The clone is not ready yet; call the one that was, keep the clone for next time.
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            match shared.authenticate(&mut request).await {
-                Ok(()) => inner.call(request).await,
-                Err(error) => Ok(shared.reject(&error)),
-            }
-        })
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        gate::call(&mut self.inner, &self.shared, request)
     }
 }

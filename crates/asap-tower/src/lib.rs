@@ -42,6 +42,7 @@
 mod connect;
 #[cfg(feature = "axum")]
 mod extract;
+mod gate;
 mod layer;
 mod response;
 mod scope;

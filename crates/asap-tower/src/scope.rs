@@ -155,7 +155,7 @@ fn check<S: AsRef<str>>(verified: Option<&Verified>, scopes: &[S]) -> Result<(),
 }
 
 fn refuse<B: From<String>>(error: &VerifyError) -> Response<B> {
-    tracing::info!(status = error.outcome().status(), reason = %error, "ASAP request refused");
+    crate::gate::log_refusal("ASAP", error.outcome(), error);
     default_response(error).map(B::from)
 }
 
