@@ -215,10 +215,11 @@ impl KeyServerProcess {
             let mut first_line = Some(first_line);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // Stored before it is announced, so that `log()` always holds the first line.
+                collected.lock().expect("log lock").push(line.clone());
                 if let Some(sender) = first_line.take() {
-                    let _ = sender.send(line.clone());
+                    let _ = sender.send(line);
                 }
-                collected.lock().expect("log lock").push(line);
             }
         });
         let line = first
