@@ -34,7 +34,10 @@ fn app() -> Router {
 
 /// Sends requests from `concurrency` tasks for `seconds`; returns rps, p50 and p99 (ms).
 async fn drive(addr: SocketAddr, token: &str, concurrency: usize, seconds: f64) -> Value {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
     let url = format!("http://{addr}/");
     let sent = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -68,7 +71,8 @@ async fn drive(addr: SocketAddr, token: &str, concurrency: usize, seconds: f64) 
     all.sort_unstable();
     // The p-th percentile by rank: index ⌊len × p / 100⌋.
     let pct = |p: usize| {
-        all.get((all.len() * p / 100).min(all.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        all.get((all.len() * p / 100).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     json!({
         "requests": all.len(), "failures": failures, "seconds": elapsed,
@@ -84,21 +88,38 @@ async fn stampede() -> Value {
     let repo = Router::new()
         .route(
             "/{*kid}",
-            get(|State((pem, fetches)): State<(String, Arc<AtomicUsize>)>| async move {
-                fetches.fetch_add(1, Ordering::SeqCst);
-                // A slow repository, so that every verification arrives while the fetch is out.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                ([("content-type", "application/x-pem-file")], pem)
-            }),
+            get(
+                |State((pem, fetches)): State<(String, Arc<AtomicUsize>)>| async move {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    // A slow repository, so that every verification arrives while the fetch is out.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    ([("content-type", "application/x-pem-file")], pem)
+                },
+            ),
         )
         .with_state((pem, fetches.clone()));
     let repo_addr = serve(repo).await;
-    let keys = HttpKeyRepository::builder(format!("http://{repo_addr}/")).allow_insecure_loopback(true).build().expect("repo");
-    let verifier = Verifier::builder(keys).audience(Audience::new("svc").expect("aud")).build().expect("v");
+    let keys = HttpKeyRepository::builder(format!("http://{repo_addr}/"))
+        .allow_insecure_loopback(true)
+        .build()
+        .expect("repo");
+    let verifier = Verifier::builder(keys)
+        .audience(Audience::new("svc").expect("aud"))
+        .build()
+        .expect("v");
     let kid = KeyId::parse("billing/k1").expect("kid");
-    let signer = Signer::builder("billing").key(SigningKey::new(kid, key, None).expect("sk")).build().expect("s");
-    let tokens: Vec<String> =
-        (0..10_000).map(|_| signer.sign(&Audience::new("svc").expect("aud")).expect("token").to_string()).collect();
+    let signer = Signer::builder("billing")
+        .key(SigningKey::new(kid, key, None).expect("sk"))
+        .build()
+        .expect("s");
+    let tokens: Vec<String> = (0..10_000)
+        .map(|_| {
+            signer
+                .sign(&Audience::new("svc").expect("aud"))
+                .expect("token")
+                .to_string()
+        })
+        .collect();
     let started = Instant::now();
     let tasks: Vec<_> = tokens
         .into_iter()
@@ -122,7 +143,9 @@ async fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
-            "--concurrency" => concurrency = args.next().and_then(|s| s.parse().ok()).expect("--concurrency C"),
+            "--concurrency" => {
+                concurrency = args.next().and_then(|s| s.parse().ok()).expect("--concurrency C");
+            }
             "--out" => out = args.next(),
             other => panic!("unknown argument {other}"),
         }
@@ -137,7 +160,10 @@ async fn main() {
         .lifetime(Duration::from_secs(3600))
         .build()
         .expect("signer");
-    let token = signer.sign(&Audience::new("svc").expect("aud")).expect("token").to_string();
+    let token = signer
+        .sign(&Audience::new("svc").expect("aud"))
+        .expect("token")
+        .to_string();
     let verifier = |cache: usize| {
         Verifier::builder(keys.clone())
             .audience(Audience::new("svc").expect("aud"))
@@ -151,7 +177,11 @@ async fn main() {
     let cached = serve(app().layer(AsapLayer::new(verifier(10_000)))).await;
 
     let mut report = serde_json::Map::new();
-    for (name, addr) in [("no_layer", plain), ("layer", layered), ("layer_with_token_cache", cached)] {
+    for (name, addr) in [
+        ("no_layer", plain),
+        ("layer", layered),
+        ("layer_with_token_cache", cached),
+    ] {
         let result = drive(addr, &token, concurrency, seconds).await;
         eprintln!("{name:<24} {result}");
         report.insert(name.into(), result);

@@ -17,7 +17,7 @@ pub(crate) fn run(args: &[String]) -> Result {
                 seconds = it
                     .next()
                     .cloned()
-                    .ok_or_else(|| Failure("--seconds needs a value".into()))?
+                    .ok_or_else(|| Failure("--seconds needs a value".into()))?;
             }
             other => return Err(Failure(format!("`bench` does not take `{other}`"))),
         }

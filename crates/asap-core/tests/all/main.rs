@@ -1,7 +1,9 @@
 //! asap-core integration tests: one binary, one module per area.
 
+mod claims_policy;
 mod interop;
 mod keys;
 mod signer;
 mod support;
 mod verifier;
+mod wycheproof;
