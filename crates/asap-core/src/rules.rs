@@ -47,9 +47,14 @@ where
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(VerifyError::BadAuthorization("the scheme must be Bearer"));
     }
-    if token.is_empty() || token.bytes().any(|b| !b.is_ascii_graphic()) {
+    if token.is_empty() || token.starts_with(' ') {
         return Err(VerifyError::BadAuthorization(
             "expected exactly one space, then the token",
+        ));
+    }
+    if token.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Err(VerifyError::BadAuthorization(
+            "the token must be printable ASCII, without spaces",
         ));
     }
     Ok(token)
@@ -364,6 +369,11 @@ mod tests {
             bearer_token(std::iter::empty()),
             Err(VerifyError::MissingToken)
         ));
+        // The message says what is wrong.
+        assert!(matches!(one("Bearer  t"), Err(VerifyError::BadAuthorization(m)) if m.contains("one space")));
+        assert!(
+            matches!(one("Bearer a b"), Err(VerifyError::BadAuthorization(m)) if m.contains("printable ASCII"))
+        );
         assert!(matches!(
             bearer_token([&b"Bearer a.b.c"[..], &b"Bearer a.b.c"[..]]),
             Err(VerifyError::BadAuthorization(_))
