@@ -20,19 +20,16 @@ use serde_json::{Map, Number, Value};
 /// assert_eq!(parse_json_object(b"[1]"), Err(None));
 /// ```
 pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Option<String>> {
-    let duplicate = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue {
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut de);
-    let Ok(value) = value.and_then(|v| de.end().map(|()| v)) else {
-        return Err(duplicate.into_inner());
-    };
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(None),
-    }
+    let mut map = Map::new();
+    walk_object(bytes, |key, value| {
+        map.insert(key.into_owned(), value);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .map_err(|e| match e {
+        WalkError::Duplicate(key) => Some(key),
+        WalkError::NotAnObject | WalkError::Field(_) => None,
+    })?;
+    Ok(map)
 }
 
 /// Why [`walk_object`] stopped.

@@ -90,35 +90,24 @@ impl AsapMiddleware {
     }
 
     /// A token for one outbound request: the middleware's audience, unless the request's
-    /// extensions say otherwise.
+    /// extensions say otherwise (each extension read once).
     fn token(&self, extensions: &Extensions) -> Result<asap_core::Token, SignError> {
-        let customised = extensions.get::<AsapAudience>().is_some()
-            || extensions.get::<AsapSubject>().is_some()
-            || extensions.get::<AsapClaims>().is_some();
-        if customised {
-            self.signer.sign_request(&self.token_request(extensions))
-        } else {
+        let audience = extensions.get::<AsapAudience>();
+        let subject = extensions.get::<AsapSubject>();
+        let claims = extensions.get::<AsapClaims>();
+        if audience.is_none() && subject.is_none() && claims.is_none() {
             // The common case: no per-request settings, a cached token without allocating.
-            self.signer.sign(&self.audience)
+            return self.signer.sign(&self.audience);
         }
-    }
-
-    /// The token request for one outbound request, from the middleware's defaults and the
-    /// request's extensions.
-    fn token_request(&self, extensions: &Extensions) -> TokenRequest {
-        let audience = extensions
-            .get::<AsapAudience>()
-            .map_or_else(|| self.audience.clone(), |a| a.0.clone());
+        let audience = audience.map_or_else(|| self.audience.clone(), |a| a.0.clone());
         let mut request = TokenRequest::new(audience);
-        if let Some(AsapSubject(subject)) = extensions.get::<AsapSubject>() {
+        if let Some(AsapSubject(subject)) = subject {
             request = request.subject(subject.clone());
         }
-        if let Some(AsapClaims(claims)) = extensions.get::<AsapClaims>() {
-            for (name, value) in claims {
-                request = request.claim(name.clone(), value.clone());
-            }
+        for (name, value) in claims.iter().flat_map(|c| &c.0) {
+            request = request.claim(name.clone(), value.clone());
         }
-        request
+        self.signer.sign_request(&request)
     }
 }
 
