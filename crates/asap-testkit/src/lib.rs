@@ -3,6 +3,7 @@
 //! Support for the integration tests of every crate in this workspace; never a dependency of
 //! library code (`publish = false`).
 //!
+//! - [`forge`]: tokens made by hand for attack tests (any header, claims and signature).
 //! - [`python`]: the Python reference peers (`atlassian-jwt-auth`, `atlassian-jwt`), driven
 //!   through `python3 -c`.
 //! - [`tls`]: a throw-away certificate authority and a server certificate for `127.0.0.1` and
@@ -24,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod forge;
 pub mod http;
 pub mod postgres;
 pub mod python;
