@@ -16,7 +16,8 @@ usage: cargo xtask <subcommand>
 
 subcommands:
   bench   [--seconds S]: sign/verify vs raw crypto vs the Python reference, load through the layer
-  ci      cargo fmt --check, clippy -D warnings, cargo test --workspace, cargo deny check
+  ci      [--list]: every check CI runs (fmt, cargo-deny, clippy and rustdoc -D warnings, each
+          feature of each crate, the tests), with timings; --list prints the commands
   fuzz    --seconds N [--target NAME]...: run the cargo-fuzz targets in fuzz/ (nightly)
   help    this text
 ";

@@ -4,6 +4,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Why a subcommand failed, in words for the person at the terminal.
 #[derive(Debug)]
@@ -48,6 +49,33 @@ pub(crate) fn run_step(cmd: &mut Command) -> Result {
         Ok(())
     } else {
         Err(Failure(format!("`{shown}` failed ({status})")))
+    }
+}
+
+/// Like [`run_step`], but stops the command and fails when it runs longer than `limit` (for
+/// steps that wait on the network).
+pub(crate) fn run_step_within(cmd: &mut Command, limit: Duration) -> Result {
+    let shown = show(cmd);
+    eprintln!("\n==> {shown} (at most {} s)", limit.as_secs());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Failure(format!("cannot start `{shown}`: {e}")))?;
+    let started = Instant::now();
+    loop {
+        let waited = child
+            .try_wait()
+            .map_err(|e| Failure(format!("cannot wait for `{shown}`: {e}")))?;
+        match waited {
+            Some(status) if status.success() => return Ok(()),
+            Some(status) => return Err(Failure(format!("`{shown}` failed ({status})"))),
+            None if started.elapsed() > limit => {
+                // Best effort: the child may have exited in the meantime.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Failure(format!("`{shown}` took more than {} s", limit.as_secs())));
+            }
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
     }
 }
 
