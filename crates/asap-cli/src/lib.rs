@@ -3,7 +3,7 @@
 //! The `asap` command line (`cargo install --path crates/asap-cli`, then `asap --help`): key
 //! generation, ASAP tokens, verification, authenticated HTTP requests, a public key repository
 //! server, and the Atlassian Connect `qsh` and tokens. Its interface is a contract that scripts
-//! and tests drive; DESIGN.md ("The `asap` command line") lists it.
+//! and tests drive (docs/decisions.md, "The `asap` command is a contract").
 //!
 //! This library part holds what other programs reuse: the public key repository server behind
 //! `asap serve-keys`, so that tests and examples can run one in-process.

@@ -3,7 +3,7 @@
 //!
 //! `canonical request = UPPER(method) & canonical path & canonical query`, and
 //! `qsh = lowercase hex SHA-256(canonical request)`. Each step is one function below, named after
-//! the rule it applies (DESIGN.md, "Connect").
+//! the rule it applies (docs/connect.md).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -81,7 +81,7 @@ pub fn qsh_of_canonical(canonical_request: &str) -> String {
 }
 
 /// The canonical requests an inbound request may have been signed over: the raw path, and, when
-/// it differs, the percent-decoded path (the host signs over the decoded path; DESIGN.md).
+/// it differs, the percent-decoded path (the host signs over the decoded path; docs/connect.md).
 pub(crate) fn inbound_canonical_requests(
     method: &str,
     url: &str,

@@ -1,5 +1,5 @@
 //! Integration tests of the `asap` binary: each runs the built binary (`CARGO_BIN_EXE_asap`) in a
-//! temporary directory. One test binary for the crate (see STYLE.md).
+//! temporary directory. One test binary for the crate (see docs/decisions.md, "The workspace").
 
 mod connect;
 mod curl;

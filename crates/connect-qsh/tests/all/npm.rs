@@ -68,7 +68,7 @@ fn node_canonical(cases: &[(String, String, String)]) -> Vec<String> {
     serde_json::from_slice(&out.stdout).expect("node printed a JSON list")
 }
 
-// Where the npm package differs from the host (DESIGN.md: the host wins), the compared corpus
+// Where the npm package differs from the host (docs/connect.md: the host wins), the compared corpus
 // stays out of the way:
 // - it sorts parameters by decoded key (the host: by encoded key), so keys here are ASCII
 //   letters and digits, whose two orders agree;

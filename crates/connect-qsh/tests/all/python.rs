@@ -13,11 +13,11 @@ cases = json.loads(sys.stdin.read())
 print(json.dumps([canonicalize_request(m, u) for m, u in cases]))
 "#;
 
-// Where DESIGN.md differs from Python on purpose, the generator stays out of the way; each
+// Where docs/connect.md differs from Python on purpose, the generator stays out of the way; each
 // difference is excluded here and only here:
 // 1. Leading slashes: Python strips them all (`url.lstrip('/')`); the host keeps the path as
 //    is. Paths start with exactly one `/`.
-// 2. Trailing slashes: Python strips them all (`strip('/')`); DESIGN.md removes one. At most
+// 2. Trailing slashes: Python strips them all (`strip('/')`); the host removes one. At most
 //    one trailing `/`, after a non-empty segment.
 // 3. `;` in the path: Python's `urlparse` splits off `;params` and drops an empty one; the host
 //    hashes the path raw. No `;` in paths.
