@@ -20,6 +20,7 @@
 //! on by default):
 //!
 //! ```
+//! # #[cfg(feature = "axum")] {
 //! use asap_core::{Audience, StaticKeySource, Verifier};
 //! use asap_tower::{AsapLayer, Authenticated};
 //! use axum::{Router, routing::get};
@@ -31,31 +32,43 @@
 //!     .route("/admin", get(|| async { "admin" }).route_layer(AsapLayer::new(verifier.clone()).allowed_issuers(["ops"])))
 //!     .layer(AsapLayer::new(verifier));
 //! # Ok(app) }
+//! # }
 //! ```
 //!
 //! With plain hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`;
 //! the response body type only needs `From<String>` (e.g. `http_body_util::Full<Bytes>`).
+//!
+//! # Layout and names
+//!
+//! Every middleware here is one generic [`AuthorizeLayer`] / [`AuthorizeService`] /
+//! [`ResponseFuture`] ([`authorize`]) configured by an [`Authorize`] implementation; the
+//! configurations are aliases:
+//!
+//! | layer | service | authorizer | identity in the extensions | axum extractor |
+//! |---|---|---|---|---|
+//! | [`AsapLayer`] | [`AsapService`] | [`AsapAuthorizer`] | [`asap_core::Verified`] | [`Authenticated`], [`Scoped`] |
+//! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
+//! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::Authenticated` | `ConnectAuthenticated` |
+//!
+//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
+//! re-exported here.
 
 #![deny(unsafe_code)]
 
+pub mod asap;
+pub mod authorize;
 #[cfg(feature = "connect")]
-mod connect;
-#[cfg(feature = "axum")]
-mod extract;
-mod gate;
-mod layer;
-mod response;
-mod scope;
+pub mod connect;
+mod refusal;
 
+pub use asap::{
+    AsapAuthorizer, AsapLayer, AsapService, RequireScopesLayer, RequireScopesService, ScopeAuthorizer,
+    default_response, error_code,
+};
 #[cfg(feature = "axum")]
-pub use extract::{Authenticated, NotAuthenticated};
-pub use layer::{AsapLayer, AsapService, ResponseFuture};
-pub use response::{default_response, error_code};
-pub use scope::{RequireScopes, RequireScopesLayer};
-#[cfg(feature = "axum")]
-pub use scope::{RequiredScopes, ScopeRejection, Scoped};
-
+pub use asap::{Authenticated, NotAuthenticated, RequiredScopes, ScopeRejection, Scoped};
+pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseFuture};
 #[cfg(all(feature = "connect", feature = "axum"))]
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
-pub use connect::{ConnectLayer, ConnectService, connect_error_code, connect_response};
+pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};

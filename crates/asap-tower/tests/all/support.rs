@@ -34,6 +34,7 @@ impl Caller {
             .to_string()
     }
 
+    #[cfg(feature = "axum")]
     pub(crate) fn token_for(&self, request: &TokenRequest) -> String {
         self.signer.sign_request(request).expect("token").to_string()
     }
