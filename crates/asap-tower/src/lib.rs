@@ -12,9 +12,10 @@
 //! | the key repository or replay store cannot answer | 503 + `Retry-After` |
 //!
 //! Bad input never becomes a 500. The refusal body is small JSON
-//! (`{"error":"invalid_token","error_description":"token expired (…)"}`), never echoing the token;
-//! replace it with [`AsapLayer::on_rejection`]. Accepted and refused calls are logged with
-//! `tracing` (issuer, kid, reason — never the token).
+//! (`{"error":"invalid_token","error_description":"token expired (…)"}`), never echoing the token
+//! and, on a 503, never naming the dependency that failed; replace it with
+//! [`AsapLayer::on_rejection`]. Accepted and refused calls are logged with `tracing` (issuer,
+//! kid, reason — never the token; a 503's reason at `warn`).
 //!
 //! With axum, handlers take the caller with the [`Authenticated`] extractor (feature `axum`,
 //! on by default):

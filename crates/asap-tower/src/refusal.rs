@@ -6,8 +6,14 @@ use asap_core::Outcome;
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
+/// What a 503 body says instead of the error: the error names the dependency that failed (a key
+/// repository URL, a store's address, a transport error), which is for the logs, not for the
+/// caller.
+pub(crate) const UNAVAILABLE: &str = "credentials cannot be checked right now; try again later";
+
 /// The outcome's status, a small JSON body `{"error": code, "error_description": …}`, the given
-/// `WWW-Authenticate` challenge, and `Retry-After` on a 503. The description is `reason`.
+/// `WWW-Authenticate` challenge, and `Retry-After` on a 503. The description is `reason`,
+/// except on a 503 (see [`UNAVAILABLE`]).
 pub(crate) fn refusal(
     outcome: Outcome,
     code: &str,
@@ -15,7 +21,11 @@ pub(crate) fn refusal(
     challenge: Option<HeaderValue>,
 ) -> Response<String> {
     let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    let body = serde_json::json!({ "error": code, "error_description": reason.to_string() }).to_string();
+    let description = match outcome {
+        Outcome::Unavailable => UNAVAILABLE.to_owned(),
+        _ => reason.to_string(),
+    };
+    let body = serde_json::json!({ "error": code, "error_description": description }).to_string();
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();

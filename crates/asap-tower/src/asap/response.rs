@@ -22,7 +22,7 @@ pub fn error_code(error: &VerifyError) -> &'static str {
 /// The default refusal: 401 with `WWW-Authenticate: Bearer` (plus `error="invalid_token"` when a
 /// token was sent, per RFC 6750), 403 (with `WWW-Authenticate: Bearer error="insufficient_scope"`
 /// for a missing scope), or 503 with `Retry-After`; a small JSON body naming the failed rule.
-/// Never includes the token.
+/// Never includes the token; a 503 names no dependency (the reason goes to the logs).
 ///
 /// ```
 /// use asap_core::VerifyError;
@@ -31,6 +31,10 @@ pub fn error_code(error: &VerifyError) -> &'static str {
 /// let response = default_response(&VerifyError::BadSignature);
 /// assert_eq!(response.status(), 401);
 /// assert_eq!(response.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+///
+/// let down = default_response(&VerifyError::KeyUnavailable("https://keys.internal/: connection refused".into()));
+/// assert_eq!(down.status(), 503);
+/// assert!(!down.body().contains("keys.internal"));
 /// ```
 pub fn default_response(error: &VerifyError) -> Response<String> {
     let code = error_code(error);

@@ -74,7 +74,8 @@ where
     }
 }
 
-/// Logs a refusal (status and reason, never the token): 5xx as warnings, the rest as info.
+/// Logs a refusal (status and reason, never the token): 5xx as warnings — the reason then names
+/// the dependency that failed, which the response does not — the rest as info.
 pub(crate) fn log_refusal(kind: &'static str, status: StatusCode, reason: &dyn fmt::Display) {
     let status = status.as_u16();
     if status >= 500 {

@@ -21,7 +21,8 @@ pub fn connect_error_code(error: &AuthError) -> &'static str {
 
 /// The default refusal of a Connect request: 401 with `WWW-Authenticate: JWT` (plus
 /// `error="invalid_token"` when a token was sent), 403, or 503 with `Retry-After`; a small JSON
-/// body naming the failed rule. Never includes the token.
+/// body naming the failed rule. Never includes the token; a 503 names no dependency (the reason
+/// goes to the logs).
 ///
 /// Also the natural answer for a refused lifecycle callback ([`connect_qsh::Lifecycle`]
 /// returns the same [`AuthError`]).

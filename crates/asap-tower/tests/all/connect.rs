@@ -18,6 +18,8 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 
+use crate::support::LogRecorder;
+
 const CLIENT_KEY: &str = "tenant-1";
 const SECRET: &str = "tenant-1-shared-secret";
 /// The app's base URL: its routes live under `/connect`.
@@ -335,4 +337,50 @@ fn debug_never_shows_the_shared_secret() {
     let layer = ConnectLayer::new(authenticator(store));
     let shown = format!("{layer:?}");
     assert!(!shown.contains(SECRET), "{shown}");
+}
+
+const STORE_ERROR: &str = "redis://tenants.internal.example:6379: connection refused (os error 111)";
+
+/// A shared-secret store whose backend is down, with an error naming its address.
+#[derive(Debug)]
+struct DownStoreAt;
+
+impl SharedSecretStore for DownStoreAt {
+    fn shared_secret<'a>(&'a self, _client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        Box::pin(async { Err(StoreError::Unavailable(STORE_ERROR.into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_503_body_names_no_tenant_store_and_the_warn_log_does() {
+    let app = Router::new()
+        .route("/connect/panel", get(whoami))
+        .layer(ConnectLayer::new(authenticator(DownStoreAt)));
+    let recorder = LogRecorder::default();
+    let _guard = recorder.install();
+    let token = product_token("GET", "/connect/panel");
+    let request = http::Request::get("/connect/panel")
+        .header(AUTHORIZATION, format!("JWT {token}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(app, request)
+        .await
+        .expect("infallible");
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("temporarily_unavailable"), "{text}");
+    assert!(!text.contains("tenants.internal"), "{text}");
+    assert!(!text.contains("connection refused"), "{text}");
+
+    let events = recorder.events();
+    assert!(
+        events
+            .iter()
+            .any(|(level, fields)| *level == tracing::Level::WARN && fields.contains(STORE_ERROR)),
+        "{events:?}"
+    );
 }

@@ -4,6 +4,7 @@
 mod axum_app;
 #[cfg(all(feature = "connect", feature = "axum"))]
 mod connect;
+mod hardening;
 mod hyper_plain;
 #[cfg(feature = "axum")]
 mod scope;
