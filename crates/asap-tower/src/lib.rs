@@ -28,10 +28,11 @@
 //!
 //! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
 //! let verifier = Verifier::builder(StaticKeySource::new()).audience(Audience::new("ledger")?).build()?;
+//! let service = AsapLayer::new(verifier);
 //! let app = Router::new()
 //!     .route("/whoami", get(|Authenticated(caller): Authenticated| async move { caller.issuer().to_owned() }))
-//!     .route("/admin", get(|| async { "admin" }).route_layer(AsapLayer::new(verifier.clone()).allowed_issuers(["ops"])))
-//!     .layer(AsapLayer::new(verifier));
+//!     .route("/admin", get(|| async { "admin" }).route_layer(service.narrow().allowed_issuers(["ops"])))
+//!     .layer(service);
 //! # Ok(app) }
 //! # }
 //! ```
@@ -52,7 +53,8 @@
 //! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::Authenticated` | `ConnectAuthenticated` |
 //!
 //! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
-//! re-exported here.
+//! re-exported here. A route's layer inside the service's layer is always at least as strict
+//! as both: see [`asap`](crate::asap#layers-inside-layers).
 
 #![deny(unsafe_code)]
 

@@ -16,10 +16,21 @@ type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
 /// then check its [`AccessPolicy`]. Built and configured through [`AsapLayer`].
 #[derive(Clone)]
 pub struct AsapAuthorizer {
-    verifier: Verifier,
+    /// Shared by every layer made from one `AsapLayer::new` (clones, [`AsapLayer::narrow`]); its
+    /// identity tells an inner layer that this very verifier already accepted the request
+    /// ([`VerifiedBy`]).
+    verifier: Arc<Verifier>,
     policy: AccessPolicy,
     allow_anonymous: bool,
     responder: Responder,
+}
+
+/// Which verifier accepted the request's token, next to the [`Verified`] it produced. Only this
+/// crate can insert it (the type is private), and only after a successful verification.
+#[derive(Clone)]
+struct VerifiedBy {
+    verifier: Arc<Verifier>,
+    verified: Verified,
 }
 
 impl fmt::Debug for AsapAuthorizer {
@@ -36,11 +47,33 @@ impl AsapLayer {
     /// A layer that verifies with `verifier` and allows every verified caller.
     pub fn new(verifier: Verifier) -> AsapLayer {
         AuthorizeLayer::with_authorizer(AsapAuthorizer {
-            verifier,
+            verifier: Arc::new(verifier),
             policy: AccessPolicy::new(),
             allow_anonymous: false,
             responder: Arc::new(default_response),
         })
+    }
+
+    /// A layer for routes under this one: it shares this layer's verifier, so a request this
+    /// layer admitted is not verified again — only the new layer's own [`AccessPolicy`] is
+    /// checked on the caller — while a request that reaches it any other way is verified in
+    /// full. It starts with this layer's settings except that anonymous requests are refused
+    /// (a route narrowed by a policy needs a caller); narrow it with the builder methods.
+    ///
+    /// ```
+    /// # use asap_core::{Audience, StaticKeySource, Verifier};
+    /// # use asap_tower::AsapLayer;
+    /// # use axum::{Router, routing::get};
+    /// # fn app(verifier: Verifier) -> Router {
+    /// let service = AsapLayer::new(verifier).allow_anonymous(true);
+    /// Router::new()
+    ///     .route("/status", get(|| async { "up" }))
+    ///     .route("/admin", get(|| async { "admin" }).route_layer(service.narrow().allowed_issuers(["ops"])))
+    ///     .layer(service)
+    /// # }
+    /// ```
+    pub fn narrow(&self) -> AsapLayer {
+        self.clone().map_authorizer(|a| a.allow_anonymous = false)
     }
 
     /// Replaces the access policy (issuer and subject allow-lists; a refusal is a 403).
@@ -88,9 +121,13 @@ impl Authorize for AsapAuthorizer {
 
     /// Admits `request` with the caller in its extensions, or as an allowed anonymous request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
-        if let Some(verified) = request.extensions().get::<Verified>() {
-            // An outer layer verified the token; this one only narrows who may call.
-            return self.policy.check(verified.claims());
+        if let Some(by) = request.extensions().get::<VerifiedBy>()
+            && Arc::ptr_eq(&by.verifier, &self.verifier)
+        {
+            // An outer layer made from the same `AsapLayer::new` verified this token; this one
+            // only narrows who may call. A layer with another verifier verifies again below,
+            // so its own audiences, keys and issuer rules are never skipped.
+            return self.policy.check(by.verified.claims());
         }
         let headers = request.headers().get_all(AUTHORIZATION);
         let token = match bearer_token(headers.iter().map(HeaderValue::as_bytes)) {
@@ -105,7 +142,12 @@ impl Authorize for AsapAuthorizer {
             kid = verified.kid().as_str(),
             "ASAP caller accepted"
         );
-        request.extensions_mut().insert(verified);
+        let extensions = request.extensions_mut();
+        extensions.insert(VerifiedBy {
+            verifier: self.verifier.clone(),
+            verified: verified.clone(),
+        });
+        extensions.insert(verified);
         Ok(())
     }
 

@@ -15,12 +15,13 @@
 //! let verifier = Verifier::builder(StaticKeySource::new())
 //!     .audience(Audience::new("ledger")?)
 //!     .build()?;
-//! let service = AsapLayer::new(verifier.clone()).allowed_issuers(["billing", "payroll", "ops"]);
+//! let service = AsapLayer::new(verifier).allowed_issuers(["billing", "payroll", "ops"]);
 //! let app = Router::new()
 //!     .route("/balance", get(|Authenticated(caller): Authenticated| async move {
 //!         format!("hello {}", caller.issuer())
 //!     }))
-//!     .route("/admin", get(|| async { "admin" }).route_layer(AsapLayer::new(verifier).allowed_issuers(["ops"])))
+//!     // Checks its narrower policy on the caller the service's layer verified.
+//!     .route("/admin", get(|| async { "admin" }).route_layer(service.narrow().allowed_issuers(["ops"])))
 //!     .route("/invoices", get(|| async { "invoices" }).route_layer(RequireScopesLayer::new(["invoices:read"])))
 //!     .layer(service);
 //! # Ok(app) }
@@ -29,11 +30,19 @@
 //!
 //! # Layers inside layers
 //!
-//! A route can be narrower than the service: apply a second `AsapLayer` with a stricter
-//! [`AccessPolicy`](asap_core::AccessPolicy) through `route_layer`; it sees the outer layer's
-//! `Verified` and checks only its policy, without verifying the token again.
-//! [`RequireScopesLayer`] checks the scopes of the caller an outer layer verified, and answers
-//! 401 when there is none.
+//! A route can be narrower than the service, never wider: every layer on the way applies all
+//! of its own rules.
+//!
+//! - A layer made with [`AsapLayer::narrow`] from the outer one shares its verifier, so it
+//!   only checks its own [`AccessPolicy`](asap_core::AccessPolicy) on the caller the outer
+//!   layer verified: no second signature check, no second replay record. It refuses anonymous
+//!   requests even when the outer layer lets them through.
+//! - A layer built with its own `AsapLayer::new(verifier)` verifies the token again with that
+//!   verifier: its audiences, keys, issuer allow-list and replay guard all apply. (Two layers
+//!   whose verifiers share one replay guard therefore refuse the second check as a replay:
+//!   narrow the outer layer instead.)
+//! - [`RequireScopesLayer`] has no verifier: it checks the scopes of the caller an outer layer
+//!   verified, and answers 401 when there is none.
 //!
 //! # Scopes
 //!

@@ -62,8 +62,9 @@ impl RequireScopesLayer {
 }
 
 impl AsapLayer {
-    /// This layer followed by a [`RequireScopesLayer`]: verifies the token (or, inside another
-    /// `AsapLayer`, only applies this layer's policy) and then requires `scopes`.
+    /// This layer followed by a [`RequireScopesLayer`]: verifies the token (or, inside the layer
+    /// it was [narrowed](AsapLayer::narrow) from, only applies this layer's policy) and then
+    /// requires `scopes`.
     ///
     /// ```
     /// # use asap_core::{Audience, StaticKeySource, Verifier};

@@ -15,10 +15,21 @@ type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
 /// [`Authenticator`] under its [`QshPolicy`]. Built and configured through [`ConnectLayer`].
 #[derive(Clone)]
 pub struct ConnectAuthorizer {
-    authenticator: Authenticator,
+    /// Shared by every layer made from one `ConnectLayer::new` (clones,
+    /// [`ConnectLayer::narrow`]); its identity tells an inner layer that this very authenticator
+    /// already accepted the request ([`AuthenticatedBy`]).
+    authenticator: Arc<Authenticator>,
     qsh_policy: QshPolicy,
     allow_anonymous: bool,
     responder: Responder,
+}
+
+/// Which authenticator accepted the request, next to the tenant context it produced. Only this
+/// crate can insert it (the type is private), and only after a successful authentication.
+#[derive(Clone)]
+struct AuthenticatedBy {
+    authenticator: Arc<Authenticator>,
+    authenticated: Authenticated,
 }
 
 impl fmt::Debug for ConnectAuthorizer {
@@ -36,11 +47,32 @@ impl ConnectLayer {
     /// request (no `context-qsh`).
     pub fn new(authenticator: Authenticator) -> ConnectLayer {
         AuthorizeLayer::with_authorizer(ConnectAuthorizer {
-            authenticator,
+            authenticator: Arc::new(authenticator),
             qsh_policy: QshPolicy::RequestOnly,
             allow_anonymous: false,
             responder: Arc::new(connect_response),
         })
+    }
+
+    /// A layer for routes under this one: it shares this layer's authenticator, so a request
+    /// this layer admitted is not authenticated again — only the new layer's own `context-qsh`
+    /// rule is applied to the tenant context — while a request that reaches it any other way is
+    /// authenticated in full. It starts with this layer's settings except that anonymous
+    /// requests are refused; narrow it with the builder methods.
+    ///
+    /// ```
+    /// # use asap_tower::ConnectLayer;
+    /// # use axum::{Router, routing::get};
+    /// # fn app(authenticator: connect_qsh::Authenticator) -> Router {
+    /// let service = ConnectLayer::new(authenticator).allow_context_qsh(true);
+    /// Router::new()
+    ///     .route("/api/issues", get(|| async { "issues" }))
+    ///     .route("/panel", get(|| async { "panel" }).route_layer(service.narrow().allow_context_qsh(false)))
+    ///     .layer(service)
+    /// # }
+    /// ```
+    pub fn narrow(&self) -> ConnectLayer {
+        self.clone().map_authorizer(|a| a.allow_anonymous = false)
     }
 
     /// Whether this route also accepts `context-qsh` tokens (default: no, a 403).
@@ -81,11 +113,15 @@ impl Authorize for ConnectAuthorizer {
     /// Admits `request` with the tenant context in its extensions, or as an allowed anonymous
     /// request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), AuthError> {
-        if let Some(outer) = request.extensions().get::<Authenticated>() {
-            // An outer layer authenticated the request; this one only narrows where a
-            // context token may go (the same rule the authenticator applies to fresh tokens).
+        if let Some(by) = request.extensions().get::<AuthenticatedBy>()
+            && Arc::ptr_eq(&by.authenticator, &self.authenticator)
+        {
+            // An outer layer made from the same `ConnectLayer::new` authenticated this
+            // request; this one only narrows where a context token may go (the rule the
+            // authenticator applies to fresh tokens). A layer with another authenticator
+            // authenticates again below.
             let context_allowed = matches!(self.qsh_policy, QshPolicy::AllowContext);
-            return match outer.binding() {
+            return match by.authenticated.binding() {
                 QshBinding::Context if !context_allowed => Err(AuthError::ContextQshNotAllowed),
                 _ => Ok(()),
             };
@@ -105,7 +141,12 @@ impl Authorize for ConnectAuthorizer {
             binding = ?authenticated.binding(),
             "Connect request accepted"
         );
-        request.extensions_mut().insert(authenticated);
+        let extensions = request.extensions_mut();
+        extensions.insert(AuthenticatedBy {
+            authenticator: self.authenticator.clone(),
+            authenticated: authenticated.clone(),
+        });
+        extensions.insert(authenticated);
         Ok(())
     }
 

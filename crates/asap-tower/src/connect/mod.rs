@@ -52,9 +52,13 @@
 //! # }
 //! ```
 //!
-//! A layer inside another one (a `route_layer` under a `layer`) does not authenticate again:
-//! it sees the outer layer's context and only applies its own `context-qsh` rule, so it can
-//! narrow a route but never widen it.
+//! # Layers inside layers
+//!
+//! A route can be narrower than the service, never wider. A layer made with
+//! [`ConnectLayer::narrow`] from the outer one shares its authenticator, so it only applies its
+//! own `context-qsh` rule to the tenant the outer layer authenticated (and refuses anonymous
+//! requests). A layer built with its own `ConnectLayer::new(authenticator)` authenticates the
+//! request again with that authenticator: its tenant store, base URL and `qsh` rule all apply.
 //!
 //! The `qsh` is computed on the request URI as the app received it: with axum, the original
 //! URI (before `Router::nest` strips a prefix) is used when axum recorded it.
