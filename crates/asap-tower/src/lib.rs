@@ -12,50 +12,66 @@
 //! | the key repository or replay store cannot answer | 503 + `Retry-After` |
 //!
 //! Bad input never becomes a 500. The refusal body is small JSON
-//! (`{"error":"invalid_token","error_description":"token expired (…)"}`), never echoing the token;
-//! replace it with [`AsapLayer::on_rejection`]. Accepted and refused calls are logged with
-//! `tracing` (issuer, kid, reason — never the token).
+//! (`{"error":"invalid_token","error_description":"token expired (…)"}`), never echoing the token
+//! and, on a 503, never naming the dependency that failed; replace it with
+//! [`AsapLayer::on_rejection`]. Accepted and refused calls are logged with `tracing` (issuer,
+//! kid, reason — never the token; a 503's reason at `warn`).
 //!
 //! With axum, handlers take the caller with the [`Authenticated`] extractor (feature `axum`,
 //! on by default):
 //!
 //! ```
+//! # #[cfg(feature = "axum")] {
 //! use asap_core::{Audience, StaticKeySource, Verifier};
 //! use asap_tower::{AsapLayer, Authenticated};
 //! use axum::{Router, routing::get};
 //!
 //! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
 //! let verifier = Verifier::builder(StaticKeySource::new()).audience(Audience::new("ledger")?).build()?;
+//! let service = AsapLayer::new(verifier);
 //! let app = Router::new()
 //!     .route("/whoami", get(|Authenticated(caller): Authenticated| async move { caller.issuer().to_owned() }))
-//!     .route("/admin", get(|| async { "admin" }).route_layer(AsapLayer::new(verifier.clone()).allowed_issuers(["ops"])))
-//!     .layer(AsapLayer::new(verifier));
+//!     .route("/admin", get(|| async { "admin" }).route_layer(service.narrow().allowed_issuers(["ops"])))
+//!     .layer(service);
 //! # Ok(app) }
+//! # }
 //! ```
 //!
 //! With plain hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`;
 //! the response body type only needs `From<String>` (e.g. `http_body_util::Full<Bytes>`).
+//!
+//! # Layout and names
+//!
+//! Every middleware here is one generic [`AuthorizeLayer`] / [`AuthorizeService`] /
+//! [`ResponseFuture`] ([`authorize`]) configured by an [`Authorize`] implementation; the
+//! configurations are aliases:
+//!
+//! | layer | service | authorizer | identity in the extensions | axum extractor |
+//! |---|---|---|---|---|
+//! | [`AsapLayer`] | [`AsapService`] | [`AsapAuthorizer`] | [`asap_core::Verified`] | [`Authenticated`], [`Scoped`] |
+//! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
+//! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::Authenticated` | `ConnectAuthenticated` |
+//!
+//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
+//! re-exported here. A route's layer inside the service's layer is always at least as strict
+//! as both: see [`asap`](crate::asap#layers-inside-layers).
 
 #![deny(unsafe_code)]
 
+pub mod asap;
+pub mod authorize;
 #[cfg(feature = "connect")]
-mod connect;
-#[cfg(feature = "axum")]
-mod extract;
-mod gate;
-mod layer;
-mod response;
-mod scope;
+pub mod connect;
+mod refusal;
 
+pub use asap::{
+    AsapAuthorizer, AsapLayer, AsapService, RequireScopesLayer, RequireScopesService, ScopeAuthorizer,
+    default_response, error_code,
+};
 #[cfg(feature = "axum")]
-pub use extract::{Authenticated, NotAuthenticated};
-pub use layer::{AsapLayer, AsapService, ResponseFuture};
-pub use response::{default_response, error_code};
-pub use scope::{RequireScopes, RequireScopesLayer};
-#[cfg(feature = "axum")]
-pub use scope::{RequiredScopes, ScopeRejection, Scoped};
-
+pub use asap::{Authenticated, NotAuthenticated, RequiredScopes, ScopeRejection, Scoped};
+pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseFuture};
 #[cfg(all(feature = "connect", feature = "axum"))]
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
-pub use connect::{ConnectLayer, ConnectService, connect_error_code, connect_response};
+pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};

@@ -175,9 +175,8 @@ async fn a_route_layer_can_be_narrower_than_the_service() {
     let billing = Caller::new("billing");
     let ops = Caller::new("ops");
     let service = AsapLayer::new(verifier(keys(&[&billing, &ops])).build().expect("v"));
-    // The narrow layer's verifier has no keys: it must not verify again, only check its policy.
-    let narrow =
-        AsapLayer::new(verifier(StaticKeySource::new()).build().expect("v")).allowed_issuers(["ops"]);
+    // Narrowed from the service's layer: the same verifier, a narrower policy.
+    let narrow = service.narrow().allowed_issuers(["ops"]);
     let server = Server::start(app(service, narrow)).await;
     let billing_auth = format!("Bearer {}", billing.token());
     let ops_auth = format!("Bearer {}", ops.token());
@@ -191,6 +190,108 @@ async fn a_route_layer_can_be_narrower_than_the_service() {
     );
     assert_eq!(server.get("/admin", &[&ops_auth]).await.status(), StatusCode::OK);
     assert_eq!(server.get("/admin", &[]).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_narrowed_route_layer_checks_its_policy_without_verifying_again() {
+    let ops = Caller::new("ops");
+    // With a replay guard, a second verification of the same token would be a replay (401).
+    let guard = Arc::new(InMemoryReplayGuard::new(100));
+    let service = AsapLayer::new(verifier(keys(&[&ops])).replay_guard(guard).build().expect("v"));
+    let narrow = service.narrow().allowed_issuers(["ops"]);
+    let server = Server::start(app(service, narrow)).await;
+    let response = server.get("/admin", &[&format!("Bearer {}", ops.token())]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_narrowed_route_layer_refuses_anonymous_requests_the_service_lets_through() {
+    let ops = Caller::new("ops");
+    let service = AsapLayer::new(verifier(keys(&[&ops])).build().expect("v")).allow_anonymous(true);
+    let narrow = service.narrow().allowed_issuers(["ops"]);
+    let server = Server::start(app(service, narrow)).await;
+    let response = server.get("/maybe", &[]).await;
+    assert_eq!(response.text().await.expect("body"), "anonymous");
+    let response = server.get("/admin", &[]).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+    let response = server.get("/admin", &[&format!("Bearer {}", ops.token())]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_inner_layer_with_its_own_verifier_applies_its_audience() {
+    let billing = Caller::new("billing");
+    // The service accepts `ledger` and `ledger-admin`; the admin route only `ledger-admin`.
+    let service = AsapLayer::new(
+        verifier(keys(&[&billing]))
+            .audience(Audience::new("ledger-admin").expect("aud"))
+            .build()
+            .expect("v"),
+    );
+    let admin_only = Verifier::builder(keys(&[&billing]))
+        .audience(Audience::new("ledger-admin").expect("aud"))
+        .build()
+        .expect("v");
+    let server = Server::start(app(service, AsapLayer::new(admin_only))).await;
+    let for_ledger = format!("Bearer {}", billing.token());
+    let for_admin = format!(
+        "Bearer {}",
+        billing.token_for(&TokenRequest::new(Audience::new("ledger-admin").expect("aud")))
+    );
+    assert_eq!(
+        server.get("/whoami", &[&for_ledger]).await.status(),
+        StatusCode::OK
+    );
+    let refused = server.get("/admin", &[&for_ledger]).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let body = json(refused).await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("text")
+            .contains("audience"),
+        "{body}"
+    );
+    assert_eq!(server.get("/admin", &[&for_admin]).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_inner_layer_with_its_own_verifier_applies_its_issuer_allow_list() {
+    let billing = Caller::new("billing");
+    let ops = Caller::new("ops");
+    let service = AsapLayer::new(verifier(keys(&[&billing, &ops])).build().expect("v"));
+    let ops_only = verifier(keys(&[&billing, &ops]))
+        .allowed_issuers(["ops"])
+        .build()
+        .expect("v");
+    let server = Server::start(app(service, AsapLayer::new(ops_only))).await;
+    let billing_auth = format!("Bearer {}", billing.token());
+    assert_eq!(
+        server.get("/whoami", &[&billing_auth]).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/admin", &[&billing_auth]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let ops_auth = format!("Bearer {}", ops.token());
+    assert_eq!(server.get("/admin", &[&ops_auth]).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_inner_layer_with_its_own_verifier_applies_its_keys() {
+    let billing = Caller::new("billing");
+    let service = AsapLayer::new(verifier(keys(&[&billing])).build().expect("v"));
+    // The inner verifier trusts no key: a token the outer one accepted is unknown to it.
+    let no_keys = AsapLayer::new(verifier(StaticKeySource::new()).build().expect("v"));
+    let server = Server::start(app(service, no_keys)).await;
+    let auth = format!("Bearer {}", billing.token());
+    assert_eq!(server.get("/whoami", &[&auth]).await.status(), StatusCode::OK);
+    assert_eq!(
+        server.get("/admin", &[&auth]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,8 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 
+use crate::support::LogRecorder;
+
 const CLIENT_KEY: &str = "tenant-1";
 const SECRET: &str = "tenant-1-shared-secret";
 /// The app's base URL: its routes live under `/connect`.
@@ -335,4 +337,172 @@ fn debug_never_shows_the_shared_secret() {
     let layer = ConnectLayer::new(authenticator(store));
     let shown = format!("{layer:?}");
     assert!(!shown.contains(SECRET), "{shown}");
+}
+
+const STORE_ERROR: &str = "redis://tenants.internal.example:6379: connection refused (os error 111)";
+
+/// A shared-secret store whose backend is down, with an error naming its address.
+#[derive(Debug)]
+struct DownStoreAt;
+
+impl SharedSecretStore for DownStoreAt {
+    fn shared_secret<'a>(&'a self, _client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        Box::pin(async { Err(StoreError::Unavailable(STORE_ERROR.into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_503_body_names_no_tenant_store_and_the_warn_log_does() {
+    let app = Router::new()
+        .route("/connect/panel", get(whoami))
+        .layer(ConnectLayer::new(authenticator(DownStoreAt)));
+    let recorder = LogRecorder::default();
+    let _guard = recorder.install();
+    let token = product_token("GET", "/connect/panel");
+    let request = http::Request::get("/connect/panel")
+        .header(AUTHORIZATION, format!("JWT {token}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(app, request)
+        .await
+        .expect("infallible");
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("temporarily_unavailable"), "{text}");
+    assert!(!text.contains("tenants.internal"), "{text}");
+    assert!(!text.contains("connection refused"), "{text}");
+
+    let events = recorder.events();
+    assert!(
+        events
+            .iter()
+            .any(|(level, fields)| *level == tracing::Level::WARN && fields.contains(STORE_ERROR)),
+        "{events:?}"
+    );
+}
+
+/// Counts the secret lookups, to tell whether a layer authenticated.
+#[derive(Debug, Default)]
+struct CountingStore {
+    secrets: InMemorySharedSecretStore,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedSecretStore for CountingStore {
+    fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
+        self.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.secrets.shared_secret(client_key)
+    }
+}
+
+#[tokio::test]
+async fn a_narrowed_inner_layer_applies_its_qsh_rule_without_authenticating_again() {
+    let store = Arc::new(CountingStore::default());
+    store.secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    let authenticator = Authenticator::builder_shared(store.clone())
+        .base_url(APP_BASE_URL)
+        .build()
+        .expect("valid authenticator");
+    let service = ConnectLayer::new(authenticator).allow_context_qsh(true);
+    let app = Router::new()
+        .route(
+            "/connect/strict",
+            get(whoami).route_layer(service.narrow().allow_context_qsh(false)),
+        )
+        .layer(service);
+    let server = Server::start(app).await;
+
+    let bound = product_token("GET", "/connect/strict");
+    assert_eq!(
+        server.get("/connect/strict", Some(&bound)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(store.lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        server
+            .get("/connect/strict", Some(&context_token()))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn an_inner_layer_with_its_own_authenticator_applies_its_tenant_store() {
+    // The admin route trusts only the tenants of its own store (none here).
+    let admins = authenticator(InMemorySharedSecretStore::new());
+    let app = Router::new()
+        .route("/connect/open", get(whoami))
+        .route(
+            "/connect/admin",
+            get(whoami).route_layer(ConnectLayer::new(admins)),
+        )
+        .layer(ConnectLayer::new(authenticator(secrets())));
+    let server = Server::start(app).await;
+    let open = product_token("GET", "/connect/open");
+    assert_eq!(
+        server.get("/connect/open", Some(&open)).await.status(),
+        StatusCode::OK
+    );
+    let admin = product_token("GET", "/connect/admin");
+    let body = assert_401(server.get("/connect/admin", Some(&admin)).await).await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("text")
+            .contains("unknown issuer"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_handler_sees_the_product_token_marked_sensitive() {
+    let app = Router::new()
+        .route(
+            "/connect/headers",
+            get(|headers: http::HeaderMap| async move {
+                let value = &headers[AUTHORIZATION];
+                format!("{} {headers:?}", value.is_sensitive())
+            }),
+        )
+        .layer(ConnectLayer::new(authenticator(secrets())));
+    let server = Server::start(app).await;
+    let token = product_token("GET", "/connect/headers");
+    let response = server.get("/connect/headers", Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.expect("body");
+    assert!(text.starts_with("true "), "{text}");
+    assert!(!text.contains(&token), "{text}");
+}
+
+#[tokio::test]
+async fn a_narrowed_inner_layer_refuses_anonymous_requests_the_service_lets_through() {
+    let service = ConnectLayer::new(authenticator(secrets())).allow_anonymous(true);
+    let app = Router::new()
+        // The handler takes no tenant: the layer alone must refuse an anonymous request.
+        .route(
+            "/connect/strict",
+            get(|| async { "strict" }).route_layer(service.narrow()),
+        )
+        .route(
+            "/connect/maybe",
+            get(|tenant: Option<ConnectAuthenticated>| async move {
+                tenant.map_or_else(|| "anonymous".to_owned(), |t| t.client_key().to_owned())
+            }),
+        )
+        .layer(service);
+    let server = Server::start(app).await;
+    let response = server.get("/connect/maybe", None).await;
+    assert_eq!(response.text().await.expect("body"), "anonymous");
+    let body = assert_401(server.get("/connect/strict", None).await).await;
+    assert_eq!(body["error"], "missing_token");
+    let bound = product_token("GET", "/connect/strict");
+    assert_eq!(
+        server.get("/connect/strict", Some(&bound)).await.status(),
+        StatusCode::OK
+    );
 }

@@ -1,8 +1,11 @@
 //! asap-tower integration tests over real sockets on 127.0.0.1.
 
+#[cfg(feature = "axum")]
 mod axum_app;
-#[cfg(feature = "connect")]
+#[cfg(all(feature = "connect", feature = "axum"))]
 mod connect;
+mod hardening;
 mod hyper_plain;
+#[cfg(feature = "axum")]
 mod scope;
 mod support;

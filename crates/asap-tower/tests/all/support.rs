@@ -34,6 +34,7 @@ impl Caller {
             .to_string()
     }
 
+    #[cfg(feature = "axum")]
     pub(crate) fn token_for(&self, request: &TokenRequest) -> String {
         self.signer.sign_request(request).expect("token").to_string()
     }
@@ -49,4 +50,52 @@ pub(crate) fn keys(callers: &[&Caller]) -> StaticKeySource {
 
 pub(crate) fn verifier(keys: impl PublicKeySource + 'static) -> VerifierBuilder {
     Verifier::builder(keys).audience(Audience::new(AUDIENCE).expect("aud"))
+}
+
+/// The events logged while a [`LogRecorder`] is the thread's subscriber, as `(level, fields)`.
+#[derive(Clone, Default)]
+pub(crate) struct LogRecorder {
+    events: Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>,
+}
+
+impl LogRecorder {
+    /// Records this thread's events until the guard is dropped (a `#[tokio::test]` runs on one
+    /// thread).
+    pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(self.clone())
+    }
+
+    pub(crate) fn events(&self) -> Vec<(tracing::Level, String)> {
+        self.events.lock().expect("not poisoned").clone()
+    }
+}
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl tracing::Subscriber for LogRecorder {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.events
+            .lock()
+            .expect("not poisoned")
+            .push((*event.metadata().level(), fields.0));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

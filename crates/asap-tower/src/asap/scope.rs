@@ -1,49 +1,15 @@
-//! Scopes per route: a request passes only if its verified token carries every required scope
-//! (from the `scope` string or the `scopes` array; see [`asap_core::Claims::scopes`]).
-//! Otherwise the answer is 403 with `WWW-Authenticate: Bearer error="insufficient_scope",
-//! scope="…"` (RFC 6750 §3.1); without a verified caller at all, 401.
-//!
-//! Three ways to ask, for the same rule ([`asap_core::Claims::require_scopes`]):
-//!
-//! - [`RequireScopesLayer`] as a route layer inside an [`AsapLayer`], or
-//!   [`AsapLayer::require_scopes`] for both in one;
-//! - in an axum handler, [`Authenticated::require_scopes`](crate::Authenticated::require_scopes);
-//! - as an axum extractor, [`Scoped<T>`](crate::Scoped) with a type naming the scopes.
-//!
-//! ```
-//! use asap_core::{Audience, StaticKeySource, Verifier};
-//! use asap_tower::{AsapLayer, Authenticated, RequireScopesLayer, RequiredScopes, Scoped};
-//! use axum::{Router, routing::{get, post}};
-//!
-//! struct InvoicesWrite;
-//! impl RequiredScopes for InvoicesWrite {
-//!     const SCOPES: &'static [&'static str] = &["invoices:write"];
-//! }
-//!
-//! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
-//! let verifier = Verifier::builder(StaticKeySource::new()).audience(Audience::new("ledger")?).build()?;
-//! let app = Router::new()
-//!     .route("/invoices", get(|| async { "list" }).route_layer(RequireScopesLayer::new(["invoices:read"])))
-//!     .route("/invoices/new", post(|caller: Scoped<InvoicesWrite>| async move { caller.issuer().to_owned() }))
-//!     .route("/refunds", post(|caller: Authenticated| async move {
-//!         caller.require_scopes(&["refunds:write"])?;
-//!         Ok::<_, asap_tower::ScopeRejection>("refunded")
-//!     }))
-//!     .layer(AsapLayer::new(verifier));
-//! # Ok(app) }
-//! ```
+//! The scope rule per route: the authorizer of [`RequireScopesLayer`], the challenge, and the
+//! axum extractors (see the [module documentation](super#scopes)).
 
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use asap_core::{Verified, VerifyError};
 use http::{HeaderValue, Request, Response};
-use tower_layer::{Layer, Stack};
-use tower_service::Service;
+use tower_layer::Stack;
 
-use crate::layer::{AsapLayer, ResponseFuture};
-use crate::response::default_response;
+use super::{AsapLayer, RequireScopesLayer, default_response};
+use crate::authorize::{Authorize, AuthorizeLayer};
 
 /// The `WWW-Authenticate` value for a missing scope: `Bearer error="insufficient_scope"` plus
 /// `scope="<required scopes>"` when they are plain RFC 6750 scope tokens.
@@ -63,18 +29,17 @@ pub(crate) fn insufficient_scope_challenge(error: &VerifyError) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static(PLAIN))
 }
 
-/// A layer that lets a request through only if the [`Verified`] caller an outer [`AsapLayer`]
-/// put in its extensions carries every one of the scopes (403 `insufficient_scope` otherwise,
-/// 401 when there is no verified caller).
+/// What a [`RequireScopesLayer`] applies to each request: the [`Verified`] caller an outer
+/// [`AsapLayer`] put into its extensions must carry every one of the scopes. Built through
+/// [`RequireScopesLayer::new`].
 #[derive(Clone)]
-#[must_use]
-pub struct RequireScopesLayer {
+pub struct ScopeAuthorizer {
     scopes: Arc<[String]>,
 }
 
-impl fmt::Debug for RequireScopesLayer {
+impl fmt::Debug for ScopeAuthorizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequireScopesLayer").field(&self.scopes).finish()
+        f.debug_tuple("ScopeAuthorizer").field(&self.scopes).finish()
     }
 }
 
@@ -85,31 +50,21 @@ impl RequireScopesLayer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        RequireScopesLayer {
+        AuthorizeLayer::with_authorizer(ScopeAuthorizer {
             scopes: scopes.into_iter().map(Into::into).collect(),
-        }
+        })
     }
 
     /// The required scopes.
     pub fn scopes(&self) -> &[String] {
-        &self.scopes
-    }
-}
-
-impl<S> Layer<S> for RequireScopesLayer {
-    type Service = RequireScopes<S>;
-
-    fn layer(&self, inner: S) -> RequireScopes<S> {
-        RequireScopes {
-            inner,
-            scopes: self.scopes.clone(),
-        }
+        &self.authorizer.scopes
     }
 }
 
 impl AsapLayer {
-    /// This layer followed by a [`RequireScopesLayer`]: verifies the token (or, inside another
-    /// `AsapLayer`, only applies this layer's policy) and then requires `scopes`.
+    /// This layer followed by a [`RequireScopesLayer`]: verifies the token (or, inside the layer
+    /// it was [narrowed](AsapLayer::narrow) from, only applies this layer's policy) and then
+    /// requires `scopes`.
     ///
     /// ```
     /// # use asap_core::{Audience, StaticKeySource, Verifier};
@@ -131,22 +86,6 @@ impl AsapLayer {
     }
 }
 
-/// The service made by [`RequireScopesLayer`].
-#[derive(Clone)]
-pub struct RequireScopes<S> {
-    inner: S,
-    scopes: Arc<[String]>,
-}
-
-impl<S: fmt::Debug> fmt::Debug for RequireScopes<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireScopes")
-            .field("inner", &self.inner)
-            .field("scopes", &self.scopes)
-            .finish()
-    }
-}
-
 fn check<S: AsRef<str>>(verified: Option<&Verified>, scopes: &[S]) -> Result<(), VerifyError> {
     match verified {
         Some(verified) => verified.claims().require_scopes(scopes),
@@ -154,32 +93,16 @@ fn check<S: AsRef<str>>(verified: Option<&Verified>, scopes: &[S]) -> Result<(),
     }
 }
 
-fn refuse<B: From<String>>(error: &VerifyError) -> Response<B> {
-    crate::gate::log_refusal("ASAP", error.outcome(), error);
-    default_response(error).map(B::from)
-}
+impl Authorize for ScopeAuthorizer {
+    type Error = VerifyError;
+    const KIND: &'static str = "ASAP";
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopes<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: From<String> + 'static,
-{
-    type Response = Response<ResBody>;
-    type Error = S::Error;
-    type Future = ResponseFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
+        check(request.extensions().get::<Verified>(), &self.scopes)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        match check(request.extensions().get::<Verified>(), &self.scopes) {
-            Ok(()) => Box::pin(self.inner.call(request)),
-            // The response is built when polled, so that the future holds only the error (Send).
-            Err(error) => Box::pin(async move { Ok(refuse(&error)) }),
-        }
+    fn refuse(&self, error: &VerifyError) -> Response<String> {
+        default_response(error)
     }
 }
 
@@ -204,7 +127,9 @@ mod extract {
 
     impl IntoResponse for ScopeRejection {
         fn into_response(self) -> Response {
-            super::refuse::<axum::body::Body>(&self.0)
+            let response = crate::default_response(&self.0);
+            crate::authorize::log_refusal("ASAP", response.status(), &self.0);
+            response.into_response()
         }
     }
 

@@ -1,11 +1,12 @@
-//! The axum extractor.
+//! The axum extractor of the verified ASAP caller.
 
 use asap_core::{Verified, VerifyError};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-/// The verified caller of a request that passed an [`AsapLayer`](crate::AsapLayer).
+/// The verified caller of a request that passed an [`AsapLayer`](crate::AsapLayer): the
+/// [`Verified`] token the layer put into the request extensions.
 ///
 /// Use `Option<Authenticated>` on routes where the layer allows anonymous requests. Extracting
 /// `Authenticated` where no caller was verified (no layer, or an anonymous request) answers 401.

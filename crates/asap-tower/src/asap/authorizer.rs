@@ -1,0 +1,159 @@
+//! The ASAP authorizer and the builder methods of [`AsapLayer`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use asap_core::{AccessPolicy, Verified, Verifier, VerifyError, bearer_token};
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response};
+
+use super::{AsapLayer, default_response};
+use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::refusal::hide_authorization;
+
+type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
+
+/// What an [`AsapLayer`] applies to each request: verify the bearer token with its verifier,
+/// then check its [`AccessPolicy`]. Built and configured through [`AsapLayer`].
+#[derive(Clone)]
+pub struct AsapAuthorizer {
+    /// Shared by every layer made from one `AsapLayer::new` (clones, [`AsapLayer::narrow`]); its
+    /// identity tells an inner layer that this very verifier already accepted the request
+    /// ([`VerifiedBy`]).
+    verifier: Arc<Verifier>,
+    policy: AccessPolicy,
+    allow_anonymous: bool,
+    responder: Responder,
+}
+
+/// Which verifier accepted the request's token, next to the [`Verified`] it produced. Only this
+/// crate can insert it (the type is private), and only after a successful verification.
+#[derive(Clone)]
+struct VerifiedBy {
+    verifier: Arc<Verifier>,
+    verified: Verified,
+}
+
+impl fmt::Debug for AsapAuthorizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsapAuthorizer")
+            .field("verifier", &self.verifier)
+            .field("policy", &self.policy)
+            .field("allow_anonymous", &self.allow_anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsapLayer {
+    /// A layer that verifies with `verifier` and allows every verified caller.
+    pub fn new(verifier: Verifier) -> AsapLayer {
+        AuthorizeLayer::with_authorizer(AsapAuthorizer {
+            verifier: Arc::new(verifier),
+            policy: AccessPolicy::new(),
+            allow_anonymous: false,
+            responder: Arc::new(default_response),
+        })
+    }
+
+    /// A layer for routes under this one: it shares this layer's verifier, so a request this
+    /// layer admitted is not verified again — only the new layer's own [`AccessPolicy`] is
+    /// checked on the caller — while a request that reaches it any other way is verified in
+    /// full. It starts with this layer's settings except that anonymous requests are refused
+    /// (a route narrowed by a policy needs a caller); narrow it with the builder methods.
+    ///
+    /// ```
+    /// # use asap_core::{Audience, StaticKeySource, Verifier};
+    /// # use asap_tower::AsapLayer;
+    /// # use axum::{Router, routing::get};
+    /// # fn app(verifier: Verifier) -> Router {
+    /// let service = AsapLayer::new(verifier).allow_anonymous(true);
+    /// Router::new()
+    ///     .route("/status", get(|| async { "up" }))
+    ///     .route("/admin", get(|| async { "admin" }).route_layer(service.narrow().allowed_issuers(["ops"])))
+    ///     .layer(service)
+    /// # }
+    /// ```
+    pub fn narrow(&self) -> AsapLayer {
+        self.clone().map_authorizer(|a| a.allow_anonymous = false)
+    }
+
+    /// Replaces the access policy (issuer and subject allow-lists; a refusal is a 403).
+    pub fn policy(self, policy: AccessPolicy) -> AsapLayer {
+        self.map_authorizer(|a| a.policy = policy)
+    }
+
+    /// Only these issuers (403 for others).
+    pub fn allowed_issuers<I, S>(self, issuers: I) -> AsapLayer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.map_authorizer(|a| a.policy = std::mem::take(&mut a.policy).allowed_issuers(issuers))
+    }
+
+    /// Only these effective subjects (403 for others).
+    pub fn allowed_subjects<I, S>(self, subjects: I) -> AsapLayer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.map_authorizer(|a| a.policy = std::mem::take(&mut a.policy).allowed_subjects(subjects))
+    }
+
+    /// Let requests without an `Authorization` header through, unauthenticated (handlers use
+    /// `Option<Authenticated>`). A request that sends a bad token is still refused.
+    pub fn allow_anonymous(self, allow: bool) -> AsapLayer {
+        self.map_authorizer(|a| a.allow_anonymous = allow)
+    }
+
+    /// Replaces the response built for a refused request (the default is
+    /// [`default_response`](crate::default_response)).
+    pub fn on_rejection<F>(self, respond: F) -> AsapLayer
+    where
+        F: Fn(&VerifyError) -> Response<String> + Send + Sync + 'static,
+    {
+        self.map_authorizer(|a| a.responder = Arc::new(respond))
+    }
+}
+
+impl Authorize for AsapAuthorizer {
+    type Error = VerifyError;
+    const KIND: &'static str = "ASAP";
+
+    /// Admits `request` with the caller in its extensions, or as an allowed anonymous request.
+    async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
+        hide_authorization(request.headers_mut());
+        if let Some(by) = request.extensions().get::<VerifiedBy>()
+            && Arc::ptr_eq(&by.verifier, &self.verifier)
+        {
+            // An outer layer made from the same `AsapLayer::new` verified this token; this one
+            // only narrows who may call. A layer with another verifier verifies again below,
+            // so its own audiences, keys and issuer rules are never skipped.
+            return self.policy.check(by.verified.claims());
+        }
+        let headers = request.headers().get_all(AUTHORIZATION);
+        let token = match bearer_token(headers.iter().map(HeaderValue::as_bytes)) {
+            Err(VerifyError::MissingToken) if self.allow_anonymous => return Ok(()),
+            other => other?,
+        };
+        let verified = self.verifier.verify(token).await?;
+        self.policy.check(verified.claims())?;
+        tracing::debug!(
+            issuer = verified.issuer(),
+            subject = verified.subject(),
+            kid = verified.kid().as_str(),
+            "ASAP caller accepted"
+        );
+        let extensions = request.extensions_mut();
+        extensions.insert(VerifiedBy {
+            verifier: self.verifier.clone(),
+            verified: verified.clone(),
+        });
+        extensions.insert(verified);
+        Ok(())
+    }
+
+    fn refuse(&self, error: &VerifyError) -> Response<String> {
+        (self.responder)(error)
+    }
+}

@@ -1,0 +1,48 @@
+//! The response sent for a refused ASAP request: one function, replaceable by the caller.
+
+use asap_core::{Outcome, VerifyError};
+use http::Response;
+use http::header::HeaderValue;
+
+use crate::refusal::refusal;
+
+/// The machine-readable error code for a refusal (RFC 6750 codes where they fit). The one place
+/// where [`VerifyError`] variants become codes; the default response's challenge follows the
+/// code.
+pub fn error_code(error: &VerifyError) -> &'static str {
+    match (error, error.outcome()) {
+        (VerifyError::MissingToken, _) => "missing_token",
+        (VerifyError::InsufficientScope { .. }, _) => "insufficient_scope",
+        (_, Outcome::Forbidden) => "access_denied",
+        (_, Outcome::Unavailable) => "temporarily_unavailable",
+        _ => "invalid_token",
+    }
+}
+
+/// The default refusal: 401 with `WWW-Authenticate: Bearer` (plus `error="invalid_token"` when a
+/// token was sent, per RFC 6750), 403 (with `WWW-Authenticate: Bearer error="insufficient_scope"`
+/// for a missing scope), or 503 with `Retry-After`; a small JSON body naming the failed rule.
+/// Never includes the token; a 503 names no dependency (the reason goes to the logs).
+///
+/// ```
+/// use asap_core::VerifyError;
+/// use asap_tower::default_response;
+///
+/// let response = default_response(&VerifyError::BadSignature);
+/// assert_eq!(response.status(), 401);
+/// assert_eq!(response.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+///
+/// let down = default_response(&VerifyError::KeyUnavailable("https://keys.internal/: connection refused".into()));
+/// assert_eq!(down.status(), 503);
+/// assert!(!down.body().contains("keys.internal"));
+/// ```
+pub fn default_response(error: &VerifyError) -> Response<String> {
+    let code = error_code(error);
+    let challenge = match code {
+        "missing_token" => Some(HeaderValue::from_static("Bearer")),
+        "invalid_token" => Some(HeaderValue::from_static("Bearer error=\"invalid_token\"")),
+        "insufficient_scope" => Some(super::scope::insufficient_scope_challenge(error)),
+        _ => None,
+    };
+    refusal(error.outcome(), code, error, challenge)
+}

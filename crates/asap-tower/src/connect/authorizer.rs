@@ -1,0 +1,169 @@
+//! The Connect authorizer and the builder methods of [`ConnectLayer`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use connect_qsh::{AuthError, Authenticated, Authenticator, QshBinding, QshPolicy};
+use http::{Request, Response, Uri};
+
+use super::{ConnectLayer, connect_response};
+use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::refusal::hide_authorization;
+
+type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
+
+/// What a [`ConnectLayer`] applies to each request: authenticate it with its
+/// [`Authenticator`] under its [`QshPolicy`]. Built and configured through [`ConnectLayer`].
+#[derive(Clone)]
+pub struct ConnectAuthorizer {
+    /// Shared by every layer made from one `ConnectLayer::new` (clones,
+    /// [`ConnectLayer::narrow`]); its identity tells an inner layer that this very authenticator
+    /// already accepted the request ([`AuthenticatedBy`]).
+    authenticator: Arc<Authenticator>,
+    qsh_policy: QshPolicy,
+    allow_anonymous: bool,
+    responder: Responder,
+}
+
+/// Which authenticator accepted the request, next to the tenant context it produced. Only this
+/// crate can insert it (the type is private), and only after a successful authentication.
+#[derive(Clone)]
+struct AuthenticatedBy {
+    authenticator: Arc<Authenticator>,
+    authenticated: Authenticated,
+}
+
+impl fmt::Debug for ConnectAuthorizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectAuthorizer")
+            .field("authenticator", &self.authenticator)
+            .field("qsh_policy", &self.qsh_policy)
+            .field("allow_anonymous", &self.allow_anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectLayer {
+    /// A layer that authenticates with `authenticator` and accepts only tokens bound to the
+    /// request (no `context-qsh`).
+    pub fn new(authenticator: Authenticator) -> ConnectLayer {
+        AuthorizeLayer::with_authorizer(ConnectAuthorizer {
+            authenticator: Arc::new(authenticator),
+            qsh_policy: QshPolicy::RequestOnly,
+            allow_anonymous: false,
+            responder: Arc::new(connect_response),
+        })
+    }
+
+    /// A layer for routes under this one: it shares this layer's authenticator, so a request
+    /// this layer admitted is not authenticated again — only the new layer's own `context-qsh`
+    /// rule is applied to the tenant context — while a request that reaches it any other way is
+    /// authenticated in full. It starts with this layer's settings except that anonymous
+    /// requests are refused; narrow it with the builder methods.
+    ///
+    /// ```
+    /// # use asap_tower::ConnectLayer;
+    /// # use axum::{Router, routing::get};
+    /// # fn app(authenticator: connect_qsh::Authenticator) -> Router {
+    /// let service = ConnectLayer::new(authenticator).allow_context_qsh(true);
+    /// Router::new()
+    ///     .route("/api/issues", get(|| async { "issues" }))
+    ///     .route("/panel", get(|| async { "panel" }).route_layer(service.narrow().allow_context_qsh(false)))
+    ///     .layer(service)
+    /// # }
+    /// ```
+    pub fn narrow(&self) -> ConnectLayer {
+        self.clone().map_authorizer(|a| a.allow_anonymous = false)
+    }
+
+    /// Whether this route also accepts `context-qsh` tokens (default: no, a 403).
+    pub fn allow_context_qsh(self, allow: bool) -> ConnectLayer {
+        let policy = if allow {
+            QshPolicy::AllowContext
+        } else {
+            QshPolicy::RequestOnly
+        };
+        self.qsh_policy(policy)
+    }
+
+    /// Sets the route's [`QshPolicy`] ([`ConnectLayer::allow_context_qsh`] is the short form).
+    pub fn qsh_policy(self, policy: QshPolicy) -> ConnectLayer {
+        self.map_authorizer(|a| a.qsh_policy = policy)
+    }
+
+    /// Let requests that carry no token at all through, unauthenticated (handlers use
+    /// `Option<ConnectAuthenticated>`). A request with a bad token is still refused.
+    pub fn allow_anonymous(self, allow: bool) -> ConnectLayer {
+        self.map_authorizer(|a| a.allow_anonymous = allow)
+    }
+
+    /// Replaces the response built for a refused request (the default is
+    /// [`connect_response`](crate::connect_response)).
+    pub fn on_rejection<F>(self, respond: F) -> ConnectLayer
+    where
+        F: Fn(&AuthError) -> Response<String> + Send + Sync + 'static,
+    {
+        self.map_authorizer(|a| a.responder = Arc::new(respond))
+    }
+}
+
+impl Authorize for ConnectAuthorizer {
+    type Error = AuthError;
+    const KIND: &'static str = "Connect";
+
+    /// Admits `request` with the tenant context in its extensions, or as an allowed anonymous
+    /// request.
+    async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), AuthError> {
+        hide_authorization(request.headers_mut());
+        if let Some(by) = request.extensions().get::<AuthenticatedBy>()
+            && Arc::ptr_eq(&by.authenticator, &self.authenticator)
+        {
+            // An outer layer made from the same `ConnectLayer::new` authenticated this
+            // request; this one only narrows where a context token may go (the rule the
+            // authenticator applies to fresh tokens). A layer with another authenticator
+            // authenticates again below.
+            let context_allowed = matches!(self.qsh_policy, QshPolicy::AllowContext);
+            return match by.authenticated.binding() {
+                QshBinding::Context if !context_allowed => Err(AuthError::ContextQshNotAllowed),
+                _ => Ok(()),
+            };
+        }
+        let uri = received_uri(request);
+        let result = self
+            .authenticator
+            .authenticate_with(request.method(), &uri, request.headers(), self.qsh_policy)
+            .await;
+        let authenticated = match result {
+            Err(AuthError::MissingToken) if self.allow_anonymous => return Ok(()),
+            other => other?,
+        };
+        tracing::debug!(
+            client_key = authenticated.client_key(),
+            subject = authenticated.subject(),
+            binding = ?authenticated.binding(),
+            "Connect request accepted"
+        );
+        let extensions = request.extensions_mut();
+        extensions.insert(AuthenticatedBy {
+            authenticator: self.authenticator.clone(),
+            authenticated: authenticated.clone(),
+        });
+        extensions.insert(authenticated);
+        Ok(())
+    }
+
+    fn refuse(&self, error: &AuthError) -> Response<String> {
+        (self.responder)(error)
+    }
+}
+
+/// The URI the `qsh` is computed on: the one the app received. axum's `Router::nest` strips
+/// its prefix from the request URI, but the product signed the full path, so prefer the
+/// original URI axum recorded.
+fn received_uri<B>(request: &Request<B>) -> Uri {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
+        return uri.clone();
+    }
+    request.uri().clone()
+}
