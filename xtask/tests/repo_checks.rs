@@ -572,3 +572,46 @@ package = \"anyhow\"
     assert_eq!(names.iter().filter(|n| *n == "anyhow").count(), 2, "{names:?}");
     assert!(dependency_names("[dependencies]\n# anyhow = \"1\"\n").is_empty());
 }
+
+/// What the standalone qsh (`connect-qsh` without default features) may not pull in: it is the
+/// canonical request and `qsh` alone, pure Rust, for add-ons that need nothing else.
+const STANDALONE_QSH_FORBIDDEN: &[&str] = &["aws-lc-rs", "aws-lc-sys", "tokio", "asap-core"];
+
+#[test]
+fn the_standalone_qsh_is_pure_rust_without_a_runtime_or_the_core() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "tree",
+            "-p",
+            "connect-qsh",
+            "--no-default-features",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).expect("cargo tree prints UTF-8");
+    let packages: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    for forbidden in STANDALONE_QSH_FORBIDDEN {
+        assert!(
+            !packages.contains(forbidden),
+            "connect-qsh --no-default-features depends on {forbidden}:\n{tree}"
+        );
+    }
+    // Not vacuous: the tree is the crate on the three dependencies it is built on.
+    for expected in ["connect-qsh", "sha2", "hex", "url"] {
+        assert!(packages.contains(&expected), "{expected} missing from:\n{tree}");
+    }
+}

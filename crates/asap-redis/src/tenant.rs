@@ -93,7 +93,10 @@ impl RedisTenantStore {
         let Some(payload) = payload else {
             return Ok(None);
         };
-        let tenant = Tenant::from_install_payload(&payload)
+        // The record passed the lifecycle's base URL rule when it was saved; a loopback `http`
+        // base URL can only be there because the app allowed it. Plain `http` to any other host
+        // is refused here too.
+        let tenant = Tenant::from_install_payload_allowing_loopback(&payload)
             .map_err(|e| StoreError::Corrupt(format!("tenant record {:?}: {e}", self.key(client_key))))?;
         // A record saved under one key must never answer for another tenant.
         if tenant.client_key() != client_key {

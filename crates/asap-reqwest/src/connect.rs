@@ -15,7 +15,11 @@ use reqwest_middleware::{Middleware, Next};
 /// The tenant is chosen per client ([`ConnectMiddleware::for_tenant`]) or per request with a
 /// [`ConnectTenant`] extension, which wins. A request to a URL that is not under the tenant's
 /// base URL (another host, or outside its base path) is refused before it leaves, so a
-/// tenant's token never goes to another host.
+/// tenant's token never goes to another host; so is one to a plain-`http` URL, so that it
+/// never travels in clear. The only exception is `http` to a loopback host (a product
+/// simulator), which a tenant can only have when it was read with
+/// [`Tenant::from_install_payload_allowing_loopback`] (or installed by a `Lifecycle` with
+/// `allow_insecure_loopback`).
 ///
 /// The `qsh` covers the final method and URL, so put this middleware **last** in the chain,
 /// after any middleware that rewrites the request. A request that already carries an
@@ -74,6 +78,10 @@ pub enum ConnectMiddlewareError {
     /// The token could not be made: typically the URL is not under the tenant's base URL.
     #[error("cannot sign the Connect request: {0}")]
     Sign(#[source] SignError),
+    /// The request goes to a plain-`http` URL that is not on a loopback host: the token would
+    /// travel in clear. The origin is given.
+    #[error("refusing to send a Connect token in clear to {0} (https is required)")]
+    InsecureUrl(String),
 }
 
 impl ConnectMiddleware {
@@ -101,6 +109,7 @@ impl ConnectMiddleware {
             .map(|t| &t.0)
             .or(self.tenant.as_ref())
             .ok_or(ConnectMiddlewareError::NoTenant)?;
+        check_transport(req.url())?;
         self.signer
             .authorization(
                 tenant.shared_secret(),
@@ -109,6 +118,29 @@ impl ConnectMiddleware {
                 tenant.base_url(),
             )
             .map_err(ConnectMiddlewareError::Sign)
+    }
+}
+
+/// The transport rule: a token only goes over `https`, or plain `http` to a loopback host
+/// (reachable only with a loopback tenant, because the signer binds the URL to the tenant's
+/// origin).
+fn check_transport(url: &reqwest::Url) -> Result<(), ConnectMiddlewareError> {
+    // The URL parser lower-cases domains and brackets IPv6 addresses.
+    let loopback = match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(ConnectMiddlewareError::InsecureUrl(
+            url.origin().ascii_serialization(),
+        )),
     }
 }
 

@@ -297,7 +297,12 @@ impl fmt::Debug for AuthenticatorBuilder {
 
 /// The qsh rule, applied after the signature: `context-qsh` only where the route allows it;
 /// otherwise the claim must equal the hash of the request over the raw path or over the
-/// percent-decoded path (the host signs the decoded form), compared in constant time.
+/// decoded path (the host signs the decoded form; only resource-preserving escapes are decoded),
+/// compared in constant time.
+///
+/// HTTP methods are case-sensitive (RFC 9110 §9.1) while the canonical request upper-cases
+/// them, so a request whose method is not already upper-case is refused as not matching
+/// rather than hashed: a `GET` token must not admit the extension method `get`.
 pub(crate) fn check_qsh(
     claimed: &str,
     method: &str,
@@ -310,6 +315,9 @@ pub(crate) fn check_qsh(
             QshPolicy::AllowContext => Ok(QshBinding::Context),
             QshPolicy::RequestOnly => Err(AuthError::ContextQshNotAllowed),
         };
+    }
+    if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        return Err(AuthError::QshMismatch);
     }
     let (raw, decoded) = inbound_canonical_requests(method, target, base_url)?;
     let mut matches = qsh_of_canonical(&raw).as_bytes().ct_eq(claimed.as_bytes());

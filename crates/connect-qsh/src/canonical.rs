@@ -9,10 +9,21 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use aws_lc_rs::digest;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use sha2::{Digest, Sha256};
 
-use crate::error::QshError;
+/// A URL that cannot be canonicalised against its base URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QshError {
+    /// The URL's path does not start with the base URL's path (by whole segments), or the two
+    /// absolute URLs have different origins.
+    #[error("the URL is not under the base URL (other origin, or a path outside the base path)")]
+    NotUnderBaseUrl,
+    /// An absolute URL whose origin cannot be parsed.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+}
 
 /// Everything but the RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`) is encoded; the
 /// percent-encoding crate writes uppercase hex, as the host does.
@@ -71,17 +82,18 @@ pub fn qsh(method: &str, url: &str, base_url: &str) -> Result<String, QshError> 
 
 /// The lowercase hex SHA-256 of a canonical request.
 pub fn qsh_of_canonical(canonical_request: &str) -> String {
-    let hash = digest::digest(&digest::SHA256, canonical_request.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in hash.as_ref() {
-        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(byte & 0x0f), 16).unwrap_or('0'));
-    }
-    hex
+    sha256_hex(canonical_request.as_bytes())
+}
+
+/// Lowercase hex SHA-256.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The canonical requests an inbound request may have been signed over: the raw path, and, when
-/// it differs, the percent-decoded path (the host signs over the decoded path; docs/connect.md).
+/// it differs, the path with its resource-preserving escapes decoded
+/// ([`decode_resource_preserving`]; the host signs over the decoded path, docs/connect.md).
+#[cfg(feature = "auth")]
 pub(crate) fn inbound_canonical_requests(
     method: &str,
     url: &str,
@@ -91,9 +103,57 @@ pub(crate) fn inbound_canonical_requests(
     let relative = relative_path(&target, base_url)?;
     let query = canonical_query(target.query);
     let raw = join_canonical(method, &canonical_path(relative), &query);
-    let decoded = percent_decode_str(relative).decode_utf8_lossy();
-    let decoded = (decoded != relative).then(|| join_canonical(method, &canonical_path(&decoded), &query));
+    let decoded = decode_resource_preserving(relative)
+        .filter(|decoded| decoded != relative)
+        .map(|decoded| join_canonical(method, &canonical_path(&decoded), &query));
     Ok((raw, decoded))
+}
+
+/// The decoded-path rule (DESIGN.md round 2): decode only the escapes whose decoding cannot
+/// change which resource the path addresses, so that a token for one resource is never accepted
+/// for another through the decoded form. Kept encoded:
+///
+/// - `%2F` `/`: a segment boundary (`/users/1%2Fdelete` is one segment, `/users/1/delete` two);
+/// - `%5C` `\`: a segment boundary for Windows servers, WHATWG URL parsers and some proxies;
+/// - `%25` `%`: decoding it would be a second decoding (`/a%252Fb` would become `/a%2Fb`);
+/// - `%2E` `.`: `%2e%2e` would become a `..` segment, which normalisers remove with the segment
+///   before it, while a router takes the encoded form literally; and `.` never needs escaping,
+///   so the host never sends `%2E`;
+/// - `%3B` `;`: the path-parameter delimiter (servlet containers and proxies cut `;…` from a raw
+///   segment, so `/admin;x` and `/admin%3Bx` are different resources there).
+///
+/// Everything else is decoded: unreserved characters (equivalent encoded or not, RFC 3986
+/// §6.2.2.2), the other delimiters (one segment either way), and characters that cannot appear
+/// raw in a path (space, `?`, `#`, controls such as NUL, non-ASCII), whose decoded form no other
+/// request has. `None` when the decoded bytes are not UTF-8: replacing them with U+FFFD would
+/// give `/%FF` and `/%FE` one canonical path.
+#[cfg(feature = "auth")]
+pub(crate) fn decode_resource_preserving(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex_value(*hi).zip(hex_value(*lo)).map(|(hi, lo)| (hi << 4) | lo),
+            _ => None,
+        };
+        match escaped {
+            Some(byte) if !matches!(byte, b'/' | b'\\' | b'%' | b'.' | b';') => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(feature = "auth")]
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit).to_digit(16).and_then(|v| u8::try_from(v).ok())
 }
 
 fn join_canonical(method: &str, path: &str, query: &str) -> String {
@@ -309,6 +369,7 @@ mod tests {
         assert_eq!(canonical_query("a=%FF&b=%zz&c=%4"), "a=%EF%BF%BD&b=%25zz&c=%254");
     }
 
+    #[cfg(feature = "auth")]
     #[test]
     fn decoded_variant_only_when_the_path_has_escapes() {
         let (raw, decoded) = inbound_canonical_requests("GET", "/a%20b/c%26d", "").expect("valid");

@@ -1,20 +1,9 @@
 //! Errors. Each names the rule that failed in words a caller can act on; a verification error
 //! maps to an HTTP outcome through exactly one method, [`AuthError::outcome`].
 
-use asap_core::{BoxError, KeyError, KeyId, KeySourceError, KidError, Outcome};
+use asap_core::{BoxError, KeyError, KeyId, KeySourceError, KidError, Outcome, ReplayError};
 
-/// A URL that cannot be canonicalised against its base URL.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum QshError {
-    /// The URL's path does not start with the base URL's path (by whole segments), or the two
-    /// absolute URLs have different origins.
-    #[error("the URL is not under the base URL (other origin, or a path outside the base path)")]
-    NotUnderBaseUrl,
-    /// An absolute URL whose origin cannot be parsed.
-    #[error("invalid URL: {0}")]
-    InvalidUrl(String),
-}
+use crate::canonical::QshError;
 
 impl QshError {
     /// The HTTP outcome when an inbound request cannot be canonicalised: 401.
@@ -55,6 +44,12 @@ pub enum PayloadError {
     /// `baseUrl` is not an absolute http(s) URL.
     #[error("the lifecycle payload's baseUrl is not an absolute http(s) URL")]
     BaseUrl,
+    /// `baseUrl` is plain `http`: outbound tokens would travel in clear. Allowed only to a
+    /// loopback host, and only when asked for (tests, local development).
+    #[error(
+        "the lifecycle payload's baseUrl is not https (plain http is allowed only to a loopback host, with allow_insecure_loopback)"
+    )]
+    InsecureBaseUrl,
 }
 
 /// Why an outbound token was not made.
@@ -208,6 +203,12 @@ pub enum AuthError {
         /// The `eventType` in the body (truncated).
         found: String,
     },
+    /// The lifecycle callback's token was already used: a replay, perhaps with another body.
+    #[error("this lifecycle callback token was already used (a replay)")]
+    Replayed,
+    /// The replay guard of the lifecycle could not answer (unreachable, or full).
+    #[error("cannot check the lifecycle callback for a replay: {0}")]
+    ReplayUnavailable(#[source] ReplayError),
 }
 
 impl AuthError {
@@ -216,7 +217,9 @@ impl AuthError {
         match self {
             // A genuine token used where it is not allowed: authenticated, not authorised.
             AuthError::ContextQshNotAllowed => Outcome::Forbidden,
-            AuthError::StoreUnavailable(_) | AuthError::KeyUnavailable(_) => Outcome::Unavailable,
+            AuthError::StoreUnavailable(_)
+            | AuthError::KeyUnavailable(_)
+            | AuthError::ReplayUnavailable(_) => Outcome::Unavailable,
             _ => Outcome::Unauthorized,
         }
     }
@@ -260,6 +263,13 @@ mod tests {
             401
         );
         assert_eq!(QshError::NotUnderBaseUrl.outcome().status(), 401);
+        assert_eq!(AuthError::Replayed.outcome().status(), 401);
+        assert_eq!(
+            AuthError::ReplayUnavailable(ReplayError::Full(1))
+                .outcome()
+                .status(),
+            503
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Atlassian Connect authentication, both directions, bit-exact with the product (the host):
 //!
 //! - **Canonical request and `qsh`** — [`canonical_request`] and [`qsh`]: plain functions, no
-//!   async runtime, no HTTP client.
+//!   async runtime, no HTTP client; they are all there is without the `auth` feature.
 //! - **Outbound** — [`ConnectSigner`] makes the HS256 token for a request from the app to the
 //!   product, bound to its final method and URL relative to the tenant's base URL.
 //! - **Inbound** — [`Authenticator`] checks a request from the product: token from
@@ -12,6 +12,20 @@
 //! - **Install lifecycle** — [`Lifecycle`] verifies the `installed` / `uninstalled` callbacks
 //!   (RS256 with the product's install key, fetched by `kid` through an
 //!   [`asap_core::PublicKeySource`]) and keeps a [`TenantStore`] in step.
+//!
+//! ## Features
+//!
+//! - **`auth`** (default) — everything but the canonical request and `qsh`: the
+//!   [`Authenticator`], the [`ConnectSigner`], the [`Lifecycle`] and the tenant stores, composed on
+//!   asap-core (HS256 and RS256 through aws-lc-rs, `http` types, boxed `Send` futures).
+//!
+//! With `default-features = false` the crate is the standalone `qsh` computation for tools and
+//! add-ons that only need the hash: pure Rust on `sha2`, `hex` and `url`, no aws-lc, no async
+//! runtime, no asap-core (a repository check asserts that dependency tree).
+//!
+//! ```toml
+//! connect-qsh = { version = "0.1", default-features = false }
+//! ```
 //!
 //! ## The canonical request
 //!
@@ -34,24 +48,28 @@
 //! ```
 //!
 //! Outbound tokens hash the raw path, as it goes on the wire; because the product signs the
-//! requests it sends over the percent-decoded path, the [`Authenticator`] accepts a `qsh` over
-//! either form.
+//! requests it sends over the percent-decoded path, the `Authenticator` accepts a `qsh` over
+//! either form, where the decoded form decodes only escapes that cannot change the resource
+//! (never `%2F` or `%25`), and the request method must already be upper-case.
 //!
 //! ## Calling the product
 //!
 //! ```
+//! # #[cfg(feature = "auth")] fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use connect_qsh::{ConnectSigner, SharedSecret, Tenant};
 //! # let tenant = Tenant::from_install_payload(r#"{"clientKey":"c","sharedSecret":"s","baseUrl":"https://acme.atlassian.net/wiki","eventType":"installed"}"#)?;
 //! let signer = ConnectSigner::new("my-app-key");
 //! let url = "https://acme.atlassian.net/wiki/rest/api/space?limit=10";
 //! let authorization = signer.authorization(tenant.shared_secret(), "GET", url, tenant.base_url())?;
 //! // …send the request with `Authorization: {authorization}`.
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(()) }
+//! # #[cfg(not(feature = "auth"))] fn main() {}
 //! ```
 //!
 //! ## Authenticating the product's requests
 //!
 //! ```
+//! # #[cfg(feature = "auth")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use connect_qsh::*;
@@ -92,32 +110,52 @@
 //! tenant. See [`Lifecycle`].
 
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The guide above names the `auth` items; without the feature they are not there to link to.
+#![cfg_attr(not(feature = "auth"), allow(rustdoc::broken_intra_doc_links))]
 
-mod authenticator;
 mod canonical;
+
+pub use canonical::{QshError, canonical_request, qsh, qsh_of_canonical};
+
+#[cfg(feature = "auth")]
+mod authenticator;
+#[cfg(feature = "auth")]
 mod claims;
+#[cfg(feature = "auth")]
 mod error;
+#[cfg(feature = "auth")]
 mod jws;
+#[cfg(feature = "auth")]
 mod lifecycle;
+#[cfg(feature = "auth")]
 mod secret;
+#[cfg(feature = "auth")]
 mod signer;
+#[cfg(feature = "auth")]
 mod store;
 
-pub use authenticator::{
-    Authenticated, Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, QshBinding, QshPolicy,
-};
-pub use canonical::{canonical_request, qsh, qsh_of_canonical};
-pub use claims::{CONTEXT_QSH, ConnectClaims};
-pub use error::{AuthError, ConfigError, PayloadError, QshError, SignError, StoreError};
-pub use lifecycle::{CallbackSignature, Lifecycle, LifecycleBuilder, LifecycleEvent, VerifiedCallback};
-pub use secret::SharedSecret;
-pub use signer::{ConnectSigner, DEFAULT_CONNECT_LIFETIME, MAX_CONNECT_LIFETIME};
-pub use store::{
-    InMemorySharedSecretStore, InMemoryTenantStore, SharedSecretStore, StoreFuture, Tenant, TenantSecrets,
-    TenantStore,
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use {
+    authenticator::{
+        Authenticated, Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, QshBinding, QshPolicy,
+    },
+    claims::{CONTEXT_QSH, ConnectClaims},
+    error::{AuthError, ConfigError, PayloadError, SignError, StoreError},
+    lifecycle::{
+        CallbackSignature, DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES, Lifecycle, LifecycleBuilder, LifecycleEvent,
+        VerifiedCallback,
+    },
+    secret::SharedSecret,
+    signer::{ConnectSigner, DEFAULT_CONNECT_LIFETIME, MAX_CONNECT_LIFETIME},
+    store::{
+        InMemorySharedSecretStore, InMemoryTenantStore, SharedSecretStore, StoreFuture, Tenant,
+        TenantSecrets, TenantStore,
+    },
 };
 
-#[cfg(test)]
+#[cfg(all(test, feature = "auth"))]
 mod send_bounds {
     //! The futures of the public API are `Send`, so they run in axum handlers and `tokio::spawn`.
     use super::*;

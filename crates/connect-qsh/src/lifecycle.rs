@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Algorithm, Clock, DEFAULT_MAX_TOKEN_BYTES, KeyError, KeyId, PublicKeySource, SystemClock, VerifyError,
+    Algorithm, Clock, DEFAULT_MAX_TOKEN_BYTES, InMemoryReplayGuard, KeyError, KeyId, PublicKeySource,
+    ReplayGuard, SystemClock, TokenUse, VerifyError,
 };
 use http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value};
@@ -14,11 +15,16 @@ use serde_json::{Map, Value};
 use crate::authenticator::{
     DEFAULT_CONNECT_LEEWAY, QshPolicy, check_base_url, check_qsh, checked_leeway, find_token,
 };
-use crate::canonical::RequestTarget;
+use crate::canonical::{RequestTarget, sha256_hex};
 use crate::claims::{ConnectClaims, check_time};
 use crate::error::{AuthError, ConfigError, PayloadError, truncate};
 use crate::jws::Jws;
-use crate::store::{Tenant, TenantStore};
+use crate::store::{BaseUrlRule, Tenant, TenantStore};
+
+/// How many unexpired lifecycle tokens the default in-memory replay guard remembers. Only
+/// callbacks that passed every other check are recorded, so only the product fills it; when it
+/// is full, callbacks are refused with a 503 rather than a token forgotten early.
+pub const DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES: usize = 10_000;
 
 /// A lifecycle callback the product sends to the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +64,7 @@ pub struct VerifiedCallback {
     claims: ConnectClaims,
     signature: CallbackSignature,
     payload: Arc<str>,
+    token_id: Arc<str>,
 }
 
 impl VerifiedCallback {
@@ -101,6 +108,22 @@ impl VerifiedCallback {
 /// both cases the `qsh` must match the callback request, the time claims must hold, the body's
 /// `clientKey` must be the token's `iss`, and its `eventType` must be the endpoint's event.
 ///
+/// **Each callback token is accepted once.** The token binds the method and URL but not the
+/// body, so a genuine `installed` token replayed within its lifetime with a `sharedSecret` and
+/// `baseUrl` of the attacker's choosing would otherwise replace the tenant (or an old
+/// `installed` roll a rotated secret back, or an `uninstalled` remove a re-installed tenant).
+/// After every other check passed, the token is recorded in a [`ReplayGuard`] until
+/// `exp` + leeway, and a second use is [`AuthError::Replayed`] (401). The product's lifecycle
+/// tokens carry no `jti` (their claims are `iss`, `iat`, `exp`, `qsh`, `aud`, and sometimes
+/// `sub` and `context`), so the token is identified by the SHA-256 of its signed part (header
+/// and claims, as signed): any other token needs a new signature. The default guard is in
+/// memory ([`DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES`]); an app that runs several instances shares
+/// one with [`LifecycleBuilder::replay_guard`] (`asap_redis::RedisReplayGuard`, with its own key
+/// prefix), or a replay sent to another instance would be accepted there.
+///
+/// The tenant's `baseUrl` must be `https` ([`Tenant::from_install_payload`]); plain `http` to
+/// a loopback host only with [`LifecycleBuilder::allow_insecure_loopback`].
+///
 /// ```no_run
 /// # async fn run(request: http::Request<Vec<u8>>, install_keys: std::sync::Arc<dyn asap_core::PublicKeySource>)
 /// # -> Result<(), Box<dyn std::error::Error>> {
@@ -122,6 +145,8 @@ pub struct Lifecycle {
     leeway: i64,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    replay: Arc<dyn ReplayGuard>,
+    base_url_rule: BaseUrlRule,
 }
 
 /// Configures a [`Lifecycle`].
@@ -132,6 +157,8 @@ pub struct LifecycleBuilder {
     leeway: Duration,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    replay: Option<Arc<dyn ReplayGuard>>,
+    base_url_rule: BaseUrlRule,
 }
 
 impl LifecycleBuilder {
@@ -156,6 +183,28 @@ impl LifecycleBuilder {
         self
     }
 
+    /// Where used callback tokens are recorded. Default: an in-memory guard for this process
+    /// ([`DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES`]); several instances of an app share one, such
+    /// as `asap_redis::RedisReplayGuard`, so that a token used on one is refused on all.
+    #[must_use]
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> LifecycleBuilder {
+        self.replay = Some(guard);
+        self
+    }
+
+    /// Accepts tenants whose `baseUrl` is plain `http` to a loopback host (`127.0.0.0/8`, `::1`,
+    /// `localhost`): a product simulator in tests or local development. Off by default: a
+    /// tenant's base URL must be `https`, since outbound tokens go there.
+    #[must_use]
+    pub fn allow_insecure_loopback(mut self, allow: bool) -> LifecycleBuilder {
+        self.base_url_rule = if allow {
+            BaseUrlRule::HttpsOrLoopback
+        } else {
+            BaseUrlRule::HttpsOnly
+        };
+        self
+    }
+
     /// Checks the settings: the app base URL must be an absolute URL (it is the `aud`).
     pub fn build(self) -> Result<Lifecycle, ConfigError> {
         let leeway = checked_leeway(self.leeway)?;
@@ -173,6 +222,10 @@ impl LifecycleBuilder {
             leeway,
             max_token_bytes: self.max_token_bytes,
             clock: self.clock,
+            replay: self
+                .replay
+                .unwrap_or_else(|| Arc::new(InMemoryReplayGuard::new(DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES))),
+            base_url_rule: self.base_url_rule,
         })
     }
 }
@@ -192,11 +245,14 @@ impl Lifecycle {
             leeway: DEFAULT_CONNECT_LEEWAY,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             clock: Arc::new(SystemClock),
+            replay: None,
+            base_url_rule: BaseUrlRule::HttpsOnly,
         }
     }
 
-    /// Handles an `installed` callback: verifies it, then saves the tenant (replacing any
-    /// previous record, whose secret or the install key authenticated this one).
+    /// Handles an `installed` callback: verifies it and its payload, records its token as
+    /// used, then saves the tenant (replacing any previous record, whose secret or the install
+    /// key authenticated this one).
     pub async fn installed(
         &self,
         method: &Method,
@@ -205,9 +261,10 @@ impl Lifecycle {
         body: &[u8],
     ) -> Result<Tenant, AuthError> {
         let verified = self
-            .verify(LifecycleEvent::Installed, method, uri, headers, body)
+            .check_callback(LifecycleEvent::Installed, method, uri, headers, body)
             .await?;
-        let tenant = Tenant::from_install_payload(verified.payload())?;
+        let tenant = Tenant::parse(verified.payload(), self.base_url_rule)?;
+        self.record_use(&verified).await?;
         self.tenants.save(&tenant).await?;
         tracing::info!(
             client_key = tenant.client_key(),
@@ -234,8 +291,39 @@ impl Lifecycle {
         Ok(verified)
     }
 
-    /// Verifies a lifecycle callback for `event` without changing the tenant store.
+    /// Verifies a lifecycle callback for `event` without changing the tenant store, and records
+    /// its token as used: the same token is refused the next time ([`AuthError::Replayed`]).
     pub async fn verify(
+        &self,
+        event: LifecycleEvent,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedCallback, AuthError> {
+        let verified = self.check_callback(event, method, uri, headers, body).await?;
+        self.record_use(&verified).await?;
+        Ok(verified)
+    }
+
+    /// The single-use rule, after every other check passed: the token is recorded until
+    /// `exp` + leeway, keyed by `(iss, SHA-256 of its signed part)`; a second use is a replay.
+    async fn record_use(&self, verified: &VerifiedCallback) -> Result<(), AuthError> {
+        let token_use = TokenUse {
+            issuer: verified.client_key(),
+            jti: &verified.token_id,
+            now: self.clock.now(),
+            expires_at: verified.claims.expires_at().saturating_add(self.leeway),
+        };
+        match self.replay.first_use(token_use).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuthError::Replayed),
+            Err(e) => Err(AuthError::ReplayUnavailable(e)),
+        }
+    }
+
+    /// Every check of a lifecycle callback but the single-use rule.
+    async fn check_callback(
         &self,
         event: LifecycleEvent,
         method: &Method,
@@ -284,11 +372,15 @@ impl Lifecycle {
             event,
             &claims,
         )?;
+        // The signature covers exactly the header and claims as sent: a token with the same
+        // signed part is the same token, whatever its signature segment looks like.
+        let signed_part = token.rsplit_once('.').map_or(&*token, |(signed, _)| signed);
         Ok(VerifiedCallback {
             event,
             claims,
             signature,
             payload: Arc::from(payload),
+            token_id: Arc::from(sha256_hex(signed_part.as_bytes())),
         })
     }
 
@@ -370,6 +462,8 @@ impl fmt::Debug for Lifecycle {
             .field("install_keys", &self.install_keys)
             .field("tenants", &self.tenants)
             .field("leeway", &self.leeway)
+            .field("replay", &self.replay)
+            .field("base_url_rule", &self.base_url_rule)
             .finish_non_exhaustive()
     }
 }

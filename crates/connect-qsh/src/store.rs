@@ -90,18 +90,33 @@ pub struct Tenant {
 
 impl Tenant {
     /// Reads an `installed` payload: `clientKey`, `sharedSecret` and `baseUrl` (an absolute
-    /// http(s) URL) are required; `key` (the app key) is kept when present.
+    /// `https` URL: outbound tokens go there) are required; `key` (the app key) is kept when
+    /// present.
     ///
     /// ```
-    /// use connect_qsh::Tenant;
+    /// use connect_qsh::{PayloadError, Tenant};
     /// let tenant = Tenant::from_install_payload(
     ///     r#"{"key":"my-app","clientKey":"c-1","sharedSecret":"s","baseUrl":"https://acme.atlassian.net/wiki","eventType":"installed"}"#,
     /// )?;
     /// assert_eq!(tenant.client_key(), "c-1");
     /// assert_eq!(tenant.base_url(), "https://acme.atlassian.net/wiki");
+    ///
+    /// let in_clear = r#"{"clientKey":"c-1","sharedSecret":"s","baseUrl":"http://acme.atlassian.net/wiki"}"#;
+    /// assert_eq!(Tenant::from_install_payload(in_clear).err(), Some(PayloadError::InsecureBaseUrl));
     /// # Ok::<(), connect_qsh::PayloadError>(())
     /// ```
     pub fn from_install_payload(json: &str) -> Result<Tenant, PayloadError> {
+        Tenant::parse(json, BaseUrlRule::HttpsOnly)
+    }
+
+    /// Like [`Tenant::from_install_payload`], but also accepts a plain-`http` `baseUrl` whose
+    /// host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`): a product simulator in
+    /// tests or local development. Any other `http` host is still refused.
+    pub fn from_install_payload_allowing_loopback(json: &str) -> Result<Tenant, PayloadError> {
+        Tenant::parse(json, BaseUrlRule::HttpsOrLoopback)
+    }
+
+    pub(crate) fn parse(json: &str, rule: BaseUrlRule) -> Result<Tenant, PayloadError> {
         let map = parse_object(json.as_bytes()).map_err(|_| PayloadError::NotAnObject)?;
         let field = |name: &'static str| match map.get(name) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -110,10 +125,7 @@ impl Tenant {
         let client_key = field("clientKey")?;
         let shared_secret = SharedSecret::new(field("sharedSecret")?);
         let base_url = field("baseUrl")?;
-        match url::Url::parse(&base_url) {
-            Ok(u) if matches!(u.scheme(), "https" | "http") && u.has_host() => {}
-            _ => return Err(PayloadError::BaseUrl),
-        }
+        rule.check(&base_url)?;
         let app_key = field("key").ok();
         Ok(Tenant {
             client_key,
@@ -158,6 +170,42 @@ impl fmt::Debug for Tenant {
             .field("base_url", &self.base_url)
             .field("app_key", &self.app_key)
             .finish_non_exhaustive()
+    }
+}
+
+/// Which tenant base URLs are accepted: the product's base URL is where outbound tokens go, so
+/// it must be `https`, lest the tokens (and what they authorise) travel in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BaseUrlRule {
+    /// `https` only (the default everywhere).
+    HttpsOnly,
+    /// `https`, or `http` to a loopback host (asked for explicitly: tests, local development).
+    HttpsOrLoopback,
+}
+
+impl BaseUrlRule {
+    /// The base URL rule: an absolute URL with a host, `https`, or `http` to a loopback host
+    /// when this rule allows it.
+    pub(crate) fn check(self, base_url: &str) -> Result<(), PayloadError> {
+        let url = url::Url::parse(base_url).map_err(|_| PayloadError::BaseUrl)?;
+        if !url.has_host() {
+            return Err(PayloadError::BaseUrl);
+        }
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self == BaseUrlRule::HttpsOrLoopback && is_loopback(&url) => Ok(()),
+            "http" => Err(PayloadError::InsecureBaseUrl),
+            _ => Err(PayloadError::BaseUrl),
+        }
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -291,6 +339,58 @@ mod tests {
             Tenant::from_install_payload(r#"{"clientKey":"c","clientKey":"d"}"#).err(),
             Some(PayloadError::NotAnObject)
         );
+    }
+
+    fn base_url_payload(base_url: &str) -> String {
+        format!(r#"{{"clientKey":"c","sharedSecret":"s","baseUrl":"{base_url}"}}"#)
+    }
+
+    #[test]
+    fn base_url_must_be_https() {
+        for insecure in [
+            "http://acme.atlassian.net/wiki",
+            "HTTP://acme.atlassian.net",
+            "http://127.0.0.1.example.com",
+            "http://10.0.0.1:8080",
+        ] {
+            assert_eq!(
+                Tenant::from_install_payload(&base_url_payload(insecure)).err(),
+                Some(PayloadError::InsecureBaseUrl),
+                "{insecure}"
+            );
+            assert_eq!(
+                Tenant::from_install_payload_allowing_loopback(&base_url_payload(insecure)).err(),
+                Some(PayloadError::InsecureBaseUrl),
+                "{insecure}"
+            );
+        }
+        assert!(Tenant::from_install_payload(&base_url_payload("https://acme.atlassian.net")).is_ok());
+        for relative in ["/wiki", "mailto:a@b.example", "ftp://files.example"] {
+            assert_eq!(
+                Tenant::from_install_payload(&base_url_payload(relative)).err(),
+                Some(PayloadError::BaseUrl),
+                "{relative}"
+            );
+        }
+    }
+
+    #[test]
+    fn loopback_http_only_when_allowed() {
+        for loopback in [
+            "http://127.0.0.1:8080/wiki",
+            "http://127.1.2.3",
+            "http://[::1]:9000",
+            "http://LocalHost:3000",
+        ] {
+            assert_eq!(
+                Tenant::from_install_payload(&base_url_payload(loopback)).err(),
+                Some(PayloadError::InsecureBaseUrl),
+                "{loopback}"
+            );
+            let tenant = Tenant::from_install_payload_allowing_loopback(&base_url_payload(loopback))
+                .unwrap_or_else(|e| panic!("{loopback}: {e}"));
+            assert_eq!(tenant.base_url(), loopback);
+        }
     }
 
     #[test]

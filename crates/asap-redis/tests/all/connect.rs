@@ -1,19 +1,20 @@
 //! The Redis Connect tenant store (feature `connect`) against a real redis-server: install
-//! payloads round-trip, the lifecycle keeps it in step, and Redis going away is a 503 until it
-//! comes back.
+//! payloads round-trip, the lifecycle keeps it in step, a lifecycle token is used once across
+//! instances, and Redis going away is a 503 until it comes back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asap_core::{PublicKeySource, StaticKeySource};
-use asap_redis::RedisTenantStore;
+use asap_redis::{RedisReplayGuard, RedisTenantStore};
 use asap_testkit::http::spawn_http;
 use asap_testkit::redis::RedisServer;
 use asap_tower::{ConnectAuthenticated, ConnectLayer};
 use axum::Router;
 use axum::routing::get;
 use connect_qsh::{
-    Authenticator, ConnectSigner, Lifecycle, SharedSecret, SharedSecretStore, StoreError, Tenant, TenantStore,
+    AuthError, Authenticator, ConnectSigner, Lifecycle, SharedSecret, SharedSecretStore, StoreError, Tenant,
+    TenantStore,
 };
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::json;
@@ -275,4 +276,75 @@ async fn redis_down_is_503_for_connect_requests_and_recovers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(call(&url, &token()).await, 200);
+}
+
+#[tokio::test]
+async fn a_lifecycle_callback_used_on_one_instance_is_refused_on_another() {
+    let Some(redis) = RedisServer::start() else { return };
+    let tenants: Arc<RedisTenantStore> = Arc::new(store(&redis).await);
+    tenants.save(&tenant("c-1", "current")).await.expect("saved");
+    let keys: Arc<dyn PublicKeySource> = Arc::new(StaticKeySource::new());
+    // Two instances of the app: their own connections, one Redis for tenants and used tokens.
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let guard = RedisReplayGuard::connect(&redis.url())
+            .await
+            .expect("connect")
+            .key_prefix("connect:lifecycle:");
+        let lifecycle = Lifecycle::builder(APP_BASE_URL, keys.clone(), tenants.clone())
+            .replay_guard(Arc::new(guard))
+            .build()
+            .expect("valid");
+        instances.push(lifecycle);
+    }
+    // A genuine re-install that keeps the secret, signed with the tenant's current secret.
+    let token = ConnectSigner::new("c-1")
+        .sign(
+            &SharedSecret::new("current"),
+            "POST",
+            &format!("{APP_BASE_URL}/installed"),
+            APP_BASE_URL,
+        )
+        .expect("signed");
+    let install = |lifecycle: &Lifecycle, secret: &str| {
+        let body = payload("c-1", secret, "installed");
+        let headers = callback_headers(&token);
+        let lifecycle = lifecycle.clone();
+        async move {
+            lifecycle
+                .installed(
+                    &Method::POST,
+                    &Uri::from_static("/installed"),
+                    &headers,
+                    body.as_bytes(),
+                )
+                .await
+        }
+    };
+    install(&instances[0], "current")
+        .await
+        .expect("first use, on the first instance");
+
+    // The same token replayed to the other instance, with the attacker's secret.
+    let err = install(&instances[1], "attacker").await.expect_err("a replay");
+    assert!(matches!(err, AuthError::Replayed), "{err}");
+    assert_eq!(err.outcome().status(), 401);
+    let stored = tenants.tenant("c-1").await.expect("ok").expect("installed");
+    assert_eq!(stored.shared_secret().expose(), "current");
+
+    // Redis holds the entry under the guard's prefix, with a TTL.
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("connect:lifecycle:*")
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .expect("ttl");
+    assert!((1..=210).contains(&ttl), "{ttl}");
 }

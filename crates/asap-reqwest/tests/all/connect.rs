@@ -6,7 +6,9 @@ use asap_testkit::http::spawn_http;
 use asap_tower::{ConnectAuthenticated, ConnectLayer};
 use axum::Router;
 use axum::routing::get;
-use connect_qsh::{Authenticator, ConnectSigner, InMemorySharedSecretStore, SharedSecret, Tenant};
+use connect_qsh::{
+    Authenticator, ConnectSigner, InMemorySharedSecretStore, PayloadError, SharedSecret, Tenant,
+};
 use http::Extensions;
 use reqwest::{Method, Request, Response, StatusCode};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
@@ -54,7 +56,7 @@ impl Product {
             "baseUrl": format!("{}/wiki", self.origin),
             "eventType": "installed",
         });
-        Tenant::from_install_payload(&payload.to_string()).expect("valid payload")
+        Tenant::from_install_payload_allowing_loopback(&payload.to_string()).expect("valid payload")
     }
 
     fn url(&self, path_and_query: &str) -> String {
@@ -173,6 +175,40 @@ async fn a_url_outside_the_tenants_base_url_is_never_signed() {
             matches!(
                 inner.downcast_ref::<ConnectMiddlewareError>(),
                 Some(ConnectMiddlewareError::Sign(_))
+            ),
+            "{url}: {inner}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_never_travels_in_clear() {
+    // A tenant's base URL is https (or http on loopback, when explicitly allowed).
+    let payload =
+        |base_url: &str| json!({"clientKey": "c", "sharedSecret": SECRET, "baseUrl": base_url}).to_string();
+    for insecure in ["http://acme.atlassian.net/wiki", "http://10.1.2.3/wiki"] {
+        assert_eq!(
+            Tenant::from_install_payload_allowing_loopback(&payload(insecure)).err(),
+            Some(PayloadError::InsecureBaseUrl),
+            "{insecure}"
+        );
+    }
+    let acme = Tenant::from_install_payload(&payload("https://acme.atlassian.net/wiki")).expect("valid");
+    let client = client(ConnectMiddleware::for_tenant(ConnectSigner::new(APP_KEY), acme));
+    // Plain http, to the tenant's host or any other non-loopback host: refused before signing.
+    for url in [
+        "http://acme.atlassian.net/wiki/rest/api/space",
+        "http://acme.atlassian.net:443/wiki/rest/api/space",
+        "http://evil.example/wiki/rest/api/space",
+    ] {
+        let err = client.get(url).send().await.expect_err("must not be sent");
+        let reqwest_middleware::Error::Middleware(inner) = err else {
+            panic!("expected a middleware error, got {err:?}");
+        };
+        assert!(
+            matches!(
+                inner.downcast_ref::<ConnectMiddlewareError>(),
+                Some(ConnectMiddlewareError::InsecureUrl(_))
             ),
             "{url}: {inner}"
         );

@@ -1,8 +1,30 @@
-//! Every case of the shared conformance file, in each form the API accepts it.
+//! Every case of the shared conformance file, in each form the API accepts it. Runs with and
+//! without the `auth` feature: the standalone qsh is held to the same cases.
+
+use std::path::PathBuf;
 
 use connect_qsh::{canonical_request, qsh, qsh_of_canonical};
+use serde_json::Value;
 
-use crate::support::conformance_cases;
+/// The shared conformance cases, read from `shared/conformance/connect-qsh.json` beside the
+/// repository. Panics with a clear message when the file is absent.
+pub(crate) fn conformance_cases() -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/connect-qsh.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the shared Connect conformance cases are missing: cannot read {}: {e} \
+             (the repository must be checked out next to shared/)",
+            path.display()
+        )
+    });
+    let doc: Value = serde_json::from_str(&text).expect("connect-qsh.json is JSON");
+    let cases = doc["cases"]
+        .as_array()
+        .expect("connect-qsh.json has a `cases` array")
+        .clone();
+    assert!(!cases.is_empty(), "connect-qsh.json has no cases");
+    cases
+}
 
 #[test]
 fn every_shared_case_gives_the_expected_canonical_request_and_qsh() {

@@ -1,12 +1,17 @@
 //! The install lifecycle end to end: an RS256 install key served by a key repository on
-//! 127.0.0.1, the tenant store, and the re-install rule.
+//! 127.0.0.1, the tenant store, the re-install rule, single-use callback tokens and the tenant
+//! base URL rule.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use asap_core::{KeyId, KeySpec, PrivateKey, PublicKeySource, StaticKeySource};
+use asap_core::{
+    KeyId, KeySpec, PrivateKey, PublicKeySource, ReplayError, ReplayFuture, ReplayGuard, StaticKeySource,
+    TokenUse,
+};
 use connect_qsh::{
-    AuthError, Authenticator, CallbackSignature, InMemoryTenantStore, Lifecycle, SharedSecret, TenantSecrets,
-    TenantStore, qsh,
+    AuthError, Authenticator, CallbackSignature, InMemoryTenantStore, Lifecycle, LifecycleEvent,
+    PayloadError, SharedSecret, TenantSecrets, TenantStore, qsh,
 };
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::{Value, json};
@@ -18,22 +23,33 @@ const CLIENT_KEY: &str = "7f3a1c2e-tenant-client-key";
 const KID: &str = "0e50fccb-239d-4991-a5db-dc850ba3f236";
 
 fn payload(event: &str, client_key: &str, secret: &str) -> Vec<u8> {
+    payload_at(event, client_key, secret, "https://acme.atlassian.net/wiki")
+}
+
+fn payload_at(event: &str, client_key: &str, secret: &str, base_url: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "key": "my-app",
         "clientKey": client_key,
         "sharedSecret": secret,
-        "baseUrl": "https://acme.atlassian.net/wiki",
+        "baseUrl": base_url,
         "productType": "confluence",
         "eventType": event,
     }))
     .expect("serialises")
 }
 
+/// `iat` a little earlier for each token made: two callbacks made in the same second are two
+/// tokens, as two callbacks of the product are (each callback token is accepted once).
+fn issued_at() -> i64 {
+    static EARLIER: AtomicI64 = AtomicI64::new(0);
+    now() - EARLIER.fetch_add(1, Ordering::Relaxed) % 60
+}
+
 fn rs256_callback(key: &PrivateKey, kid: &str, path: &str, iss: &str, aud: &str) -> String {
     let claims = json!({
         "iss": iss,
         "aud": aud,
-        "iat": now(),
+        "iat": issued_at(),
         "exp": now() + 180,
         "qsh": qsh("POST", path, "").expect("qsh"),
     });
@@ -43,7 +59,7 @@ fn rs256_callback(key: &PrivateKey, kid: &str, path: &str, iss: &str, aud: &str)
 fn hs256_callback(secret: &str, path: &str, iss: &str) -> String {
     let claims = json!({
         "iss": iss,
-        "iat": now(),
+        "iat": issued_at(),
         "exp": now() + 180,
         "qsh": qsh("POST", path, "").expect("qsh"),
     });
@@ -350,4 +366,262 @@ async fn a_repeated_install_needs_the_current_secret_or_the_install_key() {
         .await
         .expect("signed re-install");
     assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-3"));
+}
+
+async fn stored_base_url(f: &Fixture) -> Option<String> {
+    let tenant = f.tenants.tenant(CLIENT_KEY).await.expect("store answers")?;
+    Some(tenant.base_url().to_owned())
+}
+
+fn replayed(err: &AuthError) {
+    assert!(matches!(err, AuthError::Replayed), "{err}");
+    assert_eq!(err.outcome().status(), 401);
+}
+
+#[tokio::test]
+async fn a_signed_install_replayed_with_another_body_is_refused() {
+    let f = fixture().await;
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("installed");
+
+    // The same genuine token, with a secret and a base URL of the attacker's choosing.
+    let evil = payload_at("installed", CLIENT_KEY, "attacker-secret", "https://evil.example");
+    let err = install(&f, &token, &evil).await.expect_err("a replay");
+    replayed(&err);
+    // And with the very same body: still a second use.
+    let err = install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect_err("a replay");
+    replayed(&err);
+    assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-1"));
+    assert_eq!(
+        stored_base_url(&f).await.as_deref(),
+        Some("https://acme.atlassian.net/wiki")
+    );
+}
+
+#[tokio::test]
+async fn a_reinstall_signed_with_the_current_secret_is_single_use_too() {
+    let f = fixture().await;
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("first install");
+    // A re-install that keeps the secret (so the token's secret stays current)…
+    let reinstall = hs256_callback("secret-1", "/installed", CLIENT_KEY);
+    install(&f, &reinstall, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("re-install");
+    // …cannot be replayed to set another one.
+    let err = install(&f, &reinstall, &payload("installed", CLIENT_KEY, "secret-evil"))
+        .await
+        .expect_err("a replay");
+    replayed(&err);
+    assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-1"));
+}
+
+#[tokio::test]
+async fn a_replayed_uninstall_does_not_remove_a_reinstalled_tenant() {
+    let f = fixture().await;
+    let body = payload("installed", CLIENT_KEY, "secret-1");
+    let first = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &first, &body).await.expect("installed");
+    let uninstall = rs256_callback(&f.install_key, KID, "/uninstalled", CLIENT_KEY, APP_BASE_URL);
+    let uninstalled_body = payload("uninstalled", CLIENT_KEY, "secret-1");
+    f.lifecycle
+        .uninstalled(
+            &Method::POST,
+            &uninstalled_uri(),
+            &jwt(&uninstall),
+            &uninstalled_body,
+        )
+        .await
+        .expect("uninstalled");
+    let again = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &again, &payload("installed", CLIENT_KEY, "secret-2"))
+        .await
+        .expect("installed again");
+
+    let err = f
+        .lifecycle
+        .uninstalled(
+            &Method::POST,
+            &uninstalled_uri(),
+            &jwt(&uninstall),
+            &uninstalled_body,
+        )
+        .await
+        .expect_err("a replay");
+    replayed(&err);
+    assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-2"));
+}
+
+#[tokio::test]
+async fn verify_consumes_the_token() {
+    let f = fixture().await;
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    let body = payload("installed", CLIENT_KEY, "secret-1");
+    f.lifecycle
+        .verify(
+            LifecycleEvent::Installed,
+            &Method::POST,
+            &installed_uri(),
+            &jwt(&token),
+            &body,
+        )
+        .await
+        .expect("verified");
+    let err = install(&f, &token, &body).await.expect_err("a second use");
+    replayed(&err);
+    assert!(stored_secret(&f).await.is_none());
+}
+
+#[tokio::test]
+async fn a_token_is_recorded_only_after_every_other_check_passed() {
+    let f = fixture().await;
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    // Refused for its body (another tenant, then a base URL in clear): not burnt.
+    let err = install(&f, &token, &payload("installed", "another-tenant", "s"))
+        .await
+        .expect_err("wrong client key");
+    assert!(matches!(err, AuthError::ClientKeyMismatch), "{err}");
+    let in_clear = payload_at("installed", CLIENT_KEY, "s", "http://acme.atlassian.net/wiki");
+    let err = install(&f, &token, &in_clear).await.expect_err("http base URL");
+    assert!(
+        matches!(err, AuthError::Payload(PayloadError::InsecureBaseUrl)),
+        "{err}"
+    );
+    install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("the first use that passes every check");
+    assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-1"));
+}
+
+#[derive(Debug)]
+struct DownGuard;
+
+impl ReplayGuard for DownGuard {
+    fn first_use<'a>(&'a self, _: TokenUse<'a>) -> ReplayFuture<'a> {
+        Box::pin(std::future::ready(Err(ReplayError::Unavailable("down".into()))))
+    }
+}
+
+/// Records what it was asked, and says every use is the first.
+#[derive(Debug, Default)]
+struct Recording(std::sync::Mutex<Vec<(String, String, i64)>>);
+
+impl ReplayGuard for Recording {
+    fn first_use<'a>(&'a self, u: TokenUse<'a>) -> ReplayFuture<'a> {
+        self.0
+            .lock()
+            .expect("lock")
+            .push((u.issuer.to_owned(), u.jti.to_owned(), u.expires_at - u.now));
+        Box::pin(std::future::ready(Ok(true)))
+    }
+}
+
+#[tokio::test]
+async fn an_unavailable_replay_guard_is_503_and_changes_nothing() {
+    let f = fixture().await;
+    let keys: Arc<dyn PublicKeySource> = Arc::new(install_keys(&f.repository.serve().await));
+    let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, f.tenants.clone())
+        .replay_guard(Arc::new(DownGuard))
+        .build()
+        .expect("valid");
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    let err = lifecycle
+        .installed(
+            &Method::POST,
+            &installed_uri(),
+            &jwt(&token),
+            &payload("installed", CLIENT_KEY, "s"),
+        )
+        .await
+        .expect_err("cannot check for a replay");
+    assert!(matches!(err, AuthError::ReplayUnavailable(_)), "{err}");
+    assert_eq!(err.outcome().status(), 503);
+    assert!(stored_secret(&f).await.is_none());
+}
+
+#[tokio::test]
+async fn the_guard_keeps_the_token_until_exp_plus_leeway_keyed_by_its_signed_part() {
+    let f = fixture().await;
+    let keys: Arc<dyn PublicKeySource> = Arc::new(install_keys(&f.repository.serve().await));
+    let guard = Arc::new(Recording::default());
+    let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, f.tenants.clone())
+        .replay_guard(guard.clone())
+        .leeway(std::time::Duration::from_secs(30))
+        .build()
+        .expect("valid");
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    lifecycle
+        .installed(
+            &Method::POST,
+            &installed_uri(),
+            &jwt(&token),
+            &payload("installed", CLIENT_KEY, "s"),
+        )
+        .await
+        .expect("installed");
+    let (signed_part, _) = token.rsplit_once('.').expect("three segments");
+    let recorded = guard.0.lock().expect("lock").clone();
+    assert_eq!(recorded.len(), 1);
+    let (issuer, id, ttl) = &recorded[0];
+    assert_eq!(issuer, CLIENT_KEY);
+    assert_eq!(
+        id,
+        &connect_qsh::qsh_of_canonical(signed_part),
+        "SHA-256 hex of the signed part"
+    );
+    // exp = now + 180, plus the 30 s leeway (give or take the second the test may straddle).
+    assert!((209..=210).contains(ttl), "{ttl}");
+}
+
+#[tokio::test]
+async fn a_tenant_base_url_must_be_https_unless_loopback_is_allowed() {
+    let f = fixture().await;
+    for base_url in ["http://acme.atlassian.net/wiki", "http://127.0.0.1:8080/wiki"] {
+        let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+        let err = install(&f, &token, &payload_at("installed", CLIENT_KEY, "s", base_url))
+            .await
+            .expect_err("in clear");
+        assert!(
+            matches!(err, AuthError::Payload(PayloadError::InsecureBaseUrl)),
+            "{base_url}: {err}"
+        );
+        assert_eq!(err.outcome().status(), 401);
+    }
+    assert!(stored_secret(&f).await.is_none());
+
+    let keys: Arc<dyn PublicKeySource> = Arc::new(install_keys(&f.repository.serve().await));
+    let dev = Lifecycle::builder(APP_BASE_URL, keys, f.tenants.clone())
+        .allow_insecure_loopback(true)
+        .build()
+        .expect("valid");
+    let install_dev = |base_url: &'static str| {
+        let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+        let dev = dev.clone();
+        async move {
+            dev.installed(
+                &Method::POST,
+                &installed_uri(),
+                &jwt(&token),
+                &payload_at("installed", CLIENT_KEY, "s", base_url),
+            )
+            .await
+        }
+    };
+    let err = install_dev("http://acme.atlassian.net/wiki")
+        .await
+        .expect_err("only loopback may be http");
+    assert!(
+        matches!(err, AuthError::Payload(PayloadError::InsecureBaseUrl)),
+        "{err}"
+    );
+    let tenant = install_dev("http://127.0.0.1:8080/wiki")
+        .await
+        .expect("loopback allowed");
+    assert_eq!(tenant.base_url(), "http://127.0.0.1:8080/wiki");
 }

@@ -135,7 +135,7 @@ fn corpus() -> impl Strategy<Value = (String, String, String)> {
 fn canonical_requests_agree_with_npm() {
     let Some(_dir) = npm_dir() else { return };
     // Every shared case, then the generated corpus.
-    let mut cases: Vec<(String, String, String)> = crate::support::conformance_cases()
+    let mut cases: Vec<(String, String, String)> = crate::conformance::conformance_cases()
         .iter()
         .map(|c| {
             let base = format!(

@@ -176,7 +176,7 @@ fn conformance_cases_agree_with_python() {
     let Some(py) = asap_testkit::python::require(&["atlassian_jwt"]) else {
         return;
     };
-    let cases: Vec<(String, String)> = crate::support::conformance_cases()
+    let cases: Vec<(String, String)> = crate::conformance::conformance_cases()
         .iter()
         .filter(|c| c["base_path"] == "") // Python has no base URL parameter
         .map(|c| {

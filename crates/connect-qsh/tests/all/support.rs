@@ -1,9 +1,8 @@
-//! Shared helpers: the conformance file, hand-made tokens, a key repository on 127.0.0.1 and
+//! Shared helpers: hand-made tokens, a key repository on 127.0.0.1 and
 //! the asap-keys HTTP repository client for it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,26 +17,6 @@ use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-
-/// The shared conformance cases, read from `shared/conformance/connect-qsh.json` beside the
-/// repository. Panics with a clear message when the file is absent.
-pub(crate) fn conformance_cases() -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/connect-qsh.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the shared Connect conformance cases are missing: cannot read {}: {e} \
-             (the repository must be checked out next to shared/)",
-            path.display()
-        )
-    });
-    let doc: Value = serde_json::from_str(&text).expect("connect-qsh.json is JSON");
-    let cases = doc["cases"]
-        .as_array()
-        .expect("connect-qsh.json has a `cases` array")
-        .clone();
-    assert!(!cases.is_empty(), "connect-qsh.json has no cases");
-    cases
-}
 
 pub(crate) fn now() -> i64 {
     i64::try_from(
