@@ -5,6 +5,10 @@
 //! until it expires (`exp + leeway`). The connection reconnects by itself; while Redis cannot
 //! answer, verification fails closed with a 503 unless [`WhenUnavailable::Allow`] is chosen.
 //!
+//! The same guard makes Connect lifecycle callbacks single-use across a fleet:
+//! `connect_qsh::LifecycleBuilder::replay_guard`, with its own [`RedisReplayGuard::key_prefix`]
+//! (such as `connect:lifecycle:`).
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use asap_core::{Audience, StaticKeySource, Verifier};

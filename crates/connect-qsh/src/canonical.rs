@@ -379,6 +379,34 @@ mod tests {
         assert_eq!(decoded, None);
     }
 
+    #[cfg(feature = "auth")]
+    #[test]
+    fn only_resource_preserving_escapes_are_decoded() {
+        let decoded = |path| decode_resource_preserving(path);
+        // Segment boundaries, a second decoding, dot segments and path parameters stay encoded,
+        // whatever the letter case of the hex digits.
+        for kept in [
+            "/a%2Fb",
+            "/a%2fb",
+            "/a%5Cb",
+            "/a%5cb",
+            "/a%252Fb",
+            "/%2e%2e/x",
+            "/%2E",
+            "/a%3Bb",
+            "/a%3bb",
+        ] {
+            assert_eq!(decoded(kept).as_deref(), Some(kept), "{kept}");
+        }
+        assert_eq!(decoded("/a%20b%3F%23%00%41%7E").as_deref(), Some("/a b?#\0A~"));
+        assert_eq!(decoded("/caf%C3%A9%3A%40%2C").as_deref(), Some("/café:@,"));
+        // Incomplete or non-hex escapes are kept as they are.
+        assert_eq!(decoded("/a%2/b%zz%").as_deref(), Some("/a%2/b%zz%"));
+        // Invalid UTF-8 gives no decoded form rather than U+FFFD for several byte strings.
+        assert_eq!(decoded("/%FF"), None);
+        assert_eq!(decoded("/%C3"), None);
+    }
+
     #[test]
     fn qsh_is_lowercase_hex_sha256() {
         assert_eq!(
