@@ -3,7 +3,7 @@
 use std::fmt;
 
 use asap_core::Outcome;
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 /// What a 503 body says instead of the error: the error names the dependency that failed (a key
@@ -37,4 +37,15 @@ pub(crate) fn refusal(
         headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
+}
+
+/// Marks the request's `Authorization` values sensitive: the token stays readable, but a
+/// handler or a later layer that logs the request's headers with `{:?}` prints `Sensitive`
+/// instead of a bearer credential that is valid until it expires (and HTTP/2 never indexes it).
+pub(crate) fn hide_authorization(headers: &mut HeaderMap) {
+    if let http::header::Entry::Occupied(mut values) = headers.entry(AUTHORIZATION) {
+        for value in values.iter_mut() {
+            value.set_sensitive(true);
+        }
+    }
 }

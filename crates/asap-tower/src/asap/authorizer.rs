@@ -9,6 +9,7 @@ use http::{HeaderValue, Request, Response};
 
 use super::{AsapLayer, default_response};
 use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
 
@@ -121,6 +122,7 @@ impl Authorize for AsapAuthorizer {
 
     /// Admits `request` with the caller in its extensions, or as an allowed anonymous request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
+        hide_authorization(request.headers_mut());
         if let Some(by) = request.extensions().get::<VerifiedBy>()
             && Arc::ptr_eq(&by.verifier, &self.verifier)
         {

@@ -8,6 +8,7 @@ use http::{Request, Response, Uri};
 
 use super::{ConnectLayer, connect_response};
 use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
 
@@ -113,6 +114,7 @@ impl Authorize for ConnectAuthorizer {
     /// Admits `request` with the tenant context in its extensions, or as an allowed anonymous
     /// request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), AuthError> {
+        hide_authorization(request.headers_mut());
         if let Some(by) = request.extensions().get::<AuthenticatedBy>()
             && Arc::ptr_eq(&by.authenticator, &self.authenticator)
         {

@@ -460,6 +460,26 @@ async fn an_inner_layer_with_its_own_authenticator_applies_its_tenant_store() {
 }
 
 #[tokio::test]
+async fn the_handler_sees_the_product_token_marked_sensitive() {
+    let app = Router::new()
+        .route(
+            "/connect/headers",
+            get(|headers: http::HeaderMap| async move {
+                let value = &headers[AUTHORIZATION];
+                format!("{} {headers:?}", value.is_sensitive())
+            }),
+        )
+        .layer(ConnectLayer::new(authenticator(secrets())));
+    let server = Server::start(app).await;
+    let token = product_token("GET", "/connect/headers");
+    let response = server.get("/connect/headers", Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.expect("body");
+    assert!(text.starts_with("true "), "{text}");
+    assert!(!text.contains(&token), "{text}");
+}
+
+#[tokio::test]
 async fn a_narrowed_inner_layer_refuses_anonymous_requests_the_service_lets_through() {
     let service = ConnectLayer::new(authenticator(secrets())).allow_anonymous(true);
     let app = Router::new()

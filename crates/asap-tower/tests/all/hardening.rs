@@ -1,4 +1,5 @@
-//! What a caller learns from a refused request: a 503 names no dependency (the log does).
+//! What a caller learns from, and leaves in, a refused or admitted request: a 503 names no
+//! dependency (the log does), and the bearer token reaches the service marked sensitive.
 
 use std::convert::Infallible;
 
@@ -6,7 +7,7 @@ use asap_core::*;
 use asap_tower::AsapLayer;
 use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 use crate::support::*;
 
@@ -55,4 +56,26 @@ async fn a_503_body_names_no_key_repository_and_the_warn_log_does() {
             .any(|(level, fields)| *level == tracing::Level::WARN && fields.contains(REPOSITORY_ERROR)),
         "{events:?}"
     );
+}
+
+#[tokio::test]
+async fn the_service_sees_the_bearer_token_marked_sensitive() {
+    let billing = Caller::new("billing");
+    let token = billing.token();
+    let layer = AsapLayer::new(verifier(keys(&[&billing])).build().expect("v"));
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .service(service_fn(|request: Request<()>| async move {
+            let value = &request.headers()[AUTHORIZATION];
+            let shown = format!("{:?}", request.headers());
+            Ok::<_, Infallible>(Response::new(format!("{} {shown}", value.is_sensitive())))
+        }));
+    let request = Request::get("/")
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .body(())
+        .expect("request");
+    let response = service.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.body().starts_with("true "), "{}", response.body());
+    assert!(!response.body().contains(&token), "{}", response.body());
 }
