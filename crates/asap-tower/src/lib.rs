@@ -15,7 +15,8 @@
 //! (`{"error":"invalid_token","error_description":"token expired (…)"}`), never echoing the token
 //! and, on a 503, never naming the dependency that failed; replace it with
 //! [`AsapLayer::on_rejection`]. Accepted and refused calls are logged with `tracing` (issuer,
-//! kid, reason — never the token; a 503's reason at `warn`).
+//! kid, reason — never the token; a 503's reason at `warn`). The request goes on to the inner
+//! service with its `Authorization` header marked sensitive, so a `{:?}` of it shows no token.
 //!
 //! With axum, handlers take the caller with the [`Authenticated`] extractor (feature `axum`,
 //! on by default):
