@@ -77,15 +77,19 @@
 #![deny(unsafe_code)]
 
 mod data_uri;
+mod directory;
 mod env;
 mod error;
 mod file_repo;
 mod http;
 mod openssh;
 mod private;
+#[cfg(feature = "server")]
+pub mod server;
 mod sources;
 
 pub use data_uri::{parse_data_uri, to_data_uri};
+pub use directory::{DEFAULT_READ_TIMEOUT, DirectoryError, KeyDirectory};
 pub use env::{ENV_AUDIENCE, ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, EnvSigner};
 pub use error::{ConfigError, EnvError, FetchError, LoadError, SharedError};
 pub use file_repo::{DEFAULT_RESCAN_INTERVAL, FileKeyRepository, FileKeyRepositoryBuilder};
