@@ -69,7 +69,8 @@ pub enum DirectoryError {
     /// A directory, FIFO, device or socket: only regular files hold keys.
     #[error("not a regular file")]
     NotRegularFile,
-    /// The file exists but cannot be opened or read (permissions, a symbolic link swapped in).
+    /// The file exists but cannot be opened (permissions, a symbolic link swapped in, a name
+    /// too long).
     #[error("the file cannot be read ({0})")]
     Unreadable(ErrorKind),
     /// Larger than [`MAX_KEY_BODY_BYTES`](crate::MAX_KEY_BODY_BYTES): not a public key.
@@ -207,12 +208,19 @@ fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
-/// Errors about one file are "not a key here"; only the cases below say more.
+/// Errors about the file itself are "not a key here"; any other (out of file descriptors or
+/// memory, an I/O error) means the directory cannot answer now, and the key may exist.
 fn per_file_error(e: &std::io::Error) -> DirectoryError {
+    // O_NOFOLLOW on a symbolic link (swapped in after the path was resolved).
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return DirectoryError::Unreadable(e.kind());
+    }
     match e.kind() {
         ErrorKind::NotFound | ErrorKind::NotADirectory => DirectoryError::Missing,
         ErrorKind::IsADirectory => DirectoryError::NotRegularFile,
-        kind => DirectoryError::Unreadable(kind),
+        kind @ (ErrorKind::PermissionDenied | ErrorKind::InvalidFilename) => DirectoryError::Unreadable(kind),
+        _ => DirectoryError::Unavailable(std::io::Error::new(e.kind(), e.to_string())),
     }
 }
 

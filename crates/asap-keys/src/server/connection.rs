@@ -7,7 +7,7 @@
 //! one) and is closed as soon as no request is in flight and the applicable deadline passed.
 //!
 //! At the connection cap, a new connection evicts the oldest one that has no request in flight
-//! ([`Connections::evict_oldest_idle`]), so that a crowd of silent clients delays a legitimate
+//! ([`Connections::wait_for_room`]), so that a crowd of silent clients delays a legitimate
 //! one by nothing rather than by their timeouts; only when every connection is busy does the
 //! new one wait for a slot.
 
@@ -17,7 +17,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -30,7 +30,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service as _;
@@ -38,14 +38,27 @@ use tower_service::Service as _;
 use super::limits::ConnectionLimits;
 use super::service::{KeyService, Peer};
 
-/// The connections open, oldest first.
-#[derive(Default)]
+/// File descriptors left free when the process ran out of them: key files need some too.
+const DESCRIPTOR_HEADROOM: usize = 8;
+
+/// The connections open, oldest first, and how many may be.
 pub(crate) struct Connections {
     next: AtomicU64,
     open: Mutex<BTreeMap<u64, Arc<Activity>>>,
+    cap: AtomicUsize,
+    closed: Notify,
 }
 
 impl Connections {
+    pub(crate) fn new(cap: usize) -> Connections {
+        Connections {
+            next: AtomicU64::new(0),
+            open: Mutex::new(BTreeMap::new()),
+            cap: AtomicUsize::new(cap),
+            closed: Notify::new(),
+        }
+    }
+
     /// A new connection's activity, listed until the returned registration drops.
     pub(crate) fn register(self: &Arc<Connections>) -> Registration {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -58,20 +71,50 @@ impl Connections {
         }
     }
 
-    /// Asks the oldest connection without a request in flight to close; false when every
-    /// connection is busy.
-    pub(crate) fn evict_oldest_idle(&self) -> bool {
-        let open = self.lock();
-        let idle = open
-            .values()
-            .find(|activity| !activity.evicted.load(Ordering::Relaxed) && activity.requests().in_flight == 0);
-        match idle {
-            Some(activity) => {
-                activity.evicted.store(true, Ordering::Relaxed);
-                activity.changed.notify_one();
-                true
+    /// Waits until one more connection fits under the cap, asking the oldest connections
+    /// without a request in flight to close; while every connection is busy, waits for one to
+    /// end.
+    pub(crate) async fn wait_for_room(&self) {
+        loop {
+            let closed = self.closed.notified();
+            {
+                let open = self.lock();
+                let excess = (open.len() + 1).saturating_sub(self.cap.load(Ordering::Relaxed));
+                if excess == 0 {
+                    return;
+                }
+                let leaving = open
+                    .values()
+                    .filter(|activity| activity.evicted.load(Ordering::Relaxed))
+                    .count();
+                evict_idle(&open, excess.saturating_sub(leaving));
             }
-            None => false,
+            closed.await;
+        }
+    }
+
+    /// The process is out of file descriptors: the cap becomes what is open now, less some
+    /// headroom for reading key files, and the oldest idle connections above it close.
+    pub(crate) fn out_of_descriptors(&self) {
+        let open = self.lock();
+        let cap = open.len().saturating_sub(DESCRIPTOR_HEADROOM).max(1);
+        if cap < self.cap.fetch_min(cap, Ordering::Relaxed) {
+            tracing::warn!(
+                cap,
+                "out of file descriptors: serving at most {cap} connections at once"
+            );
+        }
+        evict_idle(&open, open.len().saturating_sub(cap));
+    }
+
+    /// Waits until every connection has ended.
+    pub(crate) async fn all_closed(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self.lock().is_empty() {
+                return;
+            }
+            closed.await;
         }
     }
 
@@ -81,7 +124,18 @@ impl Connections {
     }
 }
 
-/// One open connection in [`Connections`].
+/// Asks up to `n` of the oldest connections without a request in flight to close.
+fn evict_idle(open: &BTreeMap<u64, Arc<Activity>>, n: usize) {
+    let idle = open
+        .values()
+        .filter(|activity| !activity.evicted.load(Ordering::Relaxed) && activity.requests().in_flight == 0);
+    for activity in idle.take(n) {
+        activity.evicted.store(true, Ordering::Relaxed);
+        activity.changed.notify_one();
+    }
+}
+
+/// One open connection in [`Connections`]; its slot is free again when this drops.
 pub(crate) struct Registration {
     id: u64,
     activity: Arc<Activity>,
@@ -91,6 +145,7 @@ pub(crate) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.connections.lock().remove(&self.id);
+        self.connections.closed.notify_one();
     }
 }
 
@@ -277,11 +332,9 @@ pub(crate) async fn serve(
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
-    permit: OwnedSemaphorePermit,
     registration: Registration,
 ) {
-    // Held until this connection ends, whichever way.
-    let _slot = (permit, &registration);
+    // Held until this connection ends, whichever way: its slot under the cap.
     let activity = registration.activity.clone();
     let io = ActivityIo {
         inner: stream,

@@ -39,7 +39,7 @@
 //!     .limits(ConnectionLimits::default().max_connections(256));
 //! let server = KeyServer::bind("127.0.0.1:8443".parse().expect("address"), config).await?;
 //! let url = server.url(); // https://127.0.0.1:8443/
-//! server.serve(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+//! server.serve(std::future::pending()).await?; // or a shutdown signal
 //! # Ok(()) }
 //! ```
 
@@ -55,7 +55,7 @@ use asap_core::PublicKeySource;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 mod connection;
@@ -260,11 +260,10 @@ impl KeyServer {
     /// a new connection makes the oldest one without a request in flight close; when every
     /// connection has a request in flight, further clients wait in the listen backlog until one
     /// ends, which every bound of [`ConnectionLimits`] makes happen in bounded time. Running out
-    /// of file descriptors below the cap is handled the same way.
+    /// of file descriptors below the cap lowers the cap to what is open then, less a few
+    /// descriptors kept free for key files (logged as a warning).
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let max = self.limits.max_connections;
-        let slots = Arc::new(Semaphore::new(max));
-        let connections = Arc::new(connection::Connections::default());
+        let connections = Arc::new(connection::Connections::new(self.limits.max_connections));
         let (stop, stopped) = watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -276,7 +275,7 @@ impl KeyServer {
                     // idle connection makes room, as at the cap.
                     Err(e) if is_out_of_descriptors(&e) => {
                         tracing::debug!(error = %e, "accept failed; closing an idle connection");
-                        connections.evict_oldest_idle();
+                        connections.out_of_descriptors();
                         tokio::time::sleep(Duration::from_millis(5)).await;
                         continue;
                     }
@@ -291,19 +290,10 @@ impl KeyServer {
             };
             // At the cap, the oldest idle connection makes room; when all are busy, this one
             // waits (and the clients after it in the listen backlog).
-            let slot = match slots.clone().try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(_) => {
-                    connections.evict_oldest_idle();
-                    tokio::select! {
-                        () = &mut shutdown => break,
-                        slot = slots.clone().acquire_owned() => match slot {
-                            Ok(slot) => slot,
-                            Err(_) => break, // never closed
-                        },
-                    }
-                }
-            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = connections.wait_for_room() => {}
+            }
             tokio::spawn(connection::serve(
                 stream,
                 peer,
@@ -311,16 +301,13 @@ impl KeyServer {
                 self.tls.clone(),
                 self.limits,
                 stopped.clone(),
-                slot,
                 connections.register(),
             ));
         }
         drop(self.listener);
         let _ = stop.send(true);
-        // Every connection holds a slot until it ends, so holding them all means all ended.
-        let all = u32::try_from(max).unwrap_or(u32::MAX);
         let grace = self.limits.shutdown_grace + Duration::from_secs(1);
-        let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
+        let _ = tokio::time::timeout(grace, connections.all_closed()).await;
         Ok(())
     }
 }
