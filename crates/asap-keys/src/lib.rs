@@ -41,7 +41,9 @@
 //! Each of these is an [`asap_core::PublicKeySource`] to give to [`asap_core::Verifier`]:
 //!
 //! - [`asap_core::StaticKeySource`]: a fixed map;
-//! - [`DirectoryKeySource`]: files in repository layout, `<dir>/<kid>`;
+//! - [`DirectoryKeySource`]: files in repository layout, `<dir>/<kid>`, read by
+//!   [`KeyDirectory`] (the rules a file must pass are listed there; the key server applies the
+//!   same ones);
 //! - [`HttpKeyRepository`]: an HTTP(S) key repository with mirrors, failover, an
 //!   HTTP-semantics cache and single flight (its documentation lists every guarantee);
 //!   [`HttpKeyRepository::builder_from_env`] reads `ASAP_PUBLIC_KEY_REPOSITORY_URL` (with the
@@ -65,6 +67,12 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! ## Publishing: the key server
+//!
+//! With the `server` feature, `asap_keys::server` publishes a directory (or any public key
+//! source) as a key repository: a tower `Service` (`KeyService`) and a hyper server around it
+//! (`KeyServer`) with bounded connections and TLS. `asap serve-keys` runs it.
 //!
 //! ## Errors
 //!

@@ -323,8 +323,8 @@ impl hyper::service::Service<Request<Incoming>> for Watched {
     }
 }
 
-/// Serves one accepted connection until it ends, times out, or shutdown is asked for; the
-/// permit returns to the connection cap when this ends.
+/// Serves one accepted connection until it ends, times out, is evicted, or shutdown is asked
+/// for. `registration` (its slot under the cap) lives as long as this does.
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -334,7 +334,6 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
     registration: Registration,
 ) {
-    // Held until this connection ends, whichever way: its slot under the cap.
     let activity = registration.activity.clone();
     let io = ActivityIo {
         inner: stream,
@@ -408,7 +407,8 @@ async fn serve_http<I>(
     let connection = builder.serve_connection(TokioIo::new(io), watched);
     let mut connection = std::pin::pin!(connection);
     let grace = loop {
-        // Registered before the state is read, so that no change is missed.
+        // A change after this line wakes `changed` even before it is polled (`notify_one` keeps
+        // a permit), so none is missed between reading the state and waiting.
         let changed = activity.changed.notified();
         let deadline = activity.deadline(limits);
         let expired = async {

@@ -63,7 +63,7 @@ mod limits;
 mod service;
 
 pub use limits::ConnectionLimits;
-pub use service::{DEFAULT_MAX_AGE, KeyService, NOT_A_KEY_BODY, ResponseFuture};
+pub use service::{DEFAULT_MAX_AGE, KeyResponse, KeyService, NOT_A_KEY_BODY, ResponseFuture};
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]

@@ -17,8 +17,8 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use percent_encoding::percent_decode_str;
 
+use crate::PEM_CONTENT_TYPE;
 use crate::directory::{DirectoryError, KeyDirectory};
-use crate::{MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE};
 
 /// The `Cache-Control: max-age` sent with keys unless configured otherwise: 5 minutes.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
@@ -119,7 +119,7 @@ fn cache_control(max_age: Duration) -> HeaderValue {
 }
 
 impl<B> tower_service::Service<Request<B>> for KeyService {
-    type Response = Response<Full<Bytes>>;
+    type Response = KeyResponse;
     type Error = Infallible;
     type Future = ResponseFuture;
 
@@ -138,8 +138,11 @@ impl<B> tower_service::Service<Request<B>> for KeyService {
     }
 }
 
+/// What [`KeyService`] answers: the key, or a short text body.
+pub type KeyResponse = Response<Full<Bytes>>;
+
 /// The response future of [`KeyService`].
-pub struct ResponseFuture(Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>);
+pub struct ResponseFuture(Pin<Box<dyn Future<Output = Result<KeyResponse, Infallible>> + Send>>);
 
 impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -148,7 +151,7 @@ impl fmt::Debug for ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<Full<Bytes>>, Infallible>;
+    type Output = Result<KeyResponse, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0.as_mut().poll(cx)
@@ -280,7 +283,6 @@ impl KeyService {
                 Bytes::from_static(b"only GET and HEAD\n"),
             ),
         };
-        debug_assert!(body.len() <= MAX_KEY_BODY_BYTES);
         let mut response = Response::new(Full::new(if head { Bytes::new() } else { body.clone() }));
         *response.status_mut() = status;
         let map = response.headers_mut();
