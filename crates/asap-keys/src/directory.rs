@@ -1,31 +1,5 @@
-//! The one reader of a public key directory in repository layout (`<root>/<kid>`), shared by
-//! [`DirectoryKeySource`](crate::DirectoryKeySource) and the key server, so that both apply the
-//! same rules to the same file:
-//!
-//! 1. **Kid syntax.** The kid is a [`KeyId`]: ASCII segments, no empty, `.` or `..` segment, not
-//!    absolute; so `<root>/<kid>` names a path under the root before anything is resolved.
-//! 2. **Stay under the root.** The path is resolved (symbolic links included) and must still lie
-//!    inside the resolved root; a link that points elsewhere is [`DirectoryError::OutsideRoot`].
-//!    The resolved path is then opened without following a symbolic link in its last component.
-//! 3. **Regular files only.** The file is opened non-blocking and checked on the opened handle: a
-//!    FIFO, a device, a socket or a directory is [`DirectoryError::NotRegularFile`], and opening
-//!    a FIFO never waits for a writer. The whole read is bounded by a timeout
-//!    ([`DEFAULT_READ_TIMEOUT`]) in case the file system itself hangs.
-//! 4. **Bounded size.** At most [`MAX_KEY_BODY_BYTES`](crate::MAX_KEY_BODY_BYTES) bytes are read.
-//! 5. **Only a public key comes out.** A file that mentions private key material anywhere (a
-//!    `PRIVATE KEY` block, even a damaged one, or a PuTTY key) is
-//!    [`DirectoryError::PrivateKeyMaterial`]; otherwise the text must be exactly one PEM public
-//!    key that [`PublicKey::from_pem`] accepts. What callers get is the parsed key, and
-//!    [`PublicKey::to_pem`] re-serialises it: text around the block never leaves.
-//!
-//! Every error but [`DirectoryError::Unavailable`] means "there is no key for this kid here"
-//! ([`DirectoryError::is_not_a_key`]); the server answers all of them with one identical 404 so
-//! that a client cannot tell a missing file from a file that is not a key, and keeps the reason
-//! for its log.
-//!
-//! A race remains between resolving the path and opening it: someone who can rename directories
-//! inside the root could make the open reach another file. What leaves is still only a parsed
-//! public key, never the bytes of the file.
+//! The one reader of a public key directory in repository layout: [`KeyDirectory`], shared by
+//! [`DirectoryKeySource`](crate::DirectoryKeySource) and the key server.
 
 use std::io::{ErrorKind, Read as _};
 use std::path::{Path, PathBuf};
@@ -39,7 +13,33 @@ use crate::MAX_KEY_BODY_BYTES;
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A directory of public keys in repository layout: the key for kid `billing/k1.pem` is the file
-/// `<root>/billing/k1.pem`. See the [module documentation](self) for the rules a file must pass.
+/// `<root>/billing/k1.pem`. [`DirectoryKeySource`](crate::DirectoryKeySource) and the key server
+/// both read through it, so that both apply the same rules to the same file:
+///
+/// 1. **Kid syntax.** The kid is a [`KeyId`]: ASCII segments, no empty, `.` or `..` segment, not
+///    absolute; so `<root>/<kid>` names a path under the root before anything is resolved.
+/// 2. **Stay under the root.** The path is resolved (symbolic links included) and must still lie
+///    inside the resolved root; a link that points elsewhere is [`DirectoryError::OutsideRoot`].
+///    The resolved path is then opened without following a symbolic link in its last component.
+/// 3. **Regular files only.** The file is opened non-blocking and checked on the opened handle: a
+///    FIFO, a device, a socket or a directory is [`DirectoryError::NotRegularFile`], and opening
+///    a FIFO never waits for a writer. The whole read is bounded by a timeout
+///    ([`DEFAULT_READ_TIMEOUT`]) in case the file system itself hangs.
+/// 4. **Bounded size.** At most [`MAX_KEY_BODY_BYTES`](crate::MAX_KEY_BODY_BYTES) bytes are read.
+/// 5. **Only a public key comes out.** A file that mentions private key material anywhere (a
+///    `PRIVATE KEY` block, even a damaged one, or a PuTTY key) is
+///    [`DirectoryError::PrivateKeyMaterial`]; otherwise the text must be exactly one PEM public
+///    key that [`PublicKey::from_pem`] accepts. What callers get is the parsed key, and
+///    [`PublicKey::to_pem`] re-serialises it: text around the block never leaves.
+///
+/// Every error but [`DirectoryError::Unavailable`] means "there is no key for this kid here"
+/// ([`DirectoryError::is_not_a_key`]); the server answers all of them with one identical 404 so
+/// that a client cannot tell a missing file from a file that is not a key, and keeps the reason
+/// for its log.
+///
+/// A race remains between resolving the path and opening it: someone who can rename directories
+/// inside the root could make the open reach another file. What leaves is still only a parsed
+/// public key, never the bytes of the file.
 ///
 /// The root is resolved on each read, so a directory that appears or moves later is followed.
 ///
@@ -127,7 +127,7 @@ impl KeyDirectory {
         Ok(root)
     }
 
-    /// Reads the public key of `kid` under the rules of the [module documentation](self).
+    /// Reads the public key of `kid` under the rules of [`KeyDirectory`].
     pub async fn read(&self, kid: &KeyId) -> Result<PublicKey, DirectoryError> {
         let root = self.root.clone();
         let kid = kid.clone();

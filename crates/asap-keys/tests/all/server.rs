@@ -385,21 +385,21 @@ async fn each_connection_bound_is_enforced() {
     let fixture = Fixture::new();
     let limits = ConnectionLimits::default()
         .first_byte_timeout(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(600))
-        .idle_timeout(Duration::from_millis(400));
+        .request_timeout(Duration::from_millis(1500))
+        .idle_timeout(Duration::from_millis(300));
     let (addr, _stop, _task) = start(&fixture.public(), limits).await;
-    let within = Duration::from_secs(3);
+    let within = Duration::from_secs(5);
 
-    // No first byte: closed after the first-byte bound, before the request bound.
+    // No first byte: closed after the first-byte bound, well before the request bound.
     let mut silent = TcpStream::connect(addr).await.expect("connect");
     let took = closed_within(&mut silent, within).await;
-    assert!(took < Duration::from_millis(550), "{took:?}");
+    assert!(took < Duration::from_millis(1200), "{took:?}");
 
     // A first byte, then nothing: the request bound.
     let mut partial = TcpStream::connect(addr).await.expect("connect");
     partial.write_all(b"PRI * HTTP/2.0\r\n").await.expect("send");
     let took = closed_within(&mut partial, within).await;
-    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
 
     // After a request, the idle bound.
     let mut keep_alive = TcpStream::connect(addr).await.expect("connect");
