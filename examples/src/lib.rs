@@ -2,21 +2,22 @@
 //! end-to-end tests assert.
 //!
 //! [`Quickstart::start`] makes everything a fleet has, on loopback: a key pair per service in a
-//! temporary directory, the public key repository served over HTTP (`asap serve-keys`), an axum
-//! service behind [`asap_tower::AsapLayer`] (audience `ledger`, issuers `billing` only, replay
-//! protection on), and clients using [`asap_reqwest::AsapMiddleware`]. [`Quickstart::scenarios`]
-//! then makes one call per case and reports what came back.
+//! temporary directory, the public key repository served over HTTP ([`asap_keys::server`], what
+//! `asap serve-keys` runs), an axum service behind [`asap_tower::AsapLayer`] (audience `ledger`,
+//! issuers `billing` only, replay protection on), and clients using
+//! [`asap_reqwest::AsapMiddleware`]. [`Quickstart::scenarios`] then makes one call per case and
+//! reports what came back.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use asap_cli::serve_keys::{KeyServer, KeyServerConfig};
 use asap_core::{
     Audience, Clock, InMemoryReplayGuard, KeyId, KeyKind, KeySpec, ManualClock, PrivateKey, Signer,
     SigningKey, SystemClock, Verifier,
 };
 use asap_keys::HttpKeyRepository;
+use asap_keys::server::{KeyServer, KeyServerConfig};
 use asap_reqwest::{AsapAudience, AsapMiddleware};
 use asap_tower::{AsapLayer, Authenticated};
 use axum::Router;

@@ -41,7 +41,9 @@
 //! Each of these is an [`asap_core::PublicKeySource`] to give to [`asap_core::Verifier`]:
 //!
 //! - [`asap_core::StaticKeySource`]: a fixed map;
-//! - [`DirectoryKeySource`]: files in repository layout, `<dir>/<kid>`;
+//! - [`DirectoryKeySource`]: files in repository layout, `<dir>/<kid>`, read by
+//!   [`KeyDirectory`] (the rules a file must pass are listed there; the key server applies the
+//!   same ones);
 //! - [`HttpKeyRepository`]: an HTTP(S) key repository with mirrors, failover, an
 //!   HTTP-semantics cache and single flight (its documentation lists every guarantee);
 //!   [`HttpKeyRepository::builder_from_env`] reads `ASAP_PUBLIC_KEY_REPOSITORY_URL` (with the
@@ -66,6 +68,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Publishing: the key server
+//!
+//! With the `server` feature, `asap_keys::server` publishes a directory (or any public key
+//! source) as a key repository: a tower `Service` (`KeyService`) and a hyper server around it
+//! (`KeyServer`) with bounded connections and TLS. `asap serve-keys` runs it.
+//!
 //! ## Errors
 //!
 //! Loading errors are [`LoadError`]; environment errors are [`EnvError`] and name the
@@ -77,15 +85,19 @@
 #![deny(unsafe_code)]
 
 mod data_uri;
+mod directory;
 mod env;
 mod error;
 mod file_repo;
 mod http;
 mod openssh;
 mod private;
+#[cfg(feature = "server")]
+pub mod server;
 mod sources;
 
 pub use data_uri::{parse_data_uri, to_data_uri};
+pub use directory::{DEFAULT_READ_TIMEOUT, DirectoryError, KeyDirectory};
 pub use env::{ENV_AUDIENCE, ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, EnvSigner};
 pub use error::{ConfigError, EnvError, FetchError, LoadError, SharedError};
 pub use file_repo::{DEFAULT_RESCAN_INTERVAL, FileKeyRepository, FileKeyRepositoryBuilder};

@@ -1,20 +1,24 @@
 //! Public key sources without a network: a directory in repository layout, and a chain.
 
 use std::fmt;
-use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use asap_core::{KeyError, KeyFuture, KeyId, KeySourceError, PublicKey, PublicKeySource};
 
-use crate::http::MAX_KEY_BODY_BYTES;
+use crate::directory::{DirectoryError, KeyDirectory};
 
 /// Public keys from a directory in repository layout: the key for kid `billing/k1.pem` is the
 /// file `<dir>/billing/k1.pem`, exactly what an HTTP(S) key repository would serve at
 /// `<base-url>billing/k1.pem`.
 ///
-/// The kid has passed the core syntax rule (no `..`, no absolute path), so it cannot leave the
-/// directory. Files are read on each lookup, so a key published while running is found.
+/// Files are read by [`KeyDirectory`] with the rules the key server applies too (kid syntax,
+/// stay under the directory, regular files only, bounded size, exactly one PEM public key and no
+/// private key material). A missing file, a link out of the directory or anything that is not a
+/// regular file is [`KeySourceError::NotFound`]; a file that is not an acceptable public key is
+/// [`KeySourceError::InvalidKey`]; a directory that cannot be read is
+/// [`KeySourceError::Unavailable`]. Files are read on each lookup, so a key published while
+/// running is found.
 ///
 /// ```no_run
 /// let keys = asap_keys::DirectoryKeySource::new("/etc/asap/public-keys");
@@ -25,50 +29,41 @@ use crate::http::MAX_KEY_BODY_BYTES;
 /// ```
 #[derive(Debug, Clone)]
 pub struct DirectoryKeySource {
-    dir: PathBuf,
+    dir: KeyDirectory,
 }
 
 impl DirectoryKeySource {
     /// Serves keys from `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> DirectoryKeySource {
-        DirectoryKeySource { dir: dir.into() }
+        DirectoryKeySource::from_directory(KeyDirectory::new(dir))
+    }
+
+    /// Serves keys from a configured [`KeyDirectory`].
+    pub fn from_directory(dir: KeyDirectory) -> DirectoryKeySource {
+        DirectoryKeySource { dir }
     }
 
     async fn read(&self, kid: &KeyId) -> Result<Arc<PublicKey>, KeySourceError> {
-        use tokio::io::AsyncReadExt as _;
-        let path = self.dir.join(kid.as_str());
-        let not_found = |e: &std::io::Error| {
-            matches!(
-                e.kind(),
-                ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::IsADirectory
-            )
-        };
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(e) if not_found(&e) => return Err(KeySourceError::NotFound(kid.clone())),
-            Err(e) => return Err(KeySourceError::Unavailable(Box::new(e))),
-        };
-        let mut text = Vec::new();
-        match file
-            .take(MAX_KEY_BODY_BYTES as u64 + 1)
-            .read_to_end(&mut text)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => return Err(KeySourceError::NotFound(kid.clone())),
-            Err(e) => return Err(KeySourceError::Unavailable(Box::new(e))),
+        match self.dir.read(kid).await {
+            Ok(key) => Ok(Arc::new(key)),
+            Err(DirectoryError::Unavailable(e)) => Err(KeySourceError::Unavailable(Box::new(e))),
+            Err(DirectoryError::InvalidKey(source)) => Err(KeySourceError::InvalidKey {
+                kid: kid.clone(),
+                source,
+            }),
+            Err(e @ (DirectoryError::TooLarge | DirectoryError::PrivateKeyMaterial)) => {
+                Err(KeySourceError::InvalidKey {
+                    kid: kid.clone(),
+                    source: KeyError::Pem(e.to_string()),
+                })
+            }
+            Err(e) => {
+                if let DirectoryError::Unreadable(_) = e {
+                    tracing::warn!(%kid, error = %e, "a key file exists but cannot be read");
+                }
+                Err(KeySourceError::NotFound(kid.clone()))
+            }
         }
-        let invalid = |source| KeySourceError::InvalidKey {
-            kid: kid.clone(),
-            source,
-        };
-        if text.len() > MAX_KEY_BODY_BYTES {
-            return Err(invalid(KeyError::Pem(format!(
-                "the file is larger than {MAX_KEY_BODY_BYTES} bytes"
-            ))));
-        }
-        let text = String::from_utf8(text).map_err(|_| invalid(KeyError::Pem("not UTF-8".into())))?;
-        PublicKey::from_pem(&text).map(Arc::new).map_err(invalid)
     }
 }
 

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
-use asap_cli::serve_keys::{KeyServer, KeyServerConfig};
 use asap_core::*;
 use asap_keys::HttpKeyRepository;
+use asap_keys::server::{KeyServer, KeyServerConfig};
 use asap_testkit::tls::TestCa;
 
 #[tokio::test]

@@ -44,7 +44,9 @@ pub(crate) struct Args {
     #[arg(long = "issuer", value_name = "ISS")]
     issuers: Vec<String>,
 
-    /// Accept this subject when it differs from the issuer (repeatable)
+    /// Accept only tokens whose subject (`sub`, or `iss` when there is no `sub`) is SUB; `sub`
+    /// may then differ from `iss` (repeatable). An issuer's token for itself needs
+    /// `--subject ISS` too
     #[arg(long = "subject", value_name = "SUB")]
     subjects: Vec<String>,
 
@@ -102,6 +104,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         Err(e @ VerifyError::AlgorithmNotEnabled(_)) => {
             Err(anyhow!("{e} (pass --enable-eddsa to accept it)"))
         }
+        Err(e @ VerifyError::SubjectNotAllowed(_)) if !args.subjects.is_empty() => Err(anyhow!(
+            "{e} (--subject lists every accepted subject; a token without `sub` has its issuer \
+             as subject)"
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -200,9 +200,36 @@ impl KeyServerProcess {
 
     /// Starts `asap serve-keys --listen 127.0.0.1:0 args...` (a `--dir` or a `--db`).
     pub(crate) fn start_with(args: &[&str]) -> KeyServerProcess {
-        let mut child = asap()
+        let mut command = asap();
+        command.args(["serve-keys", "--listen", "127.0.0.1:0"]).args(args);
+        KeyServerProcess::spawn(&mut command)
+    }
+
+    /// Like [`start_with`](Self::start_with), with at most `limit` open file descriptors for the
+    /// server process (`ulimit -n`).
+    #[cfg(unix)]
+    pub(crate) fn start_with_fd_limit(limit: u32, args: &[&str]) -> KeyServerProcess {
+        let mut command = asap();
+        let mut shell = Command::new("sh");
+        shell
+            .args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+            .arg(limit.to_string())
+            .arg(command.get_program())
             .args(["serve-keys", "--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        for (name, value) in command.get_envs() {
+            match value {
+                Some(value) => shell.env(name, value),
+                None => shell.env_remove(name),
+            };
+        }
+        command = shell;
+        KeyServerProcess::spawn(&mut command)
+    }
+
+    fn spawn(command: &mut Command) -> KeyServerProcess {
+        let mut child = command
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -356,4 +383,38 @@ pub(crate) fn one_shot_server(status: u16, body: &'static str) -> (String, mpsc:
         let _ = sender.send(String::from_utf8_lossy(&request).into_owned());
     });
     (url, receiver)
+}
+
+/// Reads from `stream` until the server closes it (end of stream or a reset); panics when it is
+/// still open after `within`. Returns how long that took.
+#[track_caller]
+pub(crate) fn closed_within(stream: &mut impl std::io::Read, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            // What the server sends before closing (HTTP/2 settings, a TLS alert).
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return started.elapsed(),
+        }
+        assert!(
+            started.elapsed() < within,
+            "the server still holds the connection after {within:?}"
+        );
+    }
+}
+
+/// A TCP connection with a short read timeout, so that [`closed_within`] polls.
+pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    stream
 }

@@ -265,3 +265,50 @@ fn token_failures_say_what_to_give() {
     .to_owned();
     assert!(line.contains("does not belong"), "{line}");
 }
+
+/// `--subject` is an allow-list of effective subjects (`sub`, or `iss` without one), as its help
+/// says: listed subjects may differ from the issuer, and an issuer acting for itself is accepted
+/// only when listed too. (Before, the help promised "accept this subject when it differs from
+/// the issuer", while the issuer's own tokens were refused.)
+#[test]
+fn verify_subject_is_an_allow_list_of_effective_subjects_as_its_help_says() {
+    let help = run(&["verify", "--help"]).ok().to_owned();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("Accept only tokens whose subject (`sub`, or `iss` when there is no `sub`) is SUB"),
+        "{help}"
+    );
+    assert!(
+        help.contains("An issuer's token for itself needs `--subject ISS` too"),
+        "{help}"
+    );
+
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let public = repos.public();
+    let verify = |subjects: &[&str], token: &str| {
+        let mut args = vec!["verify", "--audience", "ledger", "--key-repo", path_str(&public)];
+        for subject in subjects {
+            args.extend_from_slice(&["--subject", subject]);
+        }
+        args.push(token);
+        run(&args)
+    };
+    let for_alice = repos.token("svc", "ledger", &["--subject", "alice"]);
+    let for_itself = repos.token("svc", "ledger", &[]);
+    let sub_equals_iss = repos.token("svc", "ledger", &["--subject", "svc"]);
+
+    assert!(verify(&["alice"], &for_alice).ok().contains("\"sub\":\"alice\""));
+    for token in [&for_itself, &sub_equals_iss] {
+        let line = verify(&["alice"], token).failure().to_owned();
+        assert!(
+            line.contains("\"svc\"") && line.contains("--subject lists every accepted subject"),
+            "{line}"
+        );
+        verify(&["alice", "svc"], token).ok();
+    }
+    verify(&["alice", "svc"], &for_alice).ok();
+    // Without --subject, the default rule: sub must equal iss.
+    verify(&[], &sub_equals_iss).ok();
+    assert!(verify(&[], &for_alice).failure().contains("subject"));
+}

@@ -6,4 +6,6 @@ mod end_to_end;
 mod file_repo;
 mod http_repo;
 mod private_keys;
+#[cfg(feature = "server")]
+mod server;
 mod support;

@@ -20,7 +20,7 @@ async fn raw_get(addr: SocketAddr, target: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn serve_keys_path_traversal_never_leaves_the_directory() {
-    use asap_cli::serve_keys::{KeyServer, KeyServerConfig};
+    use asap_keys::server::{KeyServer, KeyServerConfig};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let public_dir = dir.path().join("public");
@@ -46,7 +46,7 @@ async fn serve_keys_path_traversal_never_leaves_the_directory() {
 
     let server = KeyServer::bind(
         "127.0.0.1:0".parse().expect("addr"),
-        KeyServerConfig::new(&public_dir).log_requests(false),
+        KeyServerConfig::new(&public_dir),
     )
     .await
     .expect("bind");
