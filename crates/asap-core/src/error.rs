@@ -64,14 +64,20 @@ pub enum KidError {
     /// A character outside `[A-Za-z0-9_.+-/]`.
     #[error("kid has the character {0:?}; only ASCII letters, digits, `_ . + -` and `/` are allowed")]
     BadCharacter(char),
-    /// The kid does not start with `<iss>/`.
-    #[error("kid {kid:?} does not belong to issuer {issuer:?} (it must start with \"<issuer>/\")")]
+    /// The kid is not `<iss>/<key name>` with a key name of one segment (see
+    /// [`KidOwnership`](crate::KidOwnership) for the switches that relax this).
+    #[error(
+        "kid {kid:?} does not belong to issuer {issuer:?} (it must be \"<issuer>/<key name>\", the key name without `/`)"
+    )]
     NotOwnedByIssuer {
         /// The kid.
         kid: String,
         /// The issuer claimed by the token.
         issuer: String,
     },
+    /// A key name with a `/`: it would make the kid's owner ambiguous.
+    #[error("key name {0:?} must not contain `/` (the owner of a kid is the kid without its last segment)")]
+    NestedKeyName(String),
 }
 
 /// A key that cannot be loaded or used.

@@ -62,7 +62,7 @@ pub use error::{
 };
 pub use json::parse_json_object;
 pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
-pub use kid::{KeyId, MAX_KID_LEN};
+pub use kid::{KeyId, KidOwnership, MAX_KID_LEN};
 pub use policy::AccessPolicy;
 pub use replay::{InMemoryReplayGuard, ReplayFuture, ReplayGuard, TokenUse};
 pub use rules::{DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS, bearer_token};

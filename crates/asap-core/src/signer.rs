@@ -15,7 +15,7 @@ use crate::claims_policy::ClaimsPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SignError;
 use crate::keys::PrivateKey;
-use crate::kid::KeyId;
+use crate::kid::{KeyId, KidOwnership};
 
 /// The default token lifetime.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
@@ -270,6 +270,7 @@ struct SignerInner {
     reuse: Option<papaya::HashMap<ReuseKey, Reusable>>,
     clock: Arc<dyn Clock>,
     claims_policy: Option<Arc<ClaimsPolicy>>,
+    kid_ownership: KidOwnership,
 }
 
 impl fmt::Debug for Signer {
@@ -295,6 +296,7 @@ pub struct SignerBuilder {
     reuse: bool,
     clock: Arc<dyn Clock>,
     claims_policy: Option<Arc<ClaimsPolicy>>,
+    kid_ownership: KidOwnership,
 }
 
 impl SignerBuilder {
@@ -349,6 +351,15 @@ impl SignerBuilder {
         self
     }
 
+    /// Sign with a kid whose key name has more than one segment (`<iss>/<a>/<b>`). Off by
+    /// default: verifiers refuse such a kid unless they switch
+    /// [`VerifierBuilder::allow_nested_key_names`](crate::VerifierBuilder::allow_nested_key_names)
+    /// on too, so the signer refuses it before any token is made.
+    pub fn allow_nested_key_names(mut self, allow: bool) -> SignerBuilder {
+        self.kid_ownership = self.kid_ownership.nested_key_names(allow);
+        self
+    }
+
     /// Checks the configuration and builds the signer.
     pub fn build(self) -> Result<Signer, SignError> {
         if self.issuer.is_empty() {
@@ -365,7 +376,7 @@ impl SignerBuilder {
             .keys
             .ok_or_else(|| SignError::Config("no signing key".into()))?;
         let current = keys.current()?;
-        current.kid.check_owned_by(&self.issuer, false)?;
+        current.kid.check_owned_by(&self.issuer, self.kid_ownership)?;
         let lifetime =
             i64::try_from(self.lifetime.as_secs()).map_err(|_| SignError::Config("lifetime".into()))?;
         Ok(Signer {
@@ -378,6 +389,7 @@ impl SignerBuilder {
                 reuse: self.reuse.then(papaya::HashMap::new),
                 clock: self.clock,
                 claims_policy: self.claims_policy,
+                kid_ownership: self.kid_ownership,
             }),
         })
     }
@@ -412,6 +424,7 @@ impl Signer {
             reuse: false,
             clock: Arc::new(SystemClock),
             claims_policy: None,
+            kid_ownership: KidOwnership::default(),
         }
     }
 
@@ -444,6 +457,7 @@ impl Signer {
                 reuse: reuse.then(papaya::HashMap::new),
                 clock: i.clock.clone(),
                 claims_policy: i.claims_policy.clone(),
+                kid_ownership: i.kid_ownership,
             }),
         }
     }
@@ -507,7 +521,8 @@ impl Signer {
         if request.audiences.is_empty() {
             return Err(SignError::Config("a token needs at least one audience".into()));
         }
-        key.kid.check_owned_by(&inner.issuer, false)?;
+        // Checked per token too: a key source may rotate to a kid the issuer does not own.
+        key.kid.check_owned_by(&inner.issuer, inner.kid_ownership)?;
         check_extra_claims(&request.extra)?;
         if let Some(policy) = &inner.claims_policy {
             let mut effective = inner.extra.clone();

@@ -8,7 +8,7 @@ use crate::algorithm::Algorithm;
 use crate::claims::{Audience, Claims};
 use crate::clock::{Clock, SystemClock};
 use crate::error::VerifyError;
-use crate::kid::KeyId;
+use crate::kid::{KeyId, KidOwnership};
 use crate::policy::AccessPolicy;
 use crate::replay::{ReplayGuard, TokenUse};
 use crate::rules;
@@ -97,7 +97,7 @@ struct VerifierInner {
     leeway: i64,
     max_lifetime: i64,
     max_token_bytes: usize,
-    legacy_kid_equals_issuer: bool,
+    kid_ownership: KidOwnership,
     eddsa: bool,
     keys: Arc<dyn PublicKeySource>,
     replay: Option<Arc<dyn ReplayGuard>>,
@@ -156,7 +156,7 @@ pub struct VerifierBuilder {
     leeway: Duration,
     max_lifetime: Duration,
     max_token_bytes: usize,
-    legacy_kid_equals_issuer: bool,
+    kid_ownership: KidOwnership,
     eddsa: bool,
     keys: Arc<dyn PublicKeySource>,
     replay: Option<Arc<dyn ReplayGuard>>,
@@ -220,10 +220,19 @@ impl VerifierBuilder {
         self
     }
 
-    /// Accept a kid equal to the issuer (old clients). Off by default: the kid must start with
-    /// `<iss>/`.
+    /// Accept a kid equal to the issuer (old clients). Off by default: the kid must be
+    /// `<iss>/<key name>` ([`KidOwnership::legacy_kid_equals_issuer`]).
     pub fn allow_legacy_kid_equals_issuer(mut self, allow: bool) -> VerifierBuilder {
-        self.legacy_kid_equals_issuer = allow;
+        self.kid_ownership = self.kid_ownership.legacy_kid_equals_issuer(allow);
+        self
+    }
+
+    /// Accept key names of more than one segment, so that issuer `team` may sign with the key
+    /// `team/billing/k1`. Off by default: the key name is one segment, so the owner of a kid
+    /// is unambiguous and a parent issuer cannot use its children's keys, nor the other way
+    /// round ([`KidOwnership::nested_key_names`]).
+    pub fn allow_nested_key_names(mut self, allow: bool) -> VerifierBuilder {
+        self.kid_ownership = self.kid_ownership.nested_key_names(allow);
         self
     }
 
@@ -272,7 +281,7 @@ impl VerifierBuilder {
                 leeway: secs(self.leeway)?,
                 max_lifetime: secs(self.max_lifetime)?,
                 max_token_bytes: self.max_token_bytes,
-                legacy_kid_equals_issuer: self.legacy_kid_equals_issuer,
+                kid_ownership: self.kid_ownership,
                 eddsa: self.eddsa,
                 keys: self.keys,
                 cache: (self.cache_entries > 0 && self.replay.is_none()).then(|| VerifiedCache {
@@ -301,7 +310,7 @@ impl Verifier {
             leeway: DEFAULT_LEEWAY,
             max_lifetime: crate::signer::MAX_LIFETIME,
             max_token_bytes: rules::DEFAULT_MAX_TOKEN_BYTES,
-            legacy_kid_equals_issuer: false,
+            kid_ownership: KidOwnership::default(),
             eddsa: false,
             keys,
             replay: None,
@@ -384,9 +393,7 @@ impl Verifier {
         let claims = rules::decode_segment(segments.claims, "claims are not base64url")?;
         let claims = rules::required_claims(&claims)?;
         let signature = rules::decode_segment(segments.signature, "signature is not base64url")?;
-        header
-            .kid
-            .check_owned_by(&claims.iss, i.legacy_kid_equals_issuer)?;
+        header.kid.check_owned_by(&claims.iss, i.kid_ownership)?;
         i.policy.check_issuer(&claims.iss)?;
         Ok(Unverified {
             header,

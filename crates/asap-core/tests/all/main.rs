@@ -3,6 +3,7 @@
 mod claims_policy;
 mod interop;
 mod keys;
+mod kid_ownership;
 mod signer;
 mod support;
 mod verifier;
