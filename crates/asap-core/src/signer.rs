@@ -21,8 +21,11 @@ use crate::kid::{KeyId, KidOwnership};
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// The longest lifetime a token may have (the ASAP specification's limit).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
-/// Most distinct reuse keys (audience, subject, extra claims) kept at once.
+/// Most distinct reuse keys (audiences, subject, extra claims) kept at once.
 const MAX_REUSE_ENTRIES: usize = 1024;
+/// The largest token kept for reuse: one a default verifier refuses is not worth keeping, and
+/// it bounds the cache to about `MAX_REUSE_ENTRIES` × 14 KiB (the token and its key).
+const MAX_REUSED_TOKEN_BYTES: usize = crate::rules::DEFAULT_MAX_TOKEN_BYTES;
 
 /// A signed token. Cheap to clone. `Debug` does not show it: it is a credential.
 #[derive(Clone, PartialEq, Eq)]
@@ -210,31 +213,43 @@ impl TokenRequest {
 
     /// The key under which a reusable token for this request is cached.
     fn reuse_key(&self) -> ReuseKey {
-        if let ([audience], None, true) = (self.audiences.as_slice(), &self.subject, self.extra.is_empty()) {
+        // Destructured, so that a field added to the request cannot be left out of the key.
+        let TokenRequest {
+            audiences,
+            subject,
+            extra,
+        } = self;
+        if let ([audience], None, true) = (audiences.as_slice(), subject, extra.is_empty()) {
             return ReuseKey::Audience(audience.clone());
         }
-        let mut key = String::new();
-        for aud in &self.audiences {
-            key.push_str(aud.as_str());
-            key.push('\0');
+        ReuseKey::Request {
+            audiences: audiences.clone(),
+            subject: subject.clone(),
+            extra: Value::Object(extra.clone()).to_string(),
         }
-        key.push('\u{1}');
-        key.push_str(self.subject.as_deref().unwrap_or(""));
-        if !self.extra.is_empty() {
-            key.push('\u{1}');
-            // serde_json's map is sorted, so equal claims give equal keys.
-            key.push_str(&Value::Object(self.extra.clone()).to_string());
-        }
-        ReuseKey::Full(key)
     }
 }
 
-/// What a reusable token is cached under: the audience alone in the common case (no
-/// allocation to look it up), otherwise audiences, subject and extra claims as one string.
+/// What a reusable token is cached under: every field of the request, compared field by field.
+/// Never one string joined with separators: there the audiences `["a", "b"]` and `["a\0b"]`, or
+/// the subject `alice` with a claim and a subject that spells out that claim, would share a
+/// token, and a caller could receive a token minted for another request. What the signer
+/// itself puts in every token (issuer, lifetime, default subject and claims) is fixed for the
+/// life of its cache, and the signing key is compared on every hit (a rotated key or kid means
+/// a fresh token).
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum ReuseKey {
+    /// One audience, no subject, no extra claims: the common case, looked up without building
+    /// a request.
     Audience(Audience),
-    Full(String),
+    /// Any other request.
+    Request {
+        audiences: Vec<Audience>,
+        subject: Option<String>,
+        /// The extra claims as JSON (a JSON map is not `Hash`). JSON quotes and escapes every
+        /// string, so different claims give different text.
+        extra: String,
+    },
 }
 
 #[derive(Clone)]
@@ -496,9 +511,15 @@ impl Signer {
             return Ok(hit.token.clone());
         }
         let token = self.sign_fresh(&request(), &key, now)?;
+        if token.as_str().len() > MAX_REUSED_TOKEN_BYTES {
+            return Ok(token);
+        }
         if guard.len() >= MAX_REUSE_ENTRIES {
             guard.retain(|_, v| now < v.reuse_until);
-            if guard.len() >= MAX_REUSE_ENTRIES {
+            // Start afresh unless the sweep freed half the room, so that the next sweep is at
+            // least MAX_REUSE_ENTRIES / 2 insertions away (amortised O(1) per token); a dropped
+            // entry only costs one signature.
+            if guard.len() >= MAX_REUSE_ENTRIES / 2 {
                 guard.clear();
             }
         }
