@@ -104,6 +104,11 @@ pub enum KeyError {
         /// The kind of key given.
         key: KeyKind,
     },
+    /// An Ed25519 public key that is one of the eight points of small order (any encoding,
+    /// non-canonical ones included): with such a key, a signature made without any private
+    /// key verifies (the identity point accepts `R` = identity, `s` = 0 for every message).
+    #[error("the Ed25519 public key is a point of small order, which would verify forged signatures")]
+    SmallOrder,
     /// A private key was given where a public key was expected, or the other way round.
     #[error("expected a {expected} key")]
     WrongKeyClass {
