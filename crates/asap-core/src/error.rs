@@ -148,6 +148,15 @@ pub enum ReplayError {
     /// A bounded in-memory store is full of unexpired entries.
     #[error("the replay store is full ({0} unexpired entries)")]
     Full(usize),
+    /// One issuer holds its whole quota of a bounded in-memory store (other issuers are still
+    /// accepted).
+    #[error("issuer {issuer:?} holds {entries} unexpired entries, its whole quota of the replay store")]
+    IssuerFull {
+        /// The issuer.
+        issuer: String,
+        /// The entries it holds.
+        entries: usize,
+    },
 }
 
 /// Why a token was not signed.
