@@ -50,6 +50,7 @@ mod replay;
 mod rules;
 mod signer;
 mod source;
+mod verified_cache;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyKind, truncate};

@@ -13,6 +13,7 @@ use crate::policy::AccessPolicy;
 use crate::replay::{ReplayGuard, TokenUse};
 use crate::rules;
 use crate::source::PublicKeySource;
+use crate::verified_cache::VerifiedCache;
 
 /// The default clock-skew allowance (the Node reference uses 30 s; the Python one 0).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -105,33 +106,6 @@ struct VerifierInner {
     cache: Option<VerifiedCache>,
 }
 
-/// Tokens that already passed every rule, by their exact text, until their `exp`. A client that
-/// reuses its token then costs a hash and a lookup instead of a signature check.
-struct VerifiedCache {
-    max_entries: usize,
-    entries: papaya::HashMap<Box<str>, Verified>,
-}
-
-impl VerifiedCache {
-    fn get(&self, token: &str, now: i64) -> Option<Verified> {
-        let entries = self.entries.pin();
-        let hit = entries.get(token)?;
-        // Still inside the token's own lifetime (the leeway is not stretched by caching).
-        (now <= hit.claims().expires_at()).then(|| hit.clone())
-    }
-
-    fn insert(&self, token: &str, verified: &Verified, now: i64) {
-        let entries = self.entries.pin();
-        if entries.len() >= self.max_entries {
-            entries.retain(|_, v| now <= v.claims().expires_at());
-            if entries.len() >= self.max_entries {
-                return;
-            }
-        }
-        entries.insert(Box::from(token), verified.clone());
-    }
-}
-
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &*self.inner;
@@ -141,7 +115,7 @@ impl fmt::Debug for Verifier {
             .field("leeway", &i.leeway)
             .field("max_lifetime", &i.max_lifetime)
             .field("replay", &i.replay.is_some())
-            .field("cache", &i.cache.as_ref().map(|c| c.max_entries))
+            .field("cache", &i.cache.as_ref().map(VerifiedCache::max_entries))
             .finish_non_exhaustive()
     }
 }
@@ -258,6 +232,11 @@ impl VerifierBuilder {
     /// a lookup instead of a signature check. Off by default (0). Ignored when a replay guard is
     /// set, since then no token may be accepted twice. A cached token stays accepted until its
     /// `exp` even if its key is withdrawn meanwhile (at most the token lifetime, ≤ 1 hour).
+    ///
+    /// Keyed by the exact token text; bounded against issuers that fill it (each keeps a fair
+    /// share of a full cache, insertion is O(log n), tokens over 4 KiB are not kept); an ECDSA
+    /// high-S twin of a token is just another entry with the same claims. The reasoning is in
+    /// `src/verified_cache.rs`.
     pub fn cache_verified_tokens(mut self, max_entries: usize) -> VerifierBuilder {
         self.cache_entries = max_entries;
         self
@@ -284,10 +263,8 @@ impl VerifierBuilder {
                 kid_ownership: self.kid_ownership,
                 eddsa: self.eddsa,
                 keys: self.keys,
-                cache: (self.cache_entries > 0 && self.replay.is_none()).then(|| VerifiedCache {
-                    max_entries: self.cache_entries,
-                    entries: papaya::HashMap::new(),
-                }),
+                cache: (self.cache_entries > 0 && self.replay.is_none())
+                    .then(|| VerifiedCache::new(self.cache_entries)),
                 replay: self.replay,
                 clock: self.clock,
             }),

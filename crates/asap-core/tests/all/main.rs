@@ -6,5 +6,6 @@ mod keys;
 mod kid_ownership;
 mod signer;
 mod support;
+mod verified_cache;
 mod verifier;
 mod wycheproof;
