@@ -1,6 +1,7 @@
 //! asap-core integration tests: one binary, one module per area.
 
 mod claims_policy;
+mod ecdsa_malleability;
 mod interop;
 mod keys;
 mod kid_ownership;
