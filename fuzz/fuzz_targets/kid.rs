@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use asap_core::{KeyId, MAX_KID_LEN};
+use asap_core::{KeyId, KidOwnership, MAX_KID_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fn allowed(kid: &str) -> bool {
@@ -34,10 +34,15 @@ fuzz_target!(|data: &[u8]| {
             assert!(!path.contains(['?', '#', '%', '\\', ':', '@']), "{path:?}");
             assert!(!path.contains("//") && !path.contains("/./") && !path.contains("/../"));
             assert!(!path.ends_with("/.") && !path.ends_with("/.."), "{path:?}");
-            for legacy in [false, true] {
-                let owned = kid.check_owned_by(issuer, legacy).is_ok();
+            for (legacy, nested) in [(false, false), (true, false), (false, true), (true, true)] {
+                let rules = KidOwnership::default()
+                    .legacy_kid_equals_issuer(legacy)
+                    .nested_key_names(nested);
+                let owned = kid.check_owned_by(issuer, rules).is_ok();
+                let key_name = kid_text.strip_prefix(&format!("{issuer}/"));
                 let expected = !issuer.is_empty()
-                    && (kid_text.starts_with(&format!("{issuer}/")) || (legacy && kid_text == issuer));
+                    && (key_name.is_some_and(|name| nested || !name.contains('/'))
+                        || (legacy && kid_text == issuer));
                 assert_eq!(owned, expected, "ownership of {kid_text:?} by {issuer:?}");
             }
         }

@@ -201,6 +201,77 @@ fn bench_algorithm(meter: &Meter, alg: Algorithm) -> Value {
     })
 }
 
+/// Verifying fresh ES256 tokens (every one a cache miss, then kept) with no cache, with a
+/// cache that has room, and with a cache that one attacker issuer has filled with
+/// `attacker_entries` long-lived tokens of its own (issue 13, item 9: insertion used to scan
+/// every entry once full). Each batch of tokens is verified once per verifier, in alternating
+/// rounds, best round kept.
+fn bench_cache_under_attack(attacker_entries: usize, batch: usize, rounds: usize) -> Value {
+    let kid = |name: &str| KeyId::parse(&format!("{name}/key")).expect("kid");
+    let (ours, theirs) = (
+        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
+        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
+    );
+    let keys = StaticKeySource::new()
+        .with_key(kid("bench"), ours.public_key().expect("public"))
+        .with_key(kid("mallory"), theirs.public_key().expect("public"));
+    let audience = Audience::new("svc").expect("aud");
+    let signer = Signer::builder("bench")
+        .key(SigningKey::new(kid("bench"), ours, None).expect("sk"))
+        .build()
+        .expect("s");
+    let attacker = Signer::builder("mallory")
+        .key(SigningKey::new(kid("mallory"), theirs, None).expect("sk"))
+        .lifetime(Duration::from_secs(3600))
+        .build()
+        .expect("s");
+    let verifier = |entries: usize| {
+        Verifier::builder(keys.clone())
+            .audience(audience.clone())
+            .allowed_issuers(["bench", "mallory"])
+            .cache_verified_tokens(entries)
+            .build()
+            .expect("v")
+    };
+    let (plain, room, full) = (
+        verifier(0),
+        verifier(attacker_entries),
+        verifier(attacker_entries),
+    );
+    for _ in 0..attacker_entries {
+        let token = attacker.sign(&audience).expect("token");
+        ready(full.verify(token.as_str())).expect("attacker token");
+    }
+    let batches: Vec<Vec<Token>> = (0..rounds)
+        .map(|_| {
+            (0..batch)
+                .map(|_| signer.sign(&audience).expect("token"))
+                .collect()
+        })
+        .collect();
+    let per_s = |v: &Verifier, tokens: &[Token]| {
+        let start = Instant::now();
+        for t in tokens {
+            black_box(ready(v.verify(black_box(t.as_str()))).expect("verify"));
+        }
+        tokens.len() as f64 / start.elapsed().as_secs_f64()
+    };
+    let (mut best_plain, mut best_room, mut best_full) = (0f64, 0f64, 0f64);
+    for tokens in &batches {
+        best_plain = best_plain.max(per_s(&plain, tokens));
+        best_room = best_room.max(per_s(&room, tokens));
+        best_full = best_full.max(per_s(&full, tokens));
+    }
+    json!({
+        "attacker_entries": attacker_entries,
+        "no_cache_per_s": best_plain,
+        "cache_with_room_per_s": best_room,
+        "cache_full_of_attacker_entries_per_s": best_full,
+        "full_vs_room_ratio": best_full / best_room,
+        "full_vs_no_cache_ratio": best_full / best_plain,
+    })
+}
+
 /// Resident memory in bytes (Linux), to measure what cached keys cost.
 fn rss() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -265,6 +336,17 @@ fn print_table(r: &Value) {
     println!(
         "repeated-token verify with cache:      {:>12.0}/s",
         num(&r["cached_token_verify_per_s"]).unwrap_or(0.0)
+    );
+    let attack = &r["verified_cache_under_attack"];
+    println!(
+        "fresh-token verify (ES256), no cache:   {:>12.0}/s\n\
+         \x20 cache with room:                      {:>12.0}/s\n\
+         \x20 cache full of {} attacker entries: {:>9.0}/s ({:.2}× the cache with room)",
+        num(&attack["no_cache_per_s"]).unwrap_or(0.0),
+        num(&attack["cache_with_room_per_s"]).unwrap_or(0.0),
+        attack["attacker_entries"],
+        num(&attack["cache_full_of_attacker_entries_per_s"]).unwrap_or(0.0),
+        num(&attack["full_vs_room_ratio"]).unwrap_or(0.0)
     );
     let mem = &r["memory_mib_for_10000_keys"];
     println!(
@@ -360,6 +442,9 @@ fn main() {
         black_box(ready(cached.verify(black_box(token.as_str()))).expect("verify"));
     });
 
+    let cache_under_attack = bench_cache_under_attack(50_000, 1500, 5);
+    eprintln!("verified cache under attack: {cache_under_attack}");
+
     let read_json = |path: &Option<String>| -> Value {
         path.as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -375,6 +460,7 @@ fn main() {
         "load": load,
         "reused_token_sign_per_s": reuse_sign,
         "cached_token_verify_per_s": cached_verify,
+        "verified_cache_under_attack": cache_under_attack,
         "memory_mib_for_10000_keys": {
             "ES256": memory_of_keys(Algorithm::ES256, 10_000),
             "RS256": memory_of_keys(Algorithm::RS256, 10_000),

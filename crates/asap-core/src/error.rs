@@ -64,14 +64,20 @@ pub enum KidError {
     /// A character outside `[A-Za-z0-9_.+-/]`.
     #[error("kid has the character {0:?}; only ASCII letters, digits, `_ . + -` and `/` are allowed")]
     BadCharacter(char),
-    /// The kid does not start with `<iss>/`.
-    #[error("kid {kid:?} does not belong to issuer {issuer:?} (it must start with \"<issuer>/\")")]
+    /// The kid is not `<iss>/<key name>` with a key name of one segment (see
+    /// [`KidOwnership`](crate::KidOwnership) for the switches that relax this).
+    #[error(
+        "kid {kid:?} does not belong to issuer {issuer:?} (it must be \"<issuer>/<key name>\", the key name without `/`)"
+    )]
     NotOwnedByIssuer {
         /// The kid.
         kid: String,
         /// The issuer claimed by the token.
         issuer: String,
     },
+    /// A key name with a `/`: it would make the kid's owner ambiguous.
+    #[error("key name {0:?} must not contain `/` (the owner of a kid is the kid without its last segment)")]
+    NestedKeyName(String),
 }
 
 /// A key that cannot be loaded or used.
@@ -98,6 +104,11 @@ pub enum KeyError {
         /// The kind of key given.
         key: KeyKind,
     },
+    /// An Ed25519 public key that is one of the eight points of small order (any encoding,
+    /// non-canonical ones included): with such a key, a signature made without any private
+    /// key verifies (the identity point accepts `R` = identity, `s` = 0 for every message).
+    #[error("the Ed25519 public key is a point of small order, which would verify forged signatures")]
+    SmallOrder,
     /// A private key was given where a public key was expected, or the other way round.
     #[error("expected a {expected} key")]
     WrongKeyClass {
@@ -137,6 +148,15 @@ pub enum ReplayError {
     /// A bounded in-memory store is full of unexpired entries.
     #[error("the replay store is full ({0} unexpired entries)")]
     Full(usize),
+    /// One issuer holds its whole quota of a bounded in-memory store (other issuers are still
+    /// accepted).
+    #[error("issuer {issuer:?} holds {entries} unexpired entries, its whole quota of the replay store")]
+    IssuerFull {
+        /// The issuer.
+        issuer: String,
+        /// The entries it holds.
+        entries: usize,
+    },
 }
 
 /// Why a token was not signed.

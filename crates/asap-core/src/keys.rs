@@ -346,6 +346,20 @@ impl PublicKey {
         // Parse once now so that a bad key is refused when loaded, not on first use.
         let alg = Algorithm::default_for(kind);
         let parsed = key.parse_for(alg)?;
+        if kind == KeyKind::Ed25519 {
+            // The re-encoded SubjectPublicKeyInfo ends with the raw 32-byte point, whatever
+            // encoding the key was given in.
+            let spki: PublicKeyX509Der<'static> = parsed
+                .as_der()
+                .map_err(|_| KeyError::Malformed("cannot re-encode the Ed25519 key".to_owned()))?;
+            let point = spki
+                .as_ref()
+                .last_chunk::<32>()
+                .ok_or_else(|| KeyError::Malformed("not an Ed25519 public key".to_owned()))?;
+            if is_small_order_ed25519(point) {
+                return Err(KeyError::SmallOrder);
+            }
+        }
         let _ = key.parsed[alg.index()].set(parsed);
         Ok(key)
     }
@@ -394,6 +408,43 @@ impl PublicKey {
             .verify_sig(message, sig)
             .map_err(|_| VerifyError::BadSignature)
     }
+}
+
+/// The `y` coordinates (little-endian, sign bit clear) of the eight Ed25519 points of small
+/// order, canonical and not: 0 (order 4), 1 (the identity), the two of order 8, p − 1 (order 2),
+/// and p and p + 1, the non-canonical encodings (y ≥ p) of 0 and 1. Each with either sign bit.
+/// The same list as libsodium's `has_small_order`.
+const SMALL_ORDER_ED25519_Y: [[u8; 32]; 7] = {
+    const fn y(low: u8, fill: u8, high: u8) -> [u8; 32] {
+        let mut y = [fill; 32];
+        y[0] = low;
+        y[31] = high;
+        y
+    }
+    [
+        y(0x00, 0x00, 0x00),
+        y(0x01, 0x00, 0x00),
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+            0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+            0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+        ],
+        y(0xec, 0xff, 0x7f),
+        y(0xed, 0xff, 0x7f),
+        y(0xee, 0xff, 0x7f),
+    ]
+};
+
+/// Whether an encoded Ed25519 point has small order. aws-lc-rs accepts these keys, and the
+/// signature check (`[s]B = R + [k]A`) then holds for `s = 0` and a small-order `R` whatever
+/// the message, so they are refused when the key is loaded.
+fn is_small_order_ed25519(point: &[u8; 32]) -> bool {
+    let mut y = *point;
+    y[31] &= 0x7f;
+    SMALL_ORDER_ED25519_Y.contains(&y)
 }
 
 impl fmt::Debug for PublicKey {

@@ -50,6 +50,7 @@ mod replay;
 mod rules;
 mod signer;
 mod source;
+mod verified_cache;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyKind, truncate};
@@ -62,7 +63,7 @@ pub use error::{
 };
 pub use json::parse_json_object;
 pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
-pub use kid::{KeyId, MAX_KID_LEN};
+pub use kid::{KeyId, KidOwnership, MAX_KID_LEN};
 pub use policy::AccessPolicy;
 pub use replay::{InMemoryReplayGuard, ReplayFuture, ReplayGuard, TokenUse};
 pub use rules::{DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS, bearer_token};

@@ -15,14 +15,17 @@ use crate::claims_policy::ClaimsPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SignError;
 use crate::keys::PrivateKey;
-use crate::kid::KeyId;
+use crate::kid::{KeyId, KidOwnership};
 
 /// The default token lifetime.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// The longest lifetime a token may have (the ASAP specification's limit).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
-/// Most distinct reuse keys (audience, subject, extra claims) kept at once.
+/// Most distinct reuse keys (audiences, subject, extra claims) kept at once.
 const MAX_REUSE_ENTRIES: usize = 1024;
+/// The largest token kept for reuse: one a default verifier refuses is not worth keeping, and
+/// it bounds the cache to about `MAX_REUSE_ENTRIES` × 14 KiB (the token and its key).
+const MAX_REUSED_TOKEN_BYTES: usize = crate::rules::DEFAULT_MAX_TOKEN_BYTES;
 
 /// A signed token. Cheap to clone. `Debug` does not show it: it is a credential.
 #[derive(Clone, PartialEq, Eq)]
@@ -210,31 +213,43 @@ impl TokenRequest {
 
     /// The key under which a reusable token for this request is cached.
     fn reuse_key(&self) -> ReuseKey {
-        if let ([audience], None, true) = (self.audiences.as_slice(), &self.subject, self.extra.is_empty()) {
+        // Destructured, so that a field added to the request cannot be left out of the key.
+        let TokenRequest {
+            audiences,
+            subject,
+            extra,
+        } = self;
+        if let ([audience], None, true) = (audiences.as_slice(), subject, extra.is_empty()) {
             return ReuseKey::Audience(audience.clone());
         }
-        let mut key = String::new();
-        for aud in &self.audiences {
-            key.push_str(aud.as_str());
-            key.push('\0');
+        ReuseKey::Request {
+            audiences: audiences.clone(),
+            subject: subject.clone(),
+            extra: Value::Object(extra.clone()).to_string(),
         }
-        key.push('\u{1}');
-        key.push_str(self.subject.as_deref().unwrap_or(""));
-        if !self.extra.is_empty() {
-            key.push('\u{1}');
-            // serde_json's map is sorted, so equal claims give equal keys.
-            key.push_str(&Value::Object(self.extra.clone()).to_string());
-        }
-        ReuseKey::Full(key)
     }
 }
 
-/// What a reusable token is cached under: the audience alone in the common case (no
-/// allocation to look it up), otherwise audiences, subject and extra claims as one string.
+/// What a reusable token is cached under: every field of the request, compared field by field.
+/// Never one string joined with separators: there the audiences `["a", "b"]` and `["a\0b"]`, or
+/// the subject `alice` with a claim and a subject that spells out that claim, would share a
+/// token, and a caller could receive a token minted for another request. What the signer
+/// itself puts in every token (issuer, lifetime, default subject and claims) is fixed for the
+/// life of its cache, and the signing key is compared on every hit (a rotated key or kid means
+/// a fresh token).
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum ReuseKey {
+    /// One audience, no subject, no extra claims: the common case, looked up without building
+    /// a request.
     Audience(Audience),
-    Full(String),
+    /// Any other request.
+    Request {
+        audiences: Vec<Audience>,
+        subject: Option<String>,
+        /// The extra claims as JSON (a JSON map is not `Hash`). JSON quotes and escapes every
+        /// string, so different claims give different text.
+        extra: String,
+    },
 }
 
 #[derive(Clone)]
@@ -270,6 +285,7 @@ struct SignerInner {
     reuse: Option<papaya::HashMap<ReuseKey, Reusable>>,
     clock: Arc<dyn Clock>,
     claims_policy: Option<Arc<ClaimsPolicy>>,
+    kid_ownership: KidOwnership,
 }
 
 impl fmt::Debug for Signer {
@@ -295,6 +311,7 @@ pub struct SignerBuilder {
     reuse: bool,
     clock: Arc<dyn Clock>,
     claims_policy: Option<Arc<ClaimsPolicy>>,
+    kid_ownership: KidOwnership,
 }
 
 impl SignerBuilder {
@@ -349,6 +366,15 @@ impl SignerBuilder {
         self
     }
 
+    /// Sign with a kid whose key name has more than one segment (`<iss>/<a>/<b>`). Off by
+    /// default: verifiers refuse such a kid unless they switch
+    /// [`VerifierBuilder::allow_nested_key_names`](crate::VerifierBuilder::allow_nested_key_names)
+    /// on too, so the signer refuses it before any token is made.
+    pub fn allow_nested_key_names(mut self, allow: bool) -> SignerBuilder {
+        self.kid_ownership = self.kid_ownership.nested_key_names(allow);
+        self
+    }
+
     /// Checks the configuration and builds the signer.
     pub fn build(self) -> Result<Signer, SignError> {
         if self.issuer.is_empty() {
@@ -365,7 +391,7 @@ impl SignerBuilder {
             .keys
             .ok_or_else(|| SignError::Config("no signing key".into()))?;
         let current = keys.current()?;
-        current.kid.check_owned_by(&self.issuer, false)?;
+        current.kid.check_owned_by(&self.issuer, self.kid_ownership)?;
         let lifetime =
             i64::try_from(self.lifetime.as_secs()).map_err(|_| SignError::Config("lifetime".into()))?;
         Ok(Signer {
@@ -378,6 +404,7 @@ impl SignerBuilder {
                 reuse: self.reuse.then(papaya::HashMap::new),
                 clock: self.clock,
                 claims_policy: self.claims_policy,
+                kid_ownership: self.kid_ownership,
             }),
         })
     }
@@ -412,6 +439,7 @@ impl Signer {
             reuse: false,
             clock: Arc::new(SystemClock),
             claims_policy: None,
+            kid_ownership: KidOwnership::default(),
         }
     }
 
@@ -444,6 +472,7 @@ impl Signer {
                 reuse: reuse.then(papaya::HashMap::new),
                 clock: i.clock.clone(),
                 claims_policy: i.claims_policy.clone(),
+                kid_ownership: i.kid_ownership,
             }),
         }
     }
@@ -482,9 +511,15 @@ impl Signer {
             return Ok(hit.token.clone());
         }
         let token = self.sign_fresh(&request(), &key, now)?;
+        if token.as_str().len() > MAX_REUSED_TOKEN_BYTES {
+            return Ok(token);
+        }
         if guard.len() >= MAX_REUSE_ENTRIES {
             guard.retain(|_, v| now < v.reuse_until);
-            if guard.len() >= MAX_REUSE_ENTRIES {
+            // Start afresh unless the sweep freed half the room, so that the next sweep is at
+            // least MAX_REUSE_ENTRIES / 2 insertions away (amortised O(1) per token); a dropped
+            // entry only costs one signature.
+            if guard.len() >= MAX_REUSE_ENTRIES / 2 {
                 guard.clear();
             }
         }
@@ -507,7 +542,8 @@ impl Signer {
         if request.audiences.is_empty() {
             return Err(SignError::Config("a token needs at least one audience".into()));
         }
-        key.kid.check_owned_by(&inner.issuer, false)?;
+        // Checked per token too: a key source may rotate to a kid the issuer does not own.
+        key.kid.check_owned_by(&inner.issuer, inner.kid_ownership)?;
         check_extra_claims(&request.extra)?;
         if let Some(policy) = &inner.claims_policy {
             let mut effective = inner.extra.clone();

@@ -8,11 +8,12 @@ use crate::algorithm::Algorithm;
 use crate::claims::{Audience, Claims};
 use crate::clock::{Clock, SystemClock};
 use crate::error::VerifyError;
-use crate::kid::KeyId;
+use crate::kid::{KeyId, KidOwnership};
 use crate::policy::AccessPolicy;
 use crate::replay::{ReplayGuard, TokenUse};
 use crate::rules;
 use crate::source::PublicKeySource;
+use crate::verified_cache::VerifiedCache;
 
 /// The default clock-skew allowance (the Node reference uses 30 s; the Python one 0).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -97,39 +98,12 @@ struct VerifierInner {
     leeway: i64,
     max_lifetime: i64,
     max_token_bytes: usize,
-    legacy_kid_equals_issuer: bool,
+    kid_ownership: KidOwnership,
     eddsa: bool,
     keys: Arc<dyn PublicKeySource>,
     replay: Option<Arc<dyn ReplayGuard>>,
     clock: Arc<dyn Clock>,
     cache: Option<VerifiedCache>,
-}
-
-/// Tokens that already passed every rule, by their exact text, until their `exp`. A client that
-/// reuses its token then costs a hash and a lookup instead of a signature check.
-struct VerifiedCache {
-    max_entries: usize,
-    entries: papaya::HashMap<Box<str>, Verified>,
-}
-
-impl VerifiedCache {
-    fn get(&self, token: &str, now: i64) -> Option<Verified> {
-        let entries = self.entries.pin();
-        let hit = entries.get(token)?;
-        // Still inside the token's own lifetime (the leeway is not stretched by caching).
-        (now <= hit.claims().expires_at()).then(|| hit.clone())
-    }
-
-    fn insert(&self, token: &str, verified: &Verified, now: i64) {
-        let entries = self.entries.pin();
-        if entries.len() >= self.max_entries {
-            entries.retain(|_, v| now <= v.claims().expires_at());
-            if entries.len() >= self.max_entries {
-                return;
-            }
-        }
-        entries.insert(Box::from(token), verified.clone());
-    }
 }
 
 impl fmt::Debug for Verifier {
@@ -141,7 +115,7 @@ impl fmt::Debug for Verifier {
             .field("leeway", &i.leeway)
             .field("max_lifetime", &i.max_lifetime)
             .field("replay", &i.replay.is_some())
-            .field("cache", &i.cache.as_ref().map(|c| c.max_entries))
+            .field("cache", &i.cache.as_ref().map(VerifiedCache::max_entries))
             .finish_non_exhaustive()
     }
 }
@@ -156,7 +130,7 @@ pub struct VerifierBuilder {
     leeway: Duration,
     max_lifetime: Duration,
     max_token_bytes: usize,
-    legacy_kid_equals_issuer: bool,
+    kid_ownership: KidOwnership,
     eddsa: bool,
     keys: Arc<dyn PublicKeySource>,
     replay: Option<Arc<dyn ReplayGuard>>,
@@ -220,10 +194,19 @@ impl VerifierBuilder {
         self
     }
 
-    /// Accept a kid equal to the issuer (old clients). Off by default: the kid must start with
-    /// `<iss>/`.
+    /// Accept a kid equal to the issuer (old clients). Off by default: the kid must be
+    /// `<iss>/<key name>` ([`KidOwnership::legacy_kid_equals_issuer`]).
     pub fn allow_legacy_kid_equals_issuer(mut self, allow: bool) -> VerifierBuilder {
-        self.legacy_kid_equals_issuer = allow;
+        self.kid_ownership = self.kid_ownership.legacy_kid_equals_issuer(allow);
+        self
+    }
+
+    /// Accept key names of more than one segment, so that issuer `team` may sign with the key
+    /// `team/billing/k1`. Off by default: the key name is one segment, so the owner of a kid
+    /// is unambiguous and a parent issuer cannot use its children's keys, nor the other way
+    /// round ([`KidOwnership::nested_key_names`]).
+    pub fn allow_nested_key_names(mut self, allow: bool) -> VerifierBuilder {
+        self.kid_ownership = self.kid_ownership.nested_key_names(allow);
         self
     }
 
@@ -249,6 +232,11 @@ impl VerifierBuilder {
     /// a lookup instead of a signature check. Off by default (0). Ignored when a replay guard is
     /// set, since then no token may be accepted twice. A cached token stays accepted until its
     /// `exp` even if its key is withdrawn meanwhile (at most the token lifetime, ≤ 1 hour).
+    ///
+    /// Keyed by the exact token text; bounded against issuers that fill it (each keeps a fair
+    /// share of a full cache, insertion is O(log n), tokens over 4 KiB are not kept); an ECDSA
+    /// high-S twin of a token is just another entry with the same claims. The reasoning is in
+    /// `src/verified_cache.rs`.
     pub fn cache_verified_tokens(mut self, max_entries: usize) -> VerifierBuilder {
         self.cache_entries = max_entries;
         self
@@ -272,13 +260,11 @@ impl VerifierBuilder {
                 leeway: secs(self.leeway)?,
                 max_lifetime: secs(self.max_lifetime)?,
                 max_token_bytes: self.max_token_bytes,
-                legacy_kid_equals_issuer: self.legacy_kid_equals_issuer,
+                kid_ownership: self.kid_ownership,
                 eddsa: self.eddsa,
                 keys: self.keys,
-                cache: (self.cache_entries > 0 && self.replay.is_none()).then(|| VerifiedCache {
-                    max_entries: self.cache_entries,
-                    entries: papaya::HashMap::new(),
-                }),
+                cache: (self.cache_entries > 0 && self.replay.is_none())
+                    .then(|| VerifiedCache::new(self.cache_entries)),
                 replay: self.replay,
                 clock: self.clock,
             }),
@@ -301,7 +287,7 @@ impl Verifier {
             leeway: DEFAULT_LEEWAY,
             max_lifetime: crate::signer::MAX_LIFETIME,
             max_token_bytes: rules::DEFAULT_MAX_TOKEN_BYTES,
-            legacy_kid_equals_issuer: false,
+            kid_ownership: KidOwnership::default(),
             eddsa: false,
             keys,
             replay: None,
@@ -384,9 +370,7 @@ impl Verifier {
         let claims = rules::decode_segment(segments.claims, "claims are not base64url")?;
         let claims = rules::required_claims(&claims)?;
         let signature = rules::decode_segment(segments.signature, "signature is not base64url")?;
-        header
-            .kid
-            .check_owned_by(&claims.iss, i.legacy_kid_equals_issuer)?;
+        header.kid.check_owned_by(&claims.iss, i.kid_ownership)?;
         i.policy.check_issuer(&claims.iss)?;
         Ok(Unverified {
             header,

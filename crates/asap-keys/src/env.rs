@@ -84,7 +84,7 @@ impl EnvSigner {
             let key = parse_private_key(&text, None).map_err(|e| EnvError::invalid(ENV_PRIVATE_KEY, e))?;
             (key_id.ok_or(EnvError::Missing(ENV_KEY_ID))?, key)
         };
-        if let Err(e) = kid.check_owned_by(&issuer, false) {
+        if let Err(e) = kid.check_owned_by(&issuer, asap_core::KidOwnership::default()) {
             return Err(EnvError::invalid(ENV_KEY_ID, e));
         }
         let key = SigningKey::new(kid, key, None).map_err(|e| EnvError::invalid(ENV_PRIVATE_KEY, e))?;

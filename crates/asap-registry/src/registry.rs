@@ -329,26 +329,23 @@ fn migrator() -> Migrator {
     migrator
 }
 
-/// The kid of a principal's key; the principal may have `/` in it, the key name may not.
+/// The kid of a principal's key: `<principal>/<key name>`. The principal may have `/` in it,
+/// the key name may not, so that the owner of a kid is unambiguous ([`KeyId::for_issuer`]):
+/// `team` cannot register a key that signs for `team/billing`, nor the other way round.
 fn kid_for(principal: &str, name: &str) -> Result<KeyId, RegistryError> {
     if principal.is_empty() || name.is_empty() {
         return Err(RegistryError::InvalidName(
             "the principal and the key name must not be empty".into(),
         ));
     }
-    if name.contains('/') {
-        return Err(RegistryError::InvalidName(format!(
-            "key name {name:?} must not contain '/'"
-        )));
-    }
-    KeyId::parse(principal)
-        .map_err(|e| RegistryError::InvalidName(format!("principal {principal:?}: {e}")))?;
-    Ok(KeyId::parse(&format!("{principal}/{name}"))?)
+    KeyId::for_issuer(principal, name)
+        .map_err(|e| RegistryError::InvalidName(format!("principal {principal:?}, key name {name:?}: {e}")))
 }
 
-/// `(principal, key name)` of a kid; `None` for a kid with one segment.
+/// `(principal, key name)` of a kid, by the same rule ([`KeyId::owner`]); `None` for a kid
+/// with one segment.
 fn split_kid(kid: &KeyId) -> Option<(&str, &str)> {
-    kid.as_str().rsplit_once('/')
+    Some((kid.owner()?, kid.key_name()))
 }
 
 /// A name for a key added without one: `sha256-` and the first 16 hex digits of the SHA-256

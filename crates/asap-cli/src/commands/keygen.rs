@@ -61,11 +61,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         Some(name) => name.strip_suffix(".pem").unwrap_or(name).to_owned(),
         None => utc_timestamp(SystemTime::now()),
     };
-    let kid = KeyId::parse(&format!("{issuer}/{name}.pem"))
-        .with_context(|| format!("invalid key name {name:?} (it becomes part of the kid)"))?;
-    if name.contains('/') {
-        bail!("invalid key name {name:?}: it must not contain `/`");
-    }
+    // One segment, so that the kid is owned by ISS and by no other issuer.
+    let kid = KeyId::for_issuer(issuer.as_str(), &format!("{name}.pem"))
+        .with_context(|| format!("invalid key name {name:?} (it becomes the last segment of the kid)"))?;
     let spec = match (args.alg.key_kind(), &args.bits) {
         (KeyKind::Rsa, Some(bits)) => KeySpec::Rsa(bits.parse().context("--bits")?),
         (_, Some(_)) => bail!(

@@ -304,3 +304,63 @@ fn the_same_commands_on_postgres() {
         "bob/ci\tEC P-384\trevoked"
     );
 }
+
+/// A key name is one kid segment, so a parent issuer cannot mint keys that sign for a nested
+/// one (`team` writing `team/billing/k2.pem`), nor sign with a nested issuer's key.
+#[test]
+fn keygen_and_keys_add_refuse_a_key_name_with_a_slash() {
+    let repos = crate::support::Repos::new();
+    assert_eq!(
+        repos.keygen("team/billing", &["--name", "k1"]),
+        "team/billing/k1.pem",
+        "a nested issuer is fine"
+    );
+    let line = run(&[
+        "keygen",
+        "--issuer",
+        "team",
+        "--name",
+        "billing/k2",
+        "--private-dir",
+        path_str(&repos.private()),
+        "--public-dir",
+        path_str(&repos.public()),
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("must not contain `/`"), "{line}");
+    assert!(!repos.public().join("team/billing/k2.pem").exists());
+    assert!(!repos.private().join("team/billing/k2.pem").exists());
+
+    // The signer refuses to sign for `team` with `team/billing`'s key.
+    let line = run(&[
+        "token",
+        "--issuer",
+        "team",
+        "--kid",
+        "team/billing/k1.pem",
+        "--private-key",
+        path_str(&repos.private().join("team/billing/k1.pem")),
+        "--audience",
+        "svc",
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("does not belong to issuer \"team\""), "{line}");
+
+    let db = sqlite_url(repos.dir.path());
+    let line = run(&[
+        "keys",
+        "add",
+        "--db",
+        &db,
+        "--principal",
+        "team",
+        "--name",
+        "billing/k1",
+        path_str(&repos.public().join("team/billing/k1.pem")),
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("must not contain `/`"), "{line}");
+}

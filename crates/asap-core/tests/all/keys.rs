@@ -142,3 +142,149 @@ fn debug_output_holds_no_key_material() {
     let debug = format!("{key:?}");
     assert_eq!(debug, "PrivateKey { kind: P256, .. }");
 }
+
+/// `SubjectPublicKeyInfo` of an Ed25519 key (RFC 8410): the fixed 12-byte header, then the point.
+fn ed25519_spki(point: &[u8; 32]) -> Vec<u8> {
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    der.extend_from_slice(point);
+    der
+}
+
+/// p = 2^255 − 19, little-endian.
+fn field_prime() -> [u8; 32] {
+    let mut p = [0xff; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    p
+}
+
+/// `a + b` or `a − b` on little-endian 256-bit numbers (no overflow in the uses below).
+fn add_le(a: &[u8; 32], b: &[u8; 32], subtract: bool) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut carry = false;
+    for i in 0..32 {
+        let (v, c1) = if subtract {
+            a[i].overflowing_sub(b[i])
+        } else {
+            a[i].overflowing_add(b[i])
+        };
+        let (v, c2) = if subtract {
+            v.overflowing_sub(u8::from(carry))
+        } else {
+            v.overflowing_add(u8::from(carry))
+        };
+        out[i] = v;
+        carry = c1 || c2;
+    }
+    assert!(!carry, "no overflow");
+    out
+}
+
+fn small(value: u8) -> [u8; 32] {
+    let mut v = [0u8; 32];
+    v[0] = value;
+    v
+}
+
+/// Every encoding of the eight small-order points, stated independently of the library: the
+/// y coordinates 1 (identity), p − 1 (order 2), 0 (order 4, x = ±√−1) and y8, p − y8 (order 8),
+/// each with both signs of x; plus y = p and y = p + 1, the non-canonical encodings of 0 and 1.
+fn small_order_encodings() -> Vec<([u8; 32], String)> {
+    let p = field_prime();
+    // The y coordinate of a point of order 8 (RFC 8032 test vectors and libsodium agree).
+    let hex = "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05";
+    let y8: [u8; 32] = std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"));
+    let ys = [
+        (small(1), "1 (identity)"),
+        (add_le(&p, &small(1), true), "p-1 (order 2)"),
+        (small(0), "0 (order 4)"),
+        (y8, "y8 (order 8)"),
+        (add_le(&p, &y8, true), "p-y8 (order 8)"),
+        (p, "p = 0 non-canonical"),
+        (add_le(&p, &small(1), false), "p+1 = 1 non-canonical"),
+    ];
+    let mut out = Vec::new();
+    for (y, name) in ys {
+        assert_eq!(y[31] & 0x80, 0, "{name} fits in 255 bits");
+        let mut negative = y;
+        negative[31] |= 0x80;
+        out.push((y, format!("{name}, x sign 0")));
+        out.push((negative, format!("{name}, x sign 1")));
+    }
+    out
+}
+
+/// The signature `R` = identity, `s` = 0: valid for every message under a small-order key
+/// whenever `[k]A` is the identity (always for the identity key, one message in eight at worst).
+fn identity_signature() -> Vec<u8> {
+    let mut sig = vec![0u8; 64];
+    sig[0] = 1;
+    sig
+}
+
+/// Issue 13, item 6: small-order Ed25519 public keys are refused when loaded, in every encoding
+/// and through every constructor (DER SPKI, PEM). Each canonical one is shown to be dangerous
+/// first: raw aws-lc-rs accepts it and verifies a signature made without any private key.
+#[test]
+fn small_order_ed25519_keys_are_refused_in_every_encoding() {
+    use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
+    let encodings = small_order_encodings();
+    assert_eq!(encodings.len(), 14);
+    let mut forgeable = 0;
+    for (point, name) in &encodings {
+        if let Ok(raw) = ParsedPublicKey::new(&ED25519, ed25519_spki(point)) {
+            let forged = (0..256u32).any(|i| {
+                raw.verify_sig(format!("token {i}").as_bytes(), &identity_signature())
+                    .is_ok()
+            });
+            if forged {
+                forgeable += 1;
+            }
+        }
+        let der = ed25519_spki(point);
+        assert_eq!(
+            PublicKey::from_spki_der(&der),
+            Err(KeyError::SmallOrder),
+            "DER {name}"
+        );
+        let pem = pem::encode(&pem::Pem::new("PUBLIC KEY", der));
+        assert_eq!(PublicKey::from_pem(&pem), Err(KeyError::SmallOrder), "PEM {name}");
+    }
+    assert!(
+        forgeable >= 8,
+        "only {forgeable} encodings forge with raw aws-lc-rs"
+    );
+    // Ordinary keys (and the points next to the small-order ones) still load.
+    for _ in 0..32 {
+        let key = PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519)).expect("key");
+        key.public_key().expect("a generated key is never of small order");
+    }
+}
+
+/// The forgery the rule stops: with the identity point published as a key, a token signed
+/// with `R` = identity, `s` = 0 (no private key involved) verifies under raw aws-lc-rs; our key
+/// parser refuses the key with a typed error, so no verifier ever holds it.
+#[test]
+fn identity_key_forgery_is_refused_when_the_key_is_loaded() {
+    use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let identity = small(1);
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"billing/k1","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(
+        r#"{"iss":"billing","sub":"billing","aud":"ledger","jti":"j","iat":1800000000,"exp":1800000060}"#,
+    );
+    let input = format!("{header}.{claims}");
+    let raw =
+        ParsedPublicKey::new(&ED25519, ed25519_spki(&identity)).expect("aws-lc-rs takes the identity key");
+    raw.verify_sig(input.as_bytes(), &identity_signature())
+        .expect("the forgery verifies under the raw identity key");
+    let pem = pem::encode(&pem::Pem::new("PUBLIC KEY", ed25519_spki(&identity)));
+    assert_eq!(PublicKey::from_pem(&pem), Err(KeyError::SmallOrder));
+    assert_eq!(
+        KeyError::SmallOrder.to_string(),
+        "the Ed25519 public key is a point of small order, which would verify forged signatures"
+    );
+}

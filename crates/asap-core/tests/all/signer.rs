@@ -1,10 +1,11 @@
 //! The signer: lifetime, claims it sets, extra claims, and token reuse.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asap_core::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -204,4 +205,242 @@ fn with_reuse_makes_a_sibling_signer_with_its_own_cache() {
     let back = reusing.with_reuse(false);
     assert_ne!(back.sign(&aud()).expect("a"), back.sign(&aud()).expect("b"));
     assert_eq!(back.issuer(), ISSUER);
+}
+
+/// The claims a request asks for, as they must appear in its token.
+fn expected_claims(request: &TokenRequest, subject: Option<&str>) -> (Value, Value, Value) {
+    let aud = match request.audiences() {
+        [one] => json!(one.as_str()),
+        many => json!(many.iter().map(Audience::as_str).collect::<Vec<_>>()),
+    };
+    (
+        aud,
+        json!(subject.unwrap_or(ISSUER)),
+        Value::Object(request.extra().clone()),
+    )
+}
+
+fn claims_of(token: &Token) -> (Value, Value, Value) {
+    let mut claims = decode_claims(token.as_str());
+    let map = claims.as_object_mut().expect("object");
+    let (aud, sub) = (map.remove("aud").expect("aud"), map.remove("sub").expect("sub"));
+    for registered in ["iss", "jti", "iat", "nbf", "exp"] {
+        map.remove(registered);
+    }
+    (aud, sub, claims)
+}
+
+/// Requests that a key joined with separators could not tell apart (issue 13, item 1): each
+/// must get a token of its own, carrying its own claims.
+#[test]
+fn reuse_never_gives_a_request_the_token_of_another() {
+    let f = Fixture::new(Algorithm::ES256);
+    let signer = f.signer().reuse_tokens(true).build().expect("signer");
+    let a = Audience::new("a").expect("aud");
+    let b = Audience::new("b").expect("aud");
+    let joined = Audience::new("a\0b").expect("aud");
+    let cases: Vec<(TokenRequest, Option<&str>)> = vec![
+        (
+            TokenRequest::new(aud()).subject("alice").claim("role", "admin"),
+            Some("alice"),
+        ),
+        (
+            TokenRequest::new(aud()).subject("alice\u{1}{\"role\":\"admin\"}"),
+            Some("alice\u{1}{\"role\":\"admin\"}"),
+        ),
+        (TokenRequest::new(a.clone()).audience(b.clone()), None),
+        (TokenRequest::new(joined.clone()), None),
+        (TokenRequest::new(joined).subject(""), Some("")),
+        (
+            TokenRequest::new(a.clone()).audience(b.clone()).subject(""),
+            Some(""),
+        ),
+        (TokenRequest::new(b).audience(a.clone()), None),
+        (TokenRequest::new(a.clone()), None),
+        (TokenRequest::new(a.clone()).subject(""), Some("")),
+        (TokenRequest::new(a.clone()).subject(ISSUER), Some(ISSUER)),
+        (TokenRequest::new(a.clone()).claim("k", "1"), None),
+        (TokenRequest::new(a.clone()).claim("k", 1), None),
+        (TokenRequest::new(a).claim("k\u{1}", json!({"x": 1})), None),
+    ];
+    // Twice, so that the second round is answered from the cache.
+    let mut first = Vec::new();
+    for round in 0..2 {
+        for (i, (request, subject)) in cases.iter().enumerate() {
+            let token = signer.sign_request(request).expect("token");
+            assert_eq!(
+                claims_of(&token),
+                expected_claims(request, *subject),
+                "round {round}, case {i}: {request:?}"
+            );
+            if round == 0 {
+                first.push(token);
+            } else {
+                assert_eq!(token, first[i], "case {i} is reused");
+            }
+        }
+    }
+    let distinct: HashSet<&str> = first.iter().map(Token::as_str).collect();
+    assert_eq!(distinct.len(), cases.len());
+}
+
+/// Every field of a request is part of the reuse key: a key that dropped any one of them would
+/// hand one of these requests the other's token.
+#[test]
+fn reuse_key_covers_every_field_of_the_request() {
+    let f = Fixture::new(Algorithm::ES256);
+    let signer = f.signer().reuse_tokens(true).build().expect("signer");
+    let base = || {
+        TokenRequest::new(aud())
+            .audience(Audience::new("audit").expect("aud"))
+            .subject("user-1")
+            .claim("scope", "read")
+    };
+    let variants: Vec<(&str, TokenRequest, &str)> = vec![
+        ("base", base(), "user-1"),
+        (
+            "audiences",
+            TokenRequest::new(aud())
+                .audience(Audience::new("audit2").expect("aud"))
+                .subject("user-1")
+                .claim("scope", "read"),
+            "user-1",
+        ),
+        (
+            "subject",
+            TokenRequest::new(aud())
+                .audience(Audience::new("audit").expect("aud"))
+                .subject("user-2")
+                .claim("scope", "read"),
+            "user-2",
+        ),
+        ("extra", base().claim("scope", "write"), "user-1"),
+    ];
+    for _ in 0..2 {
+        for (field, request, subject) in &variants {
+            let token = signer.sign_request(request).expect("token");
+            assert_eq!(
+                claims_of(&token),
+                expected_claims(request, Some(subject)),
+                "{field}"
+            );
+        }
+    }
+}
+
+/// A key source that hands out whichever key is current.
+#[derive(Debug)]
+struct Rotating(Mutex<Arc<SigningKey>>);
+
+impl SigningKeySource for Rotating {
+    fn current(&self) -> Result<Arc<SigningKey>, SignError> {
+        Ok(self.0.lock().expect("lock").clone())
+    }
+}
+
+fn header_kid(token: &Token) -> String {
+    let header = token.as_str().split('.').next().expect("header");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).expect("b64"),
+    )
+    .expect("json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+/// The signing key (and so the kid) is part of what a reused token must match: after a
+/// rotation, the next token is fresh and names the new kid.
+#[test]
+fn reuse_follows_a_key_rotation() {
+    let f = Fixture::new(Algorithm::ES256);
+    let key = |name: &str| {
+        let private = PrivateKey::generate(KeySpec::Curve(KeyKind::P256)).expect("key");
+        Arc::new(SigningKey::new(KeyId::parse(name).expect("kid"), private, None).expect("signing key"))
+    };
+    let source = Arc::new(Rotating(Mutex::new(key("billing/k1"))));
+    let signer = Signer::builder(ISSUER)
+        .key_source(source.clone())
+        .clock(f.clock)
+        .reuse_tokens(true)
+        .build()
+        .expect("signer");
+    let first = signer.sign(&aud()).expect("token");
+    assert_eq!(signer.sign(&aud()).expect("token"), first);
+    *source.0.lock().expect("lock") = key("billing/k2");
+    let rotated = signer.sign(&aud()).expect("token");
+    assert_ne!(rotated, first);
+    assert_eq!(header_kid(&rotated), "billing/k2");
+    let request = TokenRequest::new(aud()).subject("u");
+    assert_eq!(
+        header_kid(&signer.sign_request(&request).expect("token")),
+        "billing/k2"
+    );
+}
+
+/// The reuse cache holds at most its bound of distinct requests: far more distinct requests
+/// than that are still each answered with their own token, and the cache does not grow past
+/// the bound (observable as: the first requests are no longer reused after many others).
+#[test]
+fn reuse_cache_is_bounded() {
+    let f = Fixture::new(Algorithm::ES256);
+    let signer = f.signer().reuse_tokens(true).build().expect("signer");
+    let request = |i: usize| TokenRequest::new(aud()).subject(format!("user-{i}"));
+    let first = signer.sign_request(&request(0)).expect("token");
+    assert_eq!(signer.sign_request(&request(0)).expect("token"), first, "cached");
+    for i in 1..3000 {
+        let token = signer.sign_request(&request(i)).expect("token");
+        assert_eq!(decode_claims(token.as_str())["sub"], format!("user-{i}"));
+    }
+    assert_ne!(
+        signer.sign_request(&request(0)).expect("token"),
+        first,
+        "the first entry was dropped to stay within the bound"
+    );
+}
+
+/// A token larger than a default verifier accepts is not kept for reuse (it bounds the
+/// cache's memory); it is still signed.
+#[test]
+fn oversized_tokens_are_not_reused() {
+    let f = Fixture::new(Algorithm::ES256);
+    let signer = f.signer().reuse_tokens(true).build().expect("signer");
+    let big = TokenRequest::new(aud()).claim("blob", "x".repeat(DEFAULT_MAX_TOKEN_BYTES));
+    let a = signer.sign_request(&big).expect("token");
+    let b = signer.sign_request(&big).expect("token");
+    assert!(a.as_str().len() > DEFAULT_MAX_TOKEN_BYTES);
+    assert_ne!(a, b);
+    let small = TokenRequest::new(aud()).claim("blob", "x");
+    assert_eq!(
+        signer.sign_request(&small).expect("token"),
+        signer.sign_request(&small).expect("token")
+    );
+}
+
+/// The signer refuses a kid that a default verifier would refuse: a parent issuer cannot sign
+/// with a nested issuer's key unless nested key names are switched on.
+#[test]
+fn signer_refuses_a_nested_key_name_unless_switched_on() {
+    let kid = KeyId::parse("team/billing/k1").expect("kid");
+    let key = || {
+        SigningKey::new(
+            kid.clone(),
+            PrivateKey::generate(KeySpec::Curve(KeyKind::P256)).expect("key"),
+            None,
+        )
+        .expect("signing key")
+    };
+    assert!(matches!(
+        Signer::builder("team").key(key()).build(),
+        Err(SignError::Kid(KidError::NotOwnedByIssuer { .. }))
+    ));
+    Signer::builder("team/billing")
+        .key(key())
+        .build()
+        .expect("the owner signs");
+    let nested = Signer::builder("team")
+        .key(key())
+        .allow_nested_key_names(true)
+        .build()
+        .expect("switched on");
+    let token = nested.sign(&aud()).expect("token");
+    assert_eq!(decode_claims(token.as_str())["iss"], "team");
 }

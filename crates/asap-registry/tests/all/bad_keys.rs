@@ -54,3 +54,33 @@ async fn bad_keys_are_refused_with_a_clear_error() {
         Err(KeyFormatError::PrivateKey)
     ));
 }
+
+/// An OpenSSH `ssh-ed25519` line carrying a small-order point (here the identity, which
+/// verifies a signature made without any private key) is refused like any bad key.
+#[tokio::test]
+async fn a_small_order_ed25519_ssh_key_is_refused() {
+    use base64::Engine as _;
+    let mut blob = Vec::new();
+    for field in [&b"ssh-ed25519"[..], &{
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        identity
+    }] {
+        blob.extend_from_slice(&u32::try_from(field.len()).expect("len").to_be_bytes());
+        blob.extend_from_slice(field);
+    }
+    let line = format!(
+        "ssh-ed25519 {} forged@example",
+        base64::engine::general_purpose::STANDARD.encode(&blob)
+    );
+    let err = asap_registry::parse_public_key(&line).expect_err("a small-order key");
+    assert!(err.to_string().contains("small order"), "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = KeyRegistry::open(&format!("sqlite:{}", dir.path().join("k.db").display()))
+        .await
+        .expect("open");
+    assert!(matches!(
+        registry.add("svc", Some("k"), &line).await,
+        Err(RegistryError::BadKey(_))
+    ));
+}

@@ -73,3 +73,41 @@ async fn openssh_keys_sign_and_verify() {
     let dir = tempfile::tempdir().expect("tempdir");
     crate::openssh::every_key_type(&url(&dir)).await;
 }
+
+/// A principal may have `/` in it, a key name may not, so the owner of every kid is the kid
+/// without its last segment: `team` can neither register a key under `team/billing` nor sign
+/// with `team/billing`'s key.
+#[tokio::test]
+async fn a_nested_principals_key_never_signs_for_its_parent() {
+    use asap_core::{Audience, KeyId, KidError, Signer, SigningKey, Verifier, VerifyError};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = KeyRegistry::open(&url(&dir)).await.expect("open");
+    let (private, pem) = p256();
+    let added = registry
+        .add("team/billing", Some("k1"), &pem)
+        .await
+        .expect("a nested principal");
+    assert_eq!(added.kid().as_str(), "team/billing/k1");
+    assert!(matches!(
+        registry.add("team", Some("billing/k2"), &pem).await,
+        Err(RegistryError::InvalidName(_))
+    ));
+
+    // A token claiming `team` with that key (the signer only makes it when switched on).
+    let token = Signer::builder("team")
+        .key(SigningKey::new(KeyId::parse("team/billing/k1").expect("kid"), private, None).expect("key"))
+        .allow_nested_key_names(true)
+        .build()
+        .expect("signer")
+        .sign(&Audience::new(crate::support::AUDIENCE).expect("aud"))
+        .expect("token");
+    let verifier = Verifier::builder(registry.clone())
+        .audience(Audience::new(crate::support::AUDIENCE).expect("aud"))
+        .allowed_issuers(["team"])
+        .build()
+        .expect("verifier");
+    assert!(matches!(
+        verifier.verify(token.as_str()).await,
+        Err(VerifyError::Kid(KidError::NotOwnedByIssuer { .. }))
+    ));
+}

@@ -1,0 +1,310 @@
+//! The verified-token cache: tokens that passed every rule, by their exact text, until their
+//! `exp`, so that a client reusing its token costs a lookup instead of a signature check.
+//!
+//! # Bounded under attack
+//!
+//! Any issuer with a valid key can fill the cache with tokens of its own. So:
+//!
+//! - a lookup is lock-free and an insertion costs O(log n) (an expiry index, no scan), however
+//!   full the cache is;
+//! - when it is full, expired entries go first; then an insertion may only displace an entry of
+//!   the issuer holding the most entries, and only if that is another issuer holding more than
+//!   the inserting one. An issuer that already holds the most simply is not cached (it keeps
+//!   what it has). So one issuer can take the room nobody else uses, but cannot push out the
+//!   entries of an issuer holding fewer: every issuer keeps an equal share of a full cache if
+//!   it uses it. Many issuers (many valid keys) can at worst shrink each share;
+//! - a token longer than [`MAX_CACHED_TOKEN_BYTES`] is verified every time and never kept, so
+//!   the memory is bounded by `max_entries` × (that size and the claims parsed from it).
+//!
+//! An entry answers until the token's own `exp` and never after (not `exp + leeway`); after
+//! that the token is verified again, by every rule.
+//!
+//! # ECDSA signature malleability
+//!
+//! An ECDSA signature `(r, s)` has a twin `(r, n − s)` that verifies as well. The project
+//! accepts such "high-S" signatures (DESIGN.md round 2: the Python and Node peers do not
+//! normalise S, so refusing them would refuse about half of their tokens), so anyone who sees a
+//! token can make a second, different token text with the same claims. This is harmless
+//! because nothing that matters is keyed on the signature bytes:
+//!
+//! - here, the twin is just another token text: it is verified in full on its first use, then
+//!   cached under its own text, with the same claims, the same `exp` and the same issuer's
+//!   share. It is accepted exactly when the original would be, and at most doubles the entries
+//!   one token can make;
+//! - replay protection is keyed by `(iss, jti)`, so the twin of a used token is a replay; and
+//!   with a replay guard this cache is off, so that every use reaches the guard;
+//! - nothing identifies a token by its text in logs or errors.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crate::verifier::Verified;
+
+/// The longest token the cache keeps, in bytes. Longer ones are verified every time.
+pub(crate) const MAX_CACHED_TOKEN_BYTES: usize = 4096;
+
+/// What the cache must know of what it keeps: whose it is and until when it answers.
+pub(crate) trait Expiring: Clone {
+    /// The issuer whose share the entry counts against.
+    fn issuer(&self) -> &str;
+    /// The last second at which the entry answers (the token's `exp`).
+    fn expires_at(&self) -> i64;
+}
+
+impl Expiring for Verified {
+    fn issuer(&self) -> &str {
+        Verified::issuer(self)
+    }
+
+    fn expires_at(&self) -> i64 {
+        self.claims().expires_at()
+    }
+}
+
+/// Verified tokens by their exact text (see the module documentation).
+pub(crate) struct VerifiedCache<V = Verified> {
+    max_entries: usize,
+    entries: papaya::HashMap<Arc<str>, V>,
+    index: Mutex<Index>,
+}
+
+/// An entry's place in the expiry order: its `exp`, then the order of insertion.
+type Slot = (i64, u64);
+
+/// Who holds what, for choosing what to drop. Changed only with `entries`, under the lock.
+#[derive(Default)]
+struct Index {
+    by_expiry: BTreeMap<Slot, Entry>,
+    by_issuer: HashMap<Arc<str>, BTreeSet<Slot>>,
+    /// `(entries held, issuer)` for every issuer holding any: the largest last.
+    sizes: BTreeSet<(usize, Arc<str>)>,
+    next: u64,
+}
+
+struct Entry {
+    issuer: Arc<str>,
+    token: Arc<str>,
+}
+
+impl Index {
+    fn held(&self, issuer: &str) -> usize {
+        self.by_issuer.get(issuer).map_or(0, BTreeSet::len)
+    }
+
+    fn add(&mut self, issuer: &str, token: Arc<str>, exp: i64) {
+        let issuer = match self.by_issuer.get_key_value(issuer) {
+            Some((issuer, _)) => issuer.clone(),
+            None => Arc::from(issuer),
+        };
+        let slot = (exp, self.next);
+        self.next += 1;
+        let slots = self.by_issuer.entry(issuer.clone()).or_default();
+        let held = slots.len();
+        slots.insert(slot);
+        self.sizes.remove(&(held, issuer.clone()));
+        self.sizes.insert((held + 1, issuer.clone()));
+        self.by_expiry.insert(slot, Entry { issuer, token });
+    }
+
+    /// Removes the entry in `slot`; returns its token text.
+    fn remove(&mut self, slot: Slot) -> Option<Arc<str>> {
+        let Entry { issuer, token } = self.by_expiry.remove(&slot)?;
+        if let Some(slots) = self.by_issuer.get_mut(&issuer) {
+            let held = slots.len();
+            slots.remove(&slot);
+            self.sizes.remove(&(held, issuer.clone()));
+            if held > 1 {
+                self.sizes.insert((held - 1, issuer));
+            } else {
+                self.by_issuer.remove(&issuer);
+            }
+        }
+        Some(token)
+    }
+}
+
+impl<V: Expiring> VerifiedCache<V> {
+    /// A cache of at most `max_entries` tokens.
+    pub(crate) fn new(max_entries: usize) -> VerifiedCache<V> {
+        VerifiedCache {
+            max_entries,
+            entries: papaya::HashMap::new(),
+            index: Mutex::new(Index::default()),
+        }
+    }
+
+    /// The bound it was built with.
+    pub(crate) fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// The verified token for exactly this text, while `now` is within its lifetime.
+    pub(crate) fn get(&self, token: &str, now: i64) -> Option<V> {
+        let entries = self.entries.pin();
+        let hit = entries.get(token)?;
+        // Still inside the token's own lifetime (the leeway is not stretched by caching).
+        (now <= hit.expires_at()).then(|| hit.clone())
+    }
+
+    /// Keeps `verified` for `token` if there is room for it (see the module documentation).
+    pub(crate) fn insert(&self, token: &str, verified: &V, now: i64) {
+        let exp = verified.expires_at();
+        if token.len() > MAX_CACHED_TOKEN_BYTES || exp < now {
+            return;
+        }
+        // A poisoned lock only means another thread panicked mid-insert; the index is sound.
+        let mut index = self
+            .index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = self.entries.pin();
+        if entries.contains_key(token) {
+            return;
+        }
+        while let Some((&slot @ (expires_at, _), _)) = index.by_expiry.first_key_value()
+            && expires_at < now
+        {
+            if let Some(expired) = index.remove(slot) {
+                entries.remove(&*expired);
+            }
+        }
+        if index.by_expiry.len() >= self.max_entries {
+            let issuer = verified.issuer();
+            let held = index.held(issuer);
+            let Some((largest, victim)) = index.sizes.last() else {
+                return;
+            };
+            if held >= *largest {
+                return;
+            }
+            let victim = victim.clone();
+            let Some(&slot) = index.by_issuer.get(&victim).and_then(BTreeSet::first) else {
+                return;
+            };
+            if let Some(evicted) = index.remove(slot) {
+                entries.remove(&*evicted);
+            }
+        }
+        let token: Arc<str> = Arc::from(token);
+        index.add(verified.issuer(), token.clone(), exp);
+        entries.insert(token, verified.clone());
+    }
+
+    /// How many tokens each issuer holds (for tests).
+    #[cfg(test)]
+    fn held(&self, issuer: &str) -> usize {
+        self.index.lock().expect("lock").held(issuer)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let index = self.index.lock().expect("lock");
+        assert_eq!(
+            index.by_expiry.len(),
+            self.entries.pin().len(),
+            "index and map agree"
+        );
+        assert_eq!(
+            index.sizes.iter().map(|(n, _)| n).sum::<usize>(),
+            index.by_expiry.len(),
+            "sizes add up"
+        );
+        index.by_expiry.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone)]
+    struct Entry(&'static str, i64);
+
+    impl Expiring for Entry {
+        fn issuer(&self) -> &str {
+            self.0
+        }
+        fn expires_at(&self) -> i64 {
+            self.1
+        }
+    }
+
+    fn verified(issuer: &'static str, exp: i64) -> Entry {
+        Entry(issuer, exp)
+    }
+
+    #[test]
+    fn a_full_cache_lets_a_smaller_issuer_displace_the_largest_only() {
+        let cache = VerifiedCache::<Entry>::new(10);
+        for i in 0..10 {
+            cache.insert(&format!("mallory-{i}"), &verified("mallory", 1000 + i), 0);
+        }
+        assert_eq!(cache.held("mallory"), 10);
+        // Mallory holds the most: more of its tokens are not cached, its own are kept.
+        cache.insert("mallory-10", &verified("mallory", 5000), 0);
+        assert!(cache.get("mallory-10", 0).is_none());
+        assert!(cache.get("mallory-0", 0).is_some());
+        // Alice holds fewer: she displaces mallory's soonest-expiring entry.
+        for i in 0..5 {
+            cache.insert(&format!("alice-{i}"), &verified("alice", 100), 0);
+        }
+        assert_eq!((cache.held("alice"), cache.held("mallory")), (5, 5));
+        assert!(
+            cache.get("mallory-0", 0).is_none(),
+            "soonest to expire went first"
+        );
+        assert!(cache.get("mallory-9", 0).is_some());
+        // Now neither holds more than the other: mallory cannot push alice out.
+        for i in 20..40 {
+            cache.insert(&format!("mallory-{i}"), &verified("mallory", 5000), 0);
+        }
+        assert_eq!((cache.held("alice"), cache.held("mallory")), (5, 5));
+        for i in 0..5 {
+            assert!(cache.get(&format!("alice-{i}"), 0).is_some());
+        }
+        assert_eq!(cache.len(), 10);
+    }
+
+    #[test]
+    fn expired_entries_make_room_first() {
+        let cache = VerifiedCache::<Entry>::new(3);
+        cache.insert("a", &verified("x", 10), 0);
+        cache.insert("b", &verified("x", 20), 0);
+        cache.insert("c", &verified("x", 30), 0);
+        // At 21, a and b have expired: x (the only issuer) gets room without displacing c.
+        cache.insert("d", &verified("x", 40), 21);
+        assert!(cache.get("c", 21).is_some() && cache.get("d", 21).is_some());
+        assert!(cache.get("a", 0).is_none() && cache.get("b", 0).is_none());
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn entries_answer_until_exp_and_not_after() {
+        let cache = VerifiedCache::<Entry>::new(3);
+        cache.insert("t", &verified("x", 100), 0);
+        assert!(cache.get("t", 100).is_some());
+        assert!(cache.get("t", 101).is_none());
+        cache.insert("late", &verified("x", 100), 101);
+        assert_eq!(cache.len(), 1, "an expired token is not kept");
+    }
+
+    #[test]
+    fn long_tokens_are_not_kept() {
+        let cache = VerifiedCache::<Entry>::new(3);
+        let long = "t".repeat(MAX_CACHED_TOKEN_BYTES + 1);
+        cache.insert(&long, &verified("x", 100), 0);
+        assert!(cache.get(&long, 0).is_none());
+        let limit = "t".repeat(MAX_CACHED_TOKEN_BYTES);
+        cache.insert(&limit, &verified("x", 100), 0);
+        assert!(cache.get(&limit, 0).is_some());
+    }
+
+    #[test]
+    fn the_same_token_is_kept_once() {
+        let cache = VerifiedCache::<Entry>::new(3);
+        cache.insert("t", &verified("x", 100), 0);
+        cache.insert("t", &verified("x", 100), 0);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.held("x"), 1);
+    }
+}

@@ -1,0 +1,114 @@
+//! The verified-token cache under an issuer that fills it (issue 13, item 9): other issuers
+//! keep their entries, and the cache never answers past a token's `exp`.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use asap_core::*;
+use serde_json::json;
+
+use crate::support::*;
+
+struct Issuer {
+    name: &'static str,
+    kid: KeyId,
+    private: PrivateKey,
+}
+
+impl Issuer {
+    fn new(name: &'static str) -> Issuer {
+        Issuer {
+            name,
+            kid: KeyId::parse(&format!("{name}/k1")).expect("kid"),
+            private: PrivateKey::generate(KeySpec::Curve(KeyKind::P256)).expect("key"),
+        }
+    }
+
+    fn token(&self, jti: &str, exp: i64) -> String {
+        let header = json!({"alg": "ES256", "kid": self.kid.as_str(), "typ": "JWT"});
+        let claims = json!({"iss": self.name, "aud": AUDIENCE, "jti": jti, "iat": NOW, "exp": exp});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig = self
+            .private
+            .sign(Algorithm::ES256, input.as_bytes())
+            .expect("sign");
+        format!("{input}.{}", b64(&sig))
+    }
+}
+
+fn verifier_for(issuers: &[&Issuer], entries: usize) -> (Verifier, Arc<CountingSource>, Arc<ManualClock>) {
+    let mut keys = StaticKeySource::new();
+    for issuer in issuers {
+        keys.insert(issuer.kid.clone(), issuer.private.public_key().expect("public"));
+    }
+    let source = Arc::new(CountingSource {
+        keys,
+        lookups: AtomicUsize::new(0),
+    });
+    let clock = Arc::new(ManualClock::new(NOW));
+    let verifier = Verifier::builder_shared(source.clone())
+        .audience(aud())
+        .clock(clock.clone())
+        .cache_verified_tokens(entries)
+        .build()
+        .expect("verifier");
+    (verifier, source, clock)
+}
+
+/// An issuer with a valid key fills the whole cache with long-lived tokens; another issuer's
+/// tokens are still cached, and the first issuer's later tokens cannot push them out.
+#[tokio::test]
+async fn an_issuer_filling_the_cache_cannot_push_out_another_issuers_entries() {
+    let (mallory, billing) = (Issuer::new("mallory"), Issuer::new("billing"));
+    let (verifier, source, _) = verifier_for(&[&mallory, &billing], 8);
+    for i in 0..8 {
+        verifier
+            .verify(&mallory.token(&format!("m{i}"), NOW + 3600))
+            .await
+            .expect("mallory's token");
+    }
+    let ours: Vec<String> = (0..4)
+        .map(|i| billing.token(&format!("b{i}"), NOW + 60))
+        .collect();
+    for t in &ours {
+        verifier.verify(t).await.expect("billing's token");
+    }
+    for i in 8..100 {
+        verifier
+            .verify(&mallory.token(&format!("m{i}"), NOW + 3600))
+            .await
+            .expect("mallory's token");
+    }
+    let before = source.count();
+    for t in &ours {
+        verifier.verify(t).await.expect("still valid");
+    }
+    assert_eq!(source.count(), before, "billing's tokens are all still cached");
+}
+
+/// Entries answer until the token's own `exp`, never after, however long they were cached.
+#[tokio::test]
+async fn a_cached_entry_never_outlives_the_tokens_exp() {
+    let billing = Issuer::new("billing");
+    let (verifier, source, clock) = verifier_for(&[&billing], 8);
+    let token = billing.token("j", NOW + 60);
+    verifier.verify(&token).await.expect("first");
+    clock.set(NOW + 60);
+    verifier.verify(&token).await.expect("at exp, from the cache");
+    assert_eq!(source.count(), 1);
+    clock.set(NOW + 61);
+    verifier
+        .verify(&token)
+        .await
+        .expect("within the leeway, verified again");
+    assert_eq!(source.count(), 2, "past exp the entry did not answer");
+    clock.set(NOW + 91);
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(VerifyError::Expired { .. })
+    ));
+}
