@@ -210,6 +210,20 @@ pub enum FetchError {
         #[source]
         source: SharedError,
     },
+    /// The kid's issuer has spent its budget of fetches for kids with no cached key
+    /// ([`FetchBudget`](crate::FetchBudget)); nothing was sent.
+    #[error("too many lookups of unknown keys of issuer {issuer:?}; try again later")]
+    IssuerBudgetExhausted {
+        /// The issuer: the kid without its last segment.
+        issuer: String,
+    },
+    /// As many fetches as the [`FetchBudget`](crate::FetchBudget) allows are in flight
+    /// already; nothing was sent.
+    #[error("{limit} key fetches are in flight already; try again later")]
+    TooManyInFlight {
+        /// The limit.
+        limit: usize,
+    },
     /// Every repository failed; the errors in repository order.
     #[error("every key repository failed: {}", join(.0))]
     AllFailed(Vec<FetchError>),
@@ -221,16 +235,4 @@ fn join(errors: &[FetchError]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-impl FetchError {
-    /// Whether the next repository should be tried after this error: connection errors,
-    /// timeouts and 5xx (and 429) are the repository's trouble, not the key's.
-    pub(crate) fn fails_over(&self) -> bool {
-        match self {
-            FetchError::Connect { .. } | FetchError::Timeout { .. } => true,
-            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
-    }
 }

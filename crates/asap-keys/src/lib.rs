@@ -48,7 +48,8 @@
 //! - [`asap_core::StaticKeySource`]: a fixed map;
 //! - [`DirectoryKeySource`]: files in repository layout, `<dir>/<kid>`;
 //! - [`HttpKeyRepository`]: an HTTP(S) key repository with mirrors, failover, an
-//!   HTTP-semantics cache and single flight (its documentation lists every guarantee);
+//!   HTTP-semantics cache ([`CachePolicy`]), single flight and a per-issuer budget for unknown
+//!   kids ([`FetchBudget`]) (its documentation lists every guarantee);
 //!   [`HttpKeyRepository::builder_from_env`] reads `ASAP_PUBLIC_KEY_REPOSITORY_URL` (with the
 //!   `url1 | url2` mirror syntax) and `ASAP_PUBLIC_KEY_FALLBACK_REPOSITORY_URL`;
 //! - [`ChainKeySource`]: several of these in order.
@@ -92,11 +93,11 @@ pub use env::{ENV_AUDIENCE, ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, EnvSigner};
 pub use error::{ConfigError, EnvError, FetchError, KeyFormatError, LoadError, SharedError};
 pub use file_repo::{DEFAULT_RESCAN_INTERVAL, FileKeyRepository, FileKeyRepositoryBuilder};
 pub use formats::{
-    SSH_KEY_TYPES, parse_data_uri, parse_private_key, parse_public_key, read_private_key, signing_key_from_pem,
-    to_data_uri,
+    SSH_KEY_TYPES, parse_data_uri, parse_private_key, parse_public_key, read_private_key,
+    signing_key_from_pem, to_data_uri,
 };
 pub use http::{
-    ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, HttpKeyRepository, HttpKeyRepositoryBuilder,
-    MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE,
+    CachePolicy, ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, FetchBudget, HttpKeyRepository,
+    HttpKeyRepositoryBuilder, MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE, is_loopback,
 };
 pub use sources::{ChainKeySource, DirectoryKeySource};
