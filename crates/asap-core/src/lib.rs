@@ -57,6 +57,7 @@ pub use algorithm::{Algorithm, KeyKind, truncate};
 pub use claims::{Audience, Claims, EmptyValue, REGISTERED_CLAIMS};
 pub use claims_policy::{ClaimsPolicy, DEFAULT_ROLE_CLAIM, SCOPE_CLAIM, SCOPES_CLAIM};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use der::oid;
 pub use error::{
     AlgorithmError, BoxError, KeyError, KeySourceError, KidError, Outcome, ReplayError, SignError,
     VerifyError,

@@ -2,9 +2,9 @@
 
 use asap_core::{Audience, KeyId, SignError, Signer, SigningKey, Token};
 
-use crate::data_uri::parse_data_uri;
 use crate::error::EnvError;
-use crate::private::parse_private_key;
+use crate::formats::parse_data_uri;
+use crate::formats::parse_private_key;
 
 /// The token issuer (required).
 pub const ENV_ISSUER: &str = "ASAP_ISSUER";
@@ -128,7 +128,7 @@ mod tests {
     use asap_core::{KeyKind, KeySpec, PrivateKey};
 
     use super::*;
-    use crate::data_uri::to_data_uri;
+    use crate::formats::to_data_uri;
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();

@@ -51,6 +51,36 @@ pub enum LoadError {
     },
 }
 
+/// Why a public key text was refused (see [`parse_public_key`](crate::parse_public_key)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFormatError {
+    /// Nothing that looks like a key.
+    #[error("no key found: expected a PEM public key or one OpenSSH authorized_keys line")]
+    Empty,
+    /// More than one OpenSSH key line.
+    #[error("found {0} keys; register one key at a time")]
+    SeveralKeys(usize),
+    /// The text is implausibly long for a public key.
+    #[error("the key text is longer than {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// A private key was given.
+    #[error("this is a private key; register the public key (the .pub file, or `PUBLIC KEY` PEM)")]
+    PrivateKey,
+    /// An OpenSSH key type that is not accepted (DSA, security keys, certificates…).
+    #[error("{0}")]
+    UnsupportedType(String),
+    /// The OpenSSH line or key blob is malformed.
+    #[error("malformed OpenSSH public key: {0}")]
+    Malformed(String),
+    /// The key itself is refused (an RSA key under 2048 bits, a point off the curve, bad PEM).
+    #[error(transparent)]
+    Key(KeyError),
+}
+
 /// An environment variable that is missing or wrong. The message names the variable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -180,6 +210,20 @@ pub enum FetchError {
         #[source]
         source: SharedError,
     },
+    /// The kid's issuer has spent its budget of fetches for kids with no cached key
+    /// ([`FetchBudget`](crate::FetchBudget)); nothing was sent.
+    #[error("too many lookups of unknown keys of issuer {issuer:?}; try again later")]
+    IssuerBudgetExhausted {
+        /// The issuer: the kid without its last segment.
+        issuer: String,
+    },
+    /// As many fetches as the [`FetchBudget`](crate::FetchBudget) allows are in flight
+    /// already; nothing was sent.
+    #[error("{limit} key fetches are in flight already; try again later")]
+    TooManyInFlight {
+        /// The limit.
+        limit: usize,
+    },
     /// Every repository failed; the errors in repository order.
     #[error("every key repository failed: {}", join(.0))]
     AllFailed(Vec<FetchError>),
@@ -191,16 +235,4 @@ fn join(errors: &[FetchError]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-impl FetchError {
-    /// Whether the next repository should be tried after this error: connection errors,
-    /// timeouts and 5xx (and 429) are the repository's trouble, not the key's.
-    pub(crate) fn fails_over(&self) -> bool {
-        match self {
-            FetchError::Connect { .. } | FetchError::Timeout { .. } => true,
-            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
-    }
 }

@@ -11,7 +11,7 @@ use asap_core::{Algorithm, KeyId, SignError, SigningKey, SigningKeySource};
 use zeroize::Zeroizing;
 
 use crate::error::LoadError;
-use crate::private::{parse_private_key, read_key_file};
+use crate::formats::{parse_private_key, read_key_file};
 
 /// How often the directory is re-read by default.
 pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(10);

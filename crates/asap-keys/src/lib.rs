@@ -12,6 +12,11 @@
 //! | a repository directory `<dir>/<issuer>/*.pem`, rotating without restart | [`FileKeyRepository`] |
 //! | `ASAP_ISSUER`, `ASAP_KEY_ID`, `ASAP_PRIVATE_KEY`, `ASAP_AUDIENCE` | [`EnvSigner`] |
 //!
+//! Public keys as people hand them in (a PEM `PUBLIC KEY`, or the OpenSSH `.pub` /
+//! `authorized_keys` line) are read by [`parse_public_key`]. Each key format has one home, the
+//! `formats` module: the readers and writers of private and public keys per format, one SSH
+//! wire reader and one DER writer.
+//!
 //! The signing algorithm follows from the key (RS256 for RSA, ES256/384/512 for the NIST
 //! curves, EdDSA for Ed25519) unless one is given.
 //!
@@ -45,7 +50,8 @@
 //!   [`KeyDirectory`] (the rules a file must pass are listed there; the key server applies the
 //!   same ones);
 //! - [`HttpKeyRepository`]: an HTTP(S) key repository with mirrors, failover, an
-//!   HTTP-semantics cache and single flight (its documentation lists every guarantee);
+//!   HTTP-semantics cache ([`CachePolicy`]), single flight and a per-issuer budget for unknown
+//!   kids ([`FetchBudget`]) (its documentation lists every guarantee);
 //!   [`HttpKeyRepository::builder_from_env`] reads `ASAP_PUBLIC_KEY_REPOSITORY_URL` (with the
 //!   `url1 | url2` mirror syntax) and `ASAP_PUBLIC_KEY_FALLBACK_REPOSITORY_URL`;
 //! - [`ChainKeySource`]: several of these in order.
@@ -76,7 +82,7 @@
 //!
 //! ## Errors
 //!
-//! Loading errors are [`LoadError`]; environment errors are [`EnvError`] and name the
+//! Loading errors are [`LoadError`] ([`KeyFormatError`] for public key text); environment errors are [`EnvError`] and name the
 //! variable; repository configuration errors are [`ConfigError`]. Lookups fail with
 //! [`asap_core::KeySourceError`] (`NotFound` → 401, `InvalidKey` → 401, `Unavailable` → 503);
 //! an unavailable HTTP repository carries a [`FetchError`] that says what went wrong. No error
@@ -84,26 +90,26 @@
 
 #![deny(unsafe_code)]
 
-mod data_uri;
 mod directory;
 mod env;
 mod error;
 mod file_repo;
+mod formats;
 mod http;
-mod openssh;
-mod private;
 #[cfg(feature = "server")]
 pub mod server;
 mod sources;
 
-pub use data_uri::{parse_data_uri, to_data_uri};
 pub use directory::{DEFAULT_READ_TIMEOUT, DirectoryError, KeyDirectory};
 pub use env::{ENV_AUDIENCE, ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, EnvSigner};
-pub use error::{ConfigError, EnvError, FetchError, LoadError, SharedError};
+pub use error::{ConfigError, EnvError, FetchError, KeyFormatError, LoadError, SharedError};
 pub use file_repo::{DEFAULT_RESCAN_INTERVAL, FileKeyRepository, FileKeyRepositoryBuilder};
-pub use http::{
-    ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, HttpKeyRepository, HttpKeyRepositoryBuilder,
-    MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE,
+pub use formats::{
+    SSH_KEY_TYPES, parse_data_uri, parse_private_key, parse_public_key, read_private_key,
+    signing_key_from_pem, to_data_uri,
 };
-pub use private::{parse_private_key, read_private_key, signing_key_from_pem};
+pub use http::{
+    CachePolicy, ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, FetchBudget, HttpKeyRepository,
+    HttpKeyRepositoryBuilder, MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE, is_loopback,
+};
 pub use sources::{ChainKeySource, DirectoryKeySource};

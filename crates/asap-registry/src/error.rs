@@ -1,36 +1,7 @@
 //! Errors of the registry: what a caller (an admin, the CLI) can act on.
 
-use asap_core::{KeyError, KeyId, KidError};
-
-/// Why a public key text was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyFormatError {
-    /// Nothing that looks like a key.
-    #[error("no key found: expected a PEM public key or one OpenSSH authorized_keys line")]
-    Empty,
-    /// More than one OpenSSH key line.
-    #[error("found {0} keys; register one key at a time")]
-    SeveralKeys(usize),
-    /// The text is implausibly long for a public key.
-    #[error("the key text is longer than {max} bytes")]
-    TooLarge {
-        /// The limit.
-        max: usize,
-    },
-    /// A private key was given.
-    #[error("this is a private key; register the public key (the .pub file, or `PUBLIC KEY` PEM)")]
-    PrivateKey,
-    /// An OpenSSH key type that is not accepted (DSA, security keys, certificates…).
-    #[error("{0}")]
-    UnsupportedType(String),
-    /// The OpenSSH line or key blob is malformed.
-    #[error("malformed OpenSSH public key: {0}")]
-    Malformed(String),
-    /// The key itself is refused (an RSA key under 2048 bits, a point off the curve, bad PEM).
-    #[error(transparent)]
-    Key(KeyError),
-}
+use asap_core::{KeyId, KidError};
+use asap_keys::KeyFormatError;
 
 /// An error of the key registry.
 #[derive(Debug, thiserror::Error)]

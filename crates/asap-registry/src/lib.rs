@@ -9,8 +9,8 @@
 //! - Kids: `<principal>/<key name>`, validated as [`asap_core::KeyId`], so a token from issuer
 //!   `alice` may only use keys registered for `alice`.
 //! - Keys: PEM (`PUBLIC KEY`, `RSA PUBLIC KEY`) or an OpenSSH `authorized_keys` line
-//!   (`ssh-ed25519`, `ecdsa-sha2-nistp256/384/521`, `ssh-rsa` of at least 2048 bits): see
-//!   [`parse_public_key`].
+//!   (`ssh-ed25519`, `ecdsa-sha2-nistp256/384/521`, `ssh-rsa` of at least 2048 bits), read by
+//!   [`asap_keys::parse_public_key`], the workspace's one home of key formats.
 //! - Admin API: [`KeyRegistry::add`], [`KeyRegistry::list`], [`KeyRegistry::revoke`].
 //! - Verifying: [`KeyRegistry`] is an [`asap_core::PublicKeySource`]; lookups are cached, and a
 //!   revoked key stops verifying within the cache TTL ([`DEFAULT_CACHE_TTL`], 10 s) on every
@@ -39,11 +39,12 @@
 #![deny(unsafe_code)]
 
 mod error;
-mod key_text;
 mod registry;
 
-pub use error::{KeyFormatError, RegistryError};
-pub use key_text::{SSH_KEY_TYPES, parse_public_key};
+/// Why a key text was refused ([`RegistryError::BadKey`]): the error of
+/// [`asap_keys::parse_public_key`].
+pub use asap_keys::KeyFormatError;
+pub use error::RegistryError;
 pub use registry::{
     DEFAULT_CACHE_TTL, DEFAULT_MAX_CACHED_KEYS, KeyRegistry, KeyRegistryBuilder, MIGRATIONS_TABLE,
     RegisteredKey,

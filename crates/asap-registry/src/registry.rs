@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use asap_core::{KeyError, KeyFuture, KeyId, KeyKind, KeySourceError, PublicKey, PublicKeySource};
+use asap_keys::{KeyFormatError, parse_public_key};
 use moka::Expiry;
 use moka::future::Cache;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -15,8 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row as _, SqlSafeStr as _};
 
-use crate::error::{KeyFormatError, RegistryError};
-use crate::key_text::parse_public_key;
+use crate::error::RegistryError;
 
 /// How long a looked-up key (or its absence) is cached by default: the default bound on how
 /// long a revoked key keeps verifying.
@@ -399,7 +399,7 @@ impl KeyRegistry {
     }
 
     /// Registers `key_text` (a PEM public key or one OpenSSH `authorized_keys` line; see
-    /// [`parse_public_key`](crate::parse_public_key)) for `principal` as kid
+    /// [`asap_keys::parse_public_key`]) for `principal` as kid
     /// `<principal>/<name>`. Without a name, the key is named after its SHA-256 (`sha256-…`).
     pub async fn add(
         &self,

@@ -9,7 +9,7 @@ use asap_keys::ENV_AUDIENCE;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 
 use super::signing::SignerArgs;
-use super::{is_loopback, write_stdout};
+use super::write_stdout;
 
 const AFTER_HELP: &str = "\
 Sends `Authorization: Bearer <token>` with a token for --audience, prints the response body, and
@@ -73,7 +73,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let url = url::Url::parse(&args.url).with_context(|| format!("invalid URL {:?}", args.url))?;
     match url.scheme() {
         "https" => {}
-        "http" if args.allow_insecure_http || is_loopback(&url) => {}
+        "http" if args.allow_insecure_http || asap_keys::is_loopback(&url) => {}
         "http" => {
             bail!("refusing to send a token in clear text to {url}: use https, or pass --allow-insecure-http")
         }

@@ -112,16 +112,6 @@ fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
     })
 }
 
-/// Whether a URL's host is this machine (127.0.0.0/8, ::1, `localhost`).
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;

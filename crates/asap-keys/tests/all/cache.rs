@@ -142,8 +142,10 @@ async fn stale_if_error_answers_while_every_repository_is_down_until_the_bound()
     let refused = format!("https://127.0.0.1:{}/", refused_port());
     let repo = repo(&ca, &server.url())
         .fallback(refused)
-        .stale_if_error_cap(Duration::from_secs(2))
-        .error_retry_interval(Duration::ZERO)
+        .cache_policy(policy(|p| {
+            p.stale_if_error_cap = Duration::from_secs(2);
+            p.error_ttl = Duration::ZERO;
+        }))
         .build()
         .expect("repo");
     let fetched_at = Instant::now();
@@ -195,7 +197,7 @@ async fn while_serving_stale_the_repository_is_not_hammered() {
             .cache_control("max-age=1, stale-while-revalidate=0"),
     );
     let repo = repo(&ca, &server.url())
-        .error_retry_interval(Duration::from_secs(60))
+        .cache_policy(policy(|p| p.error_ttl = Duration::from_secs(60)))
         .build()
         .expect("repo");
     repo.public_key(&kid("billing/k1")).await.expect("found");
@@ -261,7 +263,7 @@ async fn a_404_is_not_found_is_not_failed_over_and_is_cached() {
     second.publish_key(&kid("billing/k1"), &p256());
     let repo = repo(&ca, &first.url())
         .fallback(second.url())
-        .negative_ttl(Duration::from_millis(800))
+        .cache_policy(policy(|p| p.negative_ttl = Duration::from_millis(800)))
         .build()
         .expect("repo");
     let err = repo.public_key(&kid("billing/k1")).await.expect_err("404");
@@ -306,15 +308,19 @@ async fn not_found_fails_over_when_configured() {
 }
 
 #[tokio::test]
-async fn entries_are_bounded() {
+async fn negative_entries_are_bounded() {
     let ca = TestCa::new();
     let server = KeyServer::start(&ca).await;
-    let repo = repo(&ca, &server.url()).max_entries(10).build().expect("repo");
+    let repo = repo(&ca, &server.url())
+        .cache_policy(policy(|p| p.max_negative = 10))
+        .fetch_budget(unlimited())
+        .build()
+        .expect("repo");
     for i in 0..100 {
         let _ = repo.public_key(&kid(&format!("billing/k{i}"))).await;
     }
-    let cached = repo.cached_entries().await;
-    assert!(cached <= 10, "{cached} entries cached");
+    let cached = repo.cached_negative_answers().await;
+    assert!(cached <= 10, "{cached} negative answers cached");
     assert_eq!(server.hits(), 100);
     // Most of the early kids were evicted, so asking again reaches the server.
     for i in 0..100 {

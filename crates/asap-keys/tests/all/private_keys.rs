@@ -194,6 +194,34 @@ async fn openssh_keys_made_by_ssh_keygen_sign_tokens_that_verify() {
     }
 }
 
+/// The `.pub` line and the private file go through the same SSH wire reader; both must give
+/// the key `ssh-keygen` itself exports.
+#[test]
+fn openssh_public_key_lines_are_the_keys_ssh_keygen_exports() {
+    if !require_tool("ssh-keygen") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (kind, bits) in [
+        ("ed25519", "256"),
+        ("ecdsa", "256"),
+        ("ecdsa", "384"),
+        ("ecdsa", "521"),
+        ("rsa", "2048"),
+    ] {
+        let path = dir.path().join(format!("id_{kind}{bits}"));
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-b", bits, "-C", "me@laptop", "-N", "", "-f"])
+            .arg(&path));
+        let pub_path = path.with_extension("pub");
+        let line = std::fs::read_to_string(&pub_path).expect("read .pub");
+        let public = asap_keys::parse_public_key(&line).unwrap_or_else(|e| panic!("{kind} {bits}: {e}"));
+        assert_eq!(public, ssh_public_key(&pub_path), "{kind} {bits}");
+        let private = read_private_key(&path, None).expect("private key");
+        assert_eq!(private.public_key().expect("pk"), public, "{kind} {bits}");
+    }
+}
+
 #[test]
 fn weak_openssh_rsa_keys_are_refused() {
     if !require_tool("ssh-keygen") {

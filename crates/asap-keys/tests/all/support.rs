@@ -11,7 +11,7 @@ use asap_core::{
     Audience, KeyId, KeyKind, KeySpec, PrivateKey, PublicKeySource, Signer, SigningKey, Verified, Verifier,
     VerifyError,
 };
-use asap_keys::{HttpKeyRepository, HttpKeyRepositoryBuilder};
+use asap_keys::{CachePolicy, FetchBudget, HttpKeyRepository, HttpKeyRepositoryBuilder};
 use asap_testkit::tls::TestCa;
 use axum::Router;
 use axum::body::Body;
@@ -165,6 +165,21 @@ pub(crate) fn repo(ca: &TestCa, url: &str) -> HttpKeyRepositoryBuilder {
     HttpKeyRepository::builder(url)
         .root_certificates_pem(ca.root_pem())
         .timeout(Duration::from_secs(5))
+}
+
+/// The default cache policy, changed by `edit`.
+pub(crate) fn policy(edit: impl FnOnce(&mut CachePolicy)) -> CachePolicy {
+    let mut policy = CachePolicy::default();
+    edit(&mut policy);
+    policy
+}
+
+/// A fetch budget that never refuses within a test's few hundred lookups.
+pub(crate) fn unlimited() -> FetchBudget {
+    let mut budget = FetchBudget::default();
+    budget.burst = 100_000;
+    budget.max_in_flight = 100_000;
+    budget
 }
 
 /// A port on 127.0.0.1 that refuses connections (bound, then released).

@@ -50,7 +50,7 @@ async fn bad_keys_are_refused_with_a_clear_error() {
         "nothing stored"
     );
     assert!(matches!(
-        asap_registry::parse_public_key(&private_pem),
+        asap_keys::parse_public_key(&private_pem),
         Err(KeyFormatError::PrivateKey)
     ));
 }

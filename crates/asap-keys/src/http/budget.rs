@@ -1,0 +1,251 @@
+//! How many upstream fetches lookups may cause. A token only has to name an allowed issuer and
+//! a made-up kid to make the repository client ask upstream (and start a task) for it; without
+//! a bound, one caller with a valid issuer name turns every request into an upstream request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use asap_core::KeyId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::FetchError;
+
+/// Issuers whose budget is tracked at once. Beyond this, fetches for kids of further issuers
+/// are refused until some budget has refilled completely (a full budget need not be tracked).
+const MAX_TRACKED_ISSUERS: usize = 10_000;
+
+/// How many upstream fetches lookups may cause: a budget per issuer for kids that have no
+/// cached key, and a bound on fetches in flight at once.
+///
+/// The issuer of a kid is its owner, the kid without its last segment (`billing` for
+/// `billing/2026-01.pem`; kids without `/` share one budget). Refreshing a cached key costs
+/// no budget; a lookup beyond the budget fails at once with
+/// [`FetchError::IssuerBudgetExhausted`] or [`FetchError::TooManyInFlight`] inside
+/// [`KeySourceError::Unavailable`](asap_core::KeySourceError::Unavailable) (HTTP 503), and no
+/// request is sent.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut budget = asap_keys::FetchBudget::default();
+/// budget.burst = 3;
+/// budget.refill_interval = Duration::from_secs(10);
+/// let keys = asap_keys::HttpKeyRepository::builder("https://keys.example.com/")
+///     .fetch_budget(budget)
+///     .build()?;
+/// # Ok::<(), asap_keys::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchBudget {
+    /// Fetches of kids without a cached key that one issuer may cause back to back; default 10.
+    pub burst: u32,
+    /// After the burst, each issuer earns one more such fetch per this interval; default 1 s.
+    pub refill_interval: Duration,
+    /// Fetches in flight at once, over all kids and issuers (each runs in its own task);
+    /// default 64.
+    pub max_in_flight: usize,
+}
+
+impl Default for FetchBudget {
+    fn default() -> Self {
+        FetchBudget {
+            burst: 10,
+            refill_interval: Duration::from_secs(1),
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// The owner of a kid: everything before its last `/`.
+fn issuer_of(kid: &KeyId) -> &str {
+    kid.as_str().rsplit_once('/').map_or("", |(owner, _)| owner)
+}
+
+/// A token bucket.
+struct Bucket {
+    tokens: u32,
+    refilled_at: Instant,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant, budget: &FetchBudget) {
+        let elapsed = now.saturating_duration_since(self.refilled_at).as_nanos();
+        // A zero interval refills at once.
+        let earned = elapsed
+            .checked_div(budget.refill_interval.as_nanos())
+            .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        self.tokens = self.tokens.saturating_add(earned).min(budget.burst);
+        self.refilled_at = match budget.refill_interval.checked_mul(earned) {
+            Some(spent) if self.tokens < budget.burst => self.refilled_at + spent,
+            _ => now,
+        };
+    }
+
+    fn is_full(&mut self, now: Instant, budget: &FetchBudget) -> bool {
+        self.refill(now, budget);
+        self.tokens >= budget.burst
+    }
+
+    fn take(&mut self, now: Instant, budget: &FetchBudget) -> bool {
+        self.refill(now, budget);
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// The budgets in force.
+pub(super) struct Budgets {
+    budget: FetchBudget,
+    issuers: Mutex<HashMap<Box<str>, Bucket>>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Budgets {
+    pub(super) fn new(budget: FetchBudget) -> Budgets {
+        Budgets {
+            budget,
+            issuers: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Semaphore::new(budget.max_in_flight)),
+        }
+    }
+
+    pub(super) fn budget(&self) -> &FetchBudget {
+        &self.budget
+    }
+
+    /// Admits one fetch for `kid`: a place among the fetches in flight, held until the fetch
+    /// ends, and, for a kid without a cached key (`unknown`), a token of its issuer's budget.
+    pub(super) fn admit(
+        &self,
+        kid: &KeyId,
+        unknown: bool,
+        now: Instant,
+    ) -> Result<OwnedSemaphorePermit, FetchError> {
+        let permit = self
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| FetchError::TooManyInFlight {
+                limit: self.budget.max_in_flight,
+            })?;
+        if unknown && !self.take_issuer_token(issuer_of(kid), now) {
+            return Err(FetchError::IssuerBudgetExhausted {
+                issuer: asap_core::truncate(issuer_of(kid)),
+            });
+        }
+        Ok(permit)
+    }
+
+    fn take_issuer_token(&self, issuer: &str, now: Instant) -> bool {
+        let budget = &self.budget;
+        let mut issuers = self.issuers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = issuers.get_mut(issuer) {
+            return bucket.take(now, budget);
+        }
+        if issuers.len() >= MAX_TRACKED_ISSUERS {
+            // A bucket that has refilled completely says nothing a new one would not.
+            issuers.retain(|_, bucket| !bucket.is_full(now, budget));
+            if issuers.len() >= MAX_TRACKED_ISSUERS {
+                return false;
+            }
+        }
+        let mut bucket = Bucket {
+            tokens: budget.burst,
+            refilled_at: now,
+        };
+        let taken = bucket.take(now, budget);
+        issuers.insert(issuer.into(), bucket);
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(burst: u32, refill_ms: u64) -> FetchBudget {
+        FetchBudget {
+            burst,
+            refill_interval: Duration::from_millis(refill_ms),
+            max_in_flight: 100,
+        }
+    }
+
+    fn kid(s: &str) -> KeyId {
+        KeyId::parse(s).expect("kid")
+    }
+
+    #[test]
+    fn the_issuer_is_the_kid_without_its_last_segment() {
+        assert_eq!(issuer_of(&kid("billing/k1")), "billing");
+        assert_eq!(issuer_of(&kid("org/billing/2026.pem")), "org/billing");
+        assert_eq!(issuer_of(&kid("k1")), "");
+    }
+
+    #[test]
+    fn an_issuer_gets_its_burst_then_one_per_interval() {
+        let budgets = Budgets::new(budget(3, 100));
+        let t0 = Instant::now();
+        let admitted = |now| budgets.admit(&kid("billing/x"), true, now).is_ok();
+        assert!((0..3).all(|_| admitted(t0)));
+        assert!(!admitted(t0), "burst spent");
+        assert!(!admitted(t0 + Duration::from_millis(99)));
+        assert!(admitted(t0 + Duration::from_millis(100)), "one earned");
+        assert!(!admitted(t0 + Duration::from_millis(150)));
+        // A long pause refills the burst, no more.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| admitted(later)).count(), 3);
+    }
+
+    #[test]
+    fn issuers_have_separate_budgets_and_known_kids_cost_nothing() {
+        let budgets = Budgets::new(budget(1, 60_000));
+        let now = Instant::now();
+        assert!(budgets.admit(&kid("billing/a"), true, now).is_ok());
+        assert!(matches!(
+            budgets.admit(&kid("billing/b"), true, now),
+            Err(FetchError::IssuerBudgetExhausted { issuer }) if issuer == "billing"
+        ));
+        assert!(budgets.admit(&kid("ledger/a"), true, now).is_ok());
+        assert!(budgets.admit(&kid("billing/a"), false, now).is_ok(), "a refresh");
+    }
+
+    #[test]
+    fn fetches_in_flight_are_bounded() {
+        let mut b = budget(100, 1);
+        b.max_in_flight = 2;
+        let budgets = Budgets::new(b);
+        let now = Instant::now();
+        let first = budgets.admit(&kid("a/1"), true, now).expect("first");
+        let _second = budgets.admit(&kid("b/1"), false, now).expect("second");
+        assert!(matches!(
+            budgets.admit(&kid("c/1"), false, now),
+            Err(FetchError::TooManyInFlight { limit: 2 })
+        ));
+        drop(first);
+        assert!(budgets.admit(&kid("c/1"), false, now).is_ok());
+    }
+
+    #[test]
+    fn tracked_issuers_are_bounded_and_full_buckets_are_forgotten() {
+        let budgets = Budgets::new(budget(1, 1000));
+        let t0 = Instant::now();
+        for i in 0..MAX_TRACKED_ISSUERS {
+            assert!(budgets.take_issuer_token(&format!("i{i}"), t0));
+        }
+        assert!(
+            !budgets.take_issuer_token("one-too-many", t0),
+            "every bucket in use"
+        );
+        let later = t0 + Duration::from_secs(1);
+        assert!(
+            budgets.take_issuer_token("one-too-many", later),
+            "refilled buckets forgotten"
+        );
+        assert!(budgets.issuers.lock().expect("lock").len() <= 1);
+    }
+}

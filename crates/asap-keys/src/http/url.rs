@@ -1,0 +1,116 @@
+//! Which repository URLs are accepted, and the loopback rule for plain `http`.
+
+use std::net::IpAddr;
+
+use crate::error::ConfigError;
+
+/// Checks a repository URL and returns it with exactly one trailing `/`: the URL of a key is
+/// this base followed by the kid, by string concatenation, so nothing in the base may swallow
+/// or redirect the kid.
+pub(super) fn base_url(url: &str, allow_insecure_loopback: bool) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = url::Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if parsed.cannot_be_a_base() {
+        return Err(invalid("not a hierarchical URL"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid("a query or fragment would swallow the kid"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("credentials in the URL are not supported"));
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_insecure_loopback && is_loopback(&parsed) => {}
+        "http" => return Err(ConfigError::InsecureUrl(url.to_owned())),
+        other => return Err(invalid(&format!("unsupported scheme {other:?}"))),
+    }
+    let mut base = parsed.as_str().trim_end_matches('/').to_owned();
+    base.push('/');
+    Ok(base)
+}
+
+/// Whether a URL's host is this machine: an address in `127.0.0.0/8`, `::1`, or the name
+/// `localhost` (not `localhost.example`, nor any other name that may resolve anywhere). Plain
+/// `http` is acceptable only to such a host, where nothing on the network can read or change
+/// the traffic.
+///
+/// ```
+/// let url = |s| url::Url::parse(s).unwrap();
+/// assert!(asap_keys::is_loopback(&url("http://127.1.2.3:8080/")));
+/// assert!(asap_keys::is_loopback(&url("http://[::1]/")));
+/// assert!(!asap_keys::is_loopback(&url("http://localhost.evil.example/")));
+/// ```
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_get_exactly_one_trailing_slash() {
+        for (given, want) in [
+            ("https://keys.example", "https://keys.example/"),
+            ("https://keys.example/", "https://keys.example/"),
+            ("https://keys.example/asap//", "https://keys.example/asap/"),
+            ("https://KEYS.example/Asap", "https://keys.example/Asap/"),
+        ] {
+            assert_eq!(base_url(given, false).expect(given), want);
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_and_only_when_allowed() {
+        assert!(matches!(
+            base_url("http://127.0.0.1:8080/", false),
+            Err(ConfigError::InsecureUrl(_))
+        ));
+        for ok in [
+            "http://127.0.0.1:8080/",
+            "http://127.1.2.3/",
+            "http://[::1]/",
+            "http://localhost/",
+            "http://LocalHost:9/",
+        ] {
+            assert!(base_url(ok, true).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/",
+            "http://keys.example/",
+            "http://localhost.evil.example/",
+            "http://[::ffff:7f00:1]/",
+        ] {
+            assert!(
+                matches!(base_url(bad, true), Err(ConfigError::InsecureUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_that_would_swallow_or_redirect_the_kid_are_refused() {
+        for bad in [
+            "https://keys.example/?x=",
+            "https://keys.example/#",
+            "https://user:pw@keys.example/",
+            "ftp://keys.example/",
+            "keys.example",
+            "data:text/plain,x",
+        ] {
+            assert!(
+                matches!(base_url(bad, false), Err(ConfigError::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+}
