@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asap_core::{
-    Algorithm, Audience, InMemoryReplayGuard, KeyKind, KeySpec, ManualClock, PrivateKey, Verifier,
-    VerifierBuilder, VerifyError,
+    Algorithm, Audience, InMemoryReplayGuard, KeyKind, KeySpec, ManualClock, PrivateKey, TokenError,
+    Verifier, VerifierBuilder, VerifyError,
 };
 use asap_keys::{HttpKeyRepository, LoadError};
 use asap_testkit::tls::TestCa;
@@ -362,7 +362,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
     let mega = "A".repeat(1 << 20);
     let err = s.verifier.verify(&mega).await.expect_err("1 MB token");
     assert!(
-        matches!(err, VerifyError::TooLarge { len, max: 8192 } if len == 1 << 20),
+        matches!(err, VerifyError::Token(TokenError::TooLarge { len, max: 8192 }) if len == 1 << 20),
         "{err:?}"
     );
     assert_eq!(err.outcome().status(), 401);
@@ -373,11 +373,11 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "8 KiB + a signature",
         &just_over,
         401,
-        &format!("TooLarge {{ len: {}, max: 8192 }}", just_over.len()),
+        &format!("Token(TooLarge {{ len: {}, max: 8192 }})", just_over.len()),
     )
     .await;
 
-    const MALFORMED_3: &str = "Malformed(\"a token has exactly three segments separated by '.'\")";
+    const MALFORMED_3: &str = "Token(Malformed(\"a token has exactly three segments separated by '.'\"))";
     for (case, token) in [
         ("a token of dots", ".".repeat(4000)),
         ("two segments", format!("{h}.{c}")),
@@ -402,7 +402,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
             format!("{h}.{c}.{}B", &sig[..sig.len() - 1]),
         ),
     ] {
-        s.refused_like(case, &token, 401, "Malformed(").await;
+        s.refused_like(case, &token, 401, "Token(Malformed(").await;
     }
     // Non-ASCII never gets past the transport rule over HTTP; given to the verifier directly it
     // is a framing error.
@@ -411,7 +411,10 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         .verify(&format!("{good}\u{e9}"))
         .await
         .expect_err("non-ASCII");
-    assert!(matches!(err, VerifyError::Malformed(_)), "{err:?}");
+    assert!(
+        matches!(err, VerifyError::Token(TokenError::Malformed(_))),
+        "{err:?}"
+    );
     for json_text in [
         "[]",
         "\"x\"",
@@ -423,11 +426,21 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "\u{feff}{}",
     ] {
         let as_header = format!("{}.{c}.{sig}", b64(json_text.as_bytes()));
-        s.refused_like(&format!("header {json_text:?}"), &as_header, 401, "Malformed(")
-            .await;
+        s.refused_like(
+            &format!("header {json_text:?}"),
+            &as_header,
+            401,
+            "Token(Malformed(",
+        )
+        .await;
         let as_claims = forge_raw(&es256_header().to_string(), json_text, &s.key, Algorithm::ES256);
-        s.refused_like(&format!("claims {json_text:?}"), &as_claims, 401, "Malformed(")
-            .await;
+        s.refused_like(
+            &format!("claims {json_text:?}"),
+            &as_claims,
+            401,
+            "Token(Malformed(",
+        )
+        .await;
     }
     // Nesting deeper than the JSON parser's recursion limit: an error, not a stack overflow.
     let deep = format!("{}{}", "[".repeat(3000), "]".repeat(3000));
@@ -438,7 +451,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         &s.key,
         Algorithm::ES256,
     );
-    s.refused_like("deeply nested claims", &token, 401, "Malformed(")
+    s.refused_like("deeply nested claims", &token, 401, "Token(Malformed(")
         .await;
 
     // Two parsers that pick different duplicates would read one token two ways.
@@ -446,7 +459,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "{}.{c}.{sig}",
         b64(br#"{"alg":"ES256","kid":"svc/k1","alg":"none"}"#)
     );
-    s.refused("duplicate alg", &header_dup, 401, "DuplicateKey(\"alg\")")
+    s.refused("duplicate alg", &header_dup, 401, "Token(DuplicateKey(\"alg\"))")
         .await;
     let claims_dup = format!(
         r#"{{"iss":"svc","iss":"other","aud":"api","jti":"d1","iat":{NOW},"exp":{}}}"#,
@@ -457,7 +470,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "duplicate iss (validly signed)",
         &token,
         401,
-        "DuplicateKey(\"iss\")",
+        "Token(DuplicateKey(\"iss\"))",
     )
     .await;
     let nested_dup = format!(
@@ -465,8 +478,13 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         NOW + 60
     );
     let token = forge_raw(&es256_header().to_string(), &nested_dup, &s.key, Algorithm::ES256);
-    s.refused("duplicate nested key", &token, 401, "DuplicateKey(\"role\")")
-        .await;
+    s.refused(
+        "duplicate nested key",
+        &token,
+        401,
+        "Token(DuplicateKey(\"role\"))",
+    )
+    .await;
     let escaped_dup = format!(
         r#"{{"iss":"svc","\u0069ss":"other","aud":"api","jti":"d3","iat":{NOW},"exp":{}}}"#,
         NOW + 60
@@ -481,7 +499,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "duplicate spelled with an escape",
         &token,
         401,
-        "DuplicateKey(\"iss\")",
+        "Token(DuplicateKey(\"iss\"))",
     )
     .await;
 
@@ -506,7 +524,7 @@ async fn header_attacks_none_hmac_embedded_keys_and_crit_never_fetch_a_key() {
             b64(header.to_string().as_bytes()),
             b64(c.to_string().as_bytes())
         );
-        let refusal = format!("Algorithm(Forbidden({alg:?}))");
+        let refusal = format!("Token(Algorithm(Forbidden({alg:?})))");
         s.refused(&format!("alg {alg}, empty signature"), &unsigned, 401, &refusal)
             .await;
         let token = with_signature(&header, &c, b"x");
@@ -514,7 +532,7 @@ async fn header_attacks_none_hmac_embedded_keys_and_crit_never_fetch_a_key() {
             &format!("alg {alg}"),
             &token,
             401,
-            &format!("Algorithm(Forbidden({alg:?}))"),
+            &format!("Token(Algorithm(Forbidden({alg:?})))"),
         )
         .await;
     }
@@ -540,7 +558,7 @@ async fn header_attacks_none_hmac_embedded_keys_and_crit_never_fetch_a_key() {
                 &format!("{name} keyed with the public key"),
                 &token,
                 401,
-                &format!("Algorithm(Forbidden({name:?}))"),
+                &format!("Token(Algorithm(Forbidden({name:?})))"),
             )
             .await;
         }
@@ -564,7 +582,7 @@ async fn header_attacks_none_hmac_embedded_keys_and_crit_never_fetch_a_key() {
             &format!("embedded {name}"),
             &token,
             401,
-            &format!("ForbiddenHeader({name:?})"),
+            &format!("Token(ForbiddenHeader({name:?}))"),
         )
         .await;
     }
@@ -573,24 +591,32 @@ async fn header_attacks_none_hmac_embedded_keys_and_crit_never_fetch_a_key() {
         (
             "alg lower case",
             json!({"alg": "es256", "kid": KID}),
-            "Algorithm(Unknown(\"es256\"))",
+            "Token(Algorithm(Unknown(\"es256\")))",
         ),
         (
             "alg with a space",
             json!({"alg": "ES256 ", "kid": KID}),
-            "Algorithm(Unknown(\"ES256 \"))",
+            "Token(Algorithm(Unknown(\"ES256 \")))",
         ),
         (
             "alg array",
             json!({"alg": ["ES256"], "kid": KID}),
-            "MissingHeader(\"alg\")",
+            "Token(MissingHeader(\"alg\"))",
         ),
-        ("alg missing", json!({"kid": KID}), "MissingHeader(\"alg\")"),
-        ("kid missing", json!({"alg": "ES256"}), "MissingHeader(\"kid\")"),
+        (
+            "alg missing",
+            json!({"kid": KID}),
+            "Token(MissingHeader(\"alg\"))",
+        ),
+        (
+            "kid missing",
+            json!({"alg": "ES256"}),
+            "Token(MissingHeader(\"kid\"))",
+        ),
         (
             "kid number",
             json!({"alg": "ES256", "kid": 1}),
-            "MissingHeader(\"kid\")",
+            "Token(MissingHeader(\"kid\"))",
         ),
         (
             "EdDSA not enabled",
@@ -764,105 +790,105 @@ async fn claim_type_and_boundary_attacks_get_the_rule_that_failed() {
             with_mutated(|c| {
                 c.insert("iat".into(), json!(1_900_000_000.5));
             }),
-            "InvalidClaim { claim: \"iat\", reason: ",
+            "Token(InvalidClaim { claim: \"iat\", reason: ",
         ),
         (
             "iat as an exponent",
             with_mutated(|c| {
                 c.insert("iat".into(), json!(1.9e9));
             }),
-            "InvalidClaim { claim: \"iat\", reason: ",
+            "Token(InvalidClaim { claim: \"iat\", reason: ",
         ),
         (
             "exp as a string",
             with_mutated(|c| {
                 c.insert("exp".into(), json!((NOW + 60).to_string()));
             }),
-            "InvalidClaim { claim: \"exp\", reason: ",
+            "Token(InvalidClaim { claim: \"exp\", reason: ",
         ),
         (
             "exp above i64",
             with_mutated(|c| {
                 c.insert("exp".into(), json!(u64::MAX));
             }),
-            "InvalidClaim { claim: \"exp\", reason: ",
+            "Token(InvalidClaim { claim: \"exp\", reason: ",
         ),
         (
             "nbf as null",
             with_mutated(|c| {
                 c.insert("nbf".into(), Value::Null);
             }),
-            "InvalidClaim { claim: \"nbf\", reason: ",
+            "Token(InvalidClaim { claim: \"nbf\", reason: ",
         ),
         (
             "iss empty",
             with_mutated(|c| {
                 c.insert("iss".into(), json!(""));
             }),
-            "InvalidClaim { claim: \"iss\", reason: ",
+            "Token(InvalidClaim { claim: \"iss\", reason: ",
         ),
         (
             "iss as an array",
             with_mutated(|c| {
                 c.insert("iss".into(), json!([ISSUER]));
             }),
-            "InvalidClaim { claim: \"iss\", reason: ",
+            "Token(InvalidClaim { claim: \"iss\", reason: ",
         ),
         (
             "jti as a number",
             with_mutated(|c| {
                 c.insert("jti".into(), json!(7));
             }),
-            "InvalidClaim { claim: \"jti\", reason: ",
+            "Token(InvalidClaim { claim: \"jti\", reason: ",
         ),
         (
             "jti empty",
             with_mutated(|c| {
                 c.insert("jti".into(), json!(""));
             }),
-            "InvalidClaim { claim: \"jti\", reason: ",
+            "Token(InvalidClaim { claim: \"jti\", reason: ",
         ),
         (
             "aud empty array",
             with_mutated(|c| {
                 c.insert("aud".into(), json!([]));
             }),
-            "InvalidClaim { claim: \"aud\", reason: ",
+            "Token(InvalidClaim { claim: \"aud\", reason: ",
         ),
         (
             "aud array with a number",
             with_mutated(|c| {
                 c.insert("aud".into(), json!([AUDIENCE, 1]));
             }),
-            "InvalidClaim { claim: \"aud\", reason: ",
+            "Token(InvalidClaim { claim: \"aud\", reason: ",
         ),
         (
             "aud as an object",
             with_mutated(|c| {
                 c.insert("aud".into(), json!({"aud": AUDIENCE}));
             }),
-            "InvalidClaim { claim: \"aud\", reason: ",
+            "Token(InvalidClaim { claim: \"aud\", reason: ",
         ),
         (
             "sub as a number",
             with_mutated(|c| {
                 c.insert("sub".into(), json!(1));
             }),
-            "InvalidClaim { claim: \"sub\", reason: ",
+            "Token(InvalidClaim { claim: \"sub\", reason: ",
         ),
         (
             "exp missing",
             with_mutated(|c| {
                 c.remove("exp");
             }),
-            "MissingClaim(\"exp\")",
+            "Token(MissingClaim(\"exp\"))",
         ),
         (
             "jti missing",
             with_mutated(|c| {
                 c.remove("jti");
             }),
-            "MissingClaim(\"jti\")",
+            "Token(MissingClaim(\"jti\"))",
         ),
     ];
     for (case, c, refusal) in typed {
@@ -891,51 +917,51 @@ async fn claim_type_and_boundary_attacks_get_the_rule_that_failed() {
         (
             "exp = now - leeway - 1",
             at(NOW - 91, NOW - 31, None),
-            format!("Expired {{ exp: {}, now: {NOW} }}", NOW - 31),
+            format!("Token(Expired {{ exp: {}, now: {NOW} }})", NOW - 31),
         ),
         (
             "iat = now + leeway + 1",
             at(NOW + 31, NOW + 91, None),
-            format!("IssuedInFuture {{ iat: {}, now: {NOW} }}", NOW + 31),
+            format!("Token(IssuedInFuture {{ iat: {}, now: {NOW} }})", NOW + 31),
         ),
         (
             "nbf = now + leeway + 1",
             at(NOW, NOW + 60, Some(NOW + 31)),
-            format!("NotYetValid {{ nbf: {}, now: {NOW} }}", NOW + 31),
+            format!("Token(NotYetValid {{ nbf: {}, now: {NOW} }})", NOW + 31),
         ),
         (
             "lifetime 3601",
             at(NOW - 10, NOW + 3591, None),
-            "BadLifetime { lifetime: 3601, max: 3600 }".to_owned(),
+            "Token(BadLifetime { lifetime: 3601, max: 3600 })".to_owned(),
         ),
         (
             "exp before iat",
             at(NOW, NOW - 1, None),
-            "BadLifetime { lifetime: -1, max: 3600 }".to_owned(),
+            "Token(BadLifetime { lifetime: -1, max: 3600 })".to_owned(),
         ),
         (
             "exp = i64::MAX",
             at(NOW, i64::MAX, None),
-            format!("BadLifetime {{ lifetime: {}, max: 3600 }}", i64::MAX - NOW),
+            format!("Token(BadLifetime {{ lifetime: {}, max: 3600 }})", i64::MAX - NOW),
         ),
         (
             "iat = i64::MIN (exp - iat overflows)",
             at(i64::MIN, NOW, None),
-            format!("BadLifetime {{ lifetime: {}, max: 3600 }}", i64::MAX),
+            format!("Token(BadLifetime {{ lifetime: {}, max: 3600 }})", i64::MAX),
         ),
         (
             "aud differs in case",
             with_mutated(|c| {
                 c.insert("aud".into(), json!("API"));
             }),
-            "AudienceMismatch".to_owned(),
+            "Token(AudienceMismatch)".to_owned(),
         ),
         (
             "aud with a trailing space",
             with_mutated(|c| {
                 c.insert("aud".into(), json!("api "));
             }),
-            "AudienceMismatch".to_owned(),
+            "Token(AudienceMismatch)".to_owned(),
         ),
     ];
     for (case, c, refusal) in failing {
@@ -1065,7 +1091,7 @@ async fn ecdsa_zero_and_wrong_length_signatures_are_refused() {
         }
         for (case, sig) in bad {
             let token = with_signature(&header, &c, &sig);
-            s.refused(&format!("{alg} {case}"), &token, 401, "BadSignature")
+            s.refused(&format!("{alg} {case}"), &token, 401, "Token(BadSignature)")
                 .await;
         }
         // A valid signature over another message.
@@ -1079,7 +1105,7 @@ async fn ecdsa_zero_and_wrong_length_signatures_are_refused() {
             &format!("{alg} signature of another token"),
             &spliced,
             401,
-            "BadSignature",
+            "Token(BadSignature)",
         )
         .await;
     }
@@ -1089,7 +1115,7 @@ async fn ecdsa_zero_and_wrong_length_signatures_are_refused() {
         "ES512 token on a P-256 kid",
         &token,
         401,
-        "KeyAlgorithmMismatch { alg: ES512, key: P256 }",
+        "Token(KeyAlgorithmMismatch { alg: ES512, key: P256 })",
     )
     .await;
 }
@@ -1139,7 +1165,7 @@ async fn authorization_header_variants_through_the_layer_never_fetch_a_key() {
         (
             "comma-joined",
             vec![format!("Bearer {good},{good}")],
-            "Malformed(\"a token has exactly three segments separated by '.'\")",
+            "Token(Malformed(\"a token has exactly three segments separated by '.'\"))",
         ),
     ];
     for (case, values, refusal) in cases {
@@ -1268,7 +1294,11 @@ async fn hostile_key_repositories_fail_closed() {
             401,
             "InvalidKey { kid: KeyId(\"svc/two-keys\"), source: Pem(",
         ),
-        ("svc/p384", 401, "KeyAlgorithmMismatch { alg: ES256, key: P384 }"),
+        (
+            "svc/p384",
+            401,
+            "Token(KeyAlgorithmMismatch { alg: ES256, key: P384 })",
+        ),
         ("svc/absent", 401, "KeyNotFound(KeyId(\"svc/absent\"))"),
     ] {
         s.refused_like(kid, &token_for(kid, &s.key), status, refusal)
@@ -1491,12 +1521,18 @@ async fn connect_qsh_tampering_is_refused() {
     let err = connect_call(&auth, "GET", target, &retargeted, QshPolicy::RequestOnly)
         .await
         .expect_err("re-targeted qsh, old signature");
-    assert!(matches!(err, AuthError::BadSignature), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::BadSignature)),
+        "{err:?}"
+    );
     let guessed = hs256(&claims(json!(qsh_of("GET", target))), "guessed-secret");
     let err = connect_call(&auth, "GET", target, &guessed, QshPolicy::RequestOnly)
         .await
         .expect_err("wrong secret");
-    assert!(matches!(err, AuthError::BadSignature), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::BadSignature)),
+        "{err:?}"
+    );
 
     // Signed with the right secret but with a qsh that is not this request's, in every shape.
     let upper = qsh_of("GET", target).to_uppercase();
@@ -1513,7 +1549,7 @@ async fn connect_qsh_tampering_is_refused() {
         assert!(
             matches!(
                 err,
-                AuthError::QshMismatch | AuthError::InvalidClaim { claim: "qsh", .. }
+                AuthError::QshMismatch | AuthError::Token(TokenError::InvalidClaim { claim: "qsh", .. })
             ),
             "{case}: {err:?}"
         );
@@ -1529,7 +1565,10 @@ async fn connect_qsh_tampering_is_refused() {
             .await
             .expect_err(case);
         assert!(
-            matches!(err, AuthError::InvalidClaim { claim: "qsh", .. }),
+            matches!(
+                err,
+                AuthError::Token(TokenError::InvalidClaim { claim: "qsh", .. })
+            ),
             "{case}: {err:?}"
         );
     }
@@ -1537,7 +1576,10 @@ async fn connect_qsh_tampering_is_refused() {
     let err = connect_call(&auth, "GET", target, &no_qsh, QshPolicy::RequestOnly)
         .await
         .expect_err("no qsh");
-    assert!(matches!(err, AuthError::MissingClaim("qsh")), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::MissingClaim("qsh"))),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -97,14 +97,17 @@ mod authenticator;
 mod canonical;
 mod claims;
 mod error;
-mod jws;
 mod lifecycle;
 mod secret;
 mod signer;
 mod store;
 
+/// The old name of [`VerifiedRequest`], kept only until asap-tower is renamed with it.
+#[doc(hidden)]
+pub use authenticator::VerifiedRequest as Authenticated;
 pub use authenticator::{
-    Authenticated, Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, QshBinding, QshPolicy,
+    Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, DEFAULT_CONNECT_MAX_LIFETIME, QshBinding,
+    QshPolicy, VerifiedRequest,
 };
 pub use canonical::{canonical_request, qsh, qsh_of_canonical};
 pub use claims::{CONTEXT_QSH, ConnectClaims};
