@@ -396,39 +396,41 @@ mod tests {
         assert!(claims(good()).is_ok());
     }
 
-    #[test]
-    fn strings_must_be_non_empty_strings() {
-        for name in ["iss", "jti", "sub"] {
-            for bad in [json!(""), json!(1), json!(null), json!(["a"])] {
+    /// Asserts that every claim of `names` set to every value of `bad` is an invalid claim.
+    fn refused_as_invalid(names: &[&str], bad: &[Value]) {
+        for name in names {
+            for value in bad {
                 let mut v = good();
-                v[name] = bad.clone();
+                v[*name] = value.clone();
                 assert!(
-                    matches!(claims(v), Err(TokenError::InvalidClaim { claim, .. }) if claim == name),
-                    "{name} {bad}"
+                    matches!(claims(v), Err(TokenError::InvalidClaim { claim, .. }) if claim == *name),
+                    "{name} {value}"
                 );
             }
         }
     }
 
     #[test]
+    fn strings_must_be_non_empty_strings() {
+        refused_as_invalid(
+            &["iss", "jti", "sub"],
+            &[json!(""), json!(1), json!(null), json!(["a"])],
+        );
+    }
+
+    #[test]
     fn times_must_be_json_integers() {
-        for name in ["iat", "exp", "nbf"] {
-            for bad in [
+        refused_as_invalid(
+            &["iat", "exp", "nbf"],
+            &[
                 json!(1000.0),
                 json!(1.5),
                 json!("1000"),
                 json!(null),
                 json!(1e3),
                 json!(u64::MAX),
-            ] {
-                let mut v = good();
-                v[name] = bad.clone();
-                assert!(
-                    matches!(claims(v), Err(TokenError::InvalidClaim { claim, .. }) if claim == name),
-                    "{name} {bad}"
-                );
-            }
-        }
+            ],
+        );
     }
 
     #[test]
