@@ -1,4 +1,5 @@
-//! The claims of a verified token, and the audience type.
+//! Claims: the strict typing every token profile shares ([`RegisteredClaims`]), the claims of a
+//! verified ASAP token ([`Claims`]), the audience type and the audience rule.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,6 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
+
+use crate::error::TokenError;
+use crate::json::walk_object;
+use crate::jws::walk_error;
+use crate::time::TimeClaims;
 
 /// The registered claim names ASAP gives a meaning to. Extra claims may not reuse them.
 pub const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "jti", "iat", "exp", "nbf"];
@@ -54,6 +60,168 @@ impl std::str::FromStr for Audience {
     }
 }
 
+/// The registered claims of RFC 7519 §4.1, strictly typed, and every other claim as JSON: what
+/// [`RegisteredClaims::decode`] makes of a token's payload, before a profile says which claims
+/// it requires (ASAP: `iss`, `aud`, `jti`, `iat`, `exp`; Connect: `iss`, `iat`, `exp` and its
+/// own `qsh`).
+///
+/// Typing: `iss`, `sub`, `jti` non-empty strings; `aud` a non-empty string or a non-empty array
+/// of non-empty strings; `iat`, `exp`, `nbf` JSON integers (no `1.0`, no `"1"`); no key repeated
+/// at any depth.
+///
+/// ```
+/// use asap_core::{RegisteredClaims, TokenError};
+/// // A profile whose claims are `{username, time, nonce}`.
+/// let mut claims = RegisteredClaims::decode(br#"{"username":"ann","time":1700000000,"nonce":"n1"}"#)?;
+/// assert_eq!(claims.take_string("username")?.as_deref(), Some("ann"));
+/// assert_eq!(claims.take_time("time")?, Some(1_700_000_000));
+/// assert!(claims.iss.is_none() && claims.extra.len() == 1);
+/// assert!(matches!(
+///     RegisteredClaims::decode(br#"{"exp":1.5}"#),
+///     Err(TokenError::InvalidClaim { claim: "exp", .. })
+/// ));
+/// # Ok::<(), TokenError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct RegisteredClaims {
+    /// `iss`.
+    pub iss: Option<String>,
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `aud`, as a list; empty when absent.
+    pub aud: Vec<String>,
+    /// Whether `aud` was sent as an array (so that it serializes back the same way).
+    pub aud_was_array: bool,
+    /// `jti`.
+    pub jti: Option<String>,
+    /// `iat`.
+    pub iat: Option<i64>,
+    /// `exp`.
+    pub exp: Option<i64>,
+    /// `nbf`.
+    pub nbf: Option<i64>,
+    /// Every other claim.
+    pub extra: Map<String, Value>,
+}
+
+impl RegisteredClaims {
+    /// Types a token's payload in one pass, without building an intermediate map: one JSON
+    /// object, no key repeated at any depth, registered claims typed, the rest kept as JSON.
+    pub fn decode(json: &[u8]) -> Result<RegisteredClaims, TokenError> {
+        let mut c = RegisteredClaims::default();
+        walk_object(json, |name, value| {
+            match &*name {
+                "iss" => c.iss = Some(string_claim("iss", value)?),
+                "sub" => c.sub = Some(string_claim("sub", value)?),
+                "aud" => (c.aud, c.aud_was_array) = audience_claim(value)?,
+                "jti" => c.jti = Some(string_claim("jti", value)?),
+                "iat" => c.iat = Some(time_claim("iat", &value)?),
+                "exp" => c.exp = Some(time_claim("exp", &value)?),
+                "nbf" => c.nbf = Some(time_claim("nbf", &value)?),
+                _ => {
+                    c.extra.insert(name.into_owned(), value);
+                }
+            }
+            Ok(())
+        })
+        .map_err(walk_error("claims are not a JSON object"))?;
+        Ok(c)
+    }
+
+    /// Removes the extra claim `name` and types it as a non-empty string (for a profile's own
+    /// claims, such as Connect's `qsh`).
+    pub fn take_string(&mut self, name: &'static str) -> Result<Option<String>, TokenError> {
+        self.extra.remove(name).map(|v| string_claim(name, v)).transpose()
+    }
+
+    /// Removes the extra claim `name` and types it as a time: a JSON integer of seconds.
+    pub fn take_time(&mut self, name: &'static str) -> Result<Option<i64>, TokenError> {
+        self.extra.remove(name).map(|v| time_claim(name, &v)).transpose()
+    }
+
+    /// `iat`, `nbf` and `exp` for the [`TimeRule`](crate::TimeRule), `iat` and `exp` required.
+    pub fn time_claims(&self) -> Result<TimeClaims, TokenError> {
+        Ok(TimeClaims {
+            issued_at: self.iat.ok_or(TokenError::MissingClaim("iat"))?,
+            not_before: self.nbf,
+            expires_at: self.exp.ok_or(TokenError::MissingClaim("exp"))?,
+        })
+    }
+}
+
+fn string_claim(claim: &'static str, value: Value) -> Result<String, TokenError> {
+    match value {
+        Value::String(s) if !s.is_empty() => Ok(s),
+        Value::String(_) => Err(TokenError::InvalidClaim {
+            claim,
+            reason: "must not be empty",
+        }),
+        _ => Err(TokenError::InvalidClaim {
+            claim,
+            reason: "must be a string",
+        }),
+    }
+}
+
+fn time_claim(claim: &'static str, value: &Value) -> Result<i64, TokenError> {
+    // `Number::as_i64` is `None` for floats (`1.0`, `1e3`) and for integers beyond i64.
+    value
+        .as_number()
+        .and_then(serde_json::Number::as_i64)
+        .ok_or(TokenError::InvalidClaim {
+            claim,
+            reason: "must be a JSON integer number of seconds",
+        })
+}
+
+fn audience_claim(value: Value) -> Result<(Vec<String>, bool), TokenError> {
+    const CLAIM: &str = "aud";
+    match value {
+        Value::String(s) if !s.is_empty() => Ok((vec![s], false)),
+        Value::Array(items) if !items.is_empty() => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) if !s.is_empty() => out.push(s),
+                    _ => {
+                        return Err(TokenError::InvalidClaim {
+                            claim: CLAIM,
+                            reason: "every audience must be a non-empty string",
+                        });
+                    }
+                }
+            }
+            Ok((out, true))
+        }
+        _ => Err(TokenError::InvalidClaim {
+            claim: CLAIM,
+            reason: "must be a non-empty string or a non-empty array of strings",
+        }),
+    }
+}
+
+/// The audience rule: at least one of the token's audiences exactly equals one this service
+/// answers to (no case folding, no trimming).
+///
+/// ```
+/// use asap_core::{Audience, check_audience};
+/// let mine = [Audience::new("ledger")?];
+/// assert!(check_audience(&["other".into(), "ledger".into()], &mine).is_ok());
+/// assert!(check_audience(&["Ledger".into()], &mine).is_err());
+/// # Ok::<(), asap_core::EmptyValue>(())
+/// ```
+pub fn check_audience(token_audiences: &[String], accepted: &[Audience]) -> Result<(), TokenError> {
+    let matches = token_audiences
+        .iter()
+        .any(|a| accepted.iter().any(|mine| mine.as_str() == a.as_str()));
+    if matches {
+        Ok(())
+    } else {
+        Err(TokenError::AudienceMismatch)
+    }
+}
+
 /// The claims of a token that passed every rule.
 ///
 /// Registered claims have typed accessors; every other claim is an extra claim, available as JSON
@@ -73,6 +241,34 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// The ASAP required-claims rule: `iss`, `aud`, `jti`, `iat` and `exp` present.
+    pub(crate) fn from_registered(c: RegisteredClaims) -> Result<Claims, TokenError> {
+        let iss = c.iss.ok_or(TokenError::MissingClaim("iss"))?;
+        if c.aud.is_empty() {
+            return Err(TokenError::MissingClaim("aud"));
+        }
+        Ok(Claims {
+            iss,
+            sub: c.sub,
+            aud: c.aud,
+            aud_was_array: c.aud_was_array,
+            jti: c.jti.ok_or(TokenError::MissingClaim("jti"))?,
+            iat: c.iat.ok_or(TokenError::MissingClaim("iat"))?,
+            exp: c.exp.ok_or(TokenError::MissingClaim("exp"))?,
+            nbf: c.nbf,
+            extra: c.extra,
+        })
+    }
+
+    /// `iat`, `nbf` and `exp`, for the [`TimeRule`](crate::TimeRule).
+    pub fn time_claims(&self) -> TimeClaims {
+        TimeClaims {
+            issued_at: self.iat,
+            not_before: self.nbf,
+            expires_at: self.exp,
+        }
+    }
+
     /// `iss`: the service that signed the token.
     pub fn issuer(&self) -> &str {
         &self.iss
@@ -169,5 +365,124 @@ impl Serialize for Claims {
             map.serialize_entry(k, &v)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
+    fn claims(v: Value) -> Result<Claims, TokenError> {
+        Claims::from_registered(RegisteredClaims::decode(v.to_string().as_bytes())?)
+    }
+
+    fn good() -> Value {
+        json!({"iss":"a","aud":"b","jti":"j","iat":1000,"exp":1060})
+    }
+
+    #[test]
+    fn every_required_claim_is_required() {
+        for name in ["iss", "aud", "jti", "iat", "exp"] {
+            let mut v = good();
+            v.as_object_mut().map(|m| m.remove(name));
+            assert!(
+                matches!(claims(v), Err(TokenError::MissingClaim(n)) if n == name),
+                "{name}"
+            );
+        }
+        assert!(claims(good()).is_ok());
+    }
+
+    /// Asserts that every claim of `names` set to every value of `bad` is an invalid claim.
+    fn refused_as_invalid(names: &[&str], bad: &[Value]) {
+        for name in names {
+            for value in bad {
+                let mut v = good();
+                v[*name] = value.clone();
+                assert!(
+                    matches!(claims(v), Err(TokenError::InvalidClaim { claim, .. }) if claim == *name),
+                    "{name} {value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn strings_must_be_non_empty_strings() {
+        refused_as_invalid(
+            &["iss", "jti", "sub"],
+            &[json!(""), json!(1), json!(null), json!(["a"])],
+        );
+    }
+
+    #[test]
+    fn times_must_be_json_integers() {
+        refused_as_invalid(
+            &["iat", "exp", "nbf"],
+            &[
+                json!(1000.0),
+                json!(1.5),
+                json!("1000"),
+                json!(null),
+                json!(1e3),
+                json!(u64::MAX),
+            ],
+        );
+    }
+
+    #[test]
+    fn audience_is_string_or_non_empty_array_of_strings() {
+        for bad in [
+            json!([]),
+            json!(""),
+            json!([""]),
+            json!(["a", 1]),
+            json!(1),
+            json!({"a":1}),
+        ] {
+            let mut v = good();
+            v["aud"] = bad.clone();
+            assert!(
+                matches!(claims(v), Err(TokenError::InvalidClaim { claim: "aud", .. })),
+                "{bad}"
+            );
+        }
+        let mut v = good();
+        v["aud"] = json!(["x", "b"]);
+        let c = claims(v).expect("array aud");
+        assert_eq!(c.audiences(), ["x", "b"]);
+        assert!(check_audience(c.audiences(), &[Audience::new("b").expect("aud")]).is_ok());
+        assert!(check_audience(c.audiences(), &[Audience::new("B").expect("aud")]).is_err());
+        assert!(check_audience(c.audiences(), &[Audience::new("bb").expect("aud")]).is_err());
+    }
+
+    #[test]
+    fn extra_claims_are_kept() {
+        let mut v = good();
+        v["scope"] = json!("read write");
+        let c = claims(v).expect("valid");
+        assert_eq!(c.get("scope"), Some(&json!("read write")));
+        assert_eq!(c.extra().len(), 1);
+    }
+
+    #[test]
+    fn profile_claims_are_typed_when_taken() {
+        let mut c = RegisteredClaims::decode(br#"{"qsh":"h","n":"","t":1.5,"u":7}"#).expect("valid");
+        assert_eq!(c.take_string("qsh").expect("typed").as_deref(), Some("h"));
+        assert_eq!(c.take_string("absent").expect("absent"), None);
+        assert!(matches!(
+            c.take_string("n"),
+            Err(TokenError::InvalidClaim { claim: "n", .. })
+        ));
+        assert!(matches!(
+            c.take_time("t"),
+            Err(TokenError::InvalidClaim { claim: "t", .. })
+        ));
+        assert_eq!(c.take_time("u").expect("typed"), Some(7));
+        assert!(c.extra.is_empty());
+        assert!(matches!(c.time_claims(), Err(TokenError::MissingClaim("iat"))));
     }
 }

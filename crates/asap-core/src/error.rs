@@ -1,5 +1,7 @@
 //! Errors. Each names the rule that failed, in words a caller can act on, and a verification
-//! error maps to an HTTP outcome through exactly one method, [`VerifyError::outcome`].
+//! error maps to an HTTP outcome through exactly one method, [`VerifyError::outcome`]. The rules
+//! every token profile shares fail with a [`TokenError`], which each profile's error nests (as
+//! rustls nests `InvalidMessage` in `Error::InvalidMessage`), so that each message exists once.
 
 use std::error::Error as StdError;
 
@@ -43,6 +45,15 @@ pub enum AlgorithmError {
     /// Not an algorithm this library knows.
     #[error("unknown algorithm {0:?}")]
     Unknown(String),
+    /// A known algorithm, but not the one this kind of token is signed with (a Connect tenant
+    /// token is HS256 only, a signed install callback RS256).
+    #[error("algorithm {found:?} is not accepted here (expected {expected})")]
+    NotAccepted {
+        /// The `alg` header (truncated).
+        found: String,
+        /// What this kind of token accepts.
+        expected: &'static str,
+    },
 }
 
 /// A `kid` that breaks the syntax or ownership rule.
@@ -196,17 +207,12 @@ pub enum SignError {
     Crypto,
 }
 
-/// Why a token was refused. Each variant names the rule that failed; [`VerifyError::outcome`]
-/// maps it to 401, 403 or 503.
-#[derive(Debug, thiserror::Error)]
+/// Why a token was refused by a rule every token profile shares: the framing, the header, the
+/// claim types, the signature, the time rule and the audience. [`VerifyError`] (ASAP) and
+/// connect-qsh's `AuthError` nest it, so that each of these messages exists once. Always a 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum VerifyError {
-    /// The request carries no `Authorization` header.
-    #[error("no Authorization header")]
-    MissingToken,
-    /// The `Authorization` header is not exactly `Bearer <token>`, or there is more than one.
-    #[error("bad Authorization header: {0}")]
-    BadAuthorization(&'static str),
+pub enum TokenError {
     /// The token is larger than the size limit (checked before any parsing).
     #[error("token is {len} bytes; at most {max} are accepted")]
     TooLarge {
@@ -221,24 +227,16 @@ pub enum VerifyError {
     /// A JSON object in the token repeats a key.
     #[error("duplicate JSON key {0:?} in the token")]
     DuplicateKey(String),
-    /// The `alg` header names a forbidden or unknown algorithm.
-    #[error(transparent)]
-    Algorithm(#[from] AlgorithmError),
-    /// The algorithm is known but not enabled on this verifier (EdDSA).
-    #[error("algorithm {0} is not enabled on this verifier")]
-    AlgorithmNotEnabled(Algorithm),
-    /// A header parameter that would let the token choose its own key or critical extensions.
+    /// A header parameter that would let the token choose its own key, demand extensions, or
+    /// change what the signature covers ([`FORBIDDEN_HEADERS`](crate::FORBIDDEN_HEADERS)).
     #[error("header parameter {0:?} is not allowed")]
     ForbiddenHeader(&'static str),
     /// A required header parameter is missing or not a string.
     #[error("header parameter {0:?} is missing or not a string")]
     MissingHeader(&'static str),
-    /// The kid breaks the syntax or ownership rule.
+    /// The `alg` header names a forbidden, unknown or here unaccepted algorithm.
     #[error(transparent)]
-    Kid(#[from] KidError),
-    /// The issuer is not in the allow-list.
-    #[error("issuer {0:?} is not allowed")]
-    IssuerNotAllowed(String),
+    Algorithm(#[from] AlgorithmError),
     /// A required claim is missing.
     #[error("claim {0:?} is missing")]
     MissingClaim(&'static str),
@@ -250,21 +248,6 @@ pub enum VerifyError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// No key is published for the kid.
-    #[error("no public key for kid {0}")]
-    KeyNotFound(KeyId),
-    /// The published key is not acceptable.
-    #[error("the public key for kid {kid} is not acceptable: {source}")]
-    InvalidKey {
-        /// The kid.
-        kid: KeyId,
-        /// What is wrong.
-        #[source]
-        source: KeyError,
-    },
-    /// The key repository could not answer.
-    #[error("cannot get the public key: {0}")]
-    KeyUnavailable(#[source] BoxError),
     /// The key's type does not fit the token's `alg` (e.g. a P-384 key for ES256).
     #[error("a {key} key cannot verify {alg}")]
     KeyAlgorithmMismatch {
@@ -284,7 +267,7 @@ pub enum VerifyError {
         /// The verifier's clock.
         now: i64,
     },
-    /// `nbf` (or `iat`) is later than now plus the leeway.
+    /// `nbf` is later than now plus the leeway.
     #[error("token is not valid yet (nbf {nbf}, now {now})")]
     NotYetValid {
         /// The `nbf` claim.
@@ -311,6 +294,54 @@ pub enum VerifyError {
     /// No audience of the token is one of this service's audiences.
     #[error("token is not meant for this service (audience mismatch)")]
     AudienceMismatch,
+}
+
+impl TokenError {
+    /// The HTTP outcome: always 401, the token itself is bad.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::Unauthorized
+    }
+}
+
+/// Why an ASAP token was refused. Each variant names the rule that failed;
+/// [`VerifyError::outcome`] maps it to 401, 403 or 503.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The request carries no `Authorization` header.
+    #[error("no Authorization header")]
+    MissingToken,
+    /// The `Authorization` header is not exactly `Bearer <token>`, or there is more than one.
+    #[error("bad Authorization header: {0}")]
+    BadAuthorization(&'static str),
+    /// A rule every token profile shares: framing, header, claim types, signature, time,
+    /// audience.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The algorithm is known but not enabled on this verifier (EdDSA).
+    #[error("algorithm {0} is not enabled on this verifier")]
+    AlgorithmNotEnabled(Algorithm),
+    /// The kid breaks the syntax or ownership rule.
+    #[error(transparent)]
+    Kid(#[from] KidError),
+    /// The issuer is not in the allow-list.
+    #[error("issuer {0:?} is not allowed")]
+    IssuerNotAllowed(String),
+    /// No key is published for the kid.
+    #[error("no public key for kid {0}")]
+    KeyNotFound(KeyId),
+    /// The published key is not acceptable.
+    #[error("the public key for kid {kid} is not acceptable: {source}")]
+    InvalidKey {
+        /// The kid.
+        kid: KeyId,
+        /// What is wrong.
+        #[source]
+        source: KeyError,
+    },
+    /// The key repository could not answer.
+    #[error("cannot get the public key: {0}")]
+    KeyUnavailable(#[source] BoxError),
     /// `sub` differs from `iss` and no subject allow-list permits it.
     #[error("subject {subject:?} differs from issuer {issuer:?}")]
     SubjectMismatch {
@@ -347,10 +378,23 @@ impl VerifyError {
             | VerifyError::SubjectNotAllowed(_)
             | VerifyError::InsufficientScope { .. } => Outcome::Forbidden,
             VerifyError::KeyUnavailable(_) | VerifyError::ReplayUnavailable(_) => Outcome::Unavailable,
+            VerifyError::Token(e) => e.outcome(),
             _ => Outcome::Unauthorized,
         }
     }
 }
+
+impl From<AlgorithmError> for VerifyError {
+    fn from(e: AlgorithmError) -> Self {
+        VerifyError::Token(TokenError::Algorithm(e))
+    }
+}
+
+/// A configuration that cannot work: a verifier without an audience, a leeway or lifetime out
+/// of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid verifier configuration: {0}")]
+pub struct ConfigError(pub String);
 
 impl From<KeySourceError> for VerifyError {
     fn from(e: KeySourceError) -> Self {
@@ -368,7 +412,11 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_statuses() {
-        assert_eq!(VerifyError::BadSignature.outcome().status(), 401);
+        assert_eq!(
+            VerifyError::from(TokenError::BadSignature).outcome().status(),
+            401
+        );
+        assert_eq!(TokenError::AudienceMismatch.outcome().status(), 401);
         assert_eq!(VerifyError::IssuerNotAllowed("x".into()).outcome().status(), 403);
         assert_eq!(VerifyError::SubjectNotAllowed("x".into()).outcome().status(), 403);
         assert_eq!(VerifyError::KeyUnavailable("down".into()).outcome().status(), 503);

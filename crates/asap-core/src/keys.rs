@@ -14,7 +14,7 @@ use aws_lc_rs::signature::{
 
 use crate::algorithm::{Algorithm, KeyKind};
 use crate::der;
-use crate::error::{KeyError, SignError, VerifyError};
+use crate::error::{KeyError, SignError, TokenError};
 
 /// The smallest RSA modulus accepted, for signing and for verifying.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -390,23 +390,23 @@ impl PublicKey {
 
     /// Verifies `sig` over `message` with `alg`: the seam every verification goes through.
     /// ECDSA signatures must be in the fixed-width JWS form (`r || s`); a key of another kind than
-    /// `alg` needs is refused with [`VerifyError::KeyAlgorithmMismatch`].
-    pub fn verify(&self, alg: Algorithm, message: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
+    /// `alg` needs is refused with [`TokenError::KeyAlgorithmMismatch`].
+    pub fn verify(&self, alg: Algorithm, message: &[u8], sig: &[u8]) -> Result<(), TokenError> {
         if !self.fits(alg) {
-            return Err(VerifyError::KeyAlgorithmMismatch { alg, key: self.kind });
+            return Err(TokenError::KeyAlgorithmMismatch { alg, key: self.kind });
         }
         let slot = &self.parsed[alg.index()];
         let parsed = match slot.get() {
             Some(p) => p,
             None => {
                 // A key that parsed for one RSA algorithm parses for all of them.
-                let p = self.parse_for(alg).map_err(|_| VerifyError::BadSignature)?;
+                let p = self.parse_for(alg).map_err(|_| TokenError::BadSignature)?;
                 slot.get_or_init(|| p)
             }
         };
         parsed
             .verify_sig(message, sig)
-            .map_err(|_| VerifyError::BadSignature)
+            .map_err(|_| TokenError::BadSignature)
     }
 }
 

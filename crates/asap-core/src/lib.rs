@@ -32,6 +32,17 @@
 //! ```
 //!
 //! The rules, the reasons behind them and their tests are listed in `docs/asap-rules.md`.
+//!
+//! ## Other token profiles
+//!
+//! The pieces the [`Verifier`] is made of are public, so that another kind of token (Atlassian
+//! Connect's HS256 tenant tokens, JWKS-published keys, per-user keys, a central issuer) is
+//! checked by the same rules rather than by a copy: [`Jws::parse`] (size, framing, strict
+//! header), [`RegisteredClaims::decode`] (claim typing), the [`VerifyingKey`] signature seam
+//! ([`PublicKey`], [`HmacKey`]), the [`TimeRule`] and [`check_audience`]; their failures are a
+//! [`TokenError`], which each profile's error nests. `jws.rs` shows a whole profile in a few
+//! lines.
+//!
 //! Keys from files, environment variables and HTTP(S) repositories come from `asap-keys`.
 
 #![deny(unsafe_code)]
@@ -42,7 +53,9 @@ mod claims_policy;
 mod clock;
 mod der;
 mod error;
+mod hmac;
 mod json;
+mod jws;
 mod keys;
 mod kid;
 mod policy;
@@ -51,25 +64,31 @@ mod rules;
 mod signer;
 mod source;
 mod verified_cache;
+mod time;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyKind, truncate};
-pub use claims::{Audience, Claims, EmptyValue, REGISTERED_CLAIMS};
+pub use claims::{Audience, Claims, EmptyValue, REGISTERED_CLAIMS, RegisteredClaims, check_audience};
 pub use claims_policy::{ClaimsPolicy, DEFAULT_ROLE_CLAIM, SCOPE_CLAIM, SCOPES_CLAIM};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use der::oid;
 pub use error::{
-    AlgorithmError, BoxError, KeyError, KeySourceError, KidError, Outcome, ReplayError, SignError,
-    VerifyError,
+    AlgorithmError, BoxError, ConfigError, KeyError, KeySourceError, KidError, Outcome, ReplayError,
+    SignError, TokenError, VerifyError,
 };
+pub use hmac::{HmacAlgorithm, HmacKey};
 pub use json::parse_json_object;
+pub use jws::{
+    DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS, Jws, JwsHeader, JwsSignature, VerifyingKey, encode_compact,
+};
 pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
 pub use kid::{KeyId, KidOwnership, MAX_KID_LEN};
 pub use policy::AccessPolicy;
 pub use replay::{InMemoryReplayGuard, ReplayFuture, ReplayGuard, TokenUse};
-pub use rules::{DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS, bearer_token};
+pub use rules::bearer_token;
 pub use signer::{
     DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,
 };
 pub use source::{KeyFuture, PublicKeySource, StaticKeySource};
-pub use verifier::{ConfigError, DEFAULT_LEEWAY, Verified, Verifier, VerifierBuilder};
+pub use time::{MAX_LEEWAY, NotBefore, TimeClaims, TimeRule};
+pub use verifier::{DEFAULT_LEEWAY, Verified, Verifier, VerifierBuilder};

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::algorithm::Algorithm;
-use crate::claims::{Audience, Claims};
+use crate::claims::{Audience, Claims, RegisteredClaims, check_audience};
 use crate::clock::{Clock, SystemClock};
-use crate::error::VerifyError;
+use crate::error::{ConfigError, VerifyError};
+use crate::jws::{DEFAULT_MAX_TOKEN_BYTES, Jws, JwsSignature};
 use crate::kid::{KeyId, KidOwnership};
 use crate::policy::AccessPolicy;
 use crate::replay::{ReplayGuard, TokenUse};
 use crate::rules;
 use crate::source::PublicKeySource;
+use crate::time::TimeRule;
 use crate::verified_cache::VerifiedCache;
 
 /// The default clock-skew allowance (the Node reference uses 30 s; the Python one 0).
@@ -95,8 +97,7 @@ struct VerifierInner {
     audiences: Vec<Audience>,
     policy: AccessPolicy,
     subject_must_match_issuer: bool,
-    leeway: i64,
-    max_lifetime: i64,
+    time: TimeRule,
     max_token_bytes: usize,
     kid_ownership: KidOwnership,
     eddsa: bool,
@@ -112,8 +113,7 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("audiences", &i.audiences)
             .field("policy", &i.policy)
-            .field("leeway", &i.leeway)
-            .field("max_lifetime", &i.max_lifetime)
+            .field("time", &i.time)
             .field("replay", &i.replay.is_some())
             .field("cache", &i.cache.as_ref().map(VerifiedCache::max_entries))
             .finish_non_exhaustive()
@@ -137,11 +137,6 @@ pub struct VerifierBuilder {
     clock: Arc<dyn Clock>,
     cache_entries: usize,
 }
-
-/// A verifier configuration that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid verifier configuration: {0}")]
-pub struct ConfigError(pub String);
 
 impl VerifierBuilder {
     /// Adds an audience this service answers to (at least one is required).
@@ -176,7 +171,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// Clock-skew allowance for `iat`, `nbf` and `exp` (default 30 s).
+    /// Clock-skew allowance for `iat`, `nbf` and `exp` (default 30 s, at most
+    /// [`MAX_LEEWAY`](crate::MAX_LEEWAY), 300 s: [`build`](VerifierBuilder::build) refuses more).
     pub fn leeway(mut self, leeway: Duration) -> VerifierBuilder {
         self.leeway = leeway;
         self
@@ -250,15 +246,13 @@ impl VerifierBuilder {
         if self.max_lifetime.is_zero() || self.max_lifetime > crate::signer::MAX_LIFETIME {
             return Err(ConfigError("max_lifetime must be in 1..=3600 s".into()));
         }
-        let secs =
-            |d: Duration| i64::try_from(d.as_secs()).map_err(|_| ConfigError("duration too long".into()));
+        let time = TimeRule::new(self.leeway, self.max_lifetime)?;
         Ok(Verifier {
             inner: Arc::new(VerifierInner {
                 audiences: self.audiences,
                 policy: self.policy,
                 subject_must_match_issuer: self.subject_must_match_issuer,
-                leeway: secs(self.leeway)?,
-                max_lifetime: secs(self.max_lifetime)?,
+                time,
                 max_token_bytes: self.max_token_bytes,
                 kid_ownership: self.kid_ownership,
                 eddsa: self.eddsa,
@@ -286,7 +280,7 @@ impl Verifier {
             subject_must_match_issuer: true,
             leeway: DEFAULT_LEEWAY,
             max_lifetime: crate::signer::MAX_LIFETIME,
-            max_token_bytes: rules::DEFAULT_MAX_TOKEN_BYTES,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             kid_ownership: KidOwnership::default(),
             eddsa: false,
             keys,
@@ -324,18 +318,18 @@ impl Verifier {
     async fn verify_uncached(&self, token: &str) -> Result<Verified, VerifyError> {
         let i = &*self.inner;
         let Unverified {
-            header,
+            alg,
+            kid,
             claims,
-            signing_input,
             signature,
         } = self.check_unverified(token)?;
 
-        let key = i.keys.public_key(&header.kid).await?;
-        key.verify(header.alg, signing_input.as_bytes(), &signature)?;
+        let key = i.keys.public_key(&kid).await?;
+        signature.verify(&*key, alg)?;
 
         let now = i.clock.now();
-        rules::check_time(&claims, now, i.leeway, i.max_lifetime)?;
-        rules::check_audience(&claims, &i.audiences)?;
+        i.time.check(&claims.time_claims(), now)?;
+        check_audience(claims.audiences(), &i.audiences)?;
         rules::check_subject(&claims, i.subject_must_match_issuer, None)?;
         i.policy.check(&claims)?;
 
@@ -344,7 +338,7 @@ impl Verifier {
                 issuer: &claims.iss,
                 jti: &claims.jti,
                 now,
-                expires_at: claims.exp.saturating_add(i.leeway),
+                expires_at: claims.exp.saturating_add(i.time.leeway_secs()),
             };
             match guard.first_use(use_).await {
                 Ok(true) => {}
@@ -352,30 +346,23 @@ impl Verifier {
                 Err(e) => return Err(VerifyError::ReplayUnavailable(e)),
             }
         }
-        Ok(Verified(Arc::new(VerifiedInner {
-            claims,
-            kid: header.kid,
-            alg: header.alg,
-        })))
+        Ok(Verified(Arc::new(VerifiedInner { claims, kid, alg })))
     }
 
     /// Everything that can be checked without the key: size, framing, header, kid syntax,
     /// claim types, kid ownership and the issuer allow-list.
     fn check_unverified<'t>(&self, token: &'t str) -> Result<Unverified<'t>, VerifyError> {
         let i = &*self.inner;
-        rules::check_size(token, i.max_token_bytes)?;
-        let segments = rules::split_segments(token)?;
-        let header = rules::decode_segment(segments.header, "header is not base64url")?;
-        let header = rules::decode_header(&header, i.eddsa)?;
-        let claims = rules::decode_segment(segments.claims, "claims are not base64url")?;
-        let claims = rules::required_claims(&claims)?;
-        let signature = rules::decode_segment(segments.signature, "signature is not base64url")?;
-        header.kid.check_owned_by(&claims.iss, i.kid_ownership)?;
+        let jws = Jws::parse(token, i.max_token_bytes)?;
+        let (alg, kid) = rules::check_header(jws.header(), i.eddsa)?;
+        let claims = Claims::from_registered(RegisteredClaims::decode(&jws.payload()?)?)?;
+        let signature = jws.signature()?;
+        kid.check_owned_by(&claims.iss, i.kid_ownership)?;
         i.policy.check_issuer(&claims.iss)?;
         Ok(Unverified {
-            header,
+            alg,
+            kid,
             claims,
-            signing_input: segments.signing_input,
             signature,
         })
     }
@@ -383,8 +370,8 @@ impl Verifier {
 
 /// A token that passed every check that needs no key.
 struct Unverified<'t> {
-    header: rules::Header,
+    alg: Algorithm,
+    kid: KeyId,
     claims: Claims,
-    signing_input: &'t str,
-    signature: Vec<u8>,
+    signature: JwsSignature<'t>,
 }

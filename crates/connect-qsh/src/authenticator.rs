@@ -5,19 +5,30 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asap_core::{Clock, DEFAULT_MAX_TOKEN_BYTES, SystemClock};
+use asap_core::{
+    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, Jws, SystemClock, TimeRule, TokenError,
+};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{RequestTarget, form_pairs, inbound_canonical_requests, qsh_of_canonical};
-use crate::claims::{CONTEXT_QSH, ConnectClaims, check_time};
+use crate::claims::{CONTEXT_QSH, ConnectClaims};
 use crate::error::{AuthError, ConfigError, truncate};
-use crate::jws::Jws;
+use crate::signer::MAX_CONNECT_LIFETIME;
 use crate::store::SharedSecretStore;
 
-/// The default clock-skew allowance for Connect tokens (the Python reference uses 90 s).
+/// The default clock-skew allowance for Connect tokens (the Python reference uses 90 s); at most
+/// [`asap_core::MAX_LEEWAY`] (300 s).
 pub const DEFAULT_CONNECT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The default longest `exp - iat` of an inbound Connect token: one hour. The product's request
+/// tokens live 180 s, but the context tokens of `AP.context.getToken()` live longer (Atlassian
+/// documents a "longer TTL" without a number; about 15 minutes is seen), and the host's own
+/// Java library (`atlassian-jwt`) refuses tokens longer than one hour by default. An hour
+/// refuses no genuine host token while refusing tokens minted to live for days; lower it with
+/// [`AuthenticatorBuilder::max_lifetime`] on an app that takes no context tokens.
+pub const DEFAULT_CONNECT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Whether a route accepts `context-qsh` tokens.
 ///
@@ -46,12 +57,12 @@ pub enum QshBinding {
 
 /// A request that passed authentication: the tenant's client key and the token's claims.
 #[derive(Debug, Clone)]
-pub struct Authenticated {
+pub struct VerifiedRequest {
     claims: ConnectClaims,
     binding: QshBinding,
 }
 
-impl Authenticated {
+impl VerifiedRequest {
     /// The tenant's client key (the token's `iss`).
     pub fn client_key(&self) -> &str {
         self.claims.issuer()
@@ -74,8 +85,15 @@ impl Authenticated {
 }
 
 /// Authenticates inbound Connect requests: finds the token, looks up the tenant's shared secret
-/// by `iss`, and checks, in this order: HS256 only, the signature, the time claims with a
-/// leeway, then the `qsh` in constant time. Cheap to clone.
+/// by `iss`, and checks, in this order: the shared token framing (size, three segments, strict
+/// header), HS256 only, the claim types, the signature (through asap-core's signature seam), the
+/// time rule (leeway [`DEFAULT_CONNECT_LEEWAY`], lifetime at most
+/// [`DEFAULT_CONNECT_MAX_LIFETIME`], `nbf` defaulting to `iat`), then the `qsh` in constant
+/// time. Cheap to clone.
+///
+/// `nbf` defaults to `iat` as for ASAP, although the host's Java reader does not check `iat`:
+/// a token whose `iat` may lie in the future escapes the lifetime cap (`iat` a day ahead, `exp`
+/// a minute later), and the product's clock does not run ahead of ours by more than the leeway.
 ///
 /// ```
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -108,7 +126,7 @@ impl Authenticated {
 pub struct Authenticator {
     secrets: Arc<dyn SharedSecretStore>,
     base_url: Arc<str>,
-    leeway: i64,
+    time: TimeRule,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
 }
@@ -118,6 +136,7 @@ pub struct AuthenticatorBuilder {
     secrets: Arc<dyn SharedSecretStore>,
     base_url: String,
     leeway: Duration,
+    max_lifetime: Duration,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
 }
@@ -138,6 +157,14 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// The longest `exp - iat` accepted; default [`DEFAULT_CONNECT_MAX_LIFETIME`] (one hour),
+    /// at most [`MAX_CONNECT_LIFETIME`].
+    #[must_use]
+    pub fn max_lifetime(mut self, max: Duration) -> AuthenticatorBuilder {
+        self.max_lifetime = max;
+        self
+    }
+
     /// The largest token accepted, in bytes (checked before any parsing); default 8 KiB.
     #[must_use]
     pub fn max_token_bytes(mut self, max: usize) -> AuthenticatorBuilder {
@@ -154,24 +181,29 @@ impl AuthenticatorBuilder {
 
     /// Checks the settings.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
-        let leeway = checked_leeway(self.leeway)?;
+        let time = connect_time_rule(self.leeway, self.max_lifetime)?;
         check_base_url(&self.base_url)?;
         Ok(Authenticator {
             secrets: self.secrets,
             base_url: Arc::from(self.base_url),
-            leeway,
+            time,
             max_token_bytes: self.max_token_bytes,
             clock: self.clock,
         })
     }
 }
 
-pub(crate) fn checked_leeway(leeway: Duration) -> Result<i64, ConfigError> {
-    const MAX: Duration = Duration::from_secs(300);
-    if leeway > MAX {
-        return Err(ConfigError(format!("leeway {leeway:?} is larger than {MAX:?}")));
+/// The time rule of inbound Connect tokens and callbacks: asap-core's, with Connect's lifetime
+/// ceiling.
+pub(crate) fn connect_time_rule(leeway: Duration, max_lifetime: Duration) -> Result<TimeRule, ConfigError> {
+    if max_lifetime > MAX_CONNECT_LIFETIME {
+        return Err(ConfigError(format!(
+            "max_lifetime {} s is longer than {} s",
+            max_lifetime.as_secs(),
+            MAX_CONNECT_LIFETIME.as_secs()
+        )));
     }
-    Ok(i64::try_from(leeway.as_secs()).unwrap_or(0))
+    Ok(TimeRule::new(leeway, max_lifetime)?)
 }
 
 pub(crate) fn check_base_url(base_url: &str) -> Result<(), ConfigError> {
@@ -197,6 +229,7 @@ impl Authenticator {
             secrets,
             base_url: String::new(),
             leeway: DEFAULT_CONNECT_LEEWAY,
+            max_lifetime: DEFAULT_CONNECT_MAX_LIFETIME,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             clock: Arc::new(SystemClock),
         }
@@ -209,7 +242,7 @@ impl Authenticator {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<VerifiedRequest, AuthError> {
         self.authenticate_with(method, uri, headers, QshPolicy::RequestOnly)
             .await
     }
@@ -221,7 +254,7 @@ impl Authenticator {
         uri: &Uri,
         headers: &HeaderMap,
         policy: QshPolicy,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<VerifiedRequest, AuthError> {
         let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
         self.authenticate_target(method.as_str(), target, headers, policy)
             .await
@@ -235,7 +268,7 @@ impl Authenticator {
         url: &str,
         headers: &HeaderMap,
         policy: QshPolicy,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<VerifiedRequest, AuthError> {
         let target = RequestTarget::split(url);
         let path_and_query = if target.query.is_empty() {
             Cow::Borrowed(target.path)
@@ -252,26 +285,27 @@ impl Authenticator {
         target: &str,
         headers: &HeaderMap,
         policy: QshPolicy,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<VerifiedRequest, AuthError> {
         let token = find_token(headers, RequestTarget::split(target).query)?;
-        let mut jws = Jws::parse(&token, self.max_token_bytes)?;
-        jws.require_alg("HS256")?;
+        let jws = Jws::parse(&token, self.max_token_bytes)?;
+        jws.header().require_alg(HmacAlgorithm::HS256.as_str())?;
         // Read before the signature only to know whose secret to use; trusted only after it.
-        let claims = ConnectClaims::from_map(std::mem::take(&mut jws.claims))?;
+        let claims = ConnectClaims::decode(&jws.payload()?)?;
+        let signature = jws.signature()?;
         let secret = self
             .secrets
             .shared_secret(claims.issuer())
             .await?
             .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
-        jws.verify_hs256(&secret)?;
-        check_time(&claims, self.clock.now(), self.leeway)?;
+        signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
+        self.time.check(claims.time_claims(), self.clock.now())?;
         let binding = check_qsh(claims.qsh(), method, target, &self.base_url, policy)?;
         tracing::debug!(
             client_key = claims.issuer(),
             ?binding,
             "Connect request authenticated"
         );
-        Ok(Authenticated { claims, binding })
+        Ok(VerifiedRequest { claims, binding })
     }
 }
 
@@ -280,7 +314,7 @@ impl fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("secrets", &self.secrets)
             .field("base_url", &self.base_url)
-            .field("leeway", &self.leeway)
+            .field("time", &self.time)
             .field("max_token_bytes", &self.max_token_bytes)
             .finish_non_exhaustive()
     }
@@ -291,6 +325,7 @@ impl fmt::Debug for AuthenticatorBuilder {
         f.debug_struct("AuthenticatorBuilder")
             .field("base_url", &self.base_url)
             .field("leeway", &self.leeway)
+            .field("max_lifetime", &self.max_lifetime)
             .finish_non_exhaustive()
     }
 }
@@ -369,18 +404,16 @@ pub(crate) fn find_token<'a>(headers: &'a HeaderMap, query: &'a str) -> Result<C
 
 fn jwt_from_authorization(value: &HeaderValue) -> Result<Option<&str>, AuthError> {
     let Ok(value) = value.to_str() else {
-        return Err(AuthError::Malformed(
-            "the Authorization header is not visible ASCII",
-        ));
+        return Err(TokenError::Malformed("the Authorization header is not visible ASCII").into());
     };
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("JWT") {
         return Ok(None);
     }
     if token.is_empty() || token.contains(' ') {
-        return Err(AuthError::Malformed(
-            "expected `Authorization: JWT <token>` with exactly one space",
-        ));
+        return Err(
+            TokenError::Malformed("expected `Authorization: JWT <token>` with exactly one space").into(),
+        );
     }
     Ok(Some(token))
 }
@@ -434,7 +467,10 @@ mod tests {
         assert_eq!(find_token(&headers(&["Bearer x"]), "jwt=t").expect("query"), "t");
         for bad in ["JWT", "JWT  a.b.c", "JWT a b"] {
             assert!(
-                matches!(find_token(&headers(&[bad]), ""), Err(AuthError::Malformed(_))),
+                matches!(
+                    find_token(&headers(&[bad]), ""),
+                    Err(AuthError::Token(TokenError::Malformed(_)))
+                ),
                 "{bad}"
             );
         }
@@ -474,6 +510,30 @@ mod tests {
         assert!(check_base_url("/c").is_ok());
         assert!(check_base_url("").is_ok());
         assert!(check_base_url("app.example.com").is_err());
-        assert!(checked_leeway(Duration::from_secs(301)).is_err());
+    }
+
+    #[test]
+    fn leeway_and_lifetime_are_bounded() {
+        let rule = |leeway, max| connect_time_rule(Duration::from_secs(leeway), Duration::from_secs(max));
+        assert!(rule(300, 3600).is_ok());
+        assert_eq!(
+            rule(301, 3600).expect_err("leeway").to_string(),
+            "invalid Connect configuration: leeway 301 s is larger than the maximum 300 s"
+        );
+        assert!(rule(30, 3601).is_err());
+        assert!(rule(30, 0).is_err());
+        let built = |b: AuthenticatorBuilder| b.build().map(|a| a.time.max_lifetime_secs());
+        let store = || crate::InMemorySharedSecretStore::new();
+        assert_eq!(built(Authenticator::builder(store())), Ok(3600));
+        assert_eq!(
+            built(Authenticator::builder(store()).max_lifetime(Duration::from_secs(180))),
+            Ok(180)
+        );
+        assert!(
+            Authenticator::builder(store())
+                .leeway(Duration::from_secs(86_400 * 365 * 60))
+                .build()
+                .is_err()
+        );
     }
 }

@@ -1,8 +1,7 @@
-//! The claims of a Connect token, strictly typed, and the time rule.
+//! The claims of a Connect token: the registered claims typed by asap-core, and `qsh`.
 
+use asap_core::{RegisteredClaims, TimeClaims, TokenError};
 use serde_json::{Map, Value};
-
-use crate::error::AuthError;
 
 /// The `qsh` value of a token bound to the page context rather than to one request (issued by
 /// the product for `AP.context.getToken()`).
@@ -12,58 +11,26 @@ pub const CONTEXT_QSH: &str = "context-qsh";
 #[derive(Clone, PartialEq)]
 pub struct ConnectClaims {
     iss: String,
-    sub: Option<String>,
-    aud: Vec<String>,
-    iat: i64,
-    exp: i64,
-    nbf: Option<i64>,
     qsh: String,
-    all: Map<String, Value>,
+    time: TimeClaims,
+    registered: RegisteredClaims,
 }
 
 impl ConnectClaims {
-    /// Reads and type-checks the claims: `iss` and `qsh` non-empty strings, `iat` and `exp` JSON
-    /// integers, optional `sub` (string), `aud` (string or array of strings) and `nbf` (integer).
-    pub(crate) fn from_map(all: Map<String, Value>) -> Result<ConnectClaims, AuthError> {
-        let iss = required_string(&all, "iss")?;
-        let qsh = required_string(&all, "qsh")?;
-        let iat = required_time(&all, "iat")?;
-        let exp = required_time(&all, "exp")?;
-        let nbf = match all.get("nbf") {
-            None => None,
-            Some(_) => Some(required_time(&all, "nbf")?),
-        };
-        let sub = match all.get("sub") {
-            None => None,
-            Some(_) => Some(required_string(&all, "sub")?),
-        };
-        let aud = match all.get("aud") {
-            None => Vec::new(),
-            Some(Value::String(a)) => vec![a.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or(AuthError::InvalidClaim {
-                    claim: "aud",
-                    reason: "not a string or an array of strings",
-                })?,
-            Some(_) => {
-                return Err(AuthError::InvalidClaim {
-                    claim: "aud",
-                    reason: "not a string or an array of strings",
-                });
-            }
-        };
+    /// The Connect required-claims rule, on claims typed by asap-core: `iss`, `qsh` (a
+    /// non-empty string), `iat` and `exp` present; `sub`, `aud`, `jti` and `nbf` optional.
+    pub(crate) fn decode(json: &[u8]) -> Result<ConnectClaims, TokenError> {
+        let mut registered = RegisteredClaims::decode(json)?;
+        let iss = registered.iss.take().ok_or(TokenError::MissingClaim("iss"))?;
+        let qsh = registered
+            .take_string("qsh")?
+            .ok_or(TokenError::MissingClaim("qsh"))?;
+        let time = registered.time_claims()?;
         Ok(ConnectClaims {
             iss,
-            sub,
-            aud,
-            iat,
-            exp,
-            nbf,
             qsh,
-            all,
+            time,
+            registered,
         })
     }
 
@@ -74,27 +41,37 @@ impl ConnectClaims {
 
     /// `sub`: the user the request acts for (an Atlassian account id), when present.
     pub fn subject(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.registered.sub.as_deref()
     }
 
     /// `aud`, as a list (empty when absent).
     pub fn audiences(&self) -> &[String] {
-        &self.aud
+        &self.registered.aud
+    }
+
+    /// `jti`, when present.
+    pub fn jti(&self) -> Option<&str> {
+        self.registered.jti.as_deref()
     }
 
     /// `iat`, seconds since the Unix epoch.
     pub fn issued_at(&self) -> i64 {
-        self.iat
+        self.time.issued_at
     }
 
     /// `exp`, seconds since the Unix epoch.
     pub fn expires_at(&self) -> i64 {
-        self.exp
+        self.time.expires_at
     }
 
     /// `nbf`, when present.
     pub fn not_before(&self) -> Option<i64> {
-        self.nbf
+        self.time.not_before
+    }
+
+    /// `iat`, `nbf` and `exp` for the time rule.
+    pub(crate) fn time_claims(&self) -> &TimeClaims {
+        &self.time
     }
 
     /// `qsh`: the query string hash, or [`CONTEXT_QSH`].
@@ -104,17 +81,17 @@ impl ConnectClaims {
 
     /// The `context` claim (user, license, product details), when present.
     pub fn context(&self) -> Option<&Value> {
-        self.all.get("context")
+        self.registered.extra.get("context")
     }
 
-    /// Any claim by name.
+    /// A claim other than the registered ones and `qsh`, by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.all.get(name)
+        self.registered.extra.get(name)
     }
 
-    /// Every claim, as sent.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.all
+    /// The claims other than the registered ones and `qsh`.
+    pub fn extra(&self) -> &Map<String, Value> {
+        &self.registered.extra
     }
 }
 
@@ -122,61 +99,13 @@ impl std::fmt::Debug for ConnectClaims {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectClaims")
             .field("iss", &self.iss)
-            .field("sub", &self.sub)
-            .field("aud", &self.aud)
-            .field("iat", &self.iat)
-            .field("exp", &self.exp)
+            .field("sub", &self.registered.sub)
+            .field("aud", &self.registered.aud)
+            .field("iat", &self.time.issued_at)
+            .field("exp", &self.time.expires_at)
             .field("qsh", &self.qsh)
             .finish_non_exhaustive()
     }
-}
-
-fn required_string(map: &Map<String, Value>, claim: &'static str) -> Result<String, AuthError> {
-    match map.get(claim) {
-        None => Err(AuthError::MissingClaim(claim)),
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(_) => Err(AuthError::InvalidClaim {
-            claim,
-            reason: "not a non-empty string",
-        }),
-    }
-}
-
-fn required_time(map: &Map<String, Value>, claim: &'static str) -> Result<i64, AuthError> {
-    match map.get(claim) {
-        None => Err(AuthError::MissingClaim(claim)),
-        Some(Value::Number(n)) => n.as_i64().ok_or(AuthError::InvalidClaim {
-            claim,
-            reason: "not a JSON integer number of seconds",
-        }),
-        Some(_) => Err(AuthError::InvalidClaim {
-            claim,
-            reason: "not a JSON integer number of seconds",
-        }),
-    }
-}
-
-/// The time rule: `iat <= now + leeway`, `nbf <= now + leeway`, `now <= exp + leeway` (exp
-/// inclusive), `iat <= exp`.
-pub(crate) fn check_time(claims: &ConnectClaims, now: i64, leeway: i64) -> Result<(), AuthError> {
-    if claims.iat > claims.exp {
-        return Err(AuthError::BadLifetime {
-            iat: claims.iat,
-            exp: claims.exp,
-        });
-    }
-    if claims.iat > now.saturating_add(leeway) {
-        return Err(AuthError::IssuedInFuture { iat: claims.iat, now });
-    }
-    if let Some(nbf) = claims.nbf
-        && nbf > now.saturating_add(leeway)
-    {
-        return Err(AuthError::NotYetValid { nbf, now });
-    }
-    if now > claims.exp.saturating_add(leeway) {
-        return Err(AuthError::Expired { exp: claims.exp, now });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -185,63 +114,45 @@ mod tests {
 
     use super::*;
 
-    fn claims(v: Value) -> Result<ConnectClaims, AuthError> {
-        match v {
-            Value::Object(map) => ConnectClaims::from_map(map),
-            _ => unreachable!(),
-        }
+    #[allow(clippy::needless_pass_by_value)] // callers build the value inline
+    fn claims(v: Value) -> Result<ConnectClaims, TokenError> {
+        ConnectClaims::decode(v.to_string().as_bytes())
     }
 
     #[test]
     fn required_claims_are_strictly_typed() {
-        let ok = json!({"iss": "k", "qsh": "h", "iat": 1, "exp": 2, "aud": ["a"], "sub": "u"});
+        let ok = json!({"iss": "k", "qsh": "h", "iat": 1, "exp": 2, "aud": ["a"], "sub": "u", "context": {}});
         let c = claims(ok).expect("valid");
         assert_eq!(
-            (c.issuer(), c.subject(), c.audiences()),
-            ("k", Some("u"), &["a".to_owned()][..])
+            (c.issuer(), c.subject(), c.audiences(), c.qsh()),
+            ("k", Some("u"), &["a".to_owned()][..], "h")
         );
-        assert!(matches!(
-            claims(json!({"qsh": "h", "iat": 1, "exp": 2})),
-            Err(AuthError::MissingClaim("iss"))
-        ));
-        assert!(matches!(
-            claims(json!({"iss": "k", "iat": 1, "exp": 2})),
-            Err(AuthError::MissingClaim("qsh"))
-        ));
-        assert!(matches!(
-            claims(json!({"iss": "k", "qsh": "h", "iat": 1.5, "exp": 2})),
-            Err(AuthError::InvalidClaim { claim: "iat", .. })
-        ));
-        assert!(matches!(
-            claims(json!({"iss": "", "qsh": "h", "iat": 1, "exp": 2})),
-            Err(AuthError::InvalidClaim { claim: "iss", .. })
-        ));
-        assert!(matches!(
-            claims(json!({"iss": "k", "qsh": "h", "iat": 1, "exp": 2, "aud": [1]})),
-            Err(AuthError::InvalidClaim { claim: "aud", .. })
-        ));
-    }
-
-    #[test]
-    fn time_rule_applies_the_leeway_at_both_ends() {
-        let c = claims(json!({"iss": "k", "qsh": "h", "iat": 1000, "exp": 1180})).expect("valid");
-        assert!(check_time(&c, 1000, 30).is_ok());
-        assert!(check_time(&c, 1210, 30).is_ok());
-        assert!(matches!(check_time(&c, 1211, 30), Err(AuthError::Expired { .. })));
-        assert!(check_time(&c, 970, 30).is_ok());
-        assert!(matches!(
-            check_time(&c, 969, 30),
-            Err(AuthError::IssuedInFuture { .. })
-        ));
-        let backwards = claims(json!({"iss": "k", "qsh": "h", "iat": 5, "exp": 4})).expect("valid");
-        assert!(matches!(
-            check_time(&backwards, 5, 30),
-            Err(AuthError::BadLifetime { .. })
-        ));
-        let nbf = claims(json!({"iss": "k", "qsh": "h", "iat": 1, "exp": 9999, "nbf": 2000})).expect("valid");
-        assert!(matches!(
-            check_time(&nbf, 1000, 30),
-            Err(AuthError::NotYetValid { .. })
-        ));
+        assert_eq!(c.extra().len(), 1, "qsh is typed, not an extra claim");
+        assert!(c.context().is_some());
+        for (v, missing) in [
+            (json!({"qsh": "h", "iat": 1, "exp": 2}), "iss"),
+            (json!({"iss": "k", "iat": 1, "exp": 2}), "qsh"),
+            (json!({"iss": "k", "qsh": "h", "exp": 2}), "iat"),
+            (json!({"iss": "k", "qsh": "h", "iat": 1}), "exp"),
+        ] {
+            assert!(
+                matches!(claims(v), Err(TokenError::MissingClaim(m)) if m == missing),
+                "{missing}"
+            );
+        }
+        for (v, invalid) in [
+            (json!({"iss": "k", "qsh": "h", "iat": 1.5, "exp": 2}), "iat"),
+            (json!({"iss": "", "qsh": "h", "iat": 1, "exp": 2}), "iss"),
+            (json!({"iss": "k", "qsh": 7, "iat": 1, "exp": 2}), "qsh"),
+            (
+                json!({"iss": "k", "qsh": "h", "iat": 1, "exp": 2, "aud": [1]}),
+                "aud",
+            ),
+        ] {
+            assert!(
+                matches!(claims(v), Err(TokenError::InvalidClaim { claim, .. }) if claim == invalid),
+                "{invalid}"
+            );
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Errors. Each names the rule that failed in words a caller can act on; a verification error
 //! maps to an HTTP outcome through exactly one method, [`AuthError::outcome`].
 
-use asap_core::{BoxError, KeyError, KeyId, KeySourceError, KidError, Outcome, ReplayError};
+use asap_core::{BoxError, KeyError, KeyId, KeySourceError, KidError, Outcome, ReplayError, TokenError};
 
 use crate::canonical::QshError;
 
@@ -69,6 +69,13 @@ pub enum SignError {
 #[error("invalid Connect configuration: {0}")]
 pub struct ConfigError(pub(crate) String);
 
+impl From<asap_core::ConfigError> for ConfigError {
+    /// A setting asap-core checks (the leeway cap, the lifetime), in Connect's words.
+    fn from(e: asap_core::ConfigError) -> Self {
+        ConfigError(e.0)
+    }
+}
+
 /// Why an inbound Connect request or a lifecycle callback was refused. Each variant names the
 /// rule that failed; [`AuthError::outcome`] maps it to 401, 403 or 503.
 #[derive(Debug, thiserror::Error)]
@@ -81,81 +88,13 @@ pub enum AuthError {
     /// different tokens, several `jwt` parameters, several `Authorization` headers).
     #[error("ambiguous Connect token: {0}")]
     AmbiguousToken(&'static str),
-    /// The token is larger than the size limit (checked before any parsing).
-    #[error("token is {len} bytes; at most {max} are accepted")]
-    TooLarge {
-        /// The length seen.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The token is not three base64url segments of JSON objects.
-    #[error("malformed token: {0}")]
-    Malformed(&'static str),
-    /// A JSON object in the token (or the callback body) repeats a key.
-    #[error("duplicate JSON key {0:?} in the token")]
-    DuplicateKey(String),
-    /// The `alg` header is not the one this endpoint accepts (`HS256` for tenant requests,
-    /// `RS256` for signed lifecycle callbacks); `none` and every other algorithm are refused.
-    #[error("algorithm {found:?} is not accepted here (expected {expected})")]
-    Algorithm {
-        /// The `alg` header (truncated).
-        found: String,
-        /// What this endpoint accepts.
-        expected: &'static str,
-    },
-    /// A header parameter that would change how the token is processed (`crit`).
-    #[error("header parameter {0:?} is not allowed")]
-    ForbiddenHeader(&'static str),
-    /// A required claim is missing.
-    #[error("claim {0:?} is missing")]
-    MissingClaim(&'static str),
-    /// A claim has the wrong type or an empty value.
-    #[error("claim {claim:?} is invalid: {reason}")]
-    InvalidClaim {
-        /// The claim name.
-        claim: &'static str,
-        /// What is wrong.
-        reason: &'static str,
-    },
+    /// A rule every token profile shares (asap-core): framing, header, `alg`, claim types,
+    /// signature, time, audience.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// No shared secret is known for the `iss` (client key): the tenant is not installed.
     #[error("unknown issuer {0:?} (no installed tenant has this client key)")]
     UnknownIssuer(String),
-    /// The HMAC or RSA signature does not verify.
-    #[error("signature does not verify")]
-    BadSignature,
-    /// `iat` is later than now plus the leeway.
-    #[error("token was issued in the future (iat {iat}, now {now})")]
-    IssuedInFuture {
-        /// The `iat` claim.
-        iat: i64,
-        /// The verifier's clock.
-        now: i64,
-    },
-    /// `nbf` is later than now plus the leeway.
-    #[error("token is not valid yet (nbf {nbf}, now {now})")]
-    NotYetValid {
-        /// The `nbf` claim.
-        nbf: i64,
-        /// The verifier's clock.
-        now: i64,
-    },
-    /// Now is later than `exp` plus the leeway.
-    #[error("token expired (exp {exp}, now {now})")]
-    Expired {
-        /// The `exp` claim.
-        exp: i64,
-        /// The verifier's clock.
-        now: i64,
-    },
-    /// `exp` is before `iat`.
-    #[error("token expires (exp {exp}) before it was issued (iat {iat})")]
-    BadLifetime {
-        /// The `iat` claim.
-        iat: i64,
-        /// The `exp` claim.
-        exp: i64,
-    },
     /// The `qsh` claim is not the hash of this request (method, path or query differ).
     #[error("qsh does not match this request (the token was made for another method, path or query)")]
     QshMismatch,
@@ -186,9 +125,6 @@ pub enum AuthError {
     /// The install-keys repository could not answer.
     #[error("cannot get the install key: {0}")]
     KeyUnavailable(#[source] BoxError),
-    /// The lifecycle token's `aud` is not this app's base URL.
-    #[error("token is not meant for this app (aud is not the app's base URL)")]
-    AudienceMismatch,
     /// The callback body cannot be used.
     #[error(transparent)]
     Payload(#[from] PayloadError),
@@ -220,6 +156,7 @@ impl AuthError {
             AuthError::StoreUnavailable(_)
             | AuthError::KeyUnavailable(_)
             | AuthError::ReplayUnavailable(_) => Outcome::Unavailable,
+            AuthError::Token(e) => e.outcome(),
             _ => Outcome::Unauthorized,
         }
     }
@@ -250,7 +187,7 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_statuses() {
-        assert_eq!(AuthError::BadSignature.outcome().status(), 401);
+        assert_eq!(AuthError::from(TokenError::BadSignature).outcome().status(), 401);
         assert_eq!(AuthError::UnknownIssuer("x".into()).outcome().status(), 401);
         assert_eq!(AuthError::QshMismatch.outcome().status(), 401);
         assert_eq!(AuthError::ContextQshNotAllowed.outcome().status(), 403);

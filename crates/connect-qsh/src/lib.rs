@@ -125,8 +125,6 @@ mod claims;
 #[cfg(feature = "auth")]
 mod error;
 #[cfg(feature = "auth")]
-mod jws;
-#[cfg(feature = "auth")]
 mod lifecycle;
 #[cfg(feature = "auth")]
 mod secret;
@@ -139,7 +137,8 @@ mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
 pub use {
     authenticator::{
-        Authenticated, Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, QshBinding, QshPolicy,
+        Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, DEFAULT_CONNECT_MAX_LIFETIME, QshBinding,
+        QshPolicy, VerifiedRequest,
     },
     claims::{CONTEXT_QSH, ConnectClaims},
     error::{AuthError, ConfigError, PayloadError, SignError, StoreError},

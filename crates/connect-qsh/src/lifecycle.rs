@@ -6,19 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Algorithm, Clock, DEFAULT_MAX_TOKEN_BYTES, InMemoryReplayGuard, KeyError, KeyId, PublicKeySource,
-    ReplayGuard, SystemClock, TokenUse, VerifyError,
+    Algorithm, Audience, Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, InMemoryReplayGuard, Jws,
+    JwsSignature, KeyError, KeyId, PublicKeySource, ReplayGuard, SystemClock, TimeRule, TokenError, TokenUse,
+    VerifyError, check_audience,
 };
 use http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value};
 
 use crate::authenticator::{
-    DEFAULT_CONNECT_LEEWAY, QshPolicy, check_base_url, check_qsh, checked_leeway, find_token,
+    DEFAULT_CONNECT_LEEWAY, DEFAULT_CONNECT_MAX_LIFETIME, QshPolicy, check_base_url, check_qsh,
+    connect_time_rule, find_token,
 };
 use crate::canonical::{RequestTarget, sha256_hex};
-use crate::claims::{ConnectClaims, check_time};
+use crate::claims::ConnectClaims;
 use crate::error::{AuthError, ConfigError, PayloadError, truncate};
-use crate::jws::Jws;
 use crate::store::{BaseUrlRule, Tenant, TenantStore};
 
 /// How many unexpired lifecycle tokens the default in-memory replay guard remembers. Only
@@ -105,7 +106,9 @@ impl VerifiedCallback {
 ///
 /// Anything else is refused: a first install with no signature, or a repeated one signed with
 /// anything but that tenant's current secret or the install key, never replaces a tenant. In
-/// both cases the `qsh` must match the callback request, the time claims must hold, the body's
+/// both cases the `qsh` must match the callback request, the time rule must hold (as for
+/// [`Authenticator`](crate::Authenticator): leeway, lifetime at most
+/// [`DEFAULT_CONNECT_MAX_LIFETIME`] by default, `nbf` defaulting to `iat`), the body's
 /// `clientKey` must be the token's `iss`, and its `eventType` must be the endpoint's event.
 ///
 /// **Each callback token is accepted once.** The token binds the method and URL but not the
@@ -140,9 +143,11 @@ impl VerifiedCallback {
 #[derive(Clone)]
 pub struct Lifecycle {
     app_base_url: Arc<str>,
+    /// The app base URL with and without one trailing `/`: the `aud` of a signed callback.
+    audiences: Arc<[Audience]>,
     install_keys: Arc<dyn PublicKeySource>,
     tenants: Arc<dyn TenantStore>,
-    leeway: i64,
+    time: TimeRule,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
     replay: Arc<dyn ReplayGuard>,
@@ -155,6 +160,7 @@ pub struct LifecycleBuilder {
     install_keys: Arc<dyn PublicKeySource>,
     tenants: Arc<dyn TenantStore>,
     leeway: Duration,
+    max_lifetime: Duration,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
     replay: Option<Arc<dyn ReplayGuard>>,
@@ -166,6 +172,14 @@ impl LifecycleBuilder {
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> LifecycleBuilder {
         self.leeway = leeway;
+        self
+    }
+
+    /// The longest `exp - iat` accepted; default [`DEFAULT_CONNECT_MAX_LIFETIME`] (one hour),
+    /// at most [`MAX_CONNECT_LIFETIME`](crate::MAX_CONNECT_LIFETIME).
+    #[must_use]
+    pub fn max_lifetime(mut self, max: Duration) -> LifecycleBuilder {
+        self.max_lifetime = max;
         self
     }
 
@@ -207,7 +221,7 @@ impl LifecycleBuilder {
 
     /// Checks the settings: the app base URL must be an absolute URL (it is the `aud`).
     pub fn build(self) -> Result<Lifecycle, ConfigError> {
-        let leeway = checked_leeway(self.leeway)?;
+        let time = connect_time_rule(self.leeway, self.max_lifetime)?;
         check_base_url(&self.app_base_url)?;
         if RequestTarget::split(&self.app_base_url).origin.is_none() {
             return Err(ConfigError(format!(
@@ -215,11 +229,17 @@ impl LifecycleBuilder {
                 self.app_base_url
             )));
         }
+        let base = self.app_base_url.strip_suffix('/').unwrap_or(&self.app_base_url);
+        let audiences = [base.to_owned(), format!("{base}/")]
+            .iter()
+            .map(|aud| Audience::new(aud).map_err(|e| ConfigError(e.to_string())))
+            .collect::<Result<_, _>>()?;
         Ok(Lifecycle {
             app_base_url: Arc::from(self.app_base_url),
+            audiences,
             install_keys: self.install_keys,
             tenants: self.tenants,
-            leeway,
+            time,
             max_token_bytes: self.max_token_bytes,
             clock: self.clock,
             replay: self
@@ -243,6 +263,7 @@ impl Lifecycle {
             install_keys,
             tenants,
             leeway: DEFAULT_CONNECT_LEEWAY,
+            max_lifetime: DEFAULT_CONNECT_MAX_LIFETIME,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             clock: Arc::new(SystemClock),
             replay: None,
@@ -313,7 +334,7 @@ impl Lifecycle {
             issuer: verified.client_key(),
             jti: &verified.token_id,
             now: self.clock.now(),
-            expires_at: verified.claims.expires_at().saturating_add(self.leeway),
+            expires_at: verified.claims.expires_at().saturating_add(self.time.leeway_secs()),
         };
         match self.replay.first_use(token_use).await {
             Ok(true) => Ok(()),
@@ -333,32 +354,34 @@ impl Lifecycle {
     ) -> Result<VerifiedCallback, AuthError> {
         let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
         let token = find_token(headers, RequestTarget::split(target).query)?;
-        let mut jws = Jws::parse(&token, self.max_token_bytes)?;
-        let alg = jws.alg()?.to_owned();
-        let claims = ConnectClaims::from_map(std::mem::take(&mut jws.claims))?;
-        let signature = match alg.as_str() {
-            "RS256" => {
-                let kid = self.verify_install_key(&jws).await?;
-                self.check_audience(&claims)?;
-                CallbackSignature::InstallKey(kid)
-            }
-            "HS256" => {
-                let tenant = self
-                    .tenants
-                    .tenant(claims.issuer())
-                    .await?
-                    .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
-                jws.verify_hs256(tenant.shared_secret())?;
-                CallbackSignature::CurrentSharedSecret
-            }
-            other => {
-                return Err(AuthError::Algorithm {
-                    found: truncate(other),
-                    expected: "RS256 (or HS256 with an installed tenant's current secret)",
-                });
+        let jws = Jws::parse(&token, self.max_token_bytes)?;
+        let by_install_key = match jws.header().alg() {
+            "RS256" => true,
+            "HS256" => false,
+            _ => {
+                return Err(jws
+                    .header()
+                    .alg_not_accepted("RS256 (or HS256 with an installed tenant's current secret)")
+                    .into());
             }
         };
-        check_time(&claims, self.clock.now(), self.leeway)?;
+        let claims = ConnectClaims::decode(&jws.payload()?)?;
+        let signed = jws.signature()?;
+        let signature = if by_install_key {
+            let kid = self.verify_install_key(&jws, &signed).await?;
+            check_audience(claims.audiences(), &self.audiences)?;
+            CallbackSignature::InstallKey(kid)
+        } else {
+            let tenant = self
+                .tenants
+                .tenant(claims.issuer())
+                .await?
+                .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
+            let key = HmacKey::new(tenant.shared_secret().expose().as_bytes());
+            signed.verify(&key, HmacAlgorithm::HS256)?;
+            CallbackSignature::CurrentSharedSecret
+        };
+        self.time.check(claims.time_claims(), self.clock.now())?;
         check_qsh(
             claims.qsh(),
             method.as_str(),
@@ -386,40 +409,18 @@ impl Lifecycle {
 
     /// The signed-install rule: RS256 with the key the install-keys repository publishes for
     /// the token's `kid`; the signature goes through asap-core's `PublicKey::verify` seam.
-    async fn verify_install_key(&self, jws: &Jws<'_>) -> Result<KeyId, AuthError> {
-        let kid = match jws.header.get("kid") {
-            Some(Value::String(kid)) => KeyId::parse(kid)?,
-            _ => {
-                return Err(AuthError::Malformed(
-                    "a signed callback needs a string `kid` header",
-                ));
-            }
-        };
+    async fn verify_install_key(&self, jws: &Jws<'_>, signed: &JwsSignature<'_>) -> Result<KeyId, AuthError> {
+        let kid = KeyId::parse(jws.header().require_kid()?)?;
         let key = self.install_keys.public_key(&kid).await?;
-        key.verify(Algorithm::RS256, jws.signing_input.as_bytes(), &jws.signature)
-            .map_err(|e| match e {
-                VerifyError::KeyAlgorithmMismatch { alg, key } => AuthError::InvalidKey {
-                    kid: kid.clone(),
-                    source: KeyError::AlgorithmMismatch { alg, key },
-                },
-                _ => AuthError::BadSignature,
-            })?;
+        signed.verify(&*key, Algorithm::RS256).map_err(|e| match e {
+            // The repository published a key that cannot be an install key.
+            TokenError::KeyAlgorithmMismatch { alg, key } => AuthError::InvalidKey {
+                kid: kid.clone(),
+                source: KeyError::AlgorithmMismatch { alg, key },
+            },
+            other => AuthError::Token(other),
+        })?;
         Ok(kid)
-    }
-
-    /// The audience rule for signed callbacks: `aud` is the app's base URL (one trailing `/`
-    /// ignored on either side).
-    fn check_audience(&self, claims: &ConnectClaims) -> Result<(), AuthError> {
-        let ours = self.app_base_url.trim_end_matches('/');
-        if claims
-            .audiences()
-            .iter()
-            .any(|aud| aud.trim_end_matches('/') == ours)
-        {
-            Ok(())
-        } else {
-            Err(AuthError::AudienceMismatch)
-        }
     }
 }
 
@@ -461,7 +462,7 @@ impl fmt::Debug for Lifecycle {
             .field("app_base_url", &self.app_base_url)
             .field("install_keys", &self.install_keys)
             .field("tenants", &self.tenants)
-            .field("leeway", &self.leeway)
+            .field("time", &self.time)
             .field("replay", &self.replay)
             .field("base_url_rule", &self.base_url_rule)
             .finish_non_exhaustive()
@@ -483,10 +484,8 @@ mod tests {
     use super::*;
 
     fn claims(iss: &str) -> ConnectClaims {
-        let Value::Object(map) = json!({"iss": iss, "qsh": "h", "iat": 1, "exp": 2}) else {
-            unreachable!()
-        };
-        ConnectClaims::from_map(map).expect("valid")
+        let json = json!({"iss": iss, "qsh": "h", "iat": 1, "exp": 2}).to_string();
+        ConnectClaims::decode(json.as_bytes()).expect("valid")
     }
 
     fn object(v: Value) -> Map<String, Value> {

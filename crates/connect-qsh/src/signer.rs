@@ -4,13 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asap_core::{Clock, SystemClock};
+use asap_core::{Clock, HmacAlgorithm, HmacKey, SystemClock, encode_compact};
 use http::HeaderValue;
 use serde_json::{Map, Value};
 
 use crate::canonical::qsh;
 use crate::error::{ConfigError, SignError};
-use crate::jws::encode_hs256;
 use crate::secret::SharedSecret;
 
 /// The default lifetime of an outbound token (the product's own tokens live as long).
@@ -136,6 +135,20 @@ impl ConnectSigner {
     }
 }
 
+/// An HS256 compact JWS of `claims` with header `{"alg":"HS256","typ":"JWT"}`.
+fn encode_hs256(claims: &Value, secret: &SharedSecret) -> String {
+    // Serialising a `Value` cannot fail.
+    let claims = serde_json::to_vec(claims).unwrap_or_default();
+    let key = HmacKey::new(secret.expose().as_bytes());
+    let signed = encode_compact(br#"{"alg":"HS256","typ":"JWT"}"#, &claims, |input| {
+        Ok::<_, std::convert::Infallible>(key.sign(HmacAlgorithm::HS256, input))
+    });
+    match signed {
+        Ok(token) => token,
+        Err(never) => match never {},
+    }
+}
+
 impl fmt::Debug for ConnectSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectSigner")
@@ -149,10 +162,9 @@ impl fmt::Debug for ConnectSigner {
 
 #[cfg(test)]
 mod tests {
-    use asap_core::ManualClock;
+    use asap_core::{Jws, ManualClock, RegisteredClaims};
 
     use super::*;
-    use crate::jws::Jws;
 
     #[test]
     fn claims_carry_issuer_times_and_qsh() {
@@ -169,16 +181,28 @@ mod tests {
             )
             .expect("signed");
         let jws = Jws::parse(&token, 8192).expect("parses");
-        jws.verify_hs256(&secret).expect("verifies");
-        assert_eq!(jws.claims["iss"], "app");
-        assert_eq!(jws.claims["sub"], "user-1");
-        assert_eq!(jws.claims["iat"], 1_000);
-        assert_eq!(jws.claims["exp"], 1_180);
-        assert_eq!(
-            jws.claims["qsh"],
-            crate::canonical::qsh_of_canonical("GET&/x&a=1&b=2")
+        jws.header().require_alg("HS256").expect("HS256");
+        let key = HmacKey::new(secret.expose().as_bytes());
+        jws.signature()
+            .expect("signature")
+            .verify(&key, HmacAlgorithm::HS256)
+            .expect("verifies");
+        let other = HmacKey::new(b"other");
+        assert!(
+            jws.signature()
+                .expect("signature")
+                .verify(&other, HmacAlgorithm::HS256)
+                .is_err()
         );
-        assert!(!jws.claims.contains_key("aud"));
+        let mut claims = RegisteredClaims::decode(&jws.payload().expect("payload")).expect("typed");
+        assert_eq!(claims.iss.as_deref(), Some("app"));
+        assert_eq!(claims.sub.as_deref(), Some("user-1"));
+        assert_eq!((claims.iat, claims.exp), (Some(1_000), Some(1_180)));
+        assert_eq!(
+            claims.take_string("qsh").expect("qsh"),
+            Some(crate::canonical::qsh_of_canonical("GET&/x&a=1&b=2"))
+        );
+        assert!(claims.aud.is_empty());
     }
 
     #[test]

@@ -89,14 +89,14 @@ fn key_kind_must_fit_the_algorithm() {
     let sig = p384.sign(Algorithm::ES384, b"m").expect("sign");
     assert!(matches!(
         public.verify(Algorithm::ES256, b"m", &sig),
-        Err(VerifyError::KeyAlgorithmMismatch {
+        Err(TokenError::KeyAlgorithmMismatch {
             alg: Algorithm::ES256,
             key: KeyKind::P384
         })
     ));
     assert!(matches!(
         public.verify(Algorithm::RS256, b"m", &sig),
-        Err(VerifyError::KeyAlgorithmMismatch { .. })
+        Err(TokenError::KeyAlgorithmMismatch { .. })
     ));
 }
 

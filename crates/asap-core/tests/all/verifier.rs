@@ -50,13 +50,19 @@ async fn alg_none_in_any_case_is_refused_before_any_key_lookup() {
         );
         let err = verify(&f, &token).await.expect_err(none);
         assert!(
-            matches!(err, VerifyError::Algorithm(AlgorithmError::Forbidden(_))),
+            matches!(
+                err,
+                VerifyError::Token(TokenError::Algorithm(AlgorithmError::Forbidden(_)))
+            ),
             "{none}: {err}"
         );
         // And with a signature segment present.
         let err = verify(&f, &format!("{token}AAAA")).await.expect_err(none);
         assert!(
-            matches!(err, VerifyError::Algorithm(AlgorithmError::Forbidden(_))),
+            matches!(
+                err,
+                VerifyError::Token(TokenError::Algorithm(AlgorithmError::Forbidden(_)))
+            ),
             "{none}: {err}"
         );
     }
@@ -80,7 +86,10 @@ async fn hs256_signed_with_the_public_key_bytes_is_refused() {
         let token = format!("{input}.{}", b64(tag.as_ref()));
         let err = verify(&f, &token).await.expect_err(alg);
         assert!(
-            matches!(err, VerifyError::Algorithm(AlgorithmError::Forbidden(_))),
+            matches!(
+                err,
+                VerifyError::Token(TokenError::Algorithm(AlgorithmError::Forbidden(_)))
+            ),
             "{alg}: {err}"
         );
     }
@@ -103,10 +112,10 @@ async fn key_type_must_match_alg() {
     let token = format!("{input}.{}", b64(&sig));
     assert!(matches!(
         verify(&f, &token).await,
-        Err(VerifyError::KeyAlgorithmMismatch {
+        Err(VerifyError::Token(TokenError::KeyAlgorithmMismatch {
             alg: Algorithm::ES256,
             key: KeyKind::P384
-        })
+        }))
     ));
     // An RSA key named by an ES256 token.
     let rsa = Fixture::new(Algorithm::RS256);
@@ -115,7 +124,7 @@ async fn key_type_must_match_alg() {
     let token = rsa.forge_raw(&header.to_string(), &rsa.claims().to_string());
     assert!(matches!(
         verify(&rsa, &token).await,
-        Err(VerifyError::KeyAlgorithmMismatch { .. })
+        Err(VerifyError::Token(TokenError::KeyAlgorithmMismatch { .. }))
     ));
 }
 
@@ -131,7 +140,7 @@ async fn forbidden_header_parameters_are_refused() {
         });
         let err = verify(&f, &f.forge(&header, &f.claims())).await.expect_err(name);
         assert!(
-            matches!(err, VerifyError::ForbiddenHeader(n) if n == name),
+            matches!(err, VerifyError::Token(TokenError::ForbiddenHeader(n)) if n == name),
             "{name}: {err}"
         );
     }
@@ -234,10 +243,10 @@ async fn size_is_checked_before_parsing() {
     let huge = "a".repeat(1 << 20);
     assert!(matches!(
         verify(&f, &huge).await,
-        Err(VerifyError::TooLarge {
+        Err(VerifyError::Token(TokenError::TooLarge {
             len: 1_048_576,
             max: 8192
-        })
+        }))
     ));
     // A valid token with a padded claim just over the limit is refused; at the limit it is not.
     let mut claims = f.claims();
@@ -250,7 +259,7 @@ async fn size_is_checked_before_parsing() {
     assert!(over.len() > 8192);
     assert!(matches!(
         verify(&f, &over).await,
-        Err(VerifyError::TooLarge { .. })
+        Err(VerifyError::Token(TokenError::TooLarge { .. }))
     ));
     claims["pad"] = json!(pad_for(8192 - 8));
     let under = f.forge(&f.header(), &claims);
@@ -286,7 +295,11 @@ async fn framing_attacks_are_malformed_not_panics() {
     for token in cases {
         let err = verify(&f, &token).await.expect_err(&token);
         assert!(
-            matches!(err, VerifyError::Malformed(_) | VerifyError::TooLarge { .. }),
+            matches!(
+                err,
+                VerifyError::Token(TokenError::Malformed(_))
+                    | VerifyError::Token(TokenError::TooLarge { .. })
+            ),
             "{token:?}: {err:?}"
         );
         assert_eq!(err.outcome().status(), 401);
@@ -302,7 +315,7 @@ async fn duplicate_keys_in_header_or_claims_are_refused() {
         .await
         .expect_err("dup header");
     assert!(
-        matches!(&err, VerifyError::DuplicateKey(k) if k == "kid"),
+        matches!(&err, VerifyError::Token(TokenError::DuplicateKey(k)) if k == "kid"),
         "{err}"
     );
     let claims = f.claims().to_string().replacen('{', r#"{"iss":"payroll","#, 1);
@@ -310,7 +323,7 @@ async fn duplicate_keys_in_header_or_claims_are_refused() {
         .await
         .expect_err("dup claims");
     assert!(
-        matches!(&err, VerifyError::DuplicateKey(k) if k == "iss"),
+        matches!(&err, VerifyError::Token(TokenError::DuplicateKey(k)) if k == "iss"),
         "{err}"
     );
     let claims = f
@@ -320,7 +333,10 @@ async fn duplicate_keys_in_header_or_claims_are_refused() {
     let err = verify(&f, &f.forge_raw(&f.header().to_string(), &claims))
         .await
         .expect_err("nested dup");
-    assert!(matches!(&err, VerifyError::DuplicateKey(k) if k == "a"), "{err}");
+    assert!(
+        matches!(&err, VerifyError::Token(TokenError::DuplicateKey(k)) if k == "a"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -337,7 +353,7 @@ async fn times_must_be_json_integers() {
         claims[name] = value.clone();
         let err = verify(&f, &f.forge(&f.header(), &claims)).await.expect_err(name);
         assert!(
-            matches!(err, VerifyError::InvalidClaim { claim, .. } if claim == name),
+            matches!(err, VerifyError::Token(TokenError::InvalidClaim { claim, .. }) if claim == name),
             "{name}={value}: {err}"
         );
     }
@@ -350,7 +366,10 @@ async fn times_must_be_json_integers() {
         .await
         .expect_err("exponent");
     assert!(
-        matches!(err, VerifyError::InvalidClaim { claim: "iat", .. }),
+        matches!(
+            err,
+            VerifyError::Token(TokenError::InvalidClaim { claim: "iat", .. })
+        ),
         "{err}"
     );
 }
@@ -363,7 +382,7 @@ async fn required_claims_are_required_and_non_empty() {
         claims.as_object_mut().map(|m| m.remove(name));
         let err = verify(&f, &f.forge(&f.header(), &claims)).await.expect_err(name);
         assert!(
-            matches!(err, VerifyError::MissingClaim(n) if n == name),
+            matches!(err, VerifyError::Token(TokenError::MissingClaim(n)) if n == name),
             "{name}: {err}"
         );
     }
@@ -377,7 +396,7 @@ async fn required_claims_are_required_and_non_empty() {
         claims[name] = value;
         let err = verify(&f, &f.forge(&f.header(), &claims)).await.expect_err(name);
         assert!(
-            matches!(err, VerifyError::InvalidClaim { claim, .. } if claim == name),
+            matches!(err, VerifyError::Token(TokenError::InvalidClaim { claim, .. }) if claim == name),
             "{name}: {err}"
         );
     }
@@ -394,7 +413,7 @@ async fn time_boundaries_with_default_leeway() {
     f.clock.set(NOW + 60 + 31);
     assert!(matches!(
         verifier.verify(&token).await,
-        Err(VerifyError::Expired { .. })
+        Err(VerifyError::Token(TokenError::Expired { .. }))
     ));
     // iat and nbf may be up to the leeway in the future.
     f.clock.set(NOW - 30);
@@ -402,7 +421,7 @@ async fn time_boundaries_with_default_leeway() {
     f.clock.set(NOW - 31);
     assert!(matches!(
         verifier.verify(&token).await,
-        Err(VerifyError::IssuedInFuture { .. })
+        Err(VerifyError::Token(TokenError::IssuedInFuture { .. }))
     ));
 }
 
@@ -415,7 +434,7 @@ async fn zero_leeway_makes_exp_exact() {
     verifier.verify(&token).await.expect("exactly at exp");
     f.clock.set(NOW + 61);
     assert!(
-        matches!(verifier.verify(&token).await, Err(VerifyError::Expired { exp, now }) if exp == NOW + 60 && now == NOW + 61)
+        matches!(verifier.verify(&token).await, Err(VerifyError::Token(TokenError::Expired { exp, now })) if exp == NOW + 60 && now == NOW + 61)
     );
 }
 
@@ -425,7 +444,10 @@ async fn nbf_in_the_future_is_refused() {
     let mut claims = f.claims();
     claims["nbf"] = json!(NOW + 31);
     let err = verify(&f, &f.forge(&f.header(), &claims)).await.expect_err("nbf");
-    assert!(matches!(err, VerifyError::NotYetValid { .. }), "{err}");
+    assert!(
+        matches!(err, VerifyError::Token(TokenError::NotYetValid { .. })),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -441,10 +463,10 @@ async fn lifetime_of_3600_passes_and_3601_fails() {
     assert!(
         matches!(
             err,
-            VerifyError::BadLifetime {
+            VerifyError::Token(TokenError::BadLifetime {
                 lifetime: 3601,
                 max: 3600
-            }
+            })
         ),
         "{err}"
     );
@@ -457,7 +479,7 @@ async fn lifetime_of_3600_passes_and_3601_fails() {
         .expect("verifier");
     assert!(matches!(
         verifier.verify(&f.forge(&f.header(), &claims)).await,
-        Err(VerifyError::BadLifetime { .. })
+        Err(VerifyError::Token(TokenError::BadLifetime { .. }))
     ));
     // exp before iat.
     claims["exp"] = json!(NOW - 1);
@@ -465,7 +487,7 @@ async fn lifetime_of_3600_passes_and_3601_fails() {
     f.clock.set(NOW - 5);
     assert!(matches!(
         verify(&f, &f.forge(&f.header(), &claims)).await,
-        Err(VerifyError::BadLifetime { .. })
+        Err(VerifyError::Token(TokenError::BadLifetime { .. }))
     ));
 }
 
@@ -484,7 +506,10 @@ async fn audience_must_match_exactly() {
         let result = verify(&f, &f.forge(&f.header(), &claims)).await;
         assert_eq!(result.is_ok(), ok, "{aud}");
         if !ok {
-            assert!(matches!(result, Err(VerifyError::AudienceMismatch)));
+            assert!(matches!(
+                result,
+                Err(VerifyError::Token(TokenError::AudienceMismatch))
+            ));
         }
     }
 }
@@ -526,7 +551,10 @@ async fn forged_signatures_fail() {
     let other = Fixture::new(Algorithm::ES256);
     // Signed by another key under our kid.
     let token = other.forge(&f.header(), &f.claims());
-    assert!(matches!(verify(&f, &token).await, Err(VerifyError::BadSignature)));
+    assert!(matches!(
+        verify(&f, &token).await,
+        Err(VerifyError::Token(TokenError::BadSignature))
+    ));
     // Claims swapped after signing.
     let good = f.forge(&f.header(), &f.claims());
     let parts: Vec<&str> = good.split('.').collect();
@@ -535,14 +563,17 @@ async fn forged_signatures_fail() {
     let swapped = format!("{}.{}.{}", parts[0], b64(claims.to_string().as_bytes()), parts[2]);
     assert!(matches!(
         verify(&f, &swapped).await,
-        Err(VerifyError::BadSignature)
+        Err(VerifyError::Token(TokenError::BadSignature))
     ));
     // Empty and wrong-length signatures.
     for sig in ["", "AAAA", &b64(&[0u8; 64])] {
         let t = format!("{}.{}.{sig}", parts[0], parts[1]);
         let err = verify(&f, &t).await.expect_err(sig);
         assert!(
-            matches!(err, VerifyError::BadSignature | VerifyError::Malformed(_)),
+            matches!(
+                err,
+                VerifyError::Token(TokenError::BadSignature) | VerifyError::Token(TokenError::Malformed(_))
+            ),
             "{err}"
         );
     }
@@ -662,11 +693,11 @@ async fn a_jti_is_not_burned_unless_every_other_check_passed() {
         .verify(&f.forge(&f.header(), &claims))
         .await
         .expect_err("wrong aud");
-    assert!(matches!(err, VerifyError::AudienceMismatch));
+    assert!(matches!(err, VerifyError::Token(TokenError::AudienceMismatch)));
     let forged = Fixture::new(Algorithm::ES256).forge(&f.header(), &f.claims());
     assert!(matches!(
         verifier.verify(&forged).await,
-        Err(VerifyError::BadSignature)
+        Err(VerifyError::Token(TokenError::BadSignature))
     ));
     // The legitimate token with the same jti still goes through once.
     verifier
@@ -759,7 +790,7 @@ async fn verified_token_cache_skips_the_signature_check_until_exp() {
     f.clock.set(NOW + 91);
     assert!(matches!(
         verifier.verify(&token).await,
-        Err(VerifyError::Expired { .. })
+        Err(VerifyError::Token(TokenError::Expired { .. }))
     ));
     // A different token (even one differing in its signature only) is not a hit.
     let mut tampered = token.clone();
@@ -807,4 +838,84 @@ async fn verified_token_cache_is_bounded() {
     assert_eq!(f.source.count(), 3);
     verifier.verify(&tokens[2]).await.expect("not cached");
     assert_eq!(f.source.count(), 4);
+}
+
+#[tokio::test]
+async fn an_unencoded_payload_token_is_refused_before_any_key_lookup() {
+    // RFC 7797: with `b64: false` the signature covers the raw payload, not its base64url; a
+    // verifier that ignored the header would check one byte string and read another.
+    let f = Fixture::new(Algorithm::ES256);
+    let mut header = f.header();
+    header["b64"] = json!(false);
+    header["crit"] = json!(["b64"]);
+    let claims = f.claims().to_string();
+    let input = format!("{}.{claims}", b64(header.to_string().as_bytes()));
+    let sig = f.private.sign(f.alg, input.as_bytes()).expect("sign");
+    let token = format!(
+        "{}.{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.as_bytes()),
+        b64(&sig)
+    );
+    let err = verify(&f, &token).await.expect_err("b64: false");
+    assert!(
+        matches!(
+            err,
+            VerifyError::Token(TokenError::ForbiddenHeader("crit" | "b64"))
+        ),
+        "{err}"
+    );
+    for (name, value) in [
+        ("b64", json!(false)),
+        ("zip", json!("DEF")),
+        ("enc", json!("A256GCM")),
+    ] {
+        let mut header = f.header();
+        header[name] = value;
+        let err = verify(&f, &f.forge(&header, &f.claims())).await.expect_err(name);
+        assert!(
+            matches!(err, VerifyError::Token(TokenError::ForbiddenHeader(n)) if n == name),
+            "{name}: {err}"
+        );
+    }
+    assert_eq!(f.source.count(), 0);
+}
+
+#[test]
+fn leeway_above_300_s_is_a_configuration_error() {
+    let f = Fixture::new(Algorithm::ES256);
+    f.verifier()
+        .leeway(MAX_LEEWAY)
+        .build()
+        .expect("300 s is the maximum");
+    let err = f
+        .verifier()
+        .leeway(Duration::from_secs(301))
+        .build()
+        .expect_err("301 s");
+    assert_eq!(
+        err.to_string(),
+        "invalid verifier configuration: leeway 301 s is larger than the maximum 300 s"
+    );
+}
+
+#[tokio::test]
+async fn a_token_that_expired_in_1970_fails_at_the_largest_leeway() {
+    let f = Fixture::new(Algorithm::ES256);
+    let mut claims = f.claims();
+    claims["iat"] = json!(0);
+    claims["nbf"] = json!(0);
+    claims["exp"] = json!(60);
+    let token = f.forge(&f.header(), &claims);
+    let verifier = f.verifier().leeway(MAX_LEEWAY).build().expect("verifier");
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(VerifyError::Token(TokenError::Expired { exp: 60, .. }))
+    ));
+    assert!(
+        f.verifier()
+            .leeway(Duration::from_secs(u64::MAX))
+            .build()
+            .is_err()
+    );
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use asap_core::{KeyError, KeyKind, KeySourceError, KeySpec, PrivateKey, PublicKeySource, VerifyError};
+use asap_core::{
+    KeyError, KeyKind, KeySourceError, KeySpec, PrivateKey, PublicKeySource, TokenError, VerifyError,
+};
 use asap_keys::{ConfigError, FetchError, HttpKeyRepository};
 use asap_testkit::tls::TestCa;
 use axum::Router;
@@ -309,10 +311,10 @@ async fn a_p384_key_for_an_es256_token_is_refused() {
     assert!(
         matches!(
             err,
-            VerifyError::KeyAlgorithmMismatch {
+            VerifyError::Token(TokenError::KeyAlgorithmMismatch {
                 key: KeyKind::P384,
                 ..
-            }
+            })
         ),
         "{err}"
     );

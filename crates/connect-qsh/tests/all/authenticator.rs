@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use asap_core::{KeySpec, ManualClock, PrivateKey};
+use asap_core::{AlgorithmError, KeySpec, ManualClock, PrivateKey, TokenError};
 use connect_qsh::{
     AuthError, Authenticator, ConnectSigner, InMemorySharedSecretStore, QshBinding, QshPolicy, SharedSecret,
     SharedSecretStore, StoreError, StoreFuture, qsh,
@@ -39,7 +39,7 @@ fn jwt_header(token: &str) -> HeaderMap {
     headers
 }
 
-async fn check(method: &str, target: &str, token: &str) -> Result<connect_qsh::Authenticated, AuthError> {
+async fn check(method: &str, target: &str, token: &str) -> Result<connect_qsh::VerifiedRequest, AuthError> {
     let uri: Uri = target.parse().expect("valid uri");
     let method: Method = method.parse().expect("valid method");
     authenticator()
@@ -125,7 +125,7 @@ async fn alg_none_is_rejected() {
     let token = none_token(&claims_for(SIGNED));
     let err = check("GET", SIGNED, &token).await.expect_err("must be refused");
     assert!(
-        matches!(err, AuthError::Algorithm { ref found, .. } if found == "none"),
+        matches!(err, AuthError::Token(TokenError::Algorithm(AlgorithmError::NotAccepted { ref found, .. })) if found == "none"),
         "{err}"
     );
     assert_eq!(err.outcome().status(), 401);
@@ -140,7 +140,7 @@ async fn alg_hs512_is_rejected() {
     );
     let err = check("GET", SIGNED, &token).await.expect_err("must be refused");
     assert!(
-        matches!(err, AuthError::Algorithm { ref found, .. } if found == "HS512"),
+        matches!(err, AuthError::Token(TokenError::Algorithm(AlgorithmError::NotAccepted { ref found, .. })) if found == "HS512"),
         "{err}"
     );
 }
@@ -151,7 +151,7 @@ async fn alg_rs256_is_rejected_for_tenant_tokens() {
     let token = rs256_token(&json!({"alg": "RS256", "kid": "k"}), &claims_for(SIGNED), &key);
     let err = check("GET", SIGNED, &token).await.expect_err("must be refused");
     assert!(
-        matches!(err, AuthError::Algorithm { ref found, .. } if found == "RS256"),
+        matches!(err, AuthError::Token(TokenError::Algorithm(AlgorithmError::NotAccepted { ref found, .. })) if found == "RS256"),
         "{err}"
     );
 }
@@ -172,7 +172,7 @@ async fn a_wrong_secret_fails_the_signature() {
         .sign(&SharedSecret::new("guessed"), "GET", SIGNED, "/connect")
         .expect("signed");
     let err = check("GET", SIGNED, &token).await.expect_err("must be refused");
-    assert!(matches!(err, AuthError::BadSignature), "{err}");
+    assert!(matches!(err, AuthError::Token(TokenError::BadSignature)), "{err}");
 }
 
 #[tokio::test]
@@ -199,7 +199,10 @@ async fn expired_tokens_fail_beyond_the_leeway() {
         .authenticate(&Method::GET, &uri, &jwt_header(&token))
         .await
         .expect_err("must be refused");
-    assert!(matches!(err, AuthError::Expired { .. }), "{err}");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::Expired { .. })),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -305,4 +308,126 @@ async fn authenticate_url_takes_absolute_urls() {
         )
         .await
         .expect("authenticated");
+}
+
+#[tokio::test]
+async fn headers_that_change_what_is_signed_are_refused() {
+    let q = qsh("GET", SIGNED, "/connect").expect("qsh");
+    let claims = json!({"iss": CLIENT_KEY, "iat": now(), "exp": now() + 60, "qsh": q});
+    for (name, value) in [
+        ("b64", json!(false)),
+        ("zip", json!("DEF")),
+        ("enc", json!("A128GCM")),
+        ("crit", json!(["b64"])),
+    ] {
+        let token = hs256_token(
+            &json!({"alg": "HS256", "typ": "JWT", name: value}),
+            &claims,
+            SECRET,
+        );
+        let err = check("GET", SIGNED, &token).await.expect_err(name);
+        assert!(
+            matches!(err, AuthError::Token(TokenError::ForbiddenHeader(n)) if n == name),
+            "{name}: {err}"
+        );
+    }
+}
+
+fn with_lifetime(lifetime: i64, qsh_claim: &str) -> String {
+    let claims = json!({"iss": CLIENT_KEY, "iat": now(), "exp": now() + lifetime, "qsh": qsh_claim});
+    hs256_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, SECRET)
+}
+
+#[tokio::test]
+async fn lifetime_is_capped_at_an_hour_by_default_and_context_tokens_fit() {
+    let q = qsh("GET", SIGNED, "/connect").expect("qsh");
+    // The host's request tokens (180 s) and context tokens (minutes) pass.
+    check("GET", SIGNED, &with_lifetime(180, &q))
+        .await
+        .expect("a request token");
+    let uri: Uri = SIGNED.parse().expect("uri");
+    authenticator()
+        .authenticate_with(
+            &Method::GET,
+            &uri,
+            &jwt_header(&with_lifetime(900, "context-qsh")),
+            QshPolicy::AllowContext,
+        )
+        .await
+        .expect("a 15-minute context token");
+    check("GET", SIGNED, &with_lifetime(3600, &q))
+        .await
+        .expect("one hour");
+    let err = check("GET", SIGNED, &with_lifetime(3601, &q))
+        .await
+        .expect_err("longer than an hour");
+    assert!(
+        matches!(
+            err,
+            AuthError::Token(TokenError::BadLifetime {
+                lifetime: 3601,
+                max: 3600
+            })
+        ),
+        "{err}"
+    );
+    // A token minted to live for a year, as a leaked secret would allow.
+    let err = check("GET", SIGNED, &with_lifetime(365 * 86_400, &q))
+        .await
+        .expect_err("a year");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::BadLifetime { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_lower_lifetime_cap_and_an_iat_in_the_future_are_refused() {
+    let q = qsh("GET", SIGNED, "/connect").expect("qsh");
+    let secrets = InMemorySharedSecretStore::new();
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    let strict = Authenticator::builder(secrets)
+        .base_url("/connect")
+        .max_lifetime(std::time::Duration::from_secs(180))
+        .build()
+        .expect("valid");
+    let uri: Uri = SIGNED.parse().expect("uri");
+    strict
+        .authenticate(&Method::GET, &uri, &jwt_header(&with_lifetime(180, &q)))
+        .await
+        .expect("180 s");
+    let err = strict
+        .authenticate(&Method::GET, &uri, &jwt_header(&with_lifetime(181, &q)))
+        .await
+        .expect_err("181 s");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::BadLifetime { .. })),
+        "{err}"
+    );
+    // `nbf` defaults to `iat`: a token issued a day ahead does not start living early.
+    let claims = json!({"iss": CLIENT_KEY, "iat": now() + 86_400, "exp": now() + 86_460, "qsh": q});
+    let ahead = hs256_token(&json!({"alg": "HS256"}), &claims, SECRET);
+    let err = check("GET", SIGNED, &ahead).await.expect_err("iat ahead");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::IssuedInFuture { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn leeway_above_five_minutes_is_a_configuration_error() {
+    let err = Authenticator::builder(InMemorySharedSecretStore::new())
+        .leeway(std::time::Duration::from_secs(301))
+        .build()
+        .expect_err("too large");
+    assert_eq!(
+        err.to_string(),
+        "invalid Connect configuration: leeway 301 s is larger than the maximum 300 s"
+    );
+    assert!(
+        Authenticator::builder(InMemorySharedSecretStore::new())
+            .max_lifetime(std::time::Duration::from_secs(3601))
+            .build()
+            .is_err()
+    );
 }

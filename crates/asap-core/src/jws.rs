@@ -1,0 +1,434 @@
+//! Compact JWS (RFC 7515 §7.1): the framing every token profile shares, and the one signature
+//! seam. A profile (ASAP's [`Verifier`](crate::Verifier), Connect's authenticator, …) parses a
+//! token with [`Jws::parse`], decides which `alg` it accepts, types the claims with
+//! [`RegisteredClaims`](crate::RegisteredClaims), and checks the signature through a
+//! [`VerifyingKey`]: a [`PublicKey`] for the asymmetric algorithms, an
+//! [`HmacKey`](crate::HmacKey) for HS256.
+//!
+//! ```
+//! use asap_core::*;
+//!
+//! // A profile whose tokens are RS512-signed and carry no kid (the key is known by other means).
+//! fn verify(token: &str, key: &PublicKey) -> Result<RegisteredClaims, TokenError> {
+//!     let jws = Jws::parse(token, DEFAULT_MAX_TOKEN_BYTES)?;
+//!     jws.header().require_alg("RS512")?;
+//!     let claims = RegisteredClaims::decode(&jws.payload()?)?;
+//!     jws.signature()?.verify(key, Algorithm::RS512)?;
+//!     Ok(claims)
+//! }
+//!
+//! let private = PrivateKey::generate(KeySpec::Rsa(2048))?;
+//! let token = encode_compact(br#"{"alg":"RS512"}"#, br#"{"username":"ann"}"#, |input| {
+//!     private.sign(Algorithm::RS512, input)
+//! })?;
+//! let claims = verify(&token, &private.public_key()?)?;
+//! assert_eq!(claims.extra["username"], "ann");
+//! assert!(matches!(verify("a.b", &private.public_key()?), Err(TokenError::Malformed(_))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use crate::algorithm::{Algorithm, truncate};
+use crate::error::{AlgorithmError, TokenError};
+use crate::json::{WalkError, walk_object};
+use crate::keys::PublicKey;
+
+/// The largest token accepted by default, in bytes (8 KiB).
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Header parameters whose presence alone refuses a token, in every profile:
+///
+/// - `jku`, `x5u`, `jwk`, `x5c` would let the token name its own key;
+/// - `crit` demands extensions we do not implement (RFC 7515 §4.1.11: refuse what you do not
+///   understand);
+/// - `b64` (RFC 7797: `false` signs the payload unencoded), `zip` (a compressed payload) and
+///   `enc` (a JWE, not a JWS) change what the signature covers or what the payload means; a
+///   verifier that ignored them would check the signature over other bytes than the claims it
+///   reads.
+pub const FORBIDDEN_HEADERS: [&str; 8] = ["crit", "jku", "x5u", "jwk", "x5c", "b64", "zip", "enc"];
+
+/// Size: checked before anything is parsed, so a huge token costs one comparison.
+fn check_size(token: &str, max: usize) -> Result<(), TokenError> {
+    if token.len() > max {
+        return Err(TokenError::TooLarge {
+            len: token.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// The three segments of a compact JWS, undecoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segments<'t> {
+    header: &'t str,
+    payload: &'t str,
+    signing_input: &'t str,
+    signature: &'t str,
+}
+
+/// Framing: exactly three segments separated by `.`.
+fn split_segments(token: &str) -> Result<Segments<'_>, TokenError> {
+    let mut dots = token.match_indices('.').map(|(i, _)| i);
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+        return Err(TokenError::Malformed(
+            "a token has exactly three segments separated by '.'",
+        ));
+    };
+    Ok(Segments {
+        header: &token[..first],
+        payload: &token[first + 1..second],
+        signing_input: &token[..second],
+        signature: &token[second + 1..],
+    })
+}
+
+/// Framing: a non-empty segment of base64url without padding, canonical (no stray trailing
+/// bits), so that one token has exactly one spelling.
+fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
+    if segment.is_empty() {
+        return Err(TokenError::Malformed(what));
+    }
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| TokenError::Malformed(what))
+}
+
+pub(crate) fn walk_error(what: &'static str) -> impl Fn(WalkError<TokenError>) -> TokenError {
+    move |e| match e {
+        WalkError::NotAnObject => TokenError::Malformed(what),
+        WalkError::Duplicate(key) => TokenError::DuplicateKey(key),
+        WalkError::Field(e) => e,
+    }
+}
+
+/// The header of a compact JWS: one JSON object without repeated keys, none of the
+/// [`FORBIDDEN_HEADERS`], `alg` a string, `kid` a string when present. Other parameters (`typ`,
+/// `cty`) are read past.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwsHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+impl JwsHeader {
+    fn decode(json: &[u8]) -> Result<JwsHeader, TokenError> {
+        let (mut alg, mut kid) = (None, None);
+        walk_object(json, |name, value| {
+            if let Some(forbidden) = FORBIDDEN_HEADERS.into_iter().find(|h| *h == name) {
+                return Err(TokenError::ForbiddenHeader(forbidden));
+            }
+            match &*name {
+                "alg" => alg = Some(value),
+                "kid" => kid = Some(value),
+                _ => {}
+            }
+            Ok(())
+        })
+        .map_err(walk_error("header is not a JSON object"))?;
+        let Some(Value::String(alg)) = alg else {
+            return Err(TokenError::MissingHeader("alg"));
+        };
+        let kid = match kid {
+            None => None,
+            Some(Value::String(kid)) => Some(kid),
+            Some(_) => return Err(TokenError::MissingHeader("kid")),
+        };
+        Ok(JwsHeader { alg, kid })
+    }
+
+    /// The `alg` parameter, as sent. Which values a token may carry is its profile's rule.
+    pub fn alg(&self) -> &str {
+        &self.alg
+    }
+
+    /// The `kid` parameter, when present.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The `kid` parameter of a profile that requires one.
+    pub fn require_kid(&self) -> Result<&str, TokenError> {
+        self.kid().ok_or(TokenError::MissingHeader("kid"))
+    }
+
+    /// The alg rule of a profile that accepts exactly one algorithm: `alg` is `expected`,
+    /// case-sensitively (RFC 7515); `none` and everything else is refused.
+    ///
+    /// ```
+    /// # use asap_core::*;
+    /// let jws = Jws::parse("eyJhbGciOiJub25lIn0.e30.AA", DEFAULT_MAX_TOKEN_BYTES)?; // {"alg":"none"}
+    /// assert!(matches!(
+    ///     jws.header().require_alg("HS256"),
+    ///     Err(TokenError::Algorithm(AlgorithmError::NotAccepted { .. }))
+    /// ));
+    /// # Ok::<(), TokenError>(())
+    /// ```
+    pub fn require_alg(&self, expected: &'static str) -> Result<(), TokenError> {
+        if self.alg == expected {
+            Ok(())
+        } else {
+            Err(self.alg_not_accepted(expected))
+        }
+    }
+
+    /// The error for an `alg` this profile does not accept, naming what it does accept.
+    pub fn alg_not_accepted(&self, expected: &'static str) -> TokenError {
+        TokenError::Algorithm(AlgorithmError::NotAccepted {
+            found: truncate(&self.alg),
+            expected,
+        })
+    }
+}
+
+/// A compact JWS that passed the framing rules, nothing verified yet: the size limit (checked
+/// before anything else), three segments, and a strict [`JwsHeader`]. The payload and the
+/// signature are decoded on demand, in the order the profile checks its rules, so that the
+/// cheapest refusal comes first.
+#[derive(Debug)]
+pub struct Jws<'t> {
+    header: JwsHeader,
+    segments: Segments<'t>,
+}
+
+impl<'t> Jws<'t> {
+    /// Applies the framing rules: `token` at most `max_bytes` long, exactly three `.`-separated
+    /// segments, the header canonical base64url of a [`JwsHeader`].
+    pub fn parse(token: &'t str, max_bytes: usize) -> Result<Jws<'t>, TokenError> {
+        check_size(token, max_bytes)?;
+        let segments = split_segments(token)?;
+        let header = decode_segment(segments.header, "header is not base64url")?;
+        Ok(Jws {
+            header: JwsHeader::decode(&header)?,
+            segments,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &JwsHeader {
+        &self.header
+    }
+
+    /// The payload (the claims JSON), decoded from canonical base64url; type it with
+    /// [`RegisteredClaims::decode`](crate::RegisteredClaims::decode).
+    pub fn payload(&self) -> Result<Vec<u8>, TokenError> {
+        decode_segment(self.segments.payload, "claims are not base64url")
+    }
+
+    /// The signature, decoded from canonical base64url, with the signing input it covers.
+    pub fn signature(&self) -> Result<JwsSignature<'t>, TokenError> {
+        Ok(JwsSignature {
+            signing_input: self.segments.signing_input,
+            signature: decode_segment(self.segments.signature, "signature is not base64url")?,
+        })
+    }
+}
+
+/// A JWS signature and the signing input (`header.payload`) it covers.
+pub struct JwsSignature<'t> {
+    signing_input: &'t str,
+    signature: Vec<u8>,
+}
+
+impl JwsSignature<'_> {
+    /// Checks the signature with `key` for `alg`, through the [`VerifyingKey`] seam.
+    pub fn verify<K: VerifyingKey + ?Sized>(&self, key: &K, alg: K::Algorithm) -> Result<(), TokenError> {
+        key.verify_signature(alg, self.signing_input.as_bytes(), &self.signature)
+    }
+}
+
+impl fmt::Debug for JwsSignature<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwsSignature")
+            .field("len", &self.signature.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one signature seam: every token signature, in every profile, is checked by an
+/// implementation of this trait. The algorithm type says what a key can be asked for, so a
+/// profile cannot confuse them: a [`PublicKey`] takes an [`Algorithm`] (which cannot name
+/// HS256 or `none`), an [`HmacKey`](crate::HmacKey) an [`HmacAlgorithm`](crate::HmacAlgorithm).
+pub trait VerifyingKey {
+    /// The algorithms this kind of key verifies.
+    type Algorithm: Copy;
+
+    /// Checks that `signature` is a valid `alg` signature of `message` under this key.
+    fn verify_signature(
+        &self,
+        alg: Self::Algorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), TokenError>;
+}
+
+impl VerifyingKey for PublicKey {
+    type Algorithm = Algorithm;
+
+    fn verify_signature(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+        self.verify(alg, message, signature)
+    }
+}
+
+/// Builds a compact JWS from the header and claims JSON: `sign` receives the signing input
+/// (`base64url(header).base64url(claims)`) and returns the signature bytes.
+pub fn encode_compact<E>(
+    header: &[u8],
+    claims: &[u8],
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+) -> Result<String, E> {
+    let mut token = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 128);
+    URL_SAFE_NO_PAD.encode_string(header, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+    let signature = sign(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn header(v: &Value) -> Result<JwsHeader, TokenError> {
+        JwsHeader::decode(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn size_limit_is_inclusive_and_checked_before_parsing() {
+        assert!(check_size(&"a".repeat(10), 10).is_ok());
+        assert!(matches!(
+            check_size(&"a".repeat(11), 10),
+            Err(TokenError::TooLarge { len: 11, max: 10 })
+        ));
+        assert!(matches!(
+            Jws::parse(&"x".repeat(100), 10),
+            Err(TokenError::TooLarge { len: 100, max: 10 })
+        ));
+    }
+
+    #[test]
+    fn exactly_three_segments() {
+        for bad in ["", "a", "a.b", "a.b.c.d", "....", "a.b.c."] {
+            assert!(split_segments(bad).is_err(), "{bad}");
+        }
+        let s = split_segments("h.c.s").expect("three");
+        assert_eq!(
+            (s.header, s.payload, s.signing_input, s.signature),
+            ("h", "c", "h.c", "s")
+        );
+    }
+
+    #[test]
+    fn base64_must_be_unpadded_url_safe_and_canonical() {
+        assert!(decode_segment("e30", "x").is_ok());
+        for bad in ["e30=", "e3+", "e3/", "e3 0", "", "e31"] {
+            assert!(decode_segment(bad, "x").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forbidden_headers_are_refused() {
+        for name in FORBIDDEN_HEADERS {
+            let mut h = json!({"alg":"ES256","kid":"a/b"});
+            h[name] = json!("x");
+            assert!(matches!(header(&h), Err(TokenError::ForbiddenHeader(n)) if n == name));
+        }
+    }
+
+    #[test]
+    fn headers_that_change_what_is_signed_are_refused_whatever_their_value() {
+        for (name, value) in [
+            ("b64", json!(false)),
+            ("b64", json!(true)),
+            ("zip", json!("DEF")),
+            ("enc", json!("A256GCM")),
+        ] {
+            let h = json!({"alg": "HS256", name: value});
+            assert!(
+                matches!(header(&h), Err(TokenError::ForbiddenHeader(n)) if n == name),
+                "{name}: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_needs_a_string_alg_and_a_string_kid_when_present() {
+        for (h, missing) in [
+            (json!({"kid":"a/b"}), "alg"),
+            (json!({"alg":256,"kid":"a/b"}), "alg"),
+            (json!({"alg":"ES256","kid":7}), "kid"),
+        ] {
+            assert!(matches!(header(&h), Err(TokenError::MissingHeader(m)) if m == missing));
+        }
+        let no_kid = header(&json!({"alg":"HS256","typ":"JWT"})).expect("kid is optional");
+        assert_eq!((no_kid.alg(), no_kid.kid()), ("HS256", None));
+        assert!(matches!(
+            no_kid.require_kid(),
+            Err(TokenError::MissingHeader("kid"))
+        ));
+    }
+
+    #[test]
+    fn header_is_strict_json() {
+        assert!(matches!(
+            JwsHeader::decode(br#"{"alg":"HS256","alg":"none"}"#),
+            Err(TokenError::DuplicateKey(k)) if k == "alg"
+        ));
+        assert!(matches!(JwsHeader::decode(b"[]"), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn require_alg_is_exact() {
+        for alg in ["none", "hs256", "HS512", "RS256", "NONE"] {
+            let h = header(&json!({ "alg": alg })).expect("header");
+            assert!(
+                matches!(
+                    h.require_alg("HS256"),
+                    Err(TokenError::Algorithm(AlgorithmError::NotAccepted { ref found, expected: "HS256" })) if found == alg
+                ),
+                "{alg}"
+            );
+        }
+        assert!(
+            header(&json!({"alg":"HS256"}))
+                .expect("h")
+                .require_alg("HS256")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn payload_and_signature_are_decoded_on_demand() {
+        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let token = format!("{}.!!.", b64(r#"{"alg":"HS256"}"#));
+        let jws = Jws::parse(&token, 999).expect("header is fine");
+        assert!(matches!(
+            jws.payload(),
+            Err(TokenError::Malformed("claims are not base64url"))
+        ));
+        assert!(matches!(
+            jws.signature(),
+            Err(TokenError::Malformed("signature is not base64url"))
+        ));
+    }
+
+    #[test]
+    fn encoded_tokens_parse_back() {
+        let token =
+            encode_compact(br#"{"alg":"X"}"#, b"{}", |input| Ok::<_, ()>(input.to_vec())).expect("encoded");
+        let jws = Jws::parse(&token, 999).expect("parses");
+        assert_eq!(jws.header().alg(), "X");
+        assert_eq!(jws.payload().expect("payload"), b"{}");
+        let signature = jws.signature().expect("signature");
+        assert_eq!(signature.signature, signature.signing_input.as_bytes());
+    }
+}

@@ -1,0 +1,239 @@
+//! The time rule, one for every token profile: a clock-skew leeway (at most [`MAX_LEEWAY`]), a
+//! maximum lifetime, and how a missing `nbf` is read.
+
+use std::time::Duration;
+
+use crate::error::{ConfigError, TokenError};
+
+/// The largest clock-skew allowance any verifier accepts. A larger one would stretch every
+/// token's life by as much: with a leeway of years, a token that expired in 1970 verifies.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// The time claims of a token, typed: seconds since the Unix epoch, JSON integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeClaims {
+    /// `iat`.
+    pub issued_at: i64,
+    /// `nbf`, when sent.
+    pub not_before: Option<i64>,
+    /// `exp`.
+    pub expires_at: i64,
+}
+
+/// What marks the start of a token's validity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NotBefore {
+    /// `nbf` defaults to `iat`: a token is valid neither before its `nbf` nor before its
+    /// `iat`. With this, no accepted token outlives `now + leeway + max lifetime`, whatever
+    /// times it claims. ASAP and Connect.
+    #[default]
+    IssuedAt,
+    /// Only an explicit `nbf` delays validity; `iat` serves only to bound the lifetime. This is
+    /// how the Atlassian host's own Java reader treats Connect tokens; it lets a token with an
+    /// `iat` in the future live longer than the maximum lifetime from now.
+    NbfOnly,
+}
+
+/// The one time rule:
+///
+/// - `iat <= now + leeway` ([`NotBefore::IssuedAt`] only);
+/// - `nbf <= now + leeway` when `nbf` is sent;
+/// - `now <= exp + leeway`, so a token is still good at exactly `exp`;
+/// - `iat <= exp` and `exp - iat <= max lifetime`.
+///
+/// ```
+/// use std::time::Duration;
+/// use asap_core::{TimeClaims, TimeRule, TokenError};
+///
+/// let rule = TimeRule::new(Duration::from_secs(30), Duration::from_secs(180))?;
+/// let token = TimeClaims { issued_at: 1000, not_before: None, expires_at: 1180 };
+/// assert!(rule.check(&token, 1210).is_ok());
+/// assert!(matches!(rule.check(&token, 1211), Err(TokenError::Expired { .. })));
+/// assert!(TimeRule::new(Duration::from_secs(301), Duration::from_secs(180)).is_err());
+/// # Ok::<(), asap_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRule {
+    leeway: i64,
+    max_lifetime: i64,
+    not_before: NotBefore,
+}
+
+impl TimeRule {
+    /// A rule with this leeway (at most [`MAX_LEEWAY`]) and maximum lifetime (at least 1 s),
+    /// and `nbf` defaulting to `iat`.
+    pub fn new(leeway: Duration, max_lifetime: Duration) -> Result<TimeRule, ConfigError> {
+        if leeway > MAX_LEEWAY {
+            return Err(ConfigError(format!(
+                "leeway {} s is larger than the maximum {} s",
+                leeway.as_secs(),
+                MAX_LEEWAY.as_secs()
+            )));
+        }
+        if max_lifetime < Duration::from_secs(1) {
+            return Err(ConfigError("the maximum lifetime must be at least 1 s".into()));
+        }
+        let max_lifetime = i64::try_from(max_lifetime.as_secs())
+            .map_err(|_| ConfigError("the maximum lifetime is too long".into()))?;
+        Ok(TimeRule {
+            // At most 300, so it fits.
+            leeway: i64::try_from(leeway.as_secs()).unwrap_or(0),
+            max_lifetime,
+            not_before: NotBefore::IssuedAt,
+        })
+    }
+
+    /// Sets what marks the start of validity (default [`NotBefore::IssuedAt`]).
+    #[must_use]
+    pub fn not_before(mut self, not_before: NotBefore) -> TimeRule {
+        self.not_before = not_before;
+        self
+    }
+
+    /// The leeway, in seconds (a replay guard keeps a `jti` until `exp` plus this).
+    pub fn leeway_secs(&self) -> i64 {
+        self.leeway
+    }
+
+    /// The maximum lifetime, in seconds.
+    pub fn max_lifetime_secs(&self) -> i64 {
+        self.max_lifetime
+    }
+
+    /// Applies the rule at `now` (seconds since the Unix epoch).
+    pub fn check(&self, claims: &TimeClaims, now: i64) -> Result<(), TokenError> {
+        let latest_start = now.saturating_add(self.leeway);
+        if self.not_before == NotBefore::IssuedAt && claims.issued_at > latest_start {
+            return Err(TokenError::IssuedInFuture {
+                iat: claims.issued_at,
+                now,
+            });
+        }
+        if let Some(nbf) = claims.not_before
+            && nbf > latest_start
+        {
+            return Err(TokenError::NotYetValid { nbf, now });
+        }
+        if now > claims.expires_at.saturating_add(self.leeway) {
+            return Err(TokenError::Expired {
+                exp: claims.expires_at,
+                now,
+            });
+        }
+        let lifetime = claims.expires_at.saturating_sub(claims.issued_at);
+        if claims.expires_at < claims.issued_at || lifetime > self.max_lifetime {
+            return Err(TokenError::BadLifetime {
+                lifetime,
+                max: self.max_lifetime,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(leeway: u64, max: u64) -> TimeRule {
+        TimeRule::new(Duration::from_secs(leeway), Duration::from_secs(max)).expect("valid rule")
+    }
+
+    fn timed(iat: i64, exp: i64, nbf: Option<i64>) -> TimeClaims {
+        TimeClaims {
+            issued_at: iat,
+            not_before: nbf,
+            expires_at: exp,
+        }
+    }
+
+    #[test]
+    fn leeway_is_capped_at_300_s() {
+        assert!(TimeRule::new(MAX_LEEWAY, Duration::from_secs(60)).is_ok());
+        let err = TimeRule::new(Duration::from_secs(301), Duration::from_secs(60)).expect_err("too large");
+        assert_eq!(err.0, "leeway 301 s is larger than the maximum 300 s");
+        // The 1970 token a huge leeway would let through.
+        assert!(TimeRule::new(Duration::from_secs(u64::MAX), Duration::from_secs(60)).is_err());
+        assert!(TimeRule::new(Duration::ZERO, Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn exp_is_inclusive_and_leeway_extends_it() {
+        let c = timed(1000, 1060, None);
+        assert!(rule(0, 3600).check(&c, 1060).is_ok());
+        assert!(matches!(
+            rule(0, 3600).check(&c, 1061),
+            Err(TokenError::Expired { .. })
+        ));
+        assert!(rule(30, 3600).check(&c, 1090).is_ok());
+        assert!(matches!(
+            rule(30, 3600).check(&c, 1091),
+            Err(TokenError::Expired { .. })
+        ));
+    }
+
+    #[test]
+    fn iat_in_the_future_is_refused_beyond_leeway() {
+        let c = timed(1030, 1090, None);
+        assert!(rule(30, 3600).check(&c, 1000).is_ok());
+        assert!(matches!(
+            rule(30, 3600).check(&c, 999),
+            Err(TokenError::IssuedInFuture { .. })
+        ));
+        assert!(matches!(
+            rule(0, 3600).check(&c, 1029),
+            Err(TokenError::IssuedInFuture { .. })
+        ));
+    }
+
+    #[test]
+    fn nbf_is_checked_with_leeway() {
+        let c = timed(1000, 1060, Some(1040));
+        assert!(matches!(
+            rule(30, 3600).check(&c, 1009),
+            Err(TokenError::NotYetValid { nbf: 1040, .. })
+        ));
+        assert!(rule(30, 3600).check(&c, 1010).is_ok());
+    }
+
+    #[test]
+    fn nbf_only_does_not_read_iat_as_a_start() {
+        let future = timed(5000, 5060, None);
+        assert!(matches!(
+            rule(30, 3600).check(&future, 1000),
+            Err(TokenError::IssuedInFuture { iat: 5000, .. })
+        ));
+        let nbf_only = rule(30, 3600).not_before(NotBefore::NbfOnly);
+        assert!(nbf_only.check(&future, 1000).is_ok());
+        // An explicit nbf still counts.
+        assert!(matches!(
+            nbf_only.check(&timed(1000, 1060, Some(1040)), 1009),
+            Err(TokenError::NotYetValid { .. })
+        ));
+    }
+
+    #[test]
+    fn lifetime_bounds() {
+        assert!(rule(0, 3600).check(&timed(1000, 4600, None), 1000).is_ok());
+        assert!(matches!(
+            rule(0, 3600).check(&timed(1000, 4601, None), 1000),
+            Err(TokenError::BadLifetime { lifetime: 3601, .. })
+        ));
+        assert!(matches!(
+            rule(10, 3600).check(&timed(1000, 999, None), 1000),
+            Err(TokenError::BadLifetime { .. })
+        ));
+        assert!(matches!(
+            rule(0, 300).check(&timed(1000, 1301, None), 1000),
+            Err(TokenError::BadLifetime { .. })
+        ));
+        // Extreme values neither overflow nor pass.
+        assert!(rule(30, 3600).check(&timed(i64::MIN, i64::MAX, None), 0).is_err());
+        assert!(
+            rule(300, 3600)
+                .check(&timed(0, i64::MAX, None), i64::MAX)
+                .is_err()
+        );
+    }
+}
