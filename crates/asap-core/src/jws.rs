@@ -254,6 +254,9 @@ impl fmt::Debug for JwsSignature<'_> {
 /// implementation of this trait. The algorithm type says what a key can be asked for, so a
 /// profile cannot confuse them: a [`PublicKey`] takes an [`Algorithm`] (which cannot name
 /// HS256 or `none`), an [`HmacKey`](crate::HmacKey) an [`HmacAlgorithm`](crate::HmacAlgorithm).
+///
+/// A profile whose tokens name no key (a central issuer with a few current keys) checks one
+/// [`JwsSignature`] against each key in turn and accepts the first that verifies.
 pub trait VerifyingKey {
     /// The algorithms this kind of key verifies.
     type Algorithm: Copy;
