@@ -63,8 +63,8 @@ mod replay;
 mod rules;
 mod signer;
 mod source;
-mod verified_cache;
 mod time;
+mod verified_cache;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyKind, truncate};

@@ -25,7 +25,7 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 const MAX_REUSE_ENTRIES: usize = 1024;
 /// The largest token kept for reuse: one a default verifier refuses is not worth keeping, and
 /// it bounds the cache to about `MAX_REUSE_ENTRIES` × 14 KiB (the token and its key).
-const MAX_REUSED_TOKEN_BYTES: usize = crate::rules::DEFAULT_MAX_TOKEN_BYTES;
+const MAX_REUSED_TOKEN_BYTES: usize = crate::jws::DEFAULT_MAX_TOKEN_BYTES;
 
 /// A signed token. Cheap to clone. `Debug` does not show it: it is a credential.
 #[derive(Clone, PartialEq, Eq)]

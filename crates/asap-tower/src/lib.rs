@@ -51,7 +51,7 @@
 //! |---|---|---|---|---|
 //! | [`AsapLayer`] | [`AsapService`] | [`AsapAuthorizer`] | [`asap_core::Verified`] | [`Authenticated`], [`Scoped`] |
 //! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
-//! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::Authenticated` | `ConnectAuthenticated` |
+//! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::VerifiedRequest` | `ConnectAuthenticated` |
 //!
 //! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
 //! re-exported here. A route's layer inside the service's layer is always at least as strict

@@ -137,8 +137,8 @@ mod store;
 #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
 pub use {
     authenticator::{
-        Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, DEFAULT_CONNECT_MAX_LIFETIME, QshBinding,
-        QshPolicy, VerifiedRequest,
+        Authenticator, AuthenticatorBuilder, DEFAULT_CONNECT_LEEWAY, DEFAULT_CONNECT_MAX_LIFETIME,
+        QshBinding, QshPolicy, VerifiedRequest,
     },
     claims::{CONTEXT_QSH, ConnectClaims},
     error::{AuthError, ConfigError, PayloadError, SignError, StoreError},

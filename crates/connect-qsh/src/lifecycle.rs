@@ -8,7 +8,7 @@ use std::time::Duration;
 use asap_core::{
     Algorithm, Audience, Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, InMemoryReplayGuard, Jws,
     JwsSignature, KeyError, KeyId, PublicKeySource, ReplayGuard, SystemClock, TimeRule, TokenError, TokenUse,
-    VerifyError, check_audience,
+    check_audience,
 };
 use http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value};
@@ -334,7 +334,10 @@ impl Lifecycle {
             issuer: verified.client_key(),
             jti: &verified.token_id,
             now: self.clock.now(),
-            expires_at: verified.claims.expires_at().saturating_add(self.time.leeway_secs()),
+            expires_at: verified
+                .claims
+                .expires_at()
+                .saturating_add(self.time.leeway_secs()),
         };
         match self.replay.first_use(token_use).await {
             Ok(true) => Ok(()),

@@ -128,7 +128,7 @@ async fn the_twin_gains_nothing_from_the_verified_token_cache() {
     for t in [&token, &twin] {
         assert!(matches!(
             verifier.verify(t).await,
-            Err(VerifyError::Expired { .. })
+            Err(VerifyError::Token(TokenError::Expired { .. }))
         ));
     }
 }

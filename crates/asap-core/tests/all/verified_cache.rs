@@ -109,6 +109,6 @@ async fn a_cached_entry_never_outlives_the_tokens_exp() {
     clock.set(NOW + 91);
     assert!(matches!(
         verifier.verify(&token).await,
-        Err(VerifyError::Expired { .. })
+        Err(VerifyError::Token(TokenError::Expired { .. }))
     ));
 }

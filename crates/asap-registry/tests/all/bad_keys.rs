@@ -73,7 +73,7 @@ async fn a_small_order_ed25519_ssh_key_is_refused() {
         "ssh-ed25519 {} forged@example",
         base64::engine::general_purpose::STANDARD.encode(&blob)
     );
-    let err = asap_registry::parse_public_key(&line).expect_err("a small-order key");
+    let err = asap_keys::parse_public_key(&line).expect_err("a small-order key");
     assert!(err.to_string().contains("small order"), "{err}");
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = KeyRegistry::open(&format!("sqlite:{}", dir.path().join("k.db").display()))

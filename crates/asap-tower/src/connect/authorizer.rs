@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use connect_qsh::{AuthError, Authenticated, Authenticator, QshBinding, QshPolicy};
+use connect_qsh::{AuthError, Authenticator, QshBinding, QshPolicy, VerifiedRequest};
 use http::{Request, Response, Uri};
 
 use super::{ConnectLayer, connect_response};
@@ -30,7 +30,7 @@ pub struct ConnectAuthorizer {
 #[derive(Clone)]
 struct AuthenticatedBy {
     authenticator: Arc<Authenticator>,
-    authenticated: Authenticated,
+    authenticated: VerifiedRequest,
 }
 
 impl fmt::Debug for ConnectAuthorizer {

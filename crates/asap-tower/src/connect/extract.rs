@@ -2,7 +2,7 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
-use connect_qsh::{AuthError, Authenticated};
+use connect_qsh::{AuthError, VerifiedRequest};
 use http::request::Parts;
 
 /// The authenticated tenant context of a request that passed a
@@ -13,11 +13,11 @@ use http::request::Parts;
 /// Extracting `ConnectAuthenticated` where no tenant was authenticated (no layer, or an
 /// anonymous request) answers 401.
 #[derive(Debug, Clone)]
-pub struct ConnectAuthenticated(pub Authenticated);
+pub struct ConnectAuthenticated(pub VerifiedRequest);
 
 impl std::ops::Deref for ConnectAuthenticated {
-    type Target = Authenticated;
-    fn deref(&self) -> &Authenticated {
+    type Target = VerifiedRequest;
+    fn deref(&self) -> &VerifiedRequest {
         &self.0
     }
 }
@@ -38,7 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectAuthenticated {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<Authenticated>()
+            .get::<VerifiedRequest>()
             .cloned()
             .map(ConnectAuthenticated)
             .ok_or(NotConnectAuthenticated)
@@ -51,7 +51,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for ConnectAuthenticated {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts
             .extensions
-            .get::<Authenticated>()
+            .get::<VerifiedRequest>()
             .cloned()
             .map(ConnectAuthenticated))
     }

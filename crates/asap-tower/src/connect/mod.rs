@@ -2,7 +2,7 @@
 //! the product (Jira, Confluence, …) sends to a Connect app with a
 //! [`connect_qsh::Authenticator`]: the token comes from `Authorization: JWT <token>` or the
 //! `jwt` query parameter, and must be bound to this request by its `qsh`. The tenant's
-//! [`connect_qsh::Authenticated`] context goes into the request extensions (handlers take it
+//! [`connect_qsh::VerifiedRequest`] context goes into the request extensions (handlers take it
 //! with [`ConnectAuthenticated`], feature `axum`); anything else is refused:
 //!
 //! | what happened | status |
@@ -76,7 +76,7 @@ pub use response::{connect_error_code, connect_response};
 use crate::authorize::{AuthorizeLayer, AuthorizeService};
 
 /// Authenticates every request with a [`connect_qsh::Authenticator`] and puts the tenant's
-/// [`connect_qsh::Authenticated`] context into the request extensions; refuses the request with
+/// [`connect_qsh::VerifiedRequest`] context into the request extensions; refuses the request with
 /// 401, 403 or 503 otherwise.
 ///
 /// Built with [`ConnectLayer::new`] and configured with its builder methods (`context-qsh`,

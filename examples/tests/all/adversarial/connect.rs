@@ -1,6 +1,7 @@
 //! Atlassian Connect: a genuine token replayed on other requests, claims edited without the
 //! secret, `qsh` values of every wrong shape, and `context-qsh` on a route bound to the request.
 
+use asap_core::TokenError;
 use asap_testkit::forge::{self, Hmac};
 use axum::http::{HeaderValue, Uri};
 use connect_qsh::{
@@ -35,7 +36,7 @@ async fn connect_call(
     target: &str,
     token: &str,
     policy: QshPolicy,
-) -> Result<connect_qsh::Authenticated, AuthError> {
+) -> Result<connect_qsh::VerifiedRequest, AuthError> {
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(
         "authorization",
@@ -101,12 +102,18 @@ async fn connect_qsh_tampering_is_refused() {
     let err = connect_call(&auth, "GET", target, &retargeted, QshPolicy::RequestOnly)
         .await
         .expect_err("re-targeted qsh, old signature");
-    assert!(matches!(err, AuthError::BadSignature), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::BadSignature)),
+        "{err:?}"
+    );
     let guessed = hs256(&claims(json!(qsh_of("GET", target))), "guessed-secret");
     let err = connect_call(&auth, "GET", target, &guessed, QshPolicy::RequestOnly)
         .await
         .expect_err("wrong secret");
-    assert!(matches!(err, AuthError::BadSignature), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::BadSignature)),
+        "{err:?}"
+    );
 
     // Signed with the right secret but with a qsh that is not this request's, in every shape.
     let upper = qsh_of("GET", target).to_uppercase();
@@ -123,7 +130,7 @@ async fn connect_qsh_tampering_is_refused() {
         assert!(
             matches!(
                 err,
-                AuthError::QshMismatch | AuthError::InvalidClaim { claim: "qsh", .. }
+                AuthError::QshMismatch | AuthError::Token(TokenError::InvalidClaim { claim: "qsh", .. })
             ),
             "{case}: {err:?}"
         );
@@ -139,7 +146,10 @@ async fn connect_qsh_tampering_is_refused() {
             .await
             .expect_err(case);
         assert!(
-            matches!(err, AuthError::InvalidClaim { claim: "qsh", .. }),
+            matches!(
+                err,
+                AuthError::Token(TokenError::InvalidClaim { claim: "qsh", .. })
+            ),
             "{case}: {err:?}"
         );
     }
@@ -147,7 +157,10 @@ async fn connect_qsh_tampering_is_refused() {
     let err = connect_call(&auth, "GET", target, &no_qsh, QshPolicy::RequestOnly)
         .await
         .expect_err("no qsh");
-    assert!(matches!(err, AuthError::MissingClaim("qsh")), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::MissingClaim("qsh"))),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Framing and size: oversized tokens, wrong segment counts, bad base64url, JSON that is not
 //! an object or nests too deep, and repeated keys, all refused before any key fetch.
 
-use asap_core::{Algorithm, VerifyError};
+use asap_core::{Algorithm, TokenError, VerifyError};
 use asap_testkit::forge;
 
 use super::stack::{NOW, Stack, claims, es256_header, signed, signed_text};
@@ -32,7 +32,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
     let mega = "A".repeat(1 << 20);
     let err = s.verifier.verify(&mega).await.expect_err("1 MB token");
     assert!(
-        matches!(err, VerifyError::TooLarge { len, max: 8192 } if len == 1 << 20),
+        matches!(err, VerifyError::Token(TokenError::TooLarge { len, max: 8192 }) if len == 1 << 20),
         "{err:?}"
     );
     assert_eq!(err.outcome().status(), 401);
@@ -43,11 +43,11 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "8 KiB + a signature",
         &just_over,
         401,
-        &format!("TooLarge {{ len: {}, max: 8192 }}", just_over.len()),
+        &format!("Token(TooLarge {{ len: {}, max: 8192 }})", just_over.len()),
     )
     .await;
 
-    const MALFORMED_3: &str = "Malformed(\"a token has exactly three segments separated by '.'\")";
+    const MALFORMED_3: &str = "Token(Malformed(\"a token has exactly three segments separated by '.'\"))";
     for (case, token) in [
         ("a token of dots", ".".repeat(4000)),
         ("two segments", format!("{h}.{c}")),
@@ -72,7 +72,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
             format!("{h}.{c}.{}B", &sig[..sig.len() - 1]),
         ),
     ] {
-        s.refused_like(case, &token, 401, "Malformed(").await;
+        s.refused_like(case, &token, 401, "Token(Malformed(").await;
     }
     // Non-ASCII never gets past the transport rule over HTTP; given to the verifier directly it
     // is a framing error.
@@ -81,7 +81,10 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         .verify(&format!("{good}\u{e9}"))
         .await
         .expect_err("non-ASCII");
-    assert!(matches!(err, VerifyError::Malformed(_)), "{err:?}");
+    assert!(
+        matches!(err, VerifyError::Token(TokenError::Malformed(_))),
+        "{err:?}"
+    );
     for json_text in [
         "[]",
         "\"x\"",
@@ -93,11 +96,21 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "\u{feff}{}",
     ] {
         let as_header = format!("{}.{c}.{sig}", forge::b64(json_text.as_bytes()));
-        s.refused_like(&format!("header {json_text:?}"), &as_header, 401, "Malformed(")
-            .await;
+        s.refused_like(
+            &format!("header {json_text:?}"),
+            &as_header,
+            401,
+            "Token(Malformed(",
+        )
+        .await;
         let as_claims = signed_text(&es256_header().to_string(), json_text, &s.key, Algorithm::ES256);
-        s.refused_like(&format!("claims {json_text:?}"), &as_claims, 401, "Malformed(")
-            .await;
+        s.refused_like(
+            &format!("claims {json_text:?}"),
+            &as_claims,
+            401,
+            "Token(Malformed(",
+        )
+        .await;
     }
     // Nesting deeper than the JSON parser's recursion limit: an error, not a stack overflow.
     let deep = format!("{}{}", "[".repeat(3000), "]".repeat(3000));
@@ -108,7 +121,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         &s.key,
         Algorithm::ES256,
     );
-    s.refused_like("deeply nested claims", &token, 401, "Malformed(")
+    s.refused_like("deeply nested claims", &token, 401, "Token(Malformed(")
         .await;
 
     // Two parsers that pick different duplicates would read one token two ways.
@@ -116,7 +129,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "{}.{c}.{sig}",
         forge::b64(br#"{"alg":"ES256","kid":"svc/k1","alg":"none"}"#)
     );
-    s.refused("duplicate alg", &header_dup, 401, "DuplicateKey(\"alg\")")
+    s.refused("duplicate alg", &header_dup, 401, "Token(DuplicateKey(\"alg\"))")
         .await;
     let claims_dup = format!(
         r#"{{"iss":"svc","iss":"other","aud":"api","jti":"d1","iat":{NOW},"exp":{}}}"#,
@@ -127,7 +140,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "duplicate iss (validly signed)",
         &token,
         401,
-        "DuplicateKey(\"iss\")",
+        "Token(DuplicateKey(\"iss\"))",
     )
     .await;
     let nested_dup = format!(
@@ -135,8 +148,13 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         NOW + 60
     );
     let token = signed_text(&es256_header().to_string(), &nested_dup, &s.key, Algorithm::ES256);
-    s.refused("duplicate nested key", &token, 401, "DuplicateKey(\"role\")")
-        .await;
+    s.refused(
+        "duplicate nested key",
+        &token,
+        401,
+        "Token(DuplicateKey(\"role\"))",
+    )
+    .await;
     let escaped_dup = format!(
         r#"{{"iss":"svc","\u0069ss":"other","aud":"api","jti":"d3","iat":{NOW},"exp":{}}}"#,
         NOW + 60
@@ -151,7 +169,7 @@ async fn framing_and_size_attacks_are_refused_before_any_key_fetch() {
         "duplicate spelled with an escape",
         &token,
         401,
-        "DuplicateKey(\"iss\")",
+        "Token(DuplicateKey(\"iss\"))",
     )
     .await;
 

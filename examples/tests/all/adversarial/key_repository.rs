@@ -80,7 +80,11 @@ async fn hostile_key_repositories_fail_closed() {
             401,
             "InvalidKey { kid: KeyId(\"svc/two-keys\"), source: Pem(",
         ),
-        ("svc/p384", 401, "KeyAlgorithmMismatch { alg: ES256, key: P384 }"),
+        (
+            "svc/p384",
+            401,
+            "Token(KeyAlgorithmMismatch { alg: ES256, key: P384 })",
+        ),
         ("svc/absent", 401, "KeyNotFound(KeyId(\"svc/absent\"))"),
     ] {
         s.refused_like(kid, &token_for(kid, &s.key), status, refusal)

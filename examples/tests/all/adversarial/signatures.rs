@@ -80,7 +80,7 @@ async fn ecdsa_zero_and_wrong_length_signatures_are_refused() {
         }
         for (case, sig) in bad {
             let token = forge::with_signature(&header, &c, &sig);
-            s.refused(&format!("{alg} {case}"), &token, 401, "BadSignature")
+            s.refused(&format!("{alg} {case}"), &token, 401, "Token(BadSignature)")
                 .await;
         }
         // A valid signature over another message.
@@ -94,7 +94,7 @@ async fn ecdsa_zero_and_wrong_length_signatures_are_refused() {
             &format!("{alg} signature of another token"),
             &spliced,
             401,
-            "BadSignature",
+            "Token(BadSignature)",
         )
         .await;
     }
@@ -104,7 +104,7 @@ async fn ecdsa_zero_and_wrong_length_signatures_are_refused() {
         "ES512 token on a P-256 kid",
         &token,
         401,
-        "KeyAlgorithmMismatch { alg: ES512, key: P256 }",
+        "Token(KeyAlgorithmMismatch { alg: ES512, key: P256 })",
     )
     .await;
 }

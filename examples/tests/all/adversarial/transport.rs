@@ -46,7 +46,7 @@ async fn authorization_header_variants_through_the_layer_never_fetch_a_key() {
         (
             "comma-joined",
             vec![format!("Bearer {good},{good}")],
-            "Malformed(\"a token has exactly three segments separated by '.'\")",
+            "Token(Malformed(\"a token has exactly three segments separated by '.'\"))",
         ),
     ];
     for (case, values, refusal) in cases {
