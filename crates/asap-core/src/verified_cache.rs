@@ -22,7 +22,7 @@
 //! # ECDSA signature malleability
 //!
 //! An ECDSA signature `(r, s)` has a twin `(r, n − s)` that verifies as well. The project
-//! accepts such "high-S" signatures (DESIGN.md round 2: the Python and Node peers do not
+//! accepts such "high-S" signatures (docs/asap-rules.md, round 2: the Python and Node peers do not
 //! normalise S, so refusing them would refuse about half of their tokens), so anyone who sees a
 //! token can make a second, different token text with the same claims. This is harmless
 //! because nothing that matters is keyed on the signature bytes:

@@ -109,7 +109,7 @@ pub(crate) fn inbound_canonical_requests(
     Ok((raw, decoded))
 }
 
-/// The decoded-path rule (DESIGN.md round 2): decode only the escapes whose decoding cannot
+/// The decoded-path rule (docs/connect.md, round 2): decode only the escapes whose decoding cannot
 /// change which resource the path addresses, so that a token for one resource is never accepted
 /// for another through the decoded form. Kept encoded:
 ///

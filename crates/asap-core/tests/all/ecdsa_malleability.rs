@@ -1,5 +1,5 @@
 //! ECDSA signature malleability (issue 13, item 14). `(r, s)` and its twin `(r, n − s)` both
-//! verify. High-S signatures are accepted on purpose (DESIGN.md round 2): the Python and Node
+//! verify. High-S signatures are accepted on purpose (docs/asap-rules.md, round 2): the Python and Node
 //! peers do not normalise S, so refusing them would refuse about half of their tokens. What
 //! must hold instead is that nothing that matters is keyed on the signature bytes: these tests
 //! show the twin gains nothing.

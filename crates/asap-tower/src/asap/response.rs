@@ -25,10 +25,10 @@ pub fn error_code(error: &VerifyError) -> &'static str {
 /// Never includes the token; a 503 names no dependency (the reason goes to the logs).
 ///
 /// ```
-/// use asap_core::VerifyError;
+/// use asap_core::{TokenError, VerifyError};
 /// use asap_tower::default_response;
 ///
-/// let response = default_response(&VerifyError::BadSignature);
+/// let response = default_response(&VerifyError::Token(TokenError::BadSignature));
 /// assert_eq!(response.status(), 401);
 /// assert_eq!(response.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
 ///
