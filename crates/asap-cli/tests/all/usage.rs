@@ -175,6 +175,36 @@ fn an_expired_token_is_refused_with_its_times() {
     .ok();
 }
 
+/// Issue 13: a huge `--leeway` once let a token that expired in 1970 verify. The leeway is
+/// capped at 300 s; above it the command refuses to run, in one line, before any verification.
+#[test]
+fn a_leeway_above_300_s_is_refused_in_one_line() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let token = repos.token("svc", "ledger", &[]);
+    let public = repos.public();
+    let verify = |leeway: &str| {
+        run(&[
+            "verify",
+            "--audience",
+            "ledger",
+            "--key-repo",
+            path_str(&public),
+            "--leeway",
+            leeway,
+            &token,
+        ])
+    };
+    let line = verify("301").failure().to_owned();
+    assert!(
+        line.contains("leeway 301 s is larger than the maximum 300 s"),
+        "{line}"
+    );
+    let line = verify("99999999999").failure().to_owned();
+    assert!(line.contains("larger than the maximum 300 s"), "{line}");
+    verify("300").ok();
+}
+
 #[test]
 fn eddsa_needs_to_be_enabled_and_says_so() {
     let repos = Repos::new();
