@@ -85,7 +85,7 @@ pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
 pub use kid::{KeyId, KidOwnership, MAX_KID_LEN};
 pub use policy::AccessPolicy;
 pub use replay::{InMemoryReplayGuard, ReplayFuture, ReplayGuard, TokenUse};
-pub use rules::bearer_token;
+pub use rules::{bearer_token, is_loopback_host};
 pub use signer::{
     DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,
 };

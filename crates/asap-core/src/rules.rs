@@ -11,6 +11,26 @@ use crate::error::VerifyError;
 use crate::jws::JwsHeader;
 use crate::kid::KeyId;
 
+/// Transport: whether a URL host names this machine — `localhost` (any case), an IPv4 address in
+/// `127.0.0.0/8`, or `::1` (with or without the brackets a URL writes around it). Plain `http`
+/// is acceptable only to such a host: a token or a key sent there never crosses a network.
+///
+/// ```
+/// use asap_core::is_loopback_host;
+/// assert!(is_loopback_host("127.0.0.1") && is_loopback_host("[::1]") && is_loopback_host("LocalHost"));
+/// assert!(!is_loopback_host("10.0.0.1") && !is_loopback_host("localhost.example.com"));
+/// ```
+pub fn is_loopback_host(host: &str) -> bool {
+    let unbracketed = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || unbracketed
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Transport: exactly one `Authorization` header, `Bearer` (any letter case), exactly one space,
 /// then the token. Two headers could be read differently by a proxy and by us, so they are refused.
 ///

@@ -125,16 +125,7 @@ impl ConnectMiddleware {
 /// (reachable only with a loopback tenant, because the signer binds the URL to the tenant's
 /// origin).
 fn check_transport(url: &reqwest::Url) -> Result<(), ConnectMiddlewareError> {
-    // The URL parser lower-cases domains and brackets IPv6 addresses.
-    let loopback = match url.host_str() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
+    let loopback = url.host_str().is_some_and(asap_core::is_loopback_host);
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),

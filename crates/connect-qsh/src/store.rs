@@ -193,19 +193,15 @@ impl BaseUrlRule {
         }
         match url.scheme() {
             "https" => Ok(()),
-            "http" if self == BaseUrlRule::HttpsOrLoopback && is_loopback(&url) => Ok(()),
+            "http"
+                if self == BaseUrlRule::HttpsOrLoopback
+                    && url.host_str().is_some_and(asap_core::is_loopback_host) =>
+            {
+                Ok(())
+            }
             "http" => Err(PayloadError::InsecureBaseUrl),
             _ => Err(PayloadError::BaseUrl),
         }
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

@@ -1,7 +1,5 @@
 //! Which repository URLs are accepted, and the loopback rule for plain `http`.
 
-use std::net::IpAddr;
-
 use crate::error::ConfigError;
 
 /// Checks a repository URL and returns it with exactly one trailing `/`: the URL of a key is
@@ -45,12 +43,7 @@ pub(super) fn base_url(url: &str, allow_insecure_loopback: bool) -> Result<Strin
 /// assert!(!asap_keys::is_loopback(&url("http://localhost.evil.example/")));
 /// ```
 pub fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    url.host_str().is_some_and(asap_core::is_loopback_host)
 }
 
 #[cfg(test)]
