@@ -240,6 +240,12 @@ impl JwsSignature<'_> {
     pub fn verify<K: VerifyingKey + ?Sized>(&self, key: &K, alg: K::Algorithm) -> Result<(), TokenError> {
         key.verify_signature(alg, self.signing_input.as_bytes(), &self.signature)
     }
+
+    /// The signing input, `header.payload` exactly as sent: what the signature covers, so two
+    /// tokens with the same signing input carry the same claims whatever their signatures.
+    pub fn signing_input(&self) -> &str {
+        self.signing_input
+    }
 }
 
 impl fmt::Debug for JwsSignature<'_> {

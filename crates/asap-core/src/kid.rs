@@ -52,7 +52,7 @@ impl KeyId {
         if key_name.contains('/') {
             return Err(KidError::NestedKeyName(crate::truncate(key_name)));
         }
-        KeyId::parse(issuer)?;
+        check_kid_syntax(issuer)?;
         KeyId::parse(&format!("{issuer}/{key_name}"))
     }
 

@@ -147,13 +147,13 @@ fn read_blocking(root: &Path, kid: &KeyId) -> Result<PublicKey, DirectoryError> 
     let root = std::fs::canonicalize(root).map_err(DirectoryError::Unavailable)?;
     let resolved = match std::fs::canonicalize(root.join(kid.as_str())) {
         Ok(resolved) => resolved,
-        Err(e) => return Err(per_file_error(&e)),
+        Err(e) => return Err(per_file_error(e)),
     };
     if !resolved.starts_with(&root) {
         return Err(DirectoryError::OutsideRoot);
     }
-    let file = open_no_follow(&resolved).map_err(|e| per_file_error(&e))?;
-    let meta = file.metadata().map_err(|e| per_file_error(&e))?;
+    let file = open_no_follow(&resolved).map_err(per_file_error)?;
+    let meta = file.metadata().map_err(per_file_error)?;
     if !meta.is_file() {
         return Err(DirectoryError::NotRegularFile);
     }
@@ -163,7 +163,7 @@ fn read_blocking(root: &Path, kid: &KeyId) -> Result<PublicKey, DirectoryError> 
     let mut bytes = Vec::new();
     file.take(MAX_KEY_BODY_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| per_file_error(&e))?;
+        .map_err(per_file_error)?;
     if bytes.len() > MAX_KEY_BODY_BYTES {
         return Err(DirectoryError::TooLarge);
     }
@@ -177,10 +177,8 @@ fn parse_public_key_file(bytes: &[u8]) -> Result<PublicKey, DirectoryError> {
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|_| DirectoryError::InvalidKey(KeyError::Pem("not UTF-8 text".to_owned())))?;
-    PublicKey::from_pem(text).map_err(|e| match e {
-        KeyError::WrongKeyClass { .. } => DirectoryError::PrivateKeyMaterial,
-        other => DirectoryError::InvalidKey(other),
-    })
+    // A private key's PEM label mentions "private key", refused above.
+    PublicKey::from_pem(text).map_err(DirectoryError::InvalidKey)
 }
 
 /// Any mention of a private key, in any case, even in a block whose framing is broken (a PEM
@@ -210,7 +208,7 @@ fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Errors about the file itself are "not a key here"; any other (out of file descriptors or
 /// memory, an I/O error) means the directory cannot answer now, and the key may exist.
-fn per_file_error(e: &std::io::Error) -> DirectoryError {
+fn per_file_error(e: std::io::Error) -> DirectoryError {
     // O_NOFOLLOW on a symbolic link (swapped in after the path was resolved).
     #[cfg(unix)]
     if e.raw_os_error() == Some(libc::ELOOP) {
@@ -220,7 +218,7 @@ fn per_file_error(e: &std::io::Error) -> DirectoryError {
         ErrorKind::NotFound | ErrorKind::NotADirectory => DirectoryError::Missing,
         ErrorKind::IsADirectory => DirectoryError::NotRegularFile,
         kind @ (ErrorKind::PermissionDenied | ErrorKind::InvalidFilename) => DirectoryError::Unreadable(kind),
-        _ => DirectoryError::Unavailable(std::io::Error::new(e.kind(), e.to_string())),
+        _ => DirectoryError::Unavailable(e),
     }
 }
 

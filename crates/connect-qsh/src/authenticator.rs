@@ -45,6 +45,19 @@ pub enum QshPolicy {
     AllowContext,
 }
 
+impl QshPolicy {
+    /// The context rule: whether this policy admits a token with `binding`. A request-bound
+    /// token is admitted everywhere; a `context-qsh` one only where the route allows it
+    /// ([`AuthError::ContextQshNotAllowed`] otherwise). A layer nested inside one that already
+    /// authenticated the request applies this to the binding it found.
+    pub fn admits(self, binding: QshBinding) -> Result<(), AuthError> {
+        match (binding, self) {
+            (QshBinding::Context, QshPolicy::RequestOnly) => Err(AuthError::ContextQshNotAllowed),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What the token's `qsh` bound it to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -346,10 +359,7 @@ pub(crate) fn check_qsh(
     policy: QshPolicy,
 ) -> Result<QshBinding, AuthError> {
     if claimed == CONTEXT_QSH {
-        return match policy {
-            QshPolicy::AllowContext => Ok(QshBinding::Context),
-            QshPolicy::RequestOnly => Err(AuthError::ContextQshNotAllowed),
-        };
+        return policy.admits(QshBinding::Context).map(|()| QshBinding::Context);
     }
     if method.bytes().any(|b| b.is_ascii_lowercase()) {
         return Err(AuthError::QshMismatch);

@@ -398,15 +398,13 @@ impl Lifecycle {
             event,
             &claims,
         )?;
-        // The signature covers exactly the header and claims as sent: a token with the same
-        // signed part is the same token, whatever its signature segment looks like.
-        let signed_part = token.rsplit_once('.').map_or(&*token, |(signed, _)| signed);
         Ok(VerifiedCallback {
             event,
             claims,
             signature,
             payload: Arc::from(payload),
-            token_id: Arc::from(sha256_hex(signed_part.as_bytes())),
+            // A token with the same signed part is the same token, whatever its signature.
+            token_id: Arc::from(sha256_hex(signed.signing_input().as_bytes())),
         })
     }
 

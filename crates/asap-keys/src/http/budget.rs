@@ -57,9 +57,9 @@ impl Default for FetchBudget {
     }
 }
 
-/// The owner of a kid: everything before its last `/`.
+/// The owner of a kid ([`KeyId::owner`]); kids without an owner share one budget.
 fn issuer_of(kid: &KeyId) -> &str {
-    kid.as_str().rsplit_once('/').map_or("", |(owner, _)| owner)
+    kid.owner().unwrap_or("")
 }
 
 /// A token bucket.

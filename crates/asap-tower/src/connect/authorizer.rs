@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use connect_qsh::{AuthError, Authenticator, QshBinding, QshPolicy, VerifiedRequest};
+use connect_qsh::{AuthError, Authenticator, QshPolicy, VerifiedRequest};
 use http::{Request, Response, Uri};
 
 use super::{ConnectLayer, connect_response};
@@ -122,11 +122,7 @@ impl Authorize for ConnectAuthorizer {
             // request; this one only narrows where a context token may go (the rule the
             // authenticator applies to fresh tokens). A layer with another authenticator
             // authenticates again below.
-            let context_allowed = matches!(self.qsh_policy, QshPolicy::AllowContext);
-            return match by.authenticated.binding() {
-                QshBinding::Context if !context_allowed => Err(AuthError::ContextQshNotAllowed),
-                _ => Ok(()),
-            };
+            return self.qsh_policy.admits(by.authenticated.binding());
         }
         let uri = received_uri(request);
         let result = self
