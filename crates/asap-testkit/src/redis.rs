@@ -4,18 +4,22 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A `redis-server` on a free `127.0.0.1` port with no persistence, killed on drop.
+/// A `redis-server` on a free `127.0.0.1` port, killed on drop: without persistence
+/// ([`RedisServer::start`]) or with an append-only file synced on every write
+/// ([`RedisServer::start_persistent`]), so that what it acknowledged survives a restart.
 #[derive(Debug)]
 pub struct RedisServer {
     binary: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// Where the append-only file lives, for a persistent server.
+    data_dir: Option<PathBuf>,
 }
 
 impl RedisServer {
@@ -28,6 +32,21 @@ impl RedisServer {
     ///
     /// When the server starts but does not answer within 10 seconds.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(None)
+    }
+
+    /// [`RedisServer::start`] with `appendonly yes` and `appendfsync always` in `data_dir`: a
+    /// write is on disk before Redis acknowledges it, as a replay store that must survive a
+    /// restart is run. [`RedisServer::restart`] reads the file back.
+    pub fn start_persistent(data_dir: impl Into<PathBuf>) -> Option<RedisServer> {
+        RedisServer::start_with(Some(&data_dir.into()))
+    }
+
+    fn start_with(data_dir: Option<&Path>) -> Option<RedisServer> {
+        if let Some(dir) = &data_dir {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|e| panic!("cannot create the Redis data directory {}: {e}", dir.display()));
+        }
         let binary =
             PathBuf::from(std::env::var_os("ASAP_REDIS_SERVER").unwrap_or_else(|| "redis-server".into()));
         if let Err(e) = Command::new(&binary)
@@ -48,6 +67,7 @@ impl RedisServer {
                 binary: binary.clone(),
                 port,
                 child: None,
+                data_dir: data_dir.map(Path::to_path_buf),
             };
             if server.spawn_and_wait() {
                 return Some(server);
@@ -96,10 +116,28 @@ impl RedisServer {
 
     /// Spawns the server; true once it answers PING, false if it exited first.
     fn spawn_and_wait(&mut self) -> bool {
-        let mut child = Command::new(&self.binary)
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--protected-mode", "no", "--loglevel", "warning"])
+        let mut command = Command::new(&self.binary);
+        command.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()]);
+        match &self.data_dir {
+            Some(dir) => command.arg("--dir").arg(dir).args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ]),
+            None => command.args(["--save", "", "--appendonly", "no"]),
+        };
+        let mut child = command
+            .args([
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "warning",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -171,6 +209,29 @@ mod tests {
         redis.restart();
         assert_eq!(redis.port(), port);
         assert!(ping(port));
+    }
+
+    #[test]
+    fn a_persistent_server_keeps_acknowledged_writes_across_a_restart() {
+        let dir = std::env::temp_dir().join(format!("asap-testkit-redis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("data dir");
+        let Some(mut redis) = RedisServer::start_persistent(&dir) else {
+            return;
+        };
+        assert_eq!(command(redis.port(), "SET kept 1\r\n", 5), b"+OK\r\n");
+        redis.restart();
+        assert_eq!(command(redis.port(), "GET kept\r\n", 7), b"$1\r\n1\r\n");
+        drop(redis);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Sends one inline command and reads `reply_len` bytes of its reply.
+    fn command(port: u16, line: &str, reply_len: usize) -> Vec<u8> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        stream.write_all(line.as_bytes()).expect("write");
+        let mut reply = vec![0u8; reply_len];
+        stream.read_exact(&mut reply).expect("reply");
+        reply
     }
 
     #[test]
