@@ -109,8 +109,11 @@ impl RedisReplayGuard {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(timeouts.connect)
             .set_response_timeout(timeouts.response)
-            .set_number_of_retries(1)
-            .set_max_delay(200);
+            // No retry inside a reconnect: redis-rs's backoff adds a jitter of up to its 1 s
+            // minimum delay whatever the maximum, so one retry held every command 0.2–1.5 s
+            // while Redis was down (`cargo xtask soak` measured it). Without one, a failed
+            // reconnect answers at once (503) and the next command starts the next attempt.
+            .set_number_of_retries(0);
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(RedisGuardError::Connect)?;
