@@ -91,6 +91,14 @@ const STEPS: &[Step] = &[
         env: &[],
         plugin: None,
     },
+    // The short soak: faults together under load; its must-be-zero figures fail CI.
+    Step {
+        name: "soak",
+        args: &["xtask", "soak", "--seconds", crate::soak::CI_SECONDS],
+        advisories_may_be_unreachable: false,
+        env: &[],
+        plugin: None,
+    },
 ];
 
 /// How long fetching the RustSec advisory database may take before it counts as unreachable.

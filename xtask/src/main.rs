@@ -7,6 +7,7 @@
 mod bench;
 mod ci;
 mod fuzz;
+mod soak;
 mod util;
 
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ subcommands:
   ci      [--list]: every check CI runs (fmt, cargo-deny, clippy and rustdoc -D warnings, each
           feature of each crate, the tests), with timings; --list prints the commands
   fuzz    --seconds N [--target NAME]...: run the cargo-fuzz targets in fuzz/ (nightly)
+  soak    [--seconds S]: the soak under faults (key repositories, a rotation, Redis, a burst)
+          with honest and hostile callers; fails when a must-be-zero figure is not zero
   help    this text
 ";
 
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&rest),
         Some("ci") => ci::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
+        Some("soak") => soak::run(&rest),
         None | Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
