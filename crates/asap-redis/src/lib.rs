@@ -150,10 +150,14 @@ impl RedisReplayGuard {
     }
 
     async fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
-        // At least one second: Redis refuses EX 0, and the entry must outlive this request.
+        // The token is accepted through the whole second `expires_at` (times are whole
+        // seconds, and the clock's second started up to a second before `now` was read), so
+        // the entry lives one second past `expires_at - now`: with exactly that TTL it expired
+        // up to a second before its token did, and a replay in that second was accepted (the
+        // soak found it). Never below one second: Redis refuses EX 0.
         let ttl = u64::try_from(use_.expires_at.saturating_sub(use_.now))
             .unwrap_or(0)
-            .max(1);
+            .saturating_add(1);
         let mut connection = self.connection.clone();
         let reply: Result<Option<String>, redis::RedisError> = redis::cmd("SET")
             .arg(self.key(use_.issuer, use_.jti))

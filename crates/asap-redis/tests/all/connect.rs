@@ -346,5 +346,6 @@ async fn a_lifecycle_callback_used_on_one_instance_is_refused_on_another() {
         .query_async(&mut conn)
         .await
         .expect("ttl");
-    assert!((1..=210).contains(&ttl), "{ttl}");
+    // exp (180 s) + leeway (30 s) + the last second, in which the token is still accepted.
+    assert!((1..=211).contains(&ttl), "{ttl}");
 }
