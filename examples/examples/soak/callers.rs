@@ -3,7 +3,7 @@
 //! trickle their headers). Every request's outcome goes to [`Tally`] under the phase it
 //! started in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,7 +15,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::fleet::{APP_BASE_URL, AUDIENCE, HEADER_READ_TIMEOUT, INSTALL_KID, ISSUER};
+use crate::fleet::{
+    APP_BASE_URL, AUDIENCE, HEADER_READ_TIMEOUT, INSTALL_KID, ISSUER, LEEWAY, TOKEN_LIFETIME,
+};
 
 /// Who sent a request, and so what answer is right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,6 +26,9 @@ pub(crate) enum Kind {
     AsapValid,
     /// A token that was already accepted once: never 2xx.
     AsapReplay,
+    /// An accepted token sent again, over and over, around the last second in which its time
+    /// claims still pass (`exp` + leeway), when a replay store forgets it: never 2xx.
+    AsapReplayAtExpiry,
     /// Signed by an attacker's key under the issuer's current kid: never 2xx.
     AsapForged,
     /// Signed by an attacker's key under a kid nobody published: never 2xx.
@@ -48,6 +53,7 @@ impl Kind {
         match self {
             Kind::AsapValid => "asap_valid",
             Kind::AsapReplay => "asap_replay",
+            Kind::AsapReplayAtExpiry => "asap_replay_at_expiry",
             Kind::AsapForged => "asap_forged",
             Kind::AsapUnknownKid => "asap_unknown_kid",
             Kind::AsapRemovedKey => "asap_removed_key",
@@ -69,7 +75,10 @@ impl Kind {
 
     /// Whether a 2xx for this caller is an accepted replay.
     pub(crate) fn is_replay(self) -> bool {
-        matches!(self, Kind::AsapReplay | Kind::InstallReplay)
+        matches!(
+            self,
+            Kind::AsapReplay | Kind::AsapReplayAtExpiry | Kind::InstallReplay
+        )
     }
 
     /// Whether this caller is honest (its latency is the service's latency).
@@ -77,6 +86,11 @@ impl Kind {
         matches!(self, Kind::AsapValid | Kind::ConnectValid | Kind::Install)
     }
 }
+
+/// How often an accepted token is kept for the replayer at expiry.
+const EXPIRY_SAMPLE: Duration = Duration::from_millis(500);
+/// How long before and after a token's end of life the replayer at expiry sends it.
+const EXPIRY_WINDOW: Duration = Duration::from_millis(1500);
 
 /// What came back: an HTTP status, or no answer at all (connect error, timeout).
 pub(crate) const NO_ANSWER: u16 = 0;
@@ -209,6 +223,9 @@ pub(crate) struct Shared {
     pub(crate) attacker: PrivateKey,
     /// Tokens the service accepted: what replayers send again.
     pub(crate) accepted_tokens: Mutex<Vec<String>>,
+    /// One accepted token every [`EXPIRY_SAMPLE`], with when it was accepted: what the
+    /// replayer at expiry sends again.
+    pub(crate) expiring_tokens: Mutex<VecDeque<(Instant, String)>>,
     /// Tenants whose install the service acknowledged (client key, shared secret).
     pub(crate) installed: Mutex<Vec<(String, String)>>,
     /// Install callbacks the service accepted (token, body): what install replayers send again.
@@ -229,6 +246,11 @@ impl Shared {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .pool_max_idle_per_host(256)
+                // Below the server's idle cut-off (hyper's header read timeout also runs while
+                // a kept-alive connection waits for its next request): a client that keeps
+                // idle connections longer races the server's close and loses a request now
+                // and then (the first 300 s soak lost 2 of 120,000 that way).
+                .pool_idle_timeout(HEADER_READ_TIMEOUT / 2)
                 .build()
                 .expect("a plain HTTP client builds"),
             tally: Tally::new(phases),
@@ -237,6 +259,7 @@ impl Shared {
             signers: RwLock::new(signers),
             attacker: PrivateKey::generate(KeySpec::Curve(KeyKind::P256)).expect("P-256 generates"),
             accepted_tokens: Mutex::new(Vec::new()),
+            expiring_tokens: Mutex::new(VecDeque::new()),
             installed: Mutex::new(Vec::new()),
             accepted_installs: Mutex::new(Vec::new()),
             install_key,
@@ -264,6 +287,7 @@ pub(crate) async fn run(shared: Arc<Shared>, kind: Kind, burst: bool) {
     let pause = match kind {
         Kind::AsapValid | Kind::ConnectValid => Duration::from_millis(2),
         Kind::Install => Duration::from_millis(150),
+        Kind::AsapReplayAtExpiry => Duration::from_millis(100),
         _ => Duration::from_millis(25),
     };
     loop {
@@ -272,15 +296,16 @@ pub(crate) async fn run(shared: Arc<Shared>, kind: Kind, burst: bool) {
         }
         let phase = shared.tally.phase.load(Ordering::SeqCst);
         let started = Instant::now();
-        if let Some(status) = once(&shared, kind).await {
+        if let Some(status) = once(&shared, kind, phase).await {
             shared.tally.record(phase, kind, status, started.elapsed());
         }
         tokio::time::sleep(pause).await;
     }
 }
 
-/// One request of `kind`; `None` when there is nothing to send yet (no accepted token to replay).
-async fn once(shared: &Shared, kind: Kind) -> Option<u16> {
+/// One request of `kind` (the replayer at expiry records all but its last itself); `None` when
+/// there is nothing to send yet (no accepted token to replay).
+async fn once(shared: &Shared, kind: Kind, phase: usize) -> Option<u16> {
     let n = shared.next();
     let audience = Audience::new(AUDIENCE).expect("valid audience");
     match kind {
@@ -293,9 +318,42 @@ async fn once(shared: &Shared, kind: Kind) -> Option<u16> {
                 if accepted.len() >= 1024 {
                     accepted.remove(0);
                 }
-                accepted.push(token);
+                accepted.push(token.clone());
+                drop(accepted);
+                let mut expiring = lock(&shared.expiring_tokens);
+                if expiring
+                    .back()
+                    .is_none_or(|(at, _)| at.elapsed() >= EXPIRY_SAMPLE)
+                {
+                    expiring.push_back((Instant::now(), token));
+                }
             }
             Some(status)
+        }
+        Kind::AsapReplayAtExpiry => {
+            // Every token whose end of life is within a second and a half, once each pass.
+            let end_of_life = TOKEN_LIFETIME + LEEWAY;
+            let due: Vec<String> = {
+                let mut expiring = lock(&shared.expiring_tokens);
+                while expiring
+                    .front()
+                    .is_some_and(|(at, _)| at.elapsed() > end_of_life + EXPIRY_WINDOW)
+                {
+                    expiring.pop_front();
+                }
+                expiring
+                    .iter()
+                    .take_while(|(at, _)| at.elapsed() + EXPIRY_WINDOW >= end_of_life)
+                    .map(|(_, token)| token.clone())
+                    .collect()
+            };
+            let (last, rest) = due.split_last()?;
+            for token in rest {
+                let started = Instant::now();
+                let status = get(shared, "/asap", "Bearer", token).await;
+                shared.tally.record(phase, kind, status, started.elapsed());
+            }
+            Some(get(shared, "/asap", "Bearer", last).await)
         }
         Kind::AsapReplay => {
             let token = Shared::pick(&shared.accepted_tokens, n)?;
@@ -395,7 +453,7 @@ async fn get(shared: &Shared, path: &str, scheme: &str, token: &str) -> u16 {
         .client
         .get(url)
         .header("authorization", format!("{scheme} {token}"));
-    request.send().await.map_or(NO_ANSWER, |r| r.status().as_u16())
+    answer(request.send().await)
 }
 
 async fn post(shared: &Shared, path: &str, token: &str, body: Vec<u8>) -> u16 {
@@ -406,7 +464,27 @@ async fn post(shared: &Shared, path: &str, token: &str, body: Vec<u8>) -> u16 {
         .header("authorization", format!("JWT {token}"))
         .header("content-type", "application/json")
         .body(body);
-    request.send().await.map_or(NO_ANSWER, |r| r.status().as_u16())
+    answer(request.send().await)
+}
+
+/// The status, or [`NO_ANSWER`]; the first few failures are printed with their cause.
+fn answer(sent: reqwest::Result<reqwest::Response>) -> u16 {
+    static PRINTED: AtomicUsize = AtomicUsize::new(0);
+    match sent {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => {
+            if PRINTED.fetch_add(1, Ordering::Relaxed) < 5 {
+                let mut cause = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(inner) = source {
+                    cause = format!("{cause}: {inner}");
+                    source = inner.source();
+                }
+                eprintln!("no answer: {cause}");
+            }
+            NO_ANSWER
+        }
+    }
 }
 
 /// Opens a connection and sends one header line every half second until the server hangs up.

@@ -44,6 +44,11 @@ pub(crate) const KEY_MAX_AGE: Duration = Duration::from_secs(2);
 pub(crate) const STALE_IF_ERROR: Duration = Duration::from_secs(4);
 /// How long a stale key is answered while one background refresh runs.
 pub(crate) const STALE_WHILE_REVALIDATE: Duration = Duration::from_secs(1);
+/// How long the issuer's tokens live: short, so that tokens reach the end of their life (and
+/// their replay entries expire) many times within a run.
+pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(10);
+/// The service's clock-skew allowance: a token is accepted until `exp` + this.
+pub(crate) const LEEWAY: Duration = Duration::from_secs(5);
 /// How long a client may take to send its request headers.
 pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -150,7 +155,7 @@ fn publish(dir: &Path, generation: u32) -> Result<(KeyId, Signer), Error> {
     let kid = KeyId::parse(&format!("{ISSUER}/k{generation}"))?;
     let signer = Signer::builder(ISSUER)
         .key(SigningKey::new(kid.clone(), key, None)?)
-        .lifetime(Duration::from_secs(60))
+        .lifetime(TOKEN_LIFETIME)
         .build()?;
     Ok((kid, signer))
 }
@@ -165,7 +170,8 @@ pub(crate) struct Fleet {
     pub(crate) primary: KeyRepository,
     /// The mirror, tried when the primary fails.
     pub(crate) mirror: KeyRepository,
-    /// Redis, persistent: the replay memory and the tenants survive its restart.
+    /// Redis; with its append-only file (the default) the replay memory and the tenants
+    /// survive its restart.
     pub(crate) redis: RedisServer,
     /// The product's install-key repository (never faulted).
     pub(crate) install_keys: KeyRepository,
@@ -179,8 +185,9 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    /// Starts everything. `None` when `redis-server` is missing and this is not CI.
-    pub(crate) async fn start() -> Result<Option<Fleet>, Error> {
+    /// Starts everything, Redis with or without its append-only file. `None` when
+    /// `redis-server` is missing and this is not CI.
+    pub(crate) async fn start(persistent_redis: bool) -> Result<Option<Fleet>, Error> {
         let keys_dir = tempfile::tempdir()?;
         let public = keys_dir.path().join("public");
         let install = keys_dir.path().join("install");
@@ -194,7 +201,12 @@ impl Fleet {
         std::fs::write(install.join(INSTALL_KID), install_key.public_key()?.to_pem())?;
         let install_keys = KeyRepository::start(&install, &ca).await?;
 
-        let Some(redis) = RedisServer::start_persistent(keys_dir.path().join("redis")) else {
+        let redis = if persistent_redis {
+            RedisServer::start_persistent(keys_dir.path().join("redis"))
+        } else {
+            RedisServer::start()
+        };
+        let Some(redis) = redis else {
             return Ok(None);
         };
         let timeouts = Timeouts {
@@ -225,6 +237,7 @@ impl Fleet {
         let verifier = Verifier::builder(repository)
             .audience(Audience::new(AUDIENCE)?)
             .allowed_issuers([ISSUER])
+            .leeway(LEEWAY)
             .replay_guard(Arc::new(replay))
             .build()?;
 

@@ -5,7 +5,8 @@
 //! freshness, Redis is killed and restarted, and the load bursts to 10×.
 //!
 //! `cargo xtask soak [--seconds S]` runs it (`cargo run --example soak -- --seconds S --out FILE`
-//! directly). Every server is started by the run, on 127.0.0.1. It prints each phase as it
+//! directly; `--volatile-redis` runs Redis without its append-only file, to show what a restart
+//! then forgets). Every server is started by the run, on 127.0.0.1. It prints each phase as it
 //! starts and ends, writes the report as JSON, and exits non-zero when a figure that must be
 //! zero is not (5xx other than 503, accepted forgeries or replays, lost installs, a removed key
 //! accepted past the cache bound, a slow connection left open, leaked file descriptors) or when
@@ -105,7 +106,7 @@ const SCHEDULE: &[Phase] = &[
         name: "redis_back",
         share: 0.08,
         fault: Fault::RestartRedis,
-        says: "Redis restarted from its append-only file",
+        says: "Redis restarted (from its append-only file unless --volatile-redis)",
     },
     Phase {
         name: "burst",
@@ -138,9 +139,11 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<bool, Error> {
     let mut args = std::env::args().skip(1);
-    let (mut seconds, mut out) = (MIN_SECONDS, None::<String>);
+    let (mut seconds, mut out, mut persistent_redis) = (MIN_SECONDS, None::<String>, true);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            // Shows why the replay store must persist: expect accepted replays and lost installs.
+            "--volatile-redis" => persistent_redis = false,
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).ok_or("--seconds S")?,
             "--out" => out = args.next(),
             other => return Err(format!("unknown argument {other}").into()),
@@ -152,7 +155,7 @@ async fn run() -> Result<bool, Error> {
 
     let sampler = report::Sampler::start();
     let fds_before = report::open_fds();
-    let Some(mut fleet) = Fleet::start().await? else {
+    let Some(mut fleet) = Fleet::start(persistent_redis).await? else {
         eprintln!("soak: skipped (redis-server is missing; CI=1 makes this a failure)");
         return Ok(true);
     };
@@ -176,6 +179,7 @@ async fn run() -> Result<bool, Error> {
     };
     spawn(Kind::AsapValid, ASAP_CALLERS, false);
     spawn(Kind::AsapReplay, 2, false);
+    spawn(Kind::AsapReplayAtExpiry, 1, false);
     spawn(Kind::AsapForged, 1, false);
     spawn(Kind::AsapUnknownKid, 1, false);
     spawn(Kind::AsapRemovedKey, 1, false);
@@ -235,9 +239,10 @@ async fn run() -> Result<bool, Error> {
             phase.says
         );
         tokio::time::sleep(length.saturating_sub(started.elapsed())).await;
-        phases.push((phase.name, length));
+        let resident = report::resident_kib();
+        phases.push((phase.name, length, resident));
         if index == 0 {
-            memory_warm = report::resident_kib();
+            memory_warm = resident;
         }
     }
     let memory_end = report::resident_kib();

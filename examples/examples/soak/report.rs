@@ -95,7 +95,8 @@ pub(crate) async fn lost_installs(
 /// What the run measured.
 pub(crate) struct Inputs<'a> {
     pub(crate) seconds: u64,
-    pub(crate) phases: &'a [(&'static str, Duration)],
+    /// Name, length and resident memory (KiB) at its end, of each phase.
+    pub(crate) phases: &'a [(&'static str, Duration, u64)],
     pub(crate) tallies: &'a [PhaseTally],
     pub(crate) late_removed_key_accepts: &'a [f64],
     pub(crate) lost_installs: usize,
@@ -127,7 +128,7 @@ impl Report {
             inputs
                 .phases
                 .iter()
-                .position(|(n, _)| *n == name)
+                .position(|(n, _, _)| *n == name)
                 .and_then(|i| inputs.tallies.get(i))
         };
         let count = |tally: Option<&PhaseTally>, kind: Kind, want: &dyn Fn(u16) -> bool| -> u64 {
@@ -259,7 +260,7 @@ impl Report {
 
         let mut phases_json = Vec::new();
         let mut at = 0.0;
-        for ((name, length), tally) in inputs.phases.iter().zip(inputs.tallies) {
+        for ((name, length, resident), tally) in inputs.phases.iter().zip(inputs.tallies) {
             let mut by_kind: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
             for ((kind, status), n) in &tally.counts {
                 let status = match *status {
@@ -284,6 +285,7 @@ impl Report {
                 "honest_p99_ms": p99,
                 "first_success_ms": recovered,
                 "longest_slow_connection_ms": millis(tally.longest_slow_connection),
+                "resident_kib_at_end": resident,
             }));
             at += length.as_secs_f64();
         }
