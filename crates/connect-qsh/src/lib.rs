@@ -116,7 +116,7 @@
 
 mod canonical;
 
-pub use canonical::{QshError, canonical_request, qsh, qsh_of_canonical};
+pub use canonical::{QshError, canonical_request, qsh, qsh_matches_request, qsh_of_canonical};
 
 #[cfg(feature = "auth")]
 mod authenticator;
