@@ -236,3 +236,41 @@ async fn a_layer_with_its_own_verifier_checks_the_binding_too() {
         "unbound_token"
     );
 }
+
+#[tokio::test]
+async fn a_bound_route_with_its_own_replay_guard_admits_each_bound_request_once() {
+    // The service reuses tokens everywhere (no replay guard); the bound route verifies again
+    // with a verifier that remembers every jti, which costs bound clients nothing: their tokens
+    // are fresh per request.
+    let caller = Caller::new("billing");
+    let service = AsapLayer::new(verifier(keys(&[&caller])).build().expect("verifier"));
+    let once = AsapLayer::new(
+        verifier(keys(&[&caller]))
+            .replay_guard(std::sync::Arc::new(InMemoryReplayGuard::new(1000)))
+            .build()
+            .expect("verifier"),
+    )
+    .require_bound_token("")
+    .expect("base URL");
+    let f = Fixture {
+        app: Router::new()
+            .route("/pay", any(|| async { "paid" }).layer(once))
+            .route("/open", get(|| async { "open" }))
+            .layer(service),
+        caller,
+    };
+    let token = f.bound_token("POST", "/pay", "");
+    assert_eq!(f.send("POST", "/pay", &token).await.0, StatusCode::OK);
+    let (status, body, _) = f.send("POST", "/pay", &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error_description"], "token was already used (jti replay)");
+    let second = f.bound_token("POST", "/pay", "");
+    assert_eq!(f.send("POST", "/pay", &second).await.0, StatusCode::OK);
+    let unbound = f.caller.token();
+    assert_eq!(f.send("GET", "/open", &unbound).await.0, StatusCode::OK);
+    assert_eq!(
+        f.send("GET", "/open", &unbound).await.0,
+        StatusCode::OK,
+        "reused elsewhere"
+    );
+}
