@@ -60,6 +60,52 @@ impl std::str::FromStr for Audience {
     }
 }
 
+/// The claim that binds a token to one request: the `qsh` (query string hash) of Atlassian
+/// Connect, which request-bound ASAP tokens carry too (docs/asap-rules.md, "Request-bound
+/// tokens").
+pub const QSH_CLAIM: &str = "qsh";
+
+/// A `qsh` value: the lowercase hex SHA-256 of one canonical request (`METHOD&path&query`).
+/// asap-core has no canonicalisation of its own: the crates that see requests compute it with
+/// `connect_qsh::qsh` and wrap it here, so that a token is bound by one rule, Connect's.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Qsh(Arc<str>);
+
+/// A `qsh` that is not 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a qsh is 64 lowercase hex digits (the SHA-256 of a canonical request)")]
+pub struct InvalidQsh;
+
+impl Qsh {
+    /// Wraps the hex SHA-256 of a canonical request.
+    ///
+    /// ```
+    /// use asap_core::Qsh;
+    /// assert!(Qsh::new("c88caad15a1c1a900b8ac08aa9686f4e8184539bea1deda36e2f649430df3239").is_ok());
+    /// assert!(Qsh::new("context-qsh").is_err());
+    /// ```
+    pub fn new(hex: &str) -> Result<Qsh, InvalidQsh> {
+        // Only a full hash: a `context-qsh`, an upper-case or a truncated value would be a token
+        // that no request matches, or one Connect reads as bound to a page rather than a request.
+        if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Qsh(Arc::from(hex)))
+        } else {
+            Err(InvalidQsh)
+        }
+    }
+
+    /// The hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Qsh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Qsh({})", &*self.0)
+    }
+}
+
 /// The registered claims of RFC 7519 §4.1, strictly typed, and every other claim as JSON: what
 /// [`RegisteredClaims::decode`] makes of a token's payload, before a profile says which claims
 /// it requires (ASAP: `iss`, `aud`, `jti`, `iat`, `exp`; Connect: `iss`, `iat`, `exp` and its
@@ -307,6 +353,12 @@ impl Claims {
     /// `nbf` if sent.
     pub fn not_before(&self) -> Option<i64> {
         self.nbf
+    }
+
+    /// The [`QSH_CLAIM`] when it is a string: what a request-bound token was bound to (the
+    /// layer that requires binding compares it with the request it received).
+    pub fn qsh(&self) -> Option<&str> {
+        self.extra.get(QSH_CLAIM).and_then(Value::as_str)
     }
 
     /// The extra (non-registered) claims.

@@ -367,6 +367,14 @@ pub enum VerifyError {
         /// The required scopes the token does not carry, space-separated.
         missing: String,
     },
+    /// The route requires a request-bound token and this one carries no `qsh` string: a bearer
+    /// token that would be accepted on any route of the service.
+    #[error("this route requires a token bound to the request (a `qsh` claim); the token is not bound")]
+    NotBoundToRequest,
+    /// The token is bound to another request: its `qsh` is not the hash of this method, path
+    /// and query (or the request is not under the base URL the binding is relative to).
+    #[error("the token is bound to another request (qsh mismatch)")]
+    BoundToAnotherRequest,
 }
 
 impl VerifyError {
@@ -429,5 +437,7 @@ mod tests {
         let kid = KeyId::parse("a/b").expect("valid");
         assert_eq!(VerifyError::KeyNotFound(kid).outcome().status(), 401);
         assert_eq!(VerifyError::Replayed.outcome().status(), 401);
+        assert_eq!(VerifyError::NotBoundToRequest.outcome().status(), 401);
+        assert_eq!(VerifyError::BoundToAnotherRequest.outcome().status(), 401);
     }
 }

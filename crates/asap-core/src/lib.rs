@@ -68,7 +68,10 @@ mod verified_cache;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyKind, truncate};
-pub use claims::{Audience, Claims, EmptyValue, REGISTERED_CLAIMS, RegisteredClaims, check_audience};
+pub use claims::{
+    Audience, Claims, EmptyValue, InvalidQsh, QSH_CLAIM, Qsh, REGISTERED_CLAIMS, RegisteredClaims,
+    check_audience,
+};
 pub use claims_policy::{ClaimsPolicy, DEFAULT_ROLE_CLAIM, SCOPE_CLAIM, SCOPES_CLAIM};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use der::oid;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
-use crate::claims::{Audience, REGISTERED_CLAIMS};
+use crate::claims::{Audience, QSH_CLAIM, Qsh, REGISTERED_CLAIMS};
 use crate::claims_policy::ClaimsPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SignError;
@@ -150,6 +150,7 @@ pub struct TokenRequest {
     audiences: Vec<Audience>,
     subject: Option<String>,
     extra: Map<String, Value>,
+    qsh: Option<Qsh>,
 }
 
 impl TokenRequest {
@@ -159,7 +160,22 @@ impl TokenRequest {
             audiences: vec![audience],
             subject: None,
             extra: Map::new(),
+            qsh: None,
         }
+    }
+
+    /// Binds the token to one request: its `qsh` claim is `qsh`, the hash of the request's
+    /// canonical form (compute it with `connect_qsh::qsh(method, url, base_url)`). A bound
+    /// token is never reused, whatever the signer's reuse setting: it is made for one request.
+    #[must_use]
+    pub fn bind(mut self, qsh: Qsh) -> TokenRequest {
+        self.qsh = Some(qsh);
+        self
+    }
+
+    /// The request this token is bound to, if any.
+    pub fn binding(&self) -> Option<&Qsh> {
+        self.qsh.as_ref()
     }
 
     /// Adds another audience (the token's `aud` becomes an array).
@@ -218,6 +234,8 @@ impl TokenRequest {
             audiences,
             subject,
             extra,
+            // Bound requests never reach the cache (`Signer::sign_request`).
+            qsh: _,
         } = self;
         if let ([audience], None, true) = (audiences.as_slice(), subject, extra.is_empty()) {
             return ReuseKey::Audience(audience.clone());
@@ -416,6 +434,12 @@ fn check_extra_claims(extra: &Map<String, Value>) -> Result<(), SignError> {
             name: name.clone(),
             reason: "is a registered claim the signer sets itself".into(),
         }),
+        // A `qsh` set as a plain claim would escape the rules of a binding (never reused, a
+        // valid hash) and could be written twice into one token.
+        None if extra.contains_key(QSH_CLAIM) => Err(SignError::Claim {
+            name: QSH_CLAIM.into(),
+            reason: "binds the token to a request: use TokenRequest::bind".into(),
+        }),
         None => Ok(()),
     }
 }
@@ -485,8 +509,15 @@ impl Signer {
         )
     }
 
-    /// A token for `request`.
+    /// A token for `request`. A request-bound one ([`TokenRequest::bind`]) is always fresh.
     pub fn sign_request(&self, request: &TokenRequest) -> Result<Token, SignError> {
+        if request.qsh.is_some() {
+            // Not cached rather than cached by binding: a bound token is for one request, so
+            // each gets its own `jti` (a verifier with replay protection then admits each
+            // request once), and one entry per URL would crowd the reusable tokens out.
+            let inner = &*self.inner;
+            return self.sign_fresh(request, &*inner.keys.current()?, inner.clock.now());
+        }
         self.sign_with(|| request.reuse_key(), || request.clone())
     }
 
@@ -566,6 +597,8 @@ impl Signer {
             iat: i64,
             nbf: i64,
             exp: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            qsh: Option<&'a str>,
             #[serde(flatten)]
             defaults: &'a Map<String, Value>,
             #[serde(flatten)]
@@ -600,6 +633,7 @@ impl Signer {
             iat: now,
             nbf: now,
             exp: now + inner.lifetime,
+            qsh: request.qsh.as_ref().map(Qsh::as_str),
             defaults: if request.extra.is_empty() {
                 &inner.extra
             } else {

@@ -25,6 +25,28 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Request-bound tokens
+//!
+//! A request sent with the [`BindToRequest`] extension carries a token bound to it: its `qsh`
+//! claim is the hash of the request's method and final URL in Atlassian Connect's canonical
+//! form (relative to [`AsapMiddleware::bind_relative_to`], the whole path by default), which a
+//! route with `asap_tower::AsapLayer::require_bound_token` checks. Such a token is signed for
+//! this one request and never reused. The body is not covered; a redirect to another URL makes
+//! the token useless there.
+//!
+//! ```
+//! # use asap_core::{Audience, KeyId, KeyKind, KeySpec, PrivateKey, Signer, SigningKey};
+//! # use asap_reqwest::{AsapMiddleware, BindToRequest};
+//! # use reqwest_middleware::ClientBuilder;
+//! # fn run(signer: &Signer) -> Result<(), Box<dyn std::error::Error>> {
+//! let client = ClientBuilder::new(reqwest::Client::new())
+//!     .with(AsapMiddleware::new(signer, Audience::new("ledger")?))
+//!     .build();
+//! let payment = client.post("https://ledger.internal/payments?to=acme").with_extension(BindToRequest);
+//! # let _ = payment;
+//! # Ok(()) }
+//! ```
+//!
 //! Signing failures surface as [`reqwest_middleware::Error::Middleware`] wrapping an
 //! [`AsapMiddlewareError`], which can be downcast to get the typed [`asap_core::SignError`].
 
@@ -36,7 +58,8 @@ mod connect;
 #[cfg(feature = "connect")]
 pub use connect::{ConnectMiddleware, ConnectMiddlewareError, ConnectTenant};
 
-use asap_core::{Audience, SignError, Signer, TokenRequest};
+use asap_core::{Audience, Qsh, SignError, Signer, TokenRequest};
+use connect_qsh::QshError;
 use http::Extensions;
 use http::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Request, Response};
@@ -48,7 +71,14 @@ use serde_json::{Map, Value};
 pub struct AsapMiddleware {
     signer: Signer,
     audience: Audience,
+    /// The base URL bound requests are canonicalised against; empty: the whole path.
+    bind_base_url: String,
 }
+
+/// Binds this request's token to the request ([`AsapMiddleware`] signs a fresh token whose
+/// `qsh` is the hash of its method and URL; see the crate docs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BindToRequest;
 
 /// A per-request audience, overriding the middleware's (`RequestBuilder::with_extension`).
 #[derive(Debug, Clone)]
@@ -69,6 +99,10 @@ pub enum AsapMiddlewareError {
     /// The signer refused (bad claim, key problem).
     #[error("cannot sign the ASAP token: {0}")]
     Sign(#[source] SignError),
+    /// A request to bind ([`BindToRequest`]) whose URL is not under the base URL bound
+    /// tokens are relative to.
+    #[error("cannot bind the ASAP token to the request: {0}")]
+    Bind(#[source] QshError),
 }
 
 impl AsapMiddleware {
@@ -77,6 +111,18 @@ impl AsapMiddleware {
         AsapMiddleware {
             signer: signer.with_reuse(true),
             audience,
+            bind_base_url: String::new(),
+        }
+    }
+
+    /// The base URL ([`BindToRequest`]) requests are bound relative to, as the server's
+    /// `require_bound_token(base_url)` computes them (default: none, the whole path is hashed).
+    /// A bound request outside it fails with [`AsapMiddlewareError::Bind`] and is not sent.
+    #[must_use]
+    pub fn bind_relative_to(self, base_url: impl Into<String>) -> AsapMiddleware {
+        AsapMiddleware {
+            bind_base_url: base_url.into(),
+            ..self
         }
     }
 
@@ -85,19 +131,23 @@ impl AsapMiddleware {
     pub fn fresh_tokens(self) -> AsapMiddleware {
         AsapMiddleware {
             signer: self.signer.with_reuse(false),
-            audience: self.audience,
+            ..self
         }
     }
 
     /// A token for one outbound request: the middleware's audience, unless the request's
     /// extensions say otherwise (each extension read once).
-    fn token(&self, extensions: &Extensions) -> Result<asap_core::Token, SignError> {
+    fn token(&self, req: &Request, extensions: &Extensions) -> Result<asap_core::Token, AsapMiddlewareError> {
         let audience = extensions.get::<AsapAudience>();
         let subject = extensions.get::<AsapSubject>();
         let claims = extensions.get::<AsapClaims>();
-        if audience.is_none() && subject.is_none() && claims.is_none() {
+        let bind = extensions.get::<BindToRequest>().is_some();
+        if audience.is_none() && subject.is_none() && claims.is_none() && !bind {
             // The common case: no per-request settings, a cached token without allocating.
-            return self.signer.sign(&self.audience);
+            return self
+                .signer
+                .sign(&self.audience)
+                .map_err(AsapMiddlewareError::Sign);
         }
         let audience = audience.map_or_else(|| self.audience.clone(), |a| a.0.clone());
         let mut request = TokenRequest::new(audience);
@@ -107,7 +157,21 @@ impl AsapMiddleware {
         for (name, value) in claims.iter().flat_map(|c| &c.0) {
             request = request.claim(name.clone(), value.clone());
         }
-        self.signer.sign_request(&request)
+        if bind {
+            // The URL as it goes on the wire (reqwest's `Url` is already serialised).
+            let qsh = connect_qsh::qsh(req.method().as_str(), req.url().as_str(), &self.bind_base_url)
+                .map_err(AsapMiddlewareError::Bind)?;
+            let qsh = Qsh::new(&qsh).map_err(|e| {
+                AsapMiddlewareError::Sign(SignError::Claim {
+                    name: asap_core::QSH_CLAIM.into(),
+                    reason: e.to_string(),
+                })
+            })?;
+            request = request.bind(qsh);
+        }
+        self.signer
+            .sign_request(&request)
+            .map_err(AsapMiddlewareError::Sign)
     }
 }
 
@@ -122,8 +186,8 @@ impl Middleware for AsapMiddleware {
         // A request that already says who it is (set by the caller on purpose) is left alone.
         if !req.headers().contains_key(AUTHORIZATION) {
             let token = self
-                .token(extensions)
-                .map_err(|e| reqwest_middleware::Error::middleware(AsapMiddlewareError::Sign(e)))?;
+                .token(&req, extensions)
+                .map_err(reqwest_middleware::Error::middleware)?;
             // Tokens are base64url and dots: always a valid header value.
             let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
                 reqwest_middleware::Error::middleware(AsapMiddlewareError::Sign(SignError::Crypto))

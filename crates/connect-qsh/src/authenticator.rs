@@ -10,9 +10,8 @@ use asap_core::{
 };
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Uri};
-use subtle::ConstantTimeEq;
 
-use crate::canonical::{RequestTarget, form_pairs, inbound_canonical_requests, qsh_of_canonical};
+use crate::canonical::{RequestTarget, form_pairs, qsh_matches_request};
 use crate::claims::{CONTEXT_QSH, ConnectClaims};
 use crate::error::{AuthError, ConfigError, truncate};
 use crate::signer::MAX_CONNECT_LIFETIME;
@@ -344,13 +343,7 @@ impl fmt::Debug for AuthenticatorBuilder {
 }
 
 /// The qsh rule, applied after the signature: `context-qsh` only where the route allows it;
-/// otherwise the claim must equal the hash of the request over the raw path or over the
-/// decoded path (the host signs the decoded form; only resource-preserving escapes are decoded),
-/// compared in constant time.
-///
-/// HTTP methods are case-sensitive (RFC 9110 §9.1) while the canonical request upper-cases
-/// them, so a request whose method is not already upper-case is refused as not matching
-/// rather than hashed: a `GET` token must not admit the extension method `get`.
+/// otherwise [`qsh_matches_request`] (raw or decoded path, upper-case method, constant time).
 pub(crate) fn check_qsh(
     claimed: &str,
     method: &str,
@@ -361,15 +354,7 @@ pub(crate) fn check_qsh(
     if claimed == CONTEXT_QSH {
         return policy.admits(QshBinding::Context).map(|()| QshBinding::Context);
     }
-    if method.bytes().any(|b| b.is_ascii_lowercase()) {
-        return Err(AuthError::QshMismatch);
-    }
-    let (raw, decoded) = inbound_canonical_requests(method, target, base_url)?;
-    let mut matches = qsh_of_canonical(&raw).as_bytes().ct_eq(claimed.as_bytes());
-    if let Some(decoded) = decoded {
-        matches |= qsh_of_canonical(&decoded).as_bytes().ct_eq(claimed.as_bytes());
-    }
-    if bool::from(matches) {
+    if qsh_matches_request(claimed, method, target, base_url)? {
         Ok(QshBinding::Request)
     } else {
         Err(AuthError::QshMismatch)
@@ -431,6 +416,7 @@ fn jwt_from_authorization(value: &HeaderValue) -> Result<Option<&str>, AuthError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::qsh_of_canonical;
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();

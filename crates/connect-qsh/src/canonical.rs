@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// A URL that cannot be canonicalised against its base URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,11 +91,44 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The inbound qsh rule: whether `claimed` is the qsh of the request `method` `target` (the
+/// request target as received) relative to `base_url`, over the raw path or over the path with
+/// its resource-preserving escapes decoded (the host signs the decoded form), compared in
+/// constant time. Connect's `Authenticator` and request-bound ASAP tokens both apply it.
+///
+/// HTTP methods are case-sensitive (RFC 9110 §9.1) while the canonical request upper-cases
+/// them, so a request whose method is not already upper-case never matches: a `GET` token must
+/// not admit the extension method `get`.
+///
+/// ```
+/// use connect_qsh::{qsh, qsh_matches_request};
+/// let claimed = qsh("GET", "/api/balance?b=2&a=1", "")?;
+/// assert!(qsh_matches_request(&claimed, "GET", "/api/balance?a=1&b=2", "")?);
+/// assert!(!qsh_matches_request(&claimed, "GET", "/api/other?a=1&b=2", "")?);
+/// assert!(!qsh_matches_request(&claimed, "get", "/api/balance?a=1&b=2", "")?);
+/// # Ok::<(), connect_qsh::QshError>(())
+/// ```
+pub fn qsh_matches_request(
+    claimed: &str,
+    method: &str,
+    target: &str,
+    base_url: &str,
+) -> Result<bool, QshError> {
+    if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        return Ok(false);
+    }
+    let (raw, decoded) = inbound_canonical_requests(method, target, base_url)?;
+    let mut matches = qsh_of_canonical(&raw).as_bytes().ct_eq(claimed.as_bytes());
+    if let Some(decoded) = decoded {
+        matches |= qsh_of_canonical(&decoded).as_bytes().ct_eq(claimed.as_bytes());
+    }
+    Ok(bool::from(matches))
+}
+
 /// The canonical requests an inbound request may have been signed over: the raw path, and, when
 /// it differs, the path with its resource-preserving escapes decoded
 /// ([`decode_resource_preserving`]; the host signs over the decoded path, docs/connect.md).
-#[cfg(feature = "auth")]
-pub(crate) fn inbound_canonical_requests(
+fn inbound_canonical_requests(
     method: &str,
     url: &str,
     base_url: &str,
@@ -127,8 +161,7 @@ pub(crate) fn inbound_canonical_requests(
 /// raw in a path (space, `?`, `#`, controls such as NUL, non-ASCII), whose decoded form no other
 /// request has. `None` when the decoded bytes are not UTF-8: replacing them with U+FFFD would
 /// give `/%FF` and `/%FE` one canonical path.
-#[cfg(feature = "auth")]
-pub(crate) fn decode_resource_preserving(path: &str) -> Option<String> {
+fn decode_resource_preserving(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -151,7 +184,6 @@ pub(crate) fn decode_resource_preserving(path: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-#[cfg(feature = "auth")]
 fn hex_value(digit: u8) -> Option<u8> {
     char::from(digit).to_digit(16).and_then(|v| u8::try_from(v).ok())
 }
@@ -369,7 +401,6 @@ mod tests {
         assert_eq!(canonical_query("a=%FF&b=%zz&c=%4"), "a=%EF%BF%BD&b=%25zz&c=%254");
     }
 
-    #[cfg(feature = "auth")]
     #[test]
     fn decoded_variant_only_when_the_path_has_escapes() {
         let (raw, decoded) = inbound_canonical_requests("GET", "/a%20b/c%26d", "").expect("valid");
@@ -379,7 +410,6 @@ mod tests {
         assert_eq!(decoded, None);
     }
 
-    #[cfg(feature = "auth")]
     #[test]
     fn only_resource_preserving_escapes_are_decoded() {
         let decoded = |path| decode_resource_preserving(path);

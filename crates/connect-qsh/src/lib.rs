@@ -20,8 +20,9 @@
 //!   asap-core (HS256 and RS256 through aws-lc-rs, `http` types, boxed `Send` futures).
 //!
 //! With `default-features = false` the crate is the standalone `qsh` computation for tools and
-//! add-ons that only need the hash: pure Rust on `sha2`, `hex` and `url`, no aws-lc, no async
-//! runtime, no asap-core (a repository check asserts that dependency tree).
+//! add-ons that only need the hash, and for request-bound ASAP tokens: pure Rust on `sha2`,
+//! `hex`, `url` and `subtle`, no aws-lc, no async runtime, no asap-core (a repository check
+//! asserts that dependency tree).
 //!
 //! ```toml
 //! connect-qsh = { version = "0.1", default-features = false }
@@ -116,7 +117,7 @@
 
 mod canonical;
 
-pub use canonical::{QshError, canonical_request, qsh, qsh_of_canonical};
+pub use canonical::{QshError, canonical_request, qsh, qsh_matches_request, qsh_of_canonical};
 
 #[cfg(feature = "auth")]
 mod authenticator;

@@ -19,7 +19,11 @@ unless --allow-insecure-http: the token is a credential.
 
 Examples:
   asap curl --issuer billing --private-key-repo private --audience ledger https://ledger.example.com/api/balance
-  asap curl -X POST -H 'Content-Type: application/json' -d '{\"amount\": 3}' --audience ledger http://127.0.0.1:8080/pay";
+  asap curl -X POST -H 'Content-Type: application/json' -d '{\"amount\": 3}' --audience ledger http://127.0.0.1:8080/pay
+  asap curl --bind -X POST --audience ledger 'http://127.0.0.1:8080/api/pay?to=acme' --base-url http://127.0.0.1:8080/api
+
+--bind binds the token to this request (its `qsh` claim is the hash of the method and URL, as
+`asap token --bind` makes it): the body is not covered.";
 
 /// Send an HTTP request with an ASAP token and print the response body.
 #[derive(Debug, clap::Args)]
@@ -61,6 +65,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     max_time: u64,
 
+    /// Bind the token to this request's method and URL (a `qsh` claim)
+    #[arg(long)]
+    bind: bool,
+
+    /// The base URL (or base path) --bind is relative to, as the server has it [default: none,
+    /// the whole path]
+    #[arg(long, value_name = "URL", requires = "bind")]
+    base_url: Option<String>,
+
     #[command(flatten)]
     signer: SignerArgs,
 
@@ -89,7 +102,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let signer = args.signer.signer()?;
-    let token = signer.sign_request(&args.signer.request(&args.audiences)?)?;
+    let mut token_request = args.signer.request(&args.audiences)?;
+    if args.bind {
+        // The URL as it goes on the wire: reqwest sends `url` serialised as it is here.
+        let base_url = args.base_url.as_deref().unwrap_or("");
+        token_request = super::token::bind(token_request, method.as_str(), url.as_str(), base_url)?;
+    }
+    let token = signer.sign_request(&token_request)?;
     let mut authorization = HeaderValue::try_from(format!("Bearer {token}")).context("token")?;
     authorization.set_sensitive(true);
 

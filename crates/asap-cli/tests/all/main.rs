@@ -1,6 +1,7 @@
 //! Integration tests of the `asap` binary: each runs the built binary (`CARGO_BIN_EXE_asap`) in a
 //! temporary directory. One test binary for the crate (see docs/decisions.md, "The workspace").
 
+mod bound;
 mod connect;
 mod curl;
 mod keys;

@@ -1,5 +1,6 @@
 //! asap-core integration tests: one binary, one module per area.
 
+mod bound_tokens;
 mod claims_policy;
 mod ecdsa_malleability;
 mod interop;

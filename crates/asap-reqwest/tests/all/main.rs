@@ -1,5 +1,6 @@
 //! asap-reqwest integration tests: a real axum server behind asap-tower on 127.0.0.1.
 
+mod bound;
 #[cfg(feature = "connect")]
 mod connect;
 mod middleware;

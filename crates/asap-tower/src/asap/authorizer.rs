@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use asap_core::{AccessPolicy, Verified, Verifier, VerifyError, bearer_token};
+use asap_core::{AccessPolicy, Claims, Verified, Verifier, VerifyError, bearer_token};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 
@@ -23,6 +23,9 @@ pub struct AsapAuthorizer {
     verifier: Arc<Verifier>,
     policy: AccessPolicy,
     allow_anonymous: bool,
+    /// The base URL request-bound tokens are relative to, when the route requires them
+    /// ([`AsapLayer::require_bound_token`]).
+    pub(super) bound_to_base_url: Option<Arc<str>>,
     responder: Responder,
 }
 
@@ -40,6 +43,7 @@ impl fmt::Debug for AsapAuthorizer {
             .field("verifier", &self.verifier)
             .field("policy", &self.policy)
             .field("allow_anonymous", &self.allow_anonymous)
+            .field("bound_to_base_url", &self.bound_to_base_url)
             .finish_non_exhaustive()
     }
 }
@@ -51,6 +55,7 @@ impl AsapLayer {
             verifier: Arc::new(verifier),
             policy: AccessPolicy::new(),
             allow_anonymous: false,
+            bound_to_base_url: None,
             responder: Arc::new(default_response),
         })
     }
@@ -129,7 +134,8 @@ impl Authorize for AsapAuthorizer {
             // An outer layer made from the same `AsapLayer::new` verified this token; this one
             // only narrows who may call. A layer with another verifier verifies again below,
             // so its own audiences, keys and issuer rules are never skipped.
-            return self.policy.check(by.verified.claims());
+            self.policy.check(by.verified.claims())?;
+            return self.check_binding(by.verified.claims(), request);
         }
         let headers = request.headers().get_all(AUTHORIZATION);
         let token = match bearer_token(headers.iter().map(HeaderValue::as_bytes)) {
@@ -138,6 +144,7 @@ impl Authorize for AsapAuthorizer {
         };
         let verified = self.verifier.verify(token).await?;
         self.policy.check(verified.claims())?;
+        self.check_binding(verified.claims(), request)?;
         tracing::debug!(
             issuer = verified.issuer(),
             subject = verified.subject(),
@@ -155,5 +162,15 @@ impl Authorize for AsapAuthorizer {
 
     fn refuse(&self, error: &VerifyError) -> Response<String> {
         (self.responder)(error)
+    }
+}
+
+impl AsapAuthorizer {
+    /// The route's binding rule, when it has one.
+    fn check_binding<B>(&self, claims: &Claims, request: &Request<B>) -> Result<(), VerifyError> {
+        match &self.bound_to_base_url {
+            Some(base_url) => super::bound::check_binding(claims, request, base_url),
+            None => Ok(()),
+        }
     }
 }

@@ -82,8 +82,38 @@
 //! # Ok(app) }
 //! # }
 //! ```
+//!
+//! # Request-bound tokens
+//!
+//! A bearer token that leaks can be replayed on any route of its audience until it expires. A
+//! route that does something worth more ([`AsapLayer::require_bound_token`]) can require a
+//! token bound to the request: its `qsh` claim is the hash of the request's method, path and
+//! query in Atlassian Connect's canonical form (`asap_reqwest::BindToRequest`, `asap token
+//! --bind`, `asap curl --bind` make such tokens). The route compares it, in constant time, with
+//! the request it received (raw or resource-preserving decoded path, as Connect does); an
+//! unbound token is refused there (401 `unbound_token`), one bound to another request too (401
+//! `invalid_token`). Everywhere else a bound token is an ordinary token. The body is not
+//! covered.
+//!
+//! ```
+//! # #[cfg(feature = "axum")] {
+//! use asap_core::{Audience, StaticKeySource, Verifier};
+//! use asap_tower::AsapLayer;
+//! use axum::{Router, routing::{get, post}};
+//!
+//! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
+//! let verifier = Verifier::builder(StaticKeySource::new()).audience(Audience::new("ledger")?).build()?;
+//! let service = AsapLayer::new(verifier);
+//! let app = Router::new()
+//!     .route("/balance", get(|| async { "42" }))
+//!     .route("/payments", post(|| async { "paid" }).route_layer(service.narrow().require_bound_token("")?))
+//!     .layer(service);
+//! # Ok(app) }
+//! # }
+//! ```
 
 mod authorizer;
+mod bound;
 #[cfg(feature = "axum")]
 mod extract;
 mod response;

@@ -13,6 +13,7 @@ pub fn error_code(error: &VerifyError) -> &'static str {
     match (error, error.outcome()) {
         (VerifyError::MissingToken, _) => "missing_token",
         (VerifyError::InsufficientScope { .. }, _) => "insufficient_scope",
+        (VerifyError::NotBoundToRequest, _) => "unbound_token",
         (_, Outcome::Forbidden) => "access_denied",
         (_, Outcome::Unavailable) => "temporarily_unavailable",
         _ => "invalid_token",
@@ -40,7 +41,8 @@ pub fn default_response(error: &VerifyError) -> Response<String> {
     let code = error_code(error);
     let challenge = match code {
         "missing_token" => Some(HeaderValue::from_static("Bearer")),
-        "invalid_token" => Some(HeaderValue::from_static("Bearer error=\"invalid_token\"")),
+        // A token that is not bound to the request is, for this route, an invalid one.
+        "invalid_token" | "unbound_token" => Some(HeaderValue::from_static("Bearer error=\"invalid_token\"")),
         "insufficient_scope" => Some(super::scope::insufficient_scope_challenge(error)),
         _ => None,
     };

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "axum")]
 mod axum_app;
+#[cfg(feature = "axum")]
+mod bound;
 #[cfg(all(feature = "connect", feature = "axum"))]
 mod connect;
 mod hardening;
