@@ -2,8 +2,11 @@
 //!
 //! - End-to-end tests: key repository + axum service behind the layer + reqwest middleware, over
 //!   real sockets on 127.0.0.1 ([`quickstart`], [`tls_repository`]).
+//! - [`grpc`]: a tonic server behind the layer and a tonic client signing through
+//!   `SignRequestsLayer`, for each gRPC status.
 //! - [`adversarial`]: the attacker's view across every crate, one module per attack class.
 
 mod adversarial;
+mod grpc;
 mod quickstart;
 mod tls_repository;

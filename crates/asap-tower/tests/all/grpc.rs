@@ -200,7 +200,11 @@ async fn a_replaced_responder_keeps_its_meaning_for_grpc_clients() {
         .oneshot(grpc_request(None))
         .await
         .expect("infallible");
-    assert_eq!(trailers_only(&response).0, 7, "PERMISSION_DENIED, as the 403 says");
+    assert_eq!(
+        trailers_only(&response).0,
+        7,
+        "PERMISSION_DENIED, as the 403 says"
+    );
 }
 
 /// An authorizer whose reason is as long as an attacker can make it.
