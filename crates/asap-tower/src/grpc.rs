@@ -44,9 +44,10 @@ enum Code {
 }
 
 impl Code {
-    /// The code for the status an HTTP refusal would have had: the mapping of the gRPC
-    /// specification (`doc/http-grpc-status-mapping.md`), so that a replaced responder
-    /// (`on_rejection`) keeps its meaning for gRPC clients too.
+    /// The code for the status an HTTP refusal would have had: the HTTP-to-gRPC status
+    /// mapping of the gRPC specification (the one gRPC clients apply to a response without
+    /// `grpc-status`), so that a replaced responder (`on_rejection`) keeps its meaning for
+    /// gRPC clients too.
     fn for_status(status: StatusCode) -> Code {
         match status.as_u16() {
             400 => Code::Internal,

@@ -278,6 +278,14 @@ async fn where_our_rules_are_stricter_than_jsonwebtoken_s_defaults() {
         "a kid of another issuer"
     );
 
+    // A header may not name or carry a key (jsonwebtoken's `Header` has `jku` and `jwk`).
+    let mut jku = es256.clone();
+    jku.jku = Some("https://keys.attacker.example/".to_owned());
+    assert!(matches!(
+        says(jku, asap_claims()).await,
+        Err(VerifyError::Token(TokenError::ForbiddenHeader("jku")))
+    ));
+
     // HMAC is never an ASAP algorithm (HS256 is jsonwebtoken's default).
     let hs256 = Header {
         kid: Some(KID.to_owned()),
