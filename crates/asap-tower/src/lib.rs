@@ -1,6 +1,6 @@
 //! # asap-tower
 //!
-//! Inbound ASAP for any tower/hyper/axum server: [`AsapLayer`] verifies the
+//! ASAP for any tower/hyper/axum/tonic server, and for tower clients. Inbound, [`AsapLayer`] verifies the
 //! `Authorization: Bearer <token>` of each request with an [`asap_core::Verifier`], puts the
 //! verified caller ([`asap_core::Verified`]) into the request extensions, and refuses the rest:
 //!
@@ -71,9 +71,9 @@
 //!
 //! # Layout and names
 //!
-//! Every middleware here is one generic [`AuthorizeLayer`] / [`AuthorizeService`] /
-//! [`ResponseFuture`] ([`authorize`]) configured by an [`Authorize`] implementation; the
-//! configurations are aliases:
+//! Every inbound middleware here is one generic [`AuthorizeLayer`] / [`AuthorizeService`] /
+//! [`ResponseFuture`] / [`ResponseBody`] ([`authorize`]) configured by an [`Authorize`]
+//! implementation; the configurations are aliases:
 //!
 //! | layer | service | authorizer | identity in the extensions | axum extractor |
 //! |---|---|---|---|---|
@@ -81,8 +81,9 @@
 //! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
 //! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::VerifiedRequest` | `ConnectAuthenticated` |
 //!
-//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
-//! re-exported here. A route's layer inside the service's layer is always at least as strict
+//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`, the
+//! outbound [`SignRequestsLayer`] / [`SignRequestsService`] / [`SignRequestsFuture`] in
+//! [`sign`]; all are re-exported here. A route's layer inside the service's layer is always at least as strict
 //! as both: see [`asap`](crate::asap#layers-inside-layers).
 
 #![deny(unsafe_code)]
