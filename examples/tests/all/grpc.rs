@@ -266,3 +266,27 @@ async fn a_token_that_cannot_be_made_fails_the_call_before_it_is_sent() {
         "{status:?}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_connection_is_still_unavailable_through_the_signing_layer() {
+    let billing = Service::new("billing");
+    // A port nothing listens on: bound, then closed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let lazy = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect_lazy();
+    let signed = ServiceBuilder::new()
+        .layer(SignRequestsLayer::new(&billing.signer, audience("ledger")))
+        .service(lazy);
+    let status = LedgerClient::new(signed)
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(
+        status.code(),
+        Code::Unavailable,
+        "the transport error reaches tonic as it was: {status:?}"
+    );
+}
