@@ -1,6 +1,6 @@
 //! # asap-tower
 //!
-//! Inbound ASAP for any tower/hyper/axum server: [`AsapLayer`] verifies the
+//! ASAP for any tower/hyper/axum/tonic server, and for tower clients. Inbound, [`AsapLayer`] verifies the
 //! `Authorization: Bearer <token>` of each request with an [`asap_core::Verifier`], puts the
 //! verified caller ([`asap_core::Verified`]) into the request extensions, and refuses the rest:
 //!
@@ -38,14 +38,42 @@
 //! # }
 //! ```
 //!
-//! With plain hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`;
-//! the response body type only needs `From<String>` (e.g. `http_body_util::Full<Bytes>`).
+//! With plain hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`.
+//! The layer fits any body type: its responses have a [`ResponseBody`] of their own, with the
+//! inner body's data and error types.
+//!
+//! # gRPC
+//!
+//! The same layer goes in front of a tonic server — `Server::builder().layer(AsapLayer::new(verifier))`
+//! — and the handler finds the caller in the request's extensions
+//! (`request.extensions().get::<asap_core::Verified>()`). A refused gRPC request (its
+//! `content-type` is `application/grpc`, `application/grpc+proto`, …) gets the answer a gRPC
+//! client reads: a trailers-only response (HTTP 200, no body) whose `grpc-status` is
+//!
+//! | HTTP refusal | `grpc-status` | `grpc-message` |
+//! |---|---|---|
+//! | 401 | `UNAUTHENTICATED` (16) | the reason, as in the HTTP body |
+//! | 403 | `PERMISSION_DENIED` (7) | the reason |
+//! | 503 | `UNAVAILABLE` (14) | a fixed text (the reason names the dependency: logs only) |
+//!
+//! The message is percent-encoded and at most 1 KiB. The code follows the status of the HTTP
+//! refusal, so a responder replaced with [`AsapLayer::on_rejection`] keeps its meaning (other
+//! statuses map as the gRPC specification says: 400 `INTERNAL`, 404 `UNIMPLEMENTED`, 429 and
+//! 502–504 `UNAVAILABLE`, the rest `UNKNOWN`). Other requests through the same layer keep
+//! their HTTP refusals: the choice is made per request, by its `content-type`, so one server
+//! can answer REST and gRPC clients alike (see `docs/grpc.md`).
+//!
+//! # Outbound
+//!
+//! [`SignRequestsLayer`] is the other side: it signs every request a tower client sends (a
+//! tonic channel, a hyper-util client), with token reuse and a per-request audience; see
+//! [`sign`].
 //!
 //! # Layout and names
 //!
-//! Every middleware here is one generic [`AuthorizeLayer`] / [`AuthorizeService`] /
-//! [`ResponseFuture`] ([`authorize`]) configured by an [`Authorize`] implementation; the
-//! configurations are aliases:
+//! Every inbound middleware here is one generic [`AuthorizeLayer`] / [`AuthorizeService`] /
+//! [`ResponseFuture`] / [`ResponseBody`] ([`authorize`]) configured by an [`Authorize`]
+//! implementation; the configurations are aliases:
 //!
 //! | layer | service | authorizer | identity in the extensions | axum extractor |
 //! |---|---|---|---|---|
@@ -53,8 +81,9 @@
 //! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
 //! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::VerifiedRequest` | `ConnectAuthenticated` |
 //!
-//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
-//! re-exported here. A route's layer inside the service's layer is always at least as strict
+//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`, the
+//! outbound [`SignRequestsLayer`] / [`SignRequestsService`] / [`SignRequestsFuture`] in
+//! [`sign`]; all are re-exported here. A route's layer inside the service's layer is always at least as strict
 //! as both: see [`asap`](crate::asap#layers-inside-layers).
 
 #![deny(unsafe_code)]
@@ -63,7 +92,9 @@ pub mod asap;
 pub mod authorize;
 #[cfg(feature = "connect")]
 pub mod connect;
+mod grpc;
 mod refusal;
+pub mod sign;
 
 pub use asap::{
     AsapAuthorizer, AsapLayer, AsapService, RequireScopesLayer, RequireScopesService, ScopeAuthorizer,
@@ -71,8 +102,9 @@ pub use asap::{
 };
 #[cfg(feature = "axum")]
 pub use asap::{Authenticated, NotAuthenticated, RequiredScopes, ScopeRejection, Scoped};
-pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseFuture};
+pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseBody, ResponseFuture};
 #[cfg(all(feature = "connect", feature = "axum"))]
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
 pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};
+pub use sign::{SignRequestsError, SignRequestsFuture, SignRequestsLayer, SignRequestsService};

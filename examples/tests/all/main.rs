@@ -2,9 +2,15 @@
 //!
 //! - End-to-end tests: key repository + axum service behind the layer + reqwest middleware, over
 //!   real sockets on 127.0.0.1 ([`quickstart`], [`tls_repository`], [`bound_tokens`]).
+//! - [`grpc`]: a tonic server behind the layer and a tonic client signing through
+//!   `SignRequestsLayer`, for each gRPC status.
+//! - [`jsonwebtoken`]: tokens made by the `jsonwebtoken` crate verify here and ours verify there;
+//!   where our rules are stricter than its defaults.
 //! - [`adversarial`]: the attacker's view across every crate, one module per attack class.
 
 mod adversarial;
 mod bound_tokens;
+mod grpc;
+mod jsonwebtoken;
 mod quickstart;
 mod tls_repository;

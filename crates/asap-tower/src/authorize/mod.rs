@@ -60,6 +60,7 @@
 //! logged in one place with the authorizer's reason, and the inner service that was polled ready
 //! is the one called (see [`AuthorizeService`]).
 
+mod body;
 mod future;
 mod layer;
 mod service;
@@ -68,6 +69,7 @@ use std::future::Future;
 
 use http::{Request, Response};
 
+pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::AuthorizeLayer;
 pub use service::AuthorizeService;

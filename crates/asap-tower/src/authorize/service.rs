@@ -7,10 +7,17 @@ use std::task::{Context, Poll};
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
-use super::{Authorize, ResponseFuture};
+use super::{Authorize, ResponseBody, ResponseFuture};
+use crate::grpc::{grpc_refusal, is_grpc_request};
 
 /// The service made by [`AuthorizeLayer`](super::AuthorizeLayer): calls the inner service only
 /// for requests its authorizer admits.
+///
+/// A refused gRPC request (`content-type: application/grpc…`) is answered the way gRPC clients
+/// read a refusal: a trailers-only response whose `grpc-status` follows the status of the HTTP
+/// refusal (401 → `UNAUTHENTICATED`, 403 → `PERMISSION_DENIED`, 503 → `UNAVAILABLE`) and whose
+/// `grpc-message` is the reason (on a 503, a fixed text: the reason is for the logs). See the
+/// [crate documentation](crate#grpc).
 pub struct AuthorizeService<S, A> {
     inner: S,
     authorizer: Arc<A>,
@@ -46,11 +53,11 @@ where
     S::Future: Send + 'static,
     A: Authorize,
     ReqBody: Send + 'static,
-    ResBody: From<String> + 'static,
+    ResBody: 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<ResponseBody<ResBody>, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -63,11 +70,14 @@ where
         let authorizer = self.authorizer.clone();
         ResponseFuture::new(async move {
             match authorizer.authorize(&mut request).await {
-                Ok(()) => inner.call(request).await,
+                Ok(()) => Ok(inner.call(request).await?.map(ResponseBody::inner)),
                 Err(error) => {
-                    let response = authorizer.refuse(&error);
+                    let mut response = authorizer.refuse(&error);
                     log_refusal(A::KIND, response.status(), &error);
-                    Ok(response.map(ResBody::from))
+                    if is_grpc_request(request.headers()) {
+                        response = grpc_refusal(response.status(), &error);
+                    }
+                    Ok(response.map(ResponseBody::refusal))
                 }
             }
         })

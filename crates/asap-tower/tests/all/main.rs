@@ -6,8 +6,10 @@ mod axum_app;
 mod bound;
 #[cfg(all(feature = "connect", feature = "axum"))]
 mod connect;
+mod grpc;
 mod hardening;
 mod hyper_plain;
 #[cfg(feature = "axum")]
 mod scope;
+mod sign;
 mod support;

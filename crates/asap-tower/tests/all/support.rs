@@ -52,6 +52,17 @@ pub(crate) fn verifier(keys: impl PublicKeySource + 'static) -> VerifierBuilder 
     Verifier::builder(keys).audience(Audience::new(AUDIENCE).expect("aud"))
 }
 
+/// The whole body of `response`, as text.
+pub(crate) async fn body_text<B>(response: http::Response<B>) -> String
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt as _;
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("utf-8")
+}
+
 /// The events logged while a [`LogRecorder`] is the thread's subscriber, as `(level, fields)`.
 #[derive(Clone, Default)]
 pub(crate) struct LogRecorder {
