@@ -52,9 +52,10 @@
 //! | [`AsapLayer`] | [`AsapService`] | [`AsapAuthorizer`] | [`asap_core::Verified`] | [`Authenticated`], [`Scoped`] |
 //! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
 //! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::VerifiedRequest` | `ConnectAuthenticated` |
+//! | `ForgeLayer` | `ForgeService` | `ForgeAuthorizer` | `forge_remote::Invocation` | `ForgeInvocation` |
 //!
-//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
-//! re-exported here. A route's layer inside the service's layer is always at least as strict
+//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`, the
+//! Forge Remote ones (feature `forge`) in `forge`; all are re-exported here. A route's layer inside the service's layer is always at least as strict
 //! as both: see [`asap`](crate::asap#layers-inside-layers).
 
 #![deny(unsafe_code)]
@@ -63,6 +64,8 @@ pub mod asap;
 pub mod authorize;
 #[cfg(feature = "connect")]
 pub mod connect;
+#[cfg(feature = "forge")]
+pub mod forge;
 mod refusal;
 
 pub use asap::{
@@ -76,3 +79,7 @@ pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseFuture}
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
 pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};
+#[cfg(feature = "forge")]
+pub use forge::{ForgeAuthorizer, ForgeLayer, ForgeService, forge_error_code, forge_response};
+#[cfg(all(feature = "forge", feature = "axum"))]
+pub use forge::{ForgeInvocation, NotForgeInvocation};

@@ -4,6 +4,8 @@
 mod axum_app;
 #[cfg(all(feature = "connect", feature = "axum"))]
 mod connect;
+#[cfg(all(feature = "forge", feature = "axum"))]
+mod forge;
 mod hardening;
 mod hyper_plain;
 #[cfg(feature = "axum")]
