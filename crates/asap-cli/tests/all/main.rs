@@ -3,6 +3,7 @@
 
 mod connect;
 mod curl;
+mod jwks;
 mod keys;
 mod python;
 mod roundtrip;
