@@ -34,7 +34,7 @@ fn jwk(spec: KeySpec, kid: &str) -> Value {
     serde_json::from_str::<Value>(&text).expect("json")["keys"][0].clone()
 }
 
-fn parse(keys: Vec<Value>) -> Result<JwkSet, JwkError> {
+fn parse(keys: &[Value]) -> Result<JwkSet, JwkError> {
     JwkSet::parse(json!({ "keys": keys }).to_string().as_bytes())
 }
 
@@ -63,7 +63,7 @@ fn every_key_type_round_trips_through_the_writer_and_the_parser() {
 fn an_alg_that_fits_the_key_is_kept() {
     let mut key = jwk(KeySpec::Curve(KeyKind::P256), "k");
     key["alg"] = json!("ES256");
-    let set = parse(vec![key]).expect("fits");
+    let set = parse(&[key]).expect("fits");
     assert_eq!(
         set.get(&kid("k")).and_then(|j| j.algorithm()),
         Some(asap_core::Algorithm::ES256)
@@ -74,13 +74,13 @@ fn an_alg_that_fits_the_key_is_kept() {
 fn unknown_types_and_curves_are_refused() {
     let mut oct = jwk(KeySpec::Curve(KeyKind::P256), "k");
     oct["kty"] = json!("oct");
-    assert!(matches!(parse(vec![oct]), Err(JwkError::UnknownKeyType { kty, .. }) if kty == "oct"));
+    assert!(matches!(parse(&[oct]), Err(JwkError::UnknownKeyType { kty, .. }) if kty == "oct"));
     let mut secp = jwk(KeySpec::Curve(KeyKind::P256), "k");
     secp["crv"] = json!("secp256k1");
-    assert!(matches!(parse(vec![secp]), Err(JwkError::UnknownCurve { crv, .. }) if crv == "secp256k1"));
+    assert!(matches!(parse(&[secp]), Err(JwkError::UnknownCurve { crv, .. }) if crv == "secp256k1"));
     let mut x25519 = jwk(KeySpec::Curve(KeyKind::Ed25519), "k");
     x25519["crv"] = json!("X25519");
-    assert!(matches!(parse(vec![x25519]), Err(JwkError::UnknownCurve { .. })));
+    assert!(matches!(parse(&[x25519]), Err(JwkError::UnknownCurve { .. })));
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn keys_not_published_for_signatures_are_refused() {
     let mut enc = jwk(KeySpec::Rsa(2048), "k");
     enc["use"] = json!("enc");
     assert!(matches!(
-        parse(vec![enc]),
+        parse(&[enc]),
         Err(JwkError::NotForSignatures { member: "use", .. })
     ));
     for ops in [
@@ -101,7 +101,7 @@ fn keys_not_published_for_signatures_are_refused() {
         key["key_ops"] = ops.clone();
         assert!(
             matches!(
-                parse(vec![key]),
+                parse(&[key]),
                 Err(JwkError::NotForSignatures {
                     member: "key_ops",
                     ..
@@ -112,7 +112,7 @@ fn keys_not_published_for_signatures_are_refused() {
     }
     let mut verify = jwk(KeySpec::Rsa(2048), "k");
     verify["key_ops"] = json!(["verify"]);
-    assert!(parse(vec![verify]).is_ok());
+    assert!(parse(&[verify]).is_ok());
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn an_alg_that_does_not_fit_the_key_is_refused() {
         let mut key = jwk(spec, "k");
         key["alg"] = json!(alg);
         assert!(
-            matches!(parse(vec![key]), Err(JwkError::AlgorithmMismatch { alg: found, .. }) if found == alg),
+            matches!(parse(&[key]), Err(JwkError::AlgorithmMismatch { alg: found, .. }) if found == alg),
             "{alg}"
         );
     }
@@ -141,7 +141,7 @@ fn private_members_refuse_the_whole_set() {
         let mut leaked = jwk(KeySpec::Curve(KeyKind::P256), "leaked");
         leaked[member] = json!("AQAB");
         assert!(
-            matches!(parse(vec![good, leaked]), Err(JwkError::PrivateMember { index: 1, member: m }) if m == member),
+            matches!(parse(&[good, leaked]), Err(JwkError::PrivateMember { index: 1, member: m }) if m == member),
             "{member}"
         );
     }
@@ -151,7 +151,7 @@ fn private_members_refuse_the_whole_set() {
 fn duplicate_kids_and_duplicate_members_are_refused() {
     let a = jwk(KeySpec::Curve(KeyKind::P256), "same");
     let b = jwk(KeySpec::Curve(KeyKind::P256), "same");
-    assert!(matches!(parse(vec![a, b]), Err(JwkError::DuplicateKid(k)) if k.as_str() == "same"));
+    assert!(matches!(parse(&[a, b]), Err(JwkError::DuplicateKid(k)) if k.as_str() == "same"));
     let key = jwk(KeySpec::Curve(KeyKind::P256), "k").to_string();
     let repeated = key.replacen("\"kid\":\"k\"", "\"kid\":\"k\",\"kid\":\"other\"", 1);
     assert_ne!(repeated, key);
@@ -168,7 +168,7 @@ fn weak_rsa_is_refused_as_everywhere() {
     // A 1024-bit modulus.
     key["n"] = json!(asap_testkit::forge::b64(&[0xc3; 128]));
     assert!(matches!(
-        parse(vec![key]),
+        parse(&[key]),
         Err(JwkError::Key {
             source: asap_core::KeyError::RsaTooSmall { bits: 1024 },
             ..
@@ -181,27 +181,27 @@ fn malformed_members_kids_and_documents_are_refused() {
     let mut short = jwk(KeySpec::Curve(KeyKind::P256), "k");
     short["x"] = json!(asap_testkit::forge::b64(&[1; 31]));
     assert!(matches!(
-        parse(vec![short]),
+        parse(&[short]),
         Err(JwkError::Member { member: "x", .. })
     ));
     let mut padded = jwk(KeySpec::Rsa(2048), "k");
     padded["e"] = json!("AQAB==");
     assert!(matches!(
-        parse(vec![padded]),
+        parse(&[padded]),
         Err(JwkError::Member { member: "e", .. })
     ));
     let mut no_kid = jwk(KeySpec::Rsa(2048), "k");
     no_kid.as_object_mut().expect("object").remove("kid");
     assert!(matches!(
-        parse(vec![no_kid]),
+        parse(&[no_kid]),
         Err(JwkError::Member { member: "kid", .. })
     ));
     let mut bad_kid = jwk(KeySpec::Rsa(2048), "k");
     bad_kid["kid"] = json!("../etc");
-    assert!(matches!(parse(vec![bad_kid]), Err(JwkError::Kid { .. })));
+    assert!(matches!(parse(&[bad_kid]), Err(JwkError::Kid { .. })));
     let mut off_curve = jwk(KeySpec::Curve(KeyKind::P256), "k");
     off_curve["y"] = json!(asap_testkit::forge::b64(&[7; 32]));
-    assert!(matches!(parse(vec![off_curve]), Err(JwkError::Key { .. })));
+    assert!(matches!(parse(&[off_curve]), Err(JwkError::Key { .. })));
     for document in ["[]", "{}", r#"{"keys":{}}"#, r#"{"keys":[1]}"#, "not json"] {
         assert!(
             matches!(JwkSet::parse(document.as_bytes()), Err(JwkError::NotASet(_))),
@@ -212,7 +212,7 @@ fn malformed_members_kids_and_documents_are_refused() {
         .map(|i| jwk(KeySpec::Curve(KeyKind::Ed25519), &format!("k{i}")))
         .collect();
     assert!(matches!(
-        parse(many),
+        parse(&many),
         Err(JwkError::TooManyKeys { count: 101, max: 100 })
     ));
 }
