@@ -159,10 +159,13 @@ async fn a_flood_of_made_up_kids_costs_one_refetch() {
     );
 }
 
+/// What the hostile key set server answers, given the target and the attacker's own server.
+type HostileAnswer = dyn Fn(&Target, &Repo) -> Answer;
+
 #[tokio::test]
 async fn a_hostile_key_set_server_fails_closed_with_a_503() {
     let attacker = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
-    let cases: Vec<(&str, Box<dyn Fn(&Target, &Repo) -> Answer>)> = vec![
+    let cases: Vec<(&str, Box<HostileAnswer>)> = vec![
         (
             "slow",
             Box::new(|_, _| Answer::Slow(Duration::from_secs(10), String::new())),
