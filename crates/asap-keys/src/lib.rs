@@ -80,7 +80,8 @@
 //!
 //! With the `server` feature, `asap_keys::server` publishes a directory (or any public key
 //! source) as a key repository: a tower `Service` (`KeyService`) and a hyper server around it
-//! (`KeyServer`) with bounded connections and TLS. `asap serve-keys` runs it.
+//! (`KeyServer`) with bounded connections and TLS, and, when asked, the whole directory as one
+//! JWK set at `/.well-known/jwks.json`. `asap serve-keys` runs it.
 //!
 //! ## Errors
 //!

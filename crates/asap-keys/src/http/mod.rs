@@ -6,7 +6,9 @@
 //! [`env`] reads them from the environment, [`fetch`] asks the repositories in order,
 //! [`cache`] remembers their answers, [`budget`] bounds what lookups may cost upstream and
 //! [`single_flight`] shares one fetch between the lookups that wait for it; this module ties
-//! them into one lookup.
+//! them into one lookup. [`client`], the bounded download of [`fetch`], the `Cache-Control`
+//! reading of [`cache`] and [`single_flight`] serve the JWKS key source too, so both fetch keys
+//! by the same rules.
 
 mod budget;
 mod builder;

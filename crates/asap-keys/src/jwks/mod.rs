@@ -285,6 +285,8 @@ impl Inner {
         }
     }
 
+    /// Starts the one fetch of the set. Takes the state to show that it is called under the
+    /// lock, so that no second lookup can decide to start one meanwhile.
     fn start(self: &Arc<Self>, _state: &mut State) -> Step {
         let task = {
             let inner = self.clone();
