@@ -185,13 +185,15 @@ pub enum FetchError {
         /// The `Location` header, if any.
         location: Option<String>,
     },
-    /// The response is not a PEM file.
-    #[error("{url} answered with Content-Type {content_type:?}, not a PEM file")]
+    /// The response is not of the media type asked for (a PEM file, a JWKS document).
+    #[error("{url} answered with Content-Type {content_type:?}, not {expected}")]
     ContentType {
         /// The URL fetched.
         url: String,
         /// The Content-Type seen (empty when absent).
         content_type: String,
+        /// The media type asked for.
+        expected: &'static str,
     },
     /// The body is larger than the limit.
     #[error("{url} sent a body larger than {limit} bytes")]
@@ -223,6 +225,16 @@ pub enum FetchError {
     TooManyInFlight {
         /// The limit.
         limit: usize,
+    },
+    /// The JWKS document is not a key set this library accepts (a private key member, an
+    /// unknown key type, duplicate kids, a weak RSA key…).
+    #[error("{url} served an unacceptable key set: {source}")]
+    InvalidKeySet {
+        /// The URL fetched.
+        url: String,
+        /// What is wrong with it.
+        #[source]
+        source: crate::JwkError,
     },
     /// Every repository failed; the errors in repository order.
     #[error("every key repository failed: {}", join(.0))]

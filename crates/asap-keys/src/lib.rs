@@ -54,6 +54,8 @@
 //!   kids ([`FetchBudget`]) (its documentation lists every guarantee);
 //!   [`HttpKeyRepository::builder_from_env`] reads `ASAP_PUBLIC_KEY_REPOSITORY_URL` (with the
 //!   `url1 | url2` mirror syntax) and `ASAP_PUBLIC_KEY_FALLBACK_REPOSITORY_URL`;
+//! - [`JwksKeySource`]: a JSON Web Key Set at a URL (strict [`JwkSet`] parsing, the same
+//!   download rules, a refetch on an unknown kid with a cooldown, a maximum age);
 //! - [`ChainKeySource`]: several of these in order.
 //!
 //! ```no_run
@@ -78,7 +80,8 @@
 //!
 //! With the `server` feature, `asap_keys::server` publishes a directory (or any public key
 //! source) as a key repository: a tower `Service` (`KeyService`) and a hyper server around it
-//! (`KeyServer`) with bounded connections and TLS. `asap serve-keys` runs it.
+//! (`KeyServer`) with bounded connections and TLS, and, when asked, the whole directory as one
+//! JWK set at `/.well-known/jwks.json`. `asap serve-keys` runs it.
 //!
 //! ## Errors
 //!
@@ -96,6 +99,7 @@ mod error;
 mod file_repo;
 mod formats;
 mod http;
+mod jwks;
 #[cfg(feature = "server")]
 pub mod server;
 mod sources;
@@ -111,5 +115,9 @@ pub use formats::{
 pub use http::{
     CachePolicy, ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, FetchBudget, HttpKeyRepository,
     HttpKeyRepositoryBuilder, MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE, is_loopback,
+};
+pub use jwks::{
+    JWKS_CONTENT_TYPE, Jwk, JwkError, JwkSet, JwksKeySource, JwksKeySourceBuilder, JwksPolicy, MAX_JWKS_KEYS,
+    PRIVATE_JWK_MEMBERS,
 };
 pub use sources::{ChainKeySource, DirectoryKeySource};

@@ -80,10 +80,11 @@
 //! | [`AsapLayer`] | [`AsapService`] | [`AsapAuthorizer`] | [`asap_core::Verified`] | [`Authenticated`], [`Scoped`] |
 //! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
 //! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::VerifiedRequest` | `ConnectAuthenticated` |
+//! | `ForgeLayer` | `ForgeService` | `ForgeAuthorizer` | `forge_remote::Invocation` | `ForgeInvocation` |
 //!
 //! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`, the
 //! outbound [`SignRequestsLayer`] / [`SignRequestsService`] / [`SignRequestsFuture`] in
-//! [`sign`]; all are re-exported here. A route's layer inside the service's layer is always at least as strict
+//! [`sign`], the Forge Remote ones (feature `forge`) in `forge`; all are re-exported here. A route's layer inside the service's layer is always at least as strict
 //! as both: see [`asap`](crate::asap#layers-inside-layers).
 
 #![deny(unsafe_code)]
@@ -92,6 +93,8 @@ pub mod asap;
 pub mod authorize;
 #[cfg(feature = "connect")]
 pub mod connect;
+#[cfg(feature = "forge")]
+pub mod forge;
 mod grpc;
 mod refusal;
 pub mod sign;
@@ -107,4 +110,8 @@ pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseBody, R
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
 pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};
+#[cfg(feature = "forge")]
+pub use forge::{ForgeAuthorizer, ForgeLayer, ForgeService, forge_error_code, forge_response};
+#[cfg(all(feature = "forge", feature = "axum"))]
+pub use forge::{ForgeInvocation, NotForgeInvocation};
 pub use sign::{SignRequestsError, SignRequestsFuture, SignRequestsLayer, SignRequestsService};

@@ -1,7 +1,8 @@
 //! The examples package's one test binary.
 //!
 //! - End-to-end tests: key repository + axum service behind the layer + reqwest middleware, over
-//!   real sockets on 127.0.0.1 ([`quickstart`], [`tls_repository`], [`bound_tokens`]).
+//!   real sockets on 127.0.0.1 ([`quickstart`], [`tls_repository`], [`bound_tokens`]); Forge
+//!   Remote with a stand-in for Forge's key set and for the product ([`forge`]).
 //! - [`grpc`]: a tonic server behind the layer and a tonic client signing through
 //!   `SignRequestsLayer`, for each gRPC status.
 //! - [`jsonwebtoken`]: tokens made by the `jsonwebtoken` crate verify here and ours verify there;
@@ -10,6 +11,7 @@
 
 mod adversarial;
 mod bound_tokens;
+mod forge;
 mod grpc;
 mod jsonwebtoken;
 mod quickstart;

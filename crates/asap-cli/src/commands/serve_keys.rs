@@ -27,12 +27,17 @@ material). Anything that is not a key here gets the same 404.
 Every connection is bounded: the client must send its first request within --request-timeout
 and the next one within --idle-timeout, and at most --max-connections are served at once.
 
+With --jwks, the directory is also published as one JSON Web Key Set at
+/.well-known/jwks.json (Content-Type: application/jwk-set+json, the same max-age), each key read
+by the same rules, so PEM-by-kid and JWKS consumers share one repository.
+
 One line per request goes to stderr; the first line says where the repository listens. Ctrl-C
 (or SIGTERM) stops it gracefully.
 
 Examples:
   asap serve-keys --dir public
   asap serve-keys --db sqlite:keys.db --listen 127.0.0.1:8080
+  asap serve-keys --dir public --jwks
   asap serve-keys --dir public --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --max-age 600";
 
 /// Serve a public key repository from a directory.
@@ -51,6 +56,10 @@ pub(crate) struct Args {
     /// Serve a key registry instead: sqlite:PATH or postgres://USER@HOST:PORT/DB
     #[arg(long, value_name = "URL", env = super::keys::ENV_DB, hide_env_values = true)]
     db: Option<String>,
+
+    /// Also publish the directory as a JSON Web Key Set at /.well-known/jwks.json
+    #[arg(long, conflicts_with = "db")]
+    jwks: bool,
 
     /// The address to listen on (port 0 picks a free port)
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
@@ -118,6 +127,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut config = config
         .max_age(Duration::from_secs(args.max_age.unwrap_or(default_max_age)))
+        .publish_jwks(args.jwks)
         .limits(limits);
     match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => config = config.tls(load_tls_config(cert, key)?),
@@ -127,6 +137,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let server = KeyServer::bind(args.listen, config).await?;
     // Scripts and tests wait for this line (and read the port from it when --listen used 0).
     eprintln!("asap serve-keys: serving {serving} at {}", server.url());
+    if args.jwks {
+        eprintln!(
+            "asap serve-keys: key set at {}{}",
+            server.url().trim_end_matches('/'),
+            asap_keys::server::JWKS_PATH
+        );
+    }
     server.serve(shutdown_signal()).await?;
     eprintln!("asap serve-keys: stopped");
     Ok(())

@@ -9,7 +9,7 @@ use anyhow::{Context as _, anyhow, bail};
 use asap_core::{Audience, PublicKeySource, Verifier, VerifyError};
 use asap_keys::{
     ConfigError, DirectoryKeySource, ENV_AUDIENCE, ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL,
-    HttpKeyRepository,
+    HttpKeyRepository, JwksKeySource,
 };
 
 use super::print_line;
@@ -21,7 +21,8 @@ line naming the rule that failed on stderr and exits 1.
 Examples:
   asap verify --audience ledger --key-repo https://keys.example.com/ \"$TOKEN\"
   asap token ... | asap verify --audience ledger --key-repo public
-  asap verify --audience ledger --key-repo http://127.0.0.1:8080/ --allow-insecure-http \"$TOKEN\"";
+  asap verify --audience ledger --key-repo http://127.0.0.1:8080/ --allow-insecure-http \"$TOKEN\"
+  asap verify --audience ledger --jwks https://keys.example.com/.well-known/jwks.json \"$TOKEN\"";
 
 /// Verify an ASAP token and print its claims as JSON.
 #[derive(Debug, clap::Args)]
@@ -34,7 +35,12 @@ pub(crate) struct Args {
     /// The public key repository: an https URL (`url1 | url2` for mirrors) or a directory in
     /// repository layout (DIR/KID)
     #[arg(long, env = ENV_REPOSITORY_URL, hide_env_values = true, value_name = "URL-OR-DIR")]
-    key_repo: String,
+    key_repo: Option<String>,
+
+    /// Take the keys from the JSON Web Key Set at this https URL instead of a key repository
+    /// (`asap serve-keys --jwks` publishes one at /.well-known/jwks.json)
+    #[arg(long, value_name = "URL")]
+    jwks: Option<String>,
 
     /// A repository tried when every --key-repo URL fails
     #[arg(long, env = ENV_FALLBACK_REPOSITORY_URL, hide_env_values = true, value_name = "URL")]
@@ -132,7 +138,28 @@ fn read_token_from_stdin() -> anyhow::Result<String> {
 }
 
 fn key_source(args: &Args) -> anyhow::Result<Arc<dyn PublicKeySource>> {
-    let repo = args.key_repo.trim();
+    let cacert = match &args.cacert {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
+        None => None,
+    };
+    if let Some(url) = &args.jwks {
+        let mut builder =
+            JwksKeySource::builder(url.trim()).allow_insecure_loopback(args.allow_insecure_http);
+        if let Some(pem) = cacert {
+            builder = builder.add_root_certificates_pem(pem);
+        }
+        return builder
+            .build()
+            .map(|source| Arc::new(source) as Arc<dyn PublicKeySource>)
+            .map_err(|e| insecure_url(e, args.allow_insecure_http, "key set"));
+    }
+    let repo = args
+        .key_repo
+        .as_deref()
+        .ok_or_else(|| anyhow!("give --key-repo (or ASAP_PUBLIC_KEY_REPOSITORY_URL) or --jwks"))?
+        .trim();
     if !repo.contains("://") {
         if args.fallback_key_repo.is_some() {
             bail!("--fallback-key-repo applies to URL key repositories only");
@@ -156,20 +183,26 @@ fn key_source(args: &Args) -> anyhow::Result<Arc<dyn PublicKeySource>> {
             builder = builder.fallback(url);
         }
     }
-    if let Some(path) = &args.cacert {
-        let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Some(pem) = cacert {
         builder = builder.add_root_certificates_pem(pem);
     }
-    match builder.build() {
-        Ok(repo) => Ok(Arc::new(repo)),
-        Err(ConfigError::InsecureUrl(url)) if args.allow_insecure_http => Err(anyhow!(
-            "key repository {url} is plain http and not on this machine: use https \
+    builder
+        .build()
+        .map(|repo| Arc::new(repo) as Arc<dyn PublicKeySource>)
+        .map_err(|e| insecure_url(e, args.allow_insecure_http, "key repository"))
+}
+
+/// The error for a URL that cannot be used, saying what to do about plain http.
+fn insecure_url(e: ConfigError, allowed: bool, what: &str) -> anyhow::Error {
+    match e {
+        ConfigError::InsecureUrl(url) if allowed => anyhow!(
+            "{what} {url} is plain http and not on this machine: use https \
              (--allow-insecure-http covers 127.0.0.0/8, ::1 and localhost only)"
-        )),
-        Err(ConfigError::InsecureUrl(url)) => Err(anyhow!(
-            "key repository {url} is plain http: use https, or pass --allow-insecure-http for a \
-             repository on this machine"
-        )),
-        Err(e) => Err(e.into()),
+        ),
+        ConfigError::InsecureUrl(url) => anyhow!(
+            "{what} {url} is plain http: use https, or pass --allow-insecure-http for a \
+             {what} on this machine"
+        ),
+        e => e.into(),
     }
 }

@@ -4,6 +4,7 @@
 mod bound;
 mod connect;
 mod curl;
+mod jwks;
 mod keys;
 mod python;
 mod roundtrip;

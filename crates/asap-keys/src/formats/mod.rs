@@ -9,12 +9,12 @@
 //! | OpenSSH (`id_ed25519`, `id_ecdsa`, `id_rsa`; `.pub`, `authorized_keys`) | `openssh::private` | `openssh::public` |
 //! | data URI `data:application/pkcs8;kid=…;base64,…` | [`parse_data_uri`], [`to_data_uri`] | — |
 //!
-//! Formats that carry raw key components (OpenSSH) are re-encoded by the one DER writer,
+//! Formats that carry raw key components (OpenSSH, JWK) are re-encoded by the one DER writer,
 //! `der`, into the standard documents aws-lc-rs loads; the object identifiers in those
 //! documents are [`asap_core::oid`]'s.
 
 mod data_uri;
-mod der;
+pub(crate) mod der;
 mod encrypted_pkcs8;
 mod openssh;
 mod private;

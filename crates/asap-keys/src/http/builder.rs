@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::budget::{Budgets, FetchBudget};
 use super::cache::{AnswerCache, CachePolicy};
-use super::fetch::{Fetcher, PEM_CONTENT_TYPE};
+use super::client::ClientSettings;
+use super::fetch::{Fetcher, HttpGet, PEM_CONTENT_TYPE};
 use super::single_flight::SingleFlight;
 use super::url::base_url;
 use super::{HttpKeyRepository, Inner};
@@ -17,15 +18,11 @@ use crate::error::ConfigError;
 #[must_use]
 pub struct HttpKeyRepositoryBuilder {
     urls: Vec<String>,
-    allow_insecure_loopback: bool,
-    connect_timeout: Duration,
-    timeout: Duration,
+    client: ClientSettings,
     policy: CachePolicy,
     budget: FetchBudget,
     failover_on_not_found: bool,
     content_types: Vec<String>,
-    roots_only: Option<String>,
-    extra_roots: Vec<String>,
 }
 
 impl HttpKeyRepository {
@@ -34,15 +31,11 @@ impl HttpKeyRepository {
     pub fn builder(url: impl Into<String>) -> HttpKeyRepositoryBuilder {
         HttpKeyRepositoryBuilder {
             urls: vec![url.into()],
-            allow_insecure_loopback: false,
-            connect_timeout: Duration::from_secs(2),
-            timeout: Duration::from_secs(5),
+            client: ClientSettings::default(),
             policy: CachePolicy::default(),
             budget: FetchBudget::default(),
             failover_on_not_found: false,
             content_types: vec![PEM_CONTENT_TYPE.to_owned()],
-            roots_only: None,
-            extra_roots: Vec::new(),
         }
     }
 }
@@ -58,19 +51,19 @@ impl HttpKeyRepositoryBuilder {
     /// [`is_loopback`](crate::is_loopback)), for a repository served by a sidecar or in tests.
     /// Off by default.
     pub fn allow_insecure_loopback(mut self, allow: bool) -> Self {
-        self.allow_insecure_loopback = allow;
+        self.client.allow_insecure_loopback = allow;
         self
     }
 
     /// The time allowed to establish a connection (TCP and TLS); default 2 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.client.connect_timeout = timeout;
         self
     }
 
     /// The time allowed for a whole request to one repository, body included; default 5 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.client.timeout = timeout;
         self
     }
 
@@ -103,13 +96,13 @@ impl HttpKeyRepositoryBuilder {
 
     /// Trusts only the CA certificates in this PEM bundle (a private PKI, tests).
     pub fn root_certificates_pem(mut self, pem: impl Into<String>) -> Self {
-        self.roots_only = Some(pem.into());
+        self.client.roots_only = Some(pem.into());
         self
     }
 
     /// Trusts the CA certificates in this PEM bundle in addition to the system's.
     pub fn add_root_certificates_pem(mut self, pem: impl Into<String>) -> Self {
-        self.extra_roots.push(pem.into());
+        self.client.extra_roots.push(pem.into());
         self
     }
 
@@ -121,42 +114,27 @@ impl HttpKeyRepositoryBuilder {
         let bases = self
             .urls
             .iter()
-            .map(|url| base_url(url, self.allow_insecure_loopback))
+            .map(|url| base_url(url, self.client.allow_insecure_loopback))
             .collect::<Result<Vec<_>, _>>()?;
         let setting = |message: &str| Err(ConfigError::Setting(message.to_owned()));
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return setting("timeouts must not be zero");
-        }
         if self.policy.max_keys == 0 || self.policy.max_negative == 0 {
             return setting("the cache must hold at least one key and one negative answer");
         }
         if self.budget.burst == 0 || self.budget.max_in_flight == 0 {
             return setting("the fetch budget must allow at least one fetch");
         }
-        let certs = |pem: &str| {
-            reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| ConfigError::Client(e.into()))
-        };
-        let mut client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .https_only(!self.allow_insecure_loopback)
-            .user_agent(concat!("asap-keys/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &self.roots_only {
-            client = client.tls_certs_only(certs(pem)?);
-        }
-        for pem in &self.extra_roots {
-            client = client.tls_certs_merge(certs(pem)?);
-        }
-        let client = client.build().map_err(|e| ConfigError::Client(e.into()))?;
+        let client = self.client.build()?;
         Ok(HttpKeyRepository {
             inner: Arc::new(Inner {
                 fetcher: Fetcher {
                     bases,
-                    client,
-                    timeout: self.timeout,
+                    get: HttpGet {
+                        client,
+                        timeout: self.client.timeout,
+                        accept: PEM_CONTENT_TYPE,
+                        content_types: self.content_types,
+                    },
                     failover_on_not_found: self.failover_on_not_found,
-                    content_types: self.content_types,
                 },
                 cache: AnswerCache::new(self.policy),
                 budgets: Budgets::new(self.budget),

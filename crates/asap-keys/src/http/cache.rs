@@ -70,9 +70,56 @@ impl Default for CachePolicy {
     }
 }
 
+/// How long one response may be used, from when it was received: fresh for `fresh`, then
+/// served stale while one refresh runs for `stale_while_revalidate`, or while every refresh
+/// fails for `stale_if_error` (both counted from the end of freshness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lifetimes {
+    pub(crate) fresh: Duration,
+    pub(crate) stale_while_revalidate: Duration,
+    pub(crate) stale_if_error: Duration,
+}
+
+impl CachePolicy {
+    /// The lifetimes a response's `Cache-Control` (and `Age`) ask for, within this policy's
+    /// caps: the one reading of HTTP caching for every key document.
+    pub(crate) fn lifetimes(&self, d: &Directives, age: u64) -> Lifetimes {
+        let pick = |given: Option<u64>, default: Duration, cap: Duration| {
+            given.map_or(default, Duration::from_secs).min(cap)
+        };
+        let fresh = if d.no_store || d.no_cache {
+            Duration::ZERO
+        } else {
+            pick(d.max_age, self.default_max_age, self.max_age_cap).saturating_sub(Duration::from_secs(age))
+        };
+        // must-revalidate forbids serving a stale response, no-store forbids keeping one.
+        let (stale_while_revalidate, stale_if_error) = if d.no_store || d.must_revalidate {
+            (Duration::ZERO, Duration::ZERO)
+        } else {
+            (
+                pick(
+                    d.stale_while_revalidate,
+                    self.default_stale_while_revalidate,
+                    self.stale_while_revalidate_cap,
+                ),
+                pick(
+                    d.stale_if_error,
+                    self.default_stale_if_error,
+                    self.stale_if_error_cap,
+                ),
+            )
+        };
+        Lifetimes {
+            fresh,
+            stale_while_revalidate,
+            stale_if_error,
+        }
+    }
+}
+
 /// The `Cache-Control` directives this client acts on.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Directives {
+pub(crate) struct Directives {
     max_age: Option<u64>,
     stale_while_revalidate: Option<u64>,
     stale_if_error: Option<u64>,
@@ -82,7 +129,7 @@ pub(super) struct Directives {
 }
 
 impl Directives {
-    pub(super) fn parse<'a>(values: impl Iterator<Item = &'a str>) -> Directives {
+    pub(crate) fn parse<'a>(values: impl Iterator<Item = &'a str>) -> Directives {
         let mut d = Directives::default();
         for directive in values.flat_map(|v| v.split(',')) {
             let (name, value) = match directive.split_once('=') {
@@ -279,39 +326,13 @@ impl AnswerCache {
     /// A fetched key with the lifetimes its `Cache-Control` (and `Age`) ask for, within the
     /// policy's caps.
     pub(super) fn key(&self, key: Arc<PublicKey>, d: &Directives, age: u64, now: Instant) -> CachedKey {
-        let policy = &self.policy;
-        let pick = |given: Option<u64>, default: Duration, cap: Duration| {
-            given.map_or(default, Duration::from_secs).min(cap)
-        };
-        let fresh = if d.no_store || d.no_cache {
-            Duration::ZERO
-        } else {
-            pick(d.max_age, policy.default_max_age, policy.max_age_cap)
-                .saturating_sub(Duration::from_secs(age))
-        };
-        // must-revalidate forbids serving a stale response, no-store forbids keeping one.
-        let (revalidate, on_error) = if d.no_store || d.must_revalidate {
-            (Duration::ZERO, Duration::ZERO)
-        } else {
-            (
-                pick(
-                    d.stale_while_revalidate,
-                    policy.default_stale_while_revalidate,
-                    policy.stale_while_revalidate_cap,
-                ),
-                pick(
-                    d.stale_if_error,
-                    policy.default_stale_if_error,
-                    policy.stale_if_error_cap,
-                ),
-            )
-        };
-        let fresh_until = now + fresh;
+        let lifetimes = self.policy.lifetimes(d, age);
+        let fresh_until = now + lifetimes.fresh;
         CachedKey {
             key,
             fresh_until,
-            revalidate_until: fresh_until + revalidate,
-            serve_on_error_until: fresh_until + on_error,
+            revalidate_until: fresh_until + lifetimes.stale_while_revalidate,
+            serve_on_error_until: fresh_until + lifetimes.stale_if_error,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Asking the repositories: `GET <base><kid>` on each in order until one answers.
+//! Asking the repositories: `GET <base><kid>` on each in order until one answers; and the one
+//! bounded download ([`HttpGet`]) that JWKS documents are fetched with too.
 //!
 //! A repository answers with a key, or says it has none (404, 410, and 403 as object stores
 //! send for a missing object). Anything else is the repository's trouble, not the key's, and
@@ -35,23 +36,35 @@ pub(super) enum Fetched {
     Invalid(KeyError),
 }
 
-/// What one repository answered.
-enum Response {
-    Pem {
+/// What one server answered.
+pub(crate) enum Response {
+    /// 200 with an accepted `Content-Type` and a body within the cap.
+    Body {
         body: Vec<u8>,
         directives: Directives,
+        /// The `Age` header: how long a cache upstream has held the response.
         age: u64,
     },
+    /// 404, 410, or 403 as object stores send for a missing object.
     NotFound,
+}
+
+/// One bounded `GET`: the one place a key document is downloaded, for a repository's PEM keys
+/// and for a JWKS document alike. `Accept` is sent and the `Content-Type` required to be one
+/// of `content_types`; the body is capped at [`MAX_KEY_BODY_BYTES`] while it streams; the
+/// whole exchange is bounded by `timeout`.
+pub(crate) struct HttpGet {
+    pub(crate) client: reqwest::Client,
+    pub(crate) timeout: Duration,
+    pub(crate) accept: &'static str,
+    pub(crate) content_types: Vec<String>,
 }
 
 /// The repositories and how to ask them.
 pub(super) struct Fetcher {
     pub(super) bases: Vec<String>,
-    pub(super) client: reqwest::Client,
-    pub(super) timeout: Duration,
+    pub(super) get: HttpGet,
     pub(super) failover_on_not_found: bool,
-    pub(super) content_types: Vec<String>,
 }
 
 impl Fetcher {
@@ -63,8 +76,8 @@ impl Fetcher {
             // The kid has passed the core syntax rule: plain concatenation cannot leave the base.
             let url = format!("{base}{kid}");
             tracing::debug!(%url, "fetching public key");
-            match self.fetch_one(&url).await {
-                Ok(Response::Pem {
+            match self.get.get(&url).await {
+                Ok(Response::Body {
                     body,
                     directives,
                     age,
@@ -101,15 +114,18 @@ impl Fetcher {
             FetchError::AllFailed(errors)
         })
     }
+}
 
-    async fn fetch_one(&self, url: &str) -> Result<Response, FetchError> {
+impl HttpGet {
+    /// `GET url`, within the timeout.
+    pub(crate) async fn get(&self, url: &str) -> Result<Response, FetchError> {
         // reqwest's own timeout covers the body too; this one also bounds our reads.
-        tokio::time::timeout(self.timeout, self.fetch_one_unbounded(url))
+        tokio::time::timeout(self.timeout, self.get_unbounded(url))
             .await
             .unwrap_or_else(|_| Err(FetchError::Timeout { url: url.to_owned() }))
     }
 
-    async fn fetch_one_unbounded(&self, url: &str) -> Result<Response, FetchError> {
+    async fn get_unbounded(&self, url: &str) -> Result<Response, FetchError> {
         let classify = |e: reqwest::Error| {
             if e.is_timeout() {
                 FetchError::Timeout { url: url.to_owned() }
@@ -128,7 +144,7 @@ impl Fetcher {
         let mut response = self
             .client
             .get(url)
-            .header(ACCEPT, PEM_CONTENT_TYPE)
+            .header(ACCEPT, self.accept)
             .send()
             .await
             .map_err(classify)?;
@@ -160,6 +176,7 @@ impl Fetcher {
             return Err(FetchError::ContentType {
                 url: url.to_owned(),
                 content_type,
+                expected: self.accept,
             });
         }
         let too_large = || FetchError::TooLarge {
@@ -192,7 +209,7 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response::Pem {
+        Ok(Response::Body {
             body,
             directives,
             age,

@@ -6,11 +6,14 @@
 //! [`env`] reads them from the environment, [`fetch`] asks the repositories in order,
 //! [`cache`] remembers their answers, [`budget`] bounds what lookups may cost upstream and
 //! [`single_flight`] shares one fetch between the lookups that wait for it; this module ties
-//! them into one lookup.
+//! them into one lookup. [`client`], the bounded download of [`fetch`], the `Cache-Control`
+//! reading of [`cache`] and [`single_flight`] serve the JWKS key source too, so both fetch keys
+//! by the same rules.
 
 mod budget;
 mod builder;
 mod cache;
+mod client;
 mod env;
 mod fetch;
 mod single_flight;
@@ -29,11 +32,16 @@ pub use env::{ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL};
 pub use fetch::{MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE};
 pub use url::is_loopback;
 
+pub(crate) use cache::{Directives, Lifetimes};
+pub(crate) use client::ClientSettings;
+pub(crate) use fetch::{HttpGet, Response};
+pub(crate) use single_flight::{SharedFetch, SingleFlight};
+pub(crate) use url::checked_url;
+
 use crate::error::FetchError;
 use budget::Budgets;
 use cache::{Answer, AnswerCache, Cached, Decision};
 use fetch::{Fetched, Fetcher};
-use single_flight::{SharedFetch, SingleFlight};
 
 /// A public key repository reached over HTTPS: `GET <base-url>/<kid>` answers the PEM public
 /// key published for the kid.
@@ -107,7 +115,7 @@ impl fmt::Debug for HttpKeyRepository {
         let inner = &self.inner;
         f.debug_struct("HttpKeyRepository")
             .field("repositories", &inner.fetcher.bases)
-            .field("timeout", &inner.fetcher.timeout)
+            .field("timeout", &inner.fetcher.get.timeout)
             .field("failover_on_not_found", &inner.fetcher.failover_on_not_found)
             .field("policy", inner.cache.policy())
             .field("budget", inner.budgets.budget())

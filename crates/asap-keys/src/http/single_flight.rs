@@ -4,34 +4,34 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use asap_core::KeyId;
 use futures_util::FutureExt as _;
 use futures_util::future::Shared;
 
 /// A fetch that any number of lookups can await.
-pub(super) type SharedFetch<T> = Shared<Pin<Box<dyn Future<Output = T> + Send>>>;
+pub(crate) type SharedFetch<T> = Shared<Pin<Box<dyn Future<Output = T> + Send>>>;
 
-/// The fetches in flight, by kid.
-pub(super) struct SingleFlight<T> {
-    flights: Arc<Mutex<HashMap<KeyId, SharedFetch<T>>>>,
+/// The fetches in flight, by what they fetch (a kid; `()` for a source with one document).
+pub(crate) struct SingleFlight<T, K = asap_core::KeyId> {
+    flights: Arc<Mutex<HashMap<K, SharedFetch<T>>>>,
 }
 
 /// No tokio runtime to run the fetch task on.
 #[derive(Debug)]
-pub(super) struct NoRuntime;
+pub(crate) struct NoRuntime;
 
-impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
-    pub(super) fn new() -> SingleFlight<T> {
+impl<T: Clone + Send + Sync + 'static, K: Hash + Eq + Clone + Send + 'static> SingleFlight<T, K> {
+    pub(crate) fn new() -> SingleFlight<T, K> {
         SingleFlight {
             flights: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
     /// The fetch in flight for `kid`, if any.
-    pub(super) fn join(&self, kid: &KeyId) -> Option<SharedFetch<T>> {
+    pub(crate) fn join(&self, kid: &K) -> Option<SharedFetch<T>> {
         self.flights
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -42,9 +42,9 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
     /// Runs `fetch` for `kid` in its own task, holding `guard` until it ends; if a fetch for
     /// `kid` is in flight already, that one instead. `on_panic` makes the answer of a task
     /// that panicked.
-    pub(super) fn start<G: Send + 'static>(
+    pub(crate) fn start<G: Send + 'static>(
         &self,
-        kid: &KeyId,
+        kid: &K,
         guard: G,
         fetch: impl Future<Output = T> + Send + 'static,
         on_panic: impl FnOnce(tokio::task::JoinError) -> T + Send + 'static,

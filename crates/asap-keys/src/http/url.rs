@@ -6,29 +6,43 @@ use crate::error::ConfigError;
 /// this base followed by the kid, by string concatenation, so nothing in the base may swallow
 /// or redirect the kid.
 pub(super) fn base_url(url: &str, allow_insecure_loopback: bool) -> Result<String, ConfigError> {
-    let invalid = |reason: &str| ConfigError::InvalidUrl {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let parsed = url::Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    let parsed = checked_url(url, allow_insecure_loopback)?;
     if parsed.cannot_be_a_base() {
-        return Err(invalid("not a hierarchical URL"));
+        return Err(invalid(url, "not a hierarchical URL"));
     }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(invalid("a query or fragment would swallow the kid"));
+    if parsed.query().is_some() {
+        return Err(invalid(url, "a query or fragment would swallow the kid"));
+    }
+    let mut base = parsed.as_str().trim_end_matches('/').to_owned();
+    base.push('/');
+    Ok(base)
+}
+
+/// The rules every URL keys are fetched from passes (a repository base, a JWKS document):
+/// absolute, no fragment, no credentials, `https` — or plain `http` to a loopback host when
+/// `allow_insecure_loopback`.
+pub(crate) fn checked_url(url: &str, allow_insecure_loopback: bool) -> Result<url::Url, ConfigError> {
+    let parsed = url::Url::parse(url.trim()).map_err(|e| invalid(url, &e.to_string()))?;
+    if parsed.fragment().is_some() {
+        return Err(invalid(url, "a fragment is never sent to the server"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(invalid("credentials in the URL are not supported"));
+        return Err(invalid(url, "credentials in the URL are not supported"));
     }
     match parsed.scheme() {
         "https" => {}
         "http" if allow_insecure_loopback && is_loopback(&parsed) => {}
         "http" => return Err(ConfigError::InsecureUrl(url.to_owned())),
-        other => return Err(invalid(&format!("unsupported scheme {other:?}"))),
+        other => return Err(invalid(url, &format!("unsupported scheme {other:?}"))),
     }
-    let mut base = parsed.as_str().trim_end_matches('/').to_owned();
-    base.push('/');
-    Ok(base)
+    Ok(parsed)
+}
+
+fn invalid(url: &str, reason: &str) -> ConfigError {
+    ConfigError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// Whether a URL's host is this machine: an address in `127.0.0.0/8`, `::1`, or the name

@@ -20,6 +20,9 @@
 //! - **One answer for "not a key here".** A missing file, a directory, a FIFO, a link out of the
 //!   directory, a file that is not a public key: the same 404 with the same body
 //!   ([`NOT_A_KEY_BODY`]), so the server is no oracle for what exists on its disk.
+//! - **JWKS too, when asked.** With [`KeyServerConfig::publish_jwks`], `GET /.well-known/jwks.json`
+//!   ([`JWKS_PATH`]) answers every key of the directory as one JWK set, each read by the same
+//!   rules.
 //! - **The right headers.** `Content-Type: application/x-pem-file` and
 //!   `Cache-Control: max-age=<secs>` on keys; `405` with `Allow` for methods other than `GET`
 //!   and `HEAD`; `503` with `Retry-After` when the keys cannot be read now.
@@ -59,9 +62,11 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 mod connection;
+mod jwks;
 mod limits;
 mod service;
 
+pub use jwks::JWKS_PATH;
 pub use limits::ConnectionLimits;
 pub use service::{DEFAULT_MAX_AGE, KeyResponse, KeyService, NOT_A_KEY_BODY, ResponseFuture};
 
@@ -139,6 +144,13 @@ impl KeyServerConfig {
     /// The `Cache-Control: max-age` of served keys (whole seconds).
     pub fn max_age(mut self, max_age: Duration) -> KeyServerConfig {
         self.service = self.service.max_age(max_age);
+        self
+    }
+
+    /// Also publishes the directory as a JWK set at [`JWKS_PATH`] (see
+    /// [`KeyService::publish_jwks`]).
+    pub fn publish_jwks(mut self, publish: bool) -> KeyServerConfig {
+        self.service = self.service.publish_jwks(publish);
         self
     }
 

@@ -17,8 +17,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use percent_encoding::percent_decode_str;
 
-use crate::PEM_CONTENT_TYPE;
+use super::jwks::{JWKS_PATH, directory_jwks};
 use crate::directory::{DirectoryError, KeyDirectory};
+use crate::{JWKS_CONTENT_TYPE, PEM_CONTENT_TYPE};
 
 /// The `Cache-Control: max-age` sent with keys unless configured otherwise: 5 minutes.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
@@ -54,6 +55,7 @@ pub(crate) struct Peer(pub(crate) SocketAddr);
 pub struct KeyService {
     keys: Arc<Keys>,
     cache_control: HeaderValue,
+    jwks: bool,
 }
 
 enum Keys {
@@ -68,7 +70,9 @@ impl fmt::Debug for KeyService {
             Keys::Directory(dir) => s.field("directory", &dir.root()),
             Keys::Source(source) => s.field("source", source),
         };
-        s.field("cache_control", &self.cache_control).finish()
+        s.field("cache_control", &self.cache_control)
+            .field("jwks", &self.jwks)
+            .finish()
     }
 }
 
@@ -93,6 +97,7 @@ impl KeyService {
         KeyService {
             keys: Arc::new(keys),
             cache_control: cache_control(DEFAULT_MAX_AGE),
+            jwks: false,
         }
     }
 
@@ -101,6 +106,18 @@ impl KeyService {
     #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> KeyService {
         self.cache_control = cache_control(max_age);
+        self
+    }
+
+    /// Also publishes the directory as one JWK set at [`JWKS_PATH`]
+    /// (`/.well-known/jwks.json`), with `Content-Type: application/jwk-set+json` and the same
+    /// `Cache-Control`, so that one repository serves PEM-by-kid and JWKS consumers alike. Each
+    /// key in it is read by the same rules as `GET /<kid>`; a file that is not a public key is
+    /// left out. Off by default, and only for a directory (a [`PublicKeySource`] cannot be
+    /// listed); the path is then no longer looked up as the kid `.well-known/jwks.json`.
+    #[must_use]
+    pub fn publish_jwks(mut self, publish: bool) -> KeyService {
+        self.jwks = publish;
         self
     }
 
@@ -161,6 +178,8 @@ impl Future for ResponseFuture {
 /// The answer to one request, before it becomes an HTTP response.
 enum Answer {
     Key(Bytes),
+    /// The directory as a JWK set.
+    KeySet(Bytes),
     /// Not a key here; the reason goes to the log only, and `warn` says whether an operator
     /// should look (private key material, an unreadable file).
     NotAKey {
@@ -187,7 +206,7 @@ impl KeyService {
         let response = self.response(&answer, head);
         let status = response.status().as_u16();
         let bytes = match &answer {
-            Answer::Key(body) if !head => body.len(),
+            Answer::Key(body) | Answer::KeySet(body) if !head => body.len(),
             _ => 0,
         };
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -201,7 +220,7 @@ impl KeyService {
             Answer::NotAKey { reason, warn: false } => tracing::info!(
                 peer, %method, ?path, status, bytes, duration_ms, reason = %reason, "key request"
             ),
-            Answer::Key(_) | Answer::MethodNotAllowed => {
+            Answer::Key(_) | Answer::KeySet(_) | Answer::MethodNotAllowed => {
                 tracing::info!(peer, %method, ?path, status, bytes, duration_ms, "key request");
             }
         }
@@ -210,6 +229,15 @@ impl KeyService {
 
     /// Finds the key for a request path. The kid rule runs before any key is looked up.
     async fn lookup(&self, path: &str) -> Answer {
+        if self.jwks
+            && path == JWKS_PATH
+            && let Keys::Directory(dir) = &*self.keys
+        {
+            return match directory_jwks(dir).await {
+                Ok(json) => Answer::KeySet(Bytes::from(json)),
+                Err(e) => Answer::Unavailable(format!("the key set cannot be made: {e}")),
+            };
+        }
         let not_a_key = |reason: &str| Answer::NotAKey {
             reason: reason.to_owned(),
             warn: false,
@@ -256,6 +284,14 @@ impl KeyService {
                     (CACHE_CONTROL, self.cache_control.clone()),
                 ],
                 pem.clone(),
+            ),
+            Answer::KeySet(json) => (
+                StatusCode::OK,
+                vec![
+                    (CONTENT_TYPE, HeaderValue::from_static(JWKS_CONTENT_TYPE)),
+                    (CACHE_CONTROL, self.cache_control.clone()),
+                ],
+                json.clone(),
             ),
             Answer::NotAKey { .. } => (
                 StatusCode::NOT_FOUND,

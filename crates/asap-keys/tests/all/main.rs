@@ -7,6 +7,7 @@ mod end_to_end;
 mod failover;
 mod file_repo;
 mod http_repo;
+mod jwks;
 mod private_keys;
 #[cfg(feature = "server")]
 mod server;

@@ -6,6 +6,8 @@ mod axum_app;
 mod bound;
 #[cfg(all(feature = "connect", feature = "axum"))]
 mod connect;
+#[cfg(all(feature = "forge", feature = "axum"))]
+mod forge;
 mod grpc;
 mod hardening;
 mod hyper_plain;

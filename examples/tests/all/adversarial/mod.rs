@@ -12,6 +12,7 @@ mod stack;
 
 mod claims;
 mod connect;
+mod forge;
 mod framing;
 mod header;
 mod key_repository;

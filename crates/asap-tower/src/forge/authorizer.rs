@@ -1,0 +1,87 @@
+//! The Forge authorizer and the builder methods of [`ForgeLayer`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use forge_remote::{ForgeError, InvocationVerifier, SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER};
+use http::{HeaderMap, Request, Response};
+
+use super::{ForgeLayer, forge_response};
+use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::refusal::hide_authorization;
+
+type Responder = Arc<dyn Fn(&ForgeError) -> Response<String> + Send + Sync>;
+
+/// What a [`ForgeLayer`] applies to each request: verify its invocation with its
+/// [`InvocationVerifier`]. Built and configured through [`ForgeLayer`].
+#[derive(Clone)]
+pub struct ForgeAuthorizer {
+    verifier: Arc<InvocationVerifier>,
+    responder: Responder,
+}
+
+impl fmt::Debug for ForgeAuthorizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForgeAuthorizer")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ForgeLayer {
+    /// A layer that verifies every request's invocation with `verifier`.
+    pub fn new(verifier: InvocationVerifier) -> ForgeLayer {
+        ForgeLayer::from_shared(Arc::new(verifier))
+    }
+
+    /// A layer over a verifier shared with other layers or code.
+    pub fn from_shared(verifier: Arc<InvocationVerifier>) -> ForgeLayer {
+        AuthorizeLayer::with_authorizer(ForgeAuthorizer {
+            verifier,
+            responder: Arc::new(forge_response),
+        })
+    }
+
+    /// Replaces the response built for a refused request (the default is
+    /// [`forge_response`](crate::forge_response)).
+    pub fn on_rejection<F>(self, respond: F) -> ForgeLayer
+    where
+        F: Fn(&ForgeError) -> Response<String> + Send + Sync + 'static,
+    {
+        self.map_authorizer(|a| a.responder = Arc::new(respond))
+    }
+}
+
+/// Marks the app's OAuth tokens sensitive, as `Authorization` is.
+fn hide_oauth_tokens(headers: &mut HeaderMap) {
+    for name in [SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER] {
+        if let http::header::Entry::Occupied(mut values) = headers.entry(name) {
+            for value in values.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
+    }
+}
+
+impl Authorize for ForgeAuthorizer {
+    type Error = ForgeError;
+    const KIND: &'static str = "Forge";
+
+    /// Admits `request` with its [`forge_remote::Invocation`] in the extensions.
+    async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), ForgeError> {
+        hide_authorization(request.headers_mut());
+        hide_oauth_tokens(request.headers_mut());
+        let invocation = self.verifier.verify_request(request.headers()).await?;
+        tracing::debug!(
+            installation = invocation.installation_id(),
+            principal = invocation.principal(),
+            "Forge invocation accepted"
+        );
+        request.extensions_mut().insert(invocation);
+        Ok(())
+    }
+
+    fn refuse(&self, error: &ForgeError) -> Response<String> {
+        (self.responder)(error)
+    }
+}

@@ -1,0 +1,167 @@
+//! The Forge layer (feature `forge`): an axum app over loopback, called with invocation tokens
+//! built to the documented layout; the verifier's keys from a static source (the JWKS path end
+//! to end is in the examples' tests).
+
+use std::sync::Arc;
+
+use asap_core::{
+    Algorithm, KeyFuture, KeyId, KeySourceError, KeySpec, PrivateKey, PublicKeySource, StaticKeySource,
+};
+use asap_testkit::http::spawn_http;
+use asap_tower::{ForgeInvocation, ForgeLayer};
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use forge_remote::{InvocationVerifier, SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+
+const APP_ID: &str = "ari:cloud:ecosystem::app/5e3a1c52-7d7c-4d55-9d8b-0c1e6c2b8d11";
+
+fn now() -> i64 {
+    asap_core::Clock::now(&asap_core::SystemClock)
+}
+
+fn claims() -> Value {
+    json!({
+        "iss": "forge/invocation-token",
+        "aud": APP_ID,
+        "iat": now(), "nbf": now(), "exp": now() + 60,
+        "jti": "jti-1",
+        "app": {
+            "id": APP_ID,
+            "installationId": "ari:cloud:ecosystem::installation/1",
+            "apiBaseUrl": "https://api.atlassian.com/ex/jira/c1",
+        },
+        "context": {"cloudId": "c1"},
+        "principal": "account-1",
+    })
+}
+
+fn token(key: &PrivateKey, claims: &Value) -> String {
+    asap_testkit::forge::signed(&json!({"alg": "RS256", "kid": "k1"}), claims, |input| {
+        key.sign(Algorithm::RS256, input).expect("sign")
+    })
+}
+
+/// The handler reports what it saw: the tenant, the principal, and whether the secrets it was
+/// handed are hidden from `Debug` of the headers.
+async fn invoked(ForgeInvocation(invocation): ForgeInvocation, headers: HeaderMap) -> String {
+    let debug = format!("{headers:?}");
+    format!(
+        "{} {} hidden={}",
+        invocation.installation_id(),
+        invocation.principal().unwrap_or("-"),
+        !debug.contains("system-secret") && !debug.contains("eyJ")
+    )
+}
+
+async fn app(keys: impl PublicKeySource + 'static) -> String {
+    let verifier = InvocationVerifier::builder(APP_ID)
+        .key_source(Arc::new(keys))
+        .build()
+        .expect("verifier");
+    let router = Router::new()
+        .route("/invoke", post(invoked))
+        .layer(ForgeLayer::new(verifier))
+        .merge(Router::new().route("/unguarded", post(invoked)));
+    format!("http://{}", spawn_http(router).await)
+}
+
+fn keys(key: &PrivateKey) -> StaticKeySource {
+    StaticKeySource::new().with_key(
+        KeyId::parse("k1").expect("kid"),
+        key.public_key().expect("public"),
+    )
+}
+
+#[tokio::test]
+async fn a_valid_invocation_reaches_the_handler_with_its_secrets_hidden() {
+    let key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    let base = app(keys(&key)).await;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/invoke"))
+        .header(AUTHORIZATION, format!("Bearer {}", token(&key, &claims())))
+        .header(SYSTEM_TOKEN_HEADER, "system-secret")
+        .header(USER_TOKEN_HEADER, "user-secret")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.text().await.expect("body"),
+        "ari:cloud:ecosystem::installation/1 account-1 hidden=true"
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_401_with_a_bearer_challenge() {
+    let key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    let base = app(keys(&key)).await;
+    let client = reqwest::Client::new();
+    let missing = client.post(format!("{base}/invoke")).send().await.expect("send");
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.headers()[WWW_AUTHENTICATE], "Bearer");
+
+    let mut wrong_aud = claims();
+    wrong_aud["aud"] = json!("ari:cloud:ecosystem::app/other");
+    let other_key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    for bad in [
+        token(&key, &wrong_aud),
+        token(&other_key, &claims()),
+        "a.b.c".to_owned(),
+    ] {
+        let response = client
+            .post(format!("{base}/invoke"))
+            .header(AUTHORIZATION, format!("Bearer {bad}"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
+        );
+        let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+        assert_eq!(body["error"], "invalid_token");
+        assert!(!body.to_string().contains(&bad), "the token is never echoed");
+    }
+    // The extractor alone, without the layer, admits nobody.
+    let unguarded = client
+        .post(format!("{base}/unguarded"))
+        .header(AUTHORIZATION, format!("Bearer {}", token(&key, &claims())))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(unguarded.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A key source that cannot answer: Forge's key set is down.
+#[derive(Debug)]
+struct Down;
+
+impl PublicKeySource for Down {
+    fn public_key<'a>(&'a self, _: &'a KeyId) -> KeyFuture<'a> {
+        Box::pin(async {
+            Err(KeySourceError::Unavailable(
+                "forge.cdn.example unreachable".into(),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn keys_that_cannot_be_fetched_are_a_503_naming_no_dependency() {
+    let key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    let base = app(Down).await;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/invoke"))
+        .header(AUTHORIZATION, format!("Bearer {}", token(&key, &claims())))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[RETRY_AFTER], "5");
+    assert!(!response.text().await.expect("body").contains("forge.cdn"));
+}
