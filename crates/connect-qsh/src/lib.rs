@@ -125,13 +125,19 @@ mod claims;
 #[cfg(feature = "auth")]
 mod error;
 #[cfg(feature = "auth")]
+mod install_key;
+#[cfg(feature = "auth")]
 mod lifecycle;
 #[cfg(feature = "auth")]
 mod secret;
 #[cfg(feature = "auth")]
+mod session;
+#[cfg(feature = "auth")]
 mod signer;
 #[cfg(feature = "auth")]
 mod store;
+#[cfg(feature = "auth")]
+mod user;
 
 #[cfg(feature = "auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
@@ -147,11 +153,13 @@ pub use {
         VerifiedCallback,
     },
     secret::SharedSecret,
+    session::{DEFAULT_SESSION_LIFETIME, MAX_SESSION_LIFETIME, SESSION_TOKEN_HEADER},
     signer::{ConnectSigner, DEFAULT_CONNECT_LIFETIME, MAX_CONNECT_LIFETIME},
     store::{
         InMemorySharedSecretStore, InMemoryTenantStore, SharedSecretStore, StoreFuture, Tenant,
         TenantSecrets, TenantStore,
     },
+    user::{ATLASSIAN_AUTHORIZATION_SERVER, JWT_BEARER_GRANT_TYPE, USER_ASSERTION_LIFETIME, UserAssertion},
 };
 
 #[cfg(all(test, feature = "auth"))]
