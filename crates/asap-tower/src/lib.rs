@@ -75,4 +75,7 @@ pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseFuture}
 #[cfg(all(feature = "connect", feature = "axum"))]
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
-pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};
+pub use connect::{
+    ConnectAuthorizer, ConnectLayer, ConnectService, SessionTokenFuture, SessionTokenHeader,
+    SessionTokenHeaderLayer, connect_error_code, connect_response,
+};

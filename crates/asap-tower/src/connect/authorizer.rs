@@ -78,12 +78,16 @@ impl ConnectLayer {
 
     /// Whether this route also accepts `context-qsh` tokens (default: no, a 403).
     pub fn allow_context_qsh(self, allow: bool) -> ConnectLayer {
-        let policy = if allow {
-            QshPolicy::AllowContext
-        } else {
-            QshPolicy::RequestOnly
-        };
-        self.qsh_policy(policy)
+        self.map_authorizer(|a| a.qsh_policy = QshPolicy::new(allow, a.qsh_policy.allows_session()))
+    }
+
+    /// Whether this route also accepts the app's own session tokens (default: no, a 403), made
+    /// by an authenticator with
+    /// [`session_tokens`](connect_qsh::AuthenticatorBuilder::session_tokens) and sent to the
+    /// page by [`SessionTokenHeaderLayer`](crate::SessionTokenHeaderLayer). Only for the app's
+    /// own AJAX endpoints: a route that needs a token bound to the request keeps refusing them.
+    pub fn allow_session_tokens(self, allow: bool) -> ConnectLayer {
+        self.map_authorizer(|a| a.qsh_policy = QshPolicy::new(a.qsh_policy.allows_context(), allow))
     }
 
     /// Sets the route's [`QshPolicy`] ([`ConnectLayer::allow_context_qsh`] is the short form).
