@@ -2,4 +2,6 @@
 
 #[cfg(feature = "connect")]
 mod connect;
+#[cfg(feature = "connect")]
+mod connect_user;
 mod middleware;
