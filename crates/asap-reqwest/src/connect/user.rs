@@ -164,7 +164,8 @@ impl UserTokenCache {
         UserTokenCache::with_client(authorization_server, http)
     }
 
-    /// Like [`UserTokenCache::new`], with this HTTP client for the token requests.
+    /// Like [`UserTokenCache::new`], with this HTTP client for the token requests. Give it a
+    /// timeout: callers for one entry wait for its token request (single flight).
     pub fn with_client(
         authorization_server: &str,
         http: reqwest::Client,

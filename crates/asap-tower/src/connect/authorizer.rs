@@ -167,3 +167,37 @@ fn received_uri<B>(request: &Request<B>) -> Uri {
     }
     request.uri().clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use connect_qsh::InMemorySharedSecretStore;
+
+    use super::*;
+
+    fn policy(layer: &ConnectLayer) -> QshPolicy {
+        layer.authorizer.qsh_policy
+    }
+
+    #[test]
+    fn context_and_session_opt_ins_compose() {
+        let authenticator = Authenticator::builder(InMemorySharedSecretStore::new())
+            .build()
+            .expect("valid");
+        let layer = ConnectLayer::new(authenticator);
+        assert_eq!(policy(&layer), QshPolicy::RequestOnly);
+        let both = layer.clone().allow_context_qsh(true).allow_session_tokens(true);
+        assert_eq!(policy(&both), QshPolicy::AllowContextOrSession);
+        assert_eq!(
+            policy(&both.clone().allow_context_qsh(false)),
+            QshPolicy::AllowSession
+        );
+        assert_eq!(policy(&both.allow_session_tokens(false)), QshPolicy::AllowContext);
+        // A narrowed layer starts from its parent's policy.
+        let sessions = layer.allow_session_tokens(true);
+        assert_eq!(policy(&sessions.narrow()), QshPolicy::AllowSession);
+        assert_eq!(
+            policy(&sessions.narrow().allow_session_tokens(false)),
+            QshPolicy::RequestOnly
+        );
+    }
+}
