@@ -76,6 +76,6 @@ pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseFuture}
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
 pub use connect::{
-    ConnectAuthorizer, ConnectLayer, ConnectService, SessionTokenFuture, SessionTokenHeader,
-    SessionTokenHeaderLayer, connect_error_code, connect_response,
+    ConnectAuthorizer, ConnectLayer, ConnectService, SessionTokenFuture, SessionTokenHeaderLayer,
+    SessionTokenHeaderService, connect_error_code, connect_response,
 };

@@ -1,18 +1,14 @@
 //! The PostgreSQL Connect tenant store (feature `connect`) against a real PostgreSQL server:
 //! the same store contract as the in-memory store (run on both), unreadable rows, concurrent
-//! installs of one tenant, and the database going away (a 503 through the Connect layer).
+//! installs of one tenant, and the database going away (a 503, not an unknown tenant).
 
 use std::sync::Arc;
 
 use asap_registry::PostgresTenantStore;
-use asap_testkit::http::spawn_http;
 use asap_testkit::postgres::PostgresServer;
-use asap_tower::{ConnectAuthenticated, ConnectLayer};
-use axum::Router;
-use axum::routing::get;
 use connect_qsh::{
-    Authenticator, ConnectSigner, InMemoryTenantStore, SharedSecret, SharedSecretStore, StoreError, Tenant,
-    TenantStore,
+    AuthError, Authenticator, ConnectSigner, InMemoryTenantStore, SharedSecret, SharedSecretStore,
+    StoreError, Tenant, TenantStore,
 };
 use serde_json::json;
 
@@ -170,27 +166,80 @@ async fn a_database_that_goes_away_is_a_503_not_an_unknown_tenant() {
     let store = Arc::new(PostgresTenantStore::connect(&pg.url()).await.expect("connect"));
     store.save(&tenant("client-1", "secret-1")).await.expect("saved");
     let authenticator = Authenticator::builder(store.clone()).build().expect("valid");
-    let app = Router::new()
-        .route(
-            "/panel",
-            get(|ConnectAuthenticated(t): ConnectAuthenticated| async move { t.client_key().to_owned() }),
-        )
-        .layer(ConnectLayer::new(authenticator));
-    let addr = spawn_http(app).await;
-    let status = || async {
-        let token = ConnectSigner::new("client-1")
-            .sign(&SharedSecret::new("secret-1"), "GET", "/panel", "")
-            .expect("signed");
-        reqwest::Client::new()
-            .get(format!("http://{addr}/panel"))
-            .header("authorization", format!("JWT {token}"))
-            .send()
-            .await
-            .expect("answered")
-            .status()
-            .as_u16()
-    };
-    assert_eq!(status().await, 200);
+    let token = ConnectSigner::new("client-1")
+        .sign(&SharedSecret::new("secret-1"), "GET", "/panel", "")
+        .expect("signed");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        http::HeaderValue::from_str(&format!("JWT {token}")).expect("header"),
+    );
+    let uri = http::Uri::from_static("/panel");
+    let verified = authenticator
+        .authenticate(&http::Method::GET, &uri, &headers)
+        .await
+        .expect("the tenant in PostgreSQL authenticates");
+    assert_eq!(verified.client_key(), "client-1");
+
     pg.stop();
-    assert_eq!(status().await, 503);
+    let err = authenticator
+        .authenticate(&http::Method::GET, &uri, &headers)
+        .await
+        .expect_err("the database is gone");
+    assert!(
+        matches!(err, AuthError::StoreUnavailable(StoreError::Unavailable(_))),
+        "{err}"
+    );
+    assert_eq!(err.outcome().status(), 503);
+}
+
+#[tokio::test]
+async fn the_lifecycle_keeps_the_postgres_store_in_step() {
+    let Some(pg) = PostgresServer::start() else { return };
+    let tenants = Arc::new(
+        PostgresTenantStore::connect(&pg.create_database("lifecycle"))
+            .await
+            .expect("connect"),
+    );
+    let install_key = asap_core::PrivateKey::generate(asap_core::KeySpec::Rsa(2048)).expect("RSA key");
+    let kid = asap_core::KeyId::parse("install-key").expect("kid");
+    let keys: Arc<dyn asap_core::PublicKeySource> = Arc::new(
+        asap_core::StaticKeySource::new().with_key(kid.clone(), install_key.public_key().expect("public")),
+    );
+    let app = "https://app.example.com";
+    let lifecycle = connect_qsh::Lifecycle::builder(app, keys, tenants.clone())
+        .build()
+        .expect("valid");
+    let callback = |path: &str| {
+        let token = ConnectSigner::new("client-1")
+            .audience(app)
+            .sign_rs256(&install_key, &kid, "POST", path, "")
+            .expect("signed");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "authorization",
+            http::HeaderValue::from_str(&format!("JWT {token}")).expect("header"),
+        );
+        (http::Uri::try_from(path).expect("uri"), headers)
+    };
+    let (uri, headers) = callback("/installed");
+    let body = payload("client-1", "secret-1");
+    lifecycle
+        .installed(&http::Method::POST, &uri, &headers, body.as_bytes())
+        .await
+        .expect("installed");
+    let saved = tenants
+        .tenant("client-1")
+        .await
+        .expect("answers")
+        .expect("in PostgreSQL");
+    assert_eq!(saved.install_payload(), body);
+
+    let (uri, headers) = callback("/uninstalled");
+    let body = body.replace("\"installed\"", "\"uninstalled\"");
+    lifecycle
+        .uninstalled(&http::Method::POST, &uri, &headers, body.as_bytes())
+        .await
+        .expect("uninstalled");
+    assert!(tenants.tenant("client-1").await.expect("answers").is_none());
 }

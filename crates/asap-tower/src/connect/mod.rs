@@ -81,7 +81,7 @@ pub use authorizer::ConnectAuthorizer;
 #[cfg(feature = "axum")]
 pub use extract::{ConnectAuthenticated, NotConnectAuthenticated};
 pub use response::{connect_error_code, connect_response};
-pub use session::{SessionTokenFuture, SessionTokenHeader, SessionTokenHeaderLayer};
+pub use session::{SessionTokenFuture, SessionTokenHeaderLayer, SessionTokenHeaderService};
 
 use crate::authorize::{AuthorizeLayer, AuthorizeService};
 

@@ -32,23 +32,23 @@ use tower_service::Service;
 pub struct SessionTokenHeaderLayer;
 
 impl<S> Layer<S> for SessionTokenHeaderLayer {
-    type Service = SessionTokenHeader<S>;
+    type Service = SessionTokenHeaderService<S>;
 
-    fn layer(&self, inner: S) -> SessionTokenHeader<S> {
-        SessionTokenHeader { inner }
+    fn layer(&self, inner: S) -> SessionTokenHeaderService<S> {
+        SessionTokenHeaderService { inner }
     }
 }
 
 /// The service made by [`SessionTokenHeaderLayer`].
 #[derive(Debug, Clone)]
-pub struct SessionTokenHeader<S> {
+pub struct SessionTokenHeaderService<S> {
     inner: S,
 }
 
-/// The future of [`SessionTokenHeader`].
+/// The future of [`SessionTokenHeaderService`].
 pub type SessionTokenFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 
-impl<S, B, RB> Service<Request<B>> for SessionTokenHeader<S>
+impl<S, B, RB> Service<Request<B>> for SessionTokenHeaderService<S>
 where
     S: Service<Request<B>, Response = Response<RB>>,
     S::Future: Send + 'static,
