@@ -8,10 +8,15 @@
 //!   product, bound to its final method and URL relative to the tenant's base URL.
 //! - **Inbound** — [`Authenticator`] checks a request from the product: token from
 //!   `Authorization: JWT …` or `?jwt=`, shared secret by `iss` from a [`SharedSecretStore`],
-//!   HS256 only, signature, time claims, then `qsh` in constant time.
-//! - **Install lifecycle** — [`Lifecycle`] verifies the `installed` / `uninstalled` callbacks
-//!   (RS256 with the product's install key, fetched by `kid` through an
-//!   [`asap_core::PublicKeySource`]) and keeps a [`TenantStore`] in step.
+//!   HS256 (or RS256 by `kid` with [`AuthenticatorBuilder::public_keys`]), signature, time
+//!   claims, then `qsh` in constant time. With [`AuthenticatorBuilder::session_tokens`] it also
+//!   mints and accepts the app's own session tokens, on routes whose [`QshPolicy`] allows them.
+//! - **Install lifecycle** — [`Lifecycle`] verifies the `installed`, `uninstalled`, `enabled`
+//!   and `disabled` callbacks (RS256 with the product's install key, fetched by `kid` through an
+//!   [`asap_core::PublicKeySource`], or HS256 with an installed tenant's current secret), each
+//!   token once, and keeps a [`TenantStore`] in step.
+//! - **Acting as a user** — [`UserAssertion`] makes the assertion of the OAuth 2.0 JWT-bearer
+//!   grant (the token exchange and its cache are `asap_reqwest::UserTokenCache`).
 //!
 //! ## Features
 //!
