@@ -155,17 +155,20 @@ pub enum UserTokenConfigError {
 
 impl UserTokenCache {
     /// A cache for `authorization_server` (its base URL; tokens come from
-    /// `<authorization_server>/oauth2/token`), with a client that times out after 10 s.
+    /// `<authorization_server>/oauth2/token`), with a client that times out after 10 s and
+    /// follows no redirects (a 307 would resend the assertion to wherever it points).
     pub fn new(authorization_server: &str) -> Result<UserTokenCache, UserTokenConfigError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         UserTokenCache::with_client(authorization_server, http)
     }
 
     /// Like [`UserTokenCache::new`], with this HTTP client for the token requests. Give it a
-    /// timeout: callers for one entry wait for its token request (single flight).
+    /// timeout (callers for one entry wait for its token request: single flight) and no
+    /// redirects (a 307 or 308 resends the form, assertion included, to its target).
     pub fn with_client(
         authorization_server: &str,
         http: reqwest::Client,

@@ -334,3 +334,46 @@ async fn nothing_leaves_without_a_user_a_client_id_or_the_tenants_base_url() {
     assert!(matches!(user_error(&err), ConnectUserError::NotUnderBaseUrl(_)));
     assert_eq!(s.authority.exchanges(), 0, "no token was asked for");
 }
+
+#[tokio::test]
+async fn the_assertion_does_not_follow_a_redirect() {
+    let s = setup().await;
+    // An authorization server that answers 307 to a "collector" that would receive the form.
+    let collected = Arc::new(AtomicUsize::new(0));
+    let seen = collected.clone();
+    let collector = spawn_http(Router::new().route(
+        "/steal",
+        post(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({"access_token": "stolen", "expires_in": 900}))
+            }
+        }),
+    ))
+    .await;
+    let redirecting = spawn_http(Router::new().route(
+        "/oauth2/token",
+        post(move || async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [("location", format!("http://{collector}/steal"))],
+            )
+        }),
+    ))
+    .await;
+    let tokens = Arc::new(UserTokenCache::new(&format!("http://{redirecting}")).expect("valid"));
+    let err = tokens
+        .access_token(&ActAsUser::new(s.tenant.clone(), ALICE, ["read"]))
+        .await
+        .expect_err("a redirect is not a token");
+    assert!(
+        matches!(err, UserTokenError::Refused { status: 307, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        collected.load(Ordering::SeqCst),
+        0,
+        "the assertion went nowhere else"
+    );
+}
