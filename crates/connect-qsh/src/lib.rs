@@ -196,5 +196,7 @@ mod send_bounds {
         .expect("valid");
         assert_send(&lifecycle.installed(&method, &uri, &headers, b""));
         assert_send(&lifecycle.uninstalled(&method, &uri, &headers, b""));
+        assert_send(&lifecycle.enabled(&method, &uri, &headers, b""));
+        assert_send(&lifecycle.disabled(&method, &uri, &headers, b""));
     }
 }
