@@ -40,6 +40,8 @@
 
 mod error;
 mod registry;
+#[cfg(feature = "connect")]
+mod tenant;
 
 /// Why a key text was refused ([`RegistryError::BadKey`]): the error of
 /// [`asap_keys::parse_public_key`].
@@ -49,3 +51,5 @@ pub use registry::{
     DEFAULT_CACHE_TTL, DEFAULT_MAX_CACHED_KEYS, KeyRegistry, KeyRegistryBuilder, MIGRATIONS_TABLE,
     RegisteredKey,
 };
+#[cfg(feature = "connect")]
+pub use tenant::{PostgresTenantStore, TENANTS_TABLE};

@@ -1,5 +1,14 @@
 //! Outbound Atlassian Connect (feature `connect`): a middleware that signs each request from
-//! the app to the product with the tenant's shared secret.
+//! the app to the product with the tenant's shared secret ([`ConnectMiddleware`]), and one
+//! that calls the product as a user with an OAuth 2.0 access token from the JWT-bearer grant
+//! ([`ConnectUserMiddleware`]).
+
+mod user;
+
+pub use user::{
+    AccessToken, ActAsUser, ConnectUserError, ConnectUserMiddleware, DEFAULT_MAX_CACHED_USER_TOKENS,
+    DEFAULT_REFRESH_BEFORE, UserTokenCache, UserTokenConfigError, UserTokenError,
+};
 
 use connect_qsh::{ConnectSigner, SignError, Tenant};
 use http::Extensions;
@@ -124,7 +133,7 @@ impl ConnectMiddleware {
 /// The transport rule: a token only goes over `https`, or plain `http` to a loopback host
 /// (reachable only with a loopback tenant, because the signer binds the URL to the tenant's
 /// origin).
-fn check_transport(url: &reqwest::Url) -> Result<(), ConnectMiddlewareError> {
+pub(crate) fn check_transport(url: &reqwest::Url) -> Result<(), ConnectMiddlewareError> {
     let loopback = url.host_str().is_some_and(asap_core::is_loopback_host);
     match url.scheme() {
         "https" => Ok(()),

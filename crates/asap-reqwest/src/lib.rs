@@ -56,7 +56,11 @@
 mod connect;
 
 #[cfg(feature = "connect")]
-pub use connect::{ConnectMiddleware, ConnectMiddlewareError, ConnectTenant};
+pub use connect::{
+    AccessToken, ActAsUser, ConnectMiddleware, ConnectMiddlewareError, ConnectTenant, ConnectUserError,
+    ConnectUserMiddleware, DEFAULT_MAX_CACHED_USER_TOKENS, DEFAULT_REFRESH_BEFORE, UserTokenCache,
+    UserTokenConfigError, UserTokenError,
+};
 
 use asap_core::{Audience, Qsh, SignError, Signer, TokenRequest};
 use connect_qsh::QshError;

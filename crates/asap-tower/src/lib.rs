@@ -109,7 +109,10 @@ pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseBody, R
 #[cfg(all(feature = "connect", feature = "axum"))]
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
-pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};
+pub use connect::{
+    ConnectAuthorizer, ConnectLayer, ConnectService, SessionTokenFuture, SessionTokenHeaderLayer,
+    SessionTokenHeaderService, connect_error_code, connect_response,
+};
 #[cfg(feature = "forge")]
 pub use forge::{ForgeAuthorizer, ForgeLayer, ForgeService, forge_error_code, forge_response};
 #[cfg(all(feature = "forge", feature = "axum"))]

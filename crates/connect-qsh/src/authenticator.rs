@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, Jws, SystemClock, TimeRule, TokenError,
+    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, Jws, JwsSignature, KeyId, PublicKeySource,
+    RegisteredClaims, SystemClock, TimeRule, TokenError,
 };
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Uri};
@@ -14,6 +15,8 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use crate::canonical::{RequestTarget, form_pairs, qsh_matches_request};
 use crate::claims::{CONTEXT_QSH, ConnectClaims};
 use crate::error::{AuthError, ConfigError, truncate};
+use crate::install_key::InstallKeys;
+use crate::session::{DEFAULT_SESSION_LIFETIME, SessionTokens};
 use crate::signer::MAX_CONNECT_LIFETIME;
 use crate::store::SharedSecretStore;
 
@@ -29,11 +32,12 @@ pub const DEFAULT_CONNECT_LEEWAY: Duration = Duration::from_secs(30);
 /// [`AuthenticatorBuilder::max_lifetime`] on an app that takes no context tokens.
 pub const DEFAULT_CONNECT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// Whether a route accepts `context-qsh` tokens.
+/// Which tokens a route accepts besides those bound to the request.
 ///
 /// A `context-qsh` token is not bound to a request: the product hands it to the app's page
-/// (`AP.context.getToken()`), and the page may send it to any URL. Only routes built for that
-/// (the app's own AJAX endpoints) should accept it.
+/// (`AP.context.getToken()`), and the page may send it to any URL. Neither is an app session
+/// token ([`AuthenticatorBuilder::session_tokens`]), which the app hands its own page. Only
+/// routes built for that (the app's own AJAX endpoints) should accept them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum QshPolicy {
@@ -42,16 +46,43 @@ pub enum QshPolicy {
     RequestOnly,
     /// The `qsh` must be the hash of this request, or [`CONTEXT_QSH`].
     AllowContext,
+    /// A token bound to this request, or an app session token.
+    AllowSession,
+    /// A token bound to this request, a `context-qsh` token, or an app session token.
+    AllowContextOrSession,
 }
 
 impl QshPolicy {
-    /// The context rule: whether this policy admits a token with `binding`. A request-bound
+    /// The policy that admits `context-qsh` tokens when `context` and app session tokens when
+    /// `session`, besides request-bound ones.
+    pub const fn new(context: bool, session: bool) -> QshPolicy {
+        match (context, session) {
+            (false, false) => QshPolicy::RequestOnly,
+            (true, false) => QshPolicy::AllowContext,
+            (false, true) => QshPolicy::AllowSession,
+            (true, true) => QshPolicy::AllowContextOrSession,
+        }
+    }
+
+    /// Whether `context-qsh` tokens are admitted.
+    pub const fn allows_context(self) -> bool {
+        matches!(self, QshPolicy::AllowContext | QshPolicy::AllowContextOrSession)
+    }
+
+    /// Whether app session tokens are admitted.
+    pub const fn allows_session(self) -> bool {
+        matches!(self, QshPolicy::AllowSession | QshPolicy::AllowContextOrSession)
+    }
+
+    /// The route rule: whether this policy admits a token with `binding`. A request-bound
     /// token is admitted everywhere; a `context-qsh` one only where the route allows it
-    /// ([`AuthError::ContextQshNotAllowed`] otherwise). A layer nested inside one that already
+    /// ([`AuthError::ContextQshNotAllowed`] otherwise), and an app session token likewise
+    /// ([`AuthError::SessionTokenNotAllowed`]). A layer nested inside one that already
     /// authenticated the request applies this to the binding it found.
     pub fn admits(self, binding: QshBinding) -> Result<(), AuthError> {
-        match (binding, self) {
-            (QshBinding::Context, QshPolicy::RequestOnly) => Err(AuthError::ContextQshNotAllowed),
+        match binding {
+            QshBinding::Context if !self.allows_context() => Err(AuthError::ContextQshNotAllowed),
+            QshBinding::Session if !self.allows_session() => Err(AuthError::SessionTokenNotAllowed),
             _ => Ok(()),
         }
     }
@@ -65,19 +96,38 @@ pub enum QshBinding {
     Request,
     /// The page context (`qsh` = `context-qsh`), on a route that allows it.
     Context,
+    /// Nothing: an app session token, on a route that allows it.
+    Session,
 }
 
 /// A request that passed authentication: the tenant's client key and the token's claims.
-#[derive(Debug, Clone)]
+/// `Debug` leaves out the minted session token.
+#[derive(Clone)]
 pub struct VerifiedRequest {
+    client_key: Arc<str>,
     claims: ConnectClaims,
     binding: QshBinding,
+    key_id: Option<KeyId>,
+    session_token: Option<Arc<str>>,
 }
 
 impl VerifiedRequest {
-    /// The tenant's client key (the token's `iss`).
+    /// The tenant's client key: the token's `iss`, or for an app session token its `aud`.
     pub fn client_key(&self) -> &str {
-        self.claims.issuer()
+        &self.client_key
+    }
+
+    /// The `kid` of the public key that verified an RS256 token; `None` for HS256.
+    pub fn key_id(&self) -> Option<&KeyId> {
+        self.key_id.as_ref()
+    }
+
+    /// The app session token minted for this request: present when the authenticator makes
+    /// session tokens and the request was bound to a token the product signed (a page load).
+    /// Send it to the page (a [`SESSION_TOKEN_HEADER`](crate::SESSION_TOKEN_HEADER) response
+    /// header); it is a bearer credential for the tenant and user until it expires.
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
     }
 
     /// The user the request acts for (`sub`), when present.
@@ -90,9 +140,24 @@ impl VerifiedRequest {
         &self.claims
     }
 
-    /// Whether the token was bound to this request or to the page context.
+    /// Whether the token was bound to this request, to the page context, or is a session.
     pub fn binding(&self) -> QshBinding {
         self.binding
+    }
+}
+
+impl fmt::Debug for VerifiedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedRequest")
+            .field("client_key", &self.client_key)
+            .field("claims", &self.claims)
+            .field("binding", &self.binding)
+            .field("key_id", &self.key_id)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }
 
@@ -141,6 +206,8 @@ pub struct Authenticator {
     time: TimeRule,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    public_keys: Option<InstallKeys>,
+    sessions: Option<SessionTokens>,
 }
 
 /// Configures an [`Authenticator`].
@@ -151,6 +218,9 @@ pub struct AuthenticatorBuilder {
     max_lifetime: Duration,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    public_keys: Option<Arc<dyn PublicKeySource>>,
+    session_app_key: Option<String>,
+    session_lifetime: Duration,
 }
 
 impl AuthenticatorBuilder {
@@ -191,16 +261,60 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Also accepts RS256 tokens signed by the product's asymmetric key: the public key is
+    /// fetched from `keys` by the token's `kid` (the mechanism of signed install callbacks, an
+    /// `asap_keys` HTTP repository for the Connect install keys), and the token's `aud` must be
+    /// the [base URL](AuthenticatorBuilder::base_url), which must then be absolute. The `iss`
+    /// must still be an installed tenant, and the `qsh` and time rules are the same. HS256
+    /// tokens keep working. Default: HS256 only.
+    #[must_use]
+    pub fn public_keys(mut self, keys: Arc<dyn PublicKeySource>) -> AuthenticatorBuilder {
+        self.public_keys = Some(keys);
+        self
+    }
+
+    /// Makes and accepts app session tokens (as atlassian-connect-express does): after a
+    /// request bound to a token the product signed (a page load), the [`VerifiedRequest`]
+    /// carries a fresh HS256 token, signed with the tenant's shared secret, `iss` = `app_key`
+    /// (the app's descriptor key), `sub` = the user, `aud` = `[clientKey]` and no `qsh`, that
+    /// the page sends back on its own calls. Routes accept it only when their [`QshPolicy`]
+    /// says so ([`AuthError::SessionTokenNotAllowed`], 403, elsewhere). A session token never
+    /// mints another, so a leaked one lives at most its lifetime. Default: off.
+    #[must_use]
+    pub fn session_tokens(mut self, app_key: impl Into<String>) -> AuthenticatorBuilder {
+        self.session_app_key = Some(app_key.into());
+        self
+    }
+
+    /// The lifetime of app session tokens, minted and accepted: default
+    /// [`DEFAULT_SESSION_LIFETIME`] (15 minutes), at most
+    /// [`MAX_SESSION_LIFETIME`](crate::MAX_SESSION_LIFETIME).
+    #[must_use]
+    pub fn session_lifetime(mut self, lifetime: Duration) -> AuthenticatorBuilder {
+        self.session_lifetime = lifetime;
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let time = connect_time_rule(self.leeway, self.max_lifetime)?;
         check_base_url(&self.base_url)?;
+        let public_keys = self
+            .public_keys
+            .map(|keys| InstallKeys::new(keys, &self.base_url))
+            .transpose()?;
+        let sessions = self
+            .session_app_key
+            .map(|app_key| SessionTokens::new(app_key, self.session_lifetime, self.leeway))
+            .transpose()?;
         Ok(Authenticator {
             secrets: self.secrets,
             base_url: Arc::from(self.base_url),
             time,
             max_token_bytes: self.max_token_bytes,
             clock: self.clock,
+            public_keys,
+            sessions,
         })
     }
 }
@@ -244,6 +358,9 @@ impl Authenticator {
             max_lifetime: DEFAULT_CONNECT_MAX_LIFETIME,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             clock: Arc::new(SystemClock),
+            public_keys: None,
+            session_app_key: None,
+            session_lifetime: DEFAULT_SESSION_LIFETIME,
         }
     }
 
@@ -300,24 +417,97 @@ impl Authenticator {
     ) -> Result<VerifiedRequest, AuthError> {
         let token = find_token(headers, RequestTarget::split(target).query)?;
         let jws = Jws::parse(&token, self.max_token_bytes)?;
-        jws.header().require_alg(HmacAlgorithm::HS256.as_str())?;
+        let public_keys = match (jws.header().alg(), &self.public_keys) {
+            ("HS256", _) => None,
+            ("RS256", Some(keys)) => Some(keys),
+            (_, Some(_)) => return Err(jws.header().alg_not_accepted("HS256 or RS256").into()),
+            (_, None) => {
+                return Err(jws
+                    .header()
+                    .alg_not_accepted(HmacAlgorithm::HS256.as_str())
+                    .into());
+            }
+        };
         // Read before the signature only to know whose secret to use; trusted only after it.
-        let claims = ConnectClaims::decode(&jws.payload()?)?;
+        let registered = RegisteredClaims::decode(&jws.payload()?)?;
         let signature = jws.signature()?;
+        if let Some(sessions) = &self.sessions
+            && public_keys.is_none()
+            && sessions.is_ours(registered.iss.as_deref())
+        {
+            return self
+                .authenticate_session(sessions, registered, &signature, policy)
+                .await;
+        }
+        let claims = ConnectClaims::decode_request(registered)?;
         let secret = self
             .secrets
             .shared_secret(claims.issuer())
             .await?
             .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
-        signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
-        self.time.check(claims.time_claims(), self.clock.now())?;
+        let key_id = match public_keys {
+            Some(keys) => Some(keys.verify(&jws, &signature, &claims).await?),
+            None => {
+                signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
+                None
+            }
+        };
+        let now = self.clock.now();
+        self.time.check(claims.time_claims(), now)?;
         let binding = check_qsh(claims.qsh(), method, target, &self.base_url, policy)?;
+        let session_token = match (&self.sessions, binding) {
+            (Some(sessions), QshBinding::Request) => {
+                Some(Arc::from(sessions.mint(&secret, claims.issuer(), &claims, now)))
+            }
+            _ => None,
+        };
         tracing::debug!(
             client_key = claims.issuer(),
             ?binding,
+            kid = key_id.as_ref().map(KeyId::as_str),
             "Connect request authenticated"
         );
-        Ok(VerifiedRequest { claims, binding })
+        Ok(VerifiedRequest {
+            client_key: Arc::from(claims.issuer()),
+            claims,
+            binding,
+            key_id,
+            session_token,
+        })
+    }
+
+    /// The session-token rule: the claims of [`ConnectClaims::decode_session`], HS256 with the
+    /// shared secret of the tenant its `aud` names, the time rule with the session lifetime as
+    /// the cap, then the route's policy.
+    async fn authenticate_session(
+        &self,
+        sessions: &SessionTokens,
+        registered: RegisteredClaims,
+        signature: &JwsSignature<'_>,
+        policy: QshPolicy,
+    ) -> Result<VerifiedRequest, AuthError> {
+        let claims = ConnectClaims::decode_session(registered)?;
+        let client_key: Arc<str> = claims
+            .audiences()
+            .first()
+            .map(|aud| Arc::from(aud.as_str()))
+            .ok_or(TokenError::MissingClaim("aud"))?;
+        let secret = self
+            .secrets
+            .shared_secret(&client_key)
+            .await?
+            .ok_or_else(|| AuthError::UnknownIssuer(truncate(&client_key)))?;
+        signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
+        sessions.time.check(claims.time_claims(), self.clock.now())?;
+        policy.admits(QshBinding::Session)?;
+        tracing::debug!(client_key = &*client_key, "Connect session token accepted");
+        Ok(VerifiedRequest {
+            client_key,
+            claims,
+            binding: QshBinding::Session,
+            key_id: None,
+            session_token: None,
+        })
     }
 }
 
@@ -328,6 +518,8 @@ impl fmt::Debug for Authenticator {
             .field("base_url", &self.base_url)
             .field("time", &self.time)
             .field("max_token_bytes", &self.max_token_bytes)
+            .field("public_keys", &self.public_keys)
+            .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
 }

@@ -11,7 +11,8 @@ pub const CONTEXT_QSH: &str = "context-qsh";
 #[derive(Clone, PartialEq)]
 pub struct ConnectClaims {
     iss: String,
-    qsh: String,
+    /// `None` only for the app's own session tokens, which carry no `qsh`.
+    qsh: Option<String>,
     time: TimeClaims,
     registered: RegisteredClaims,
 }
@@ -20,7 +21,11 @@ impl ConnectClaims {
     /// The Connect required-claims rule, on claims typed by asap-core: `iss`, `qsh` (a
     /// non-empty string), `iat` and `exp` present; `sub`, `aud`, `jti` and `nbf` optional.
     pub(crate) fn decode(json: &[u8]) -> Result<ConnectClaims, TokenError> {
-        let mut registered = RegisteredClaims::decode(json)?;
+        ConnectClaims::decode_request(RegisteredClaims::decode(json)?)
+    }
+
+    /// [`ConnectClaims::decode`] on claims already typed.
+    pub(crate) fn decode_request(mut registered: RegisteredClaims) -> Result<ConnectClaims, TokenError> {
         let iss = registered.iss.take().ok_or(TokenError::MissingClaim("iss"))?;
         let qsh = registered
             .take_string("qsh")?
@@ -28,7 +33,38 @@ impl ConnectClaims {
         let time = registered.time_claims()?;
         Ok(ConnectClaims {
             iss,
-            qsh,
+            qsh: Some(qsh),
+            time,
+            registered,
+        })
+    }
+
+    /// The session-token claims rule: `iss`, `iat`, `exp` and exactly one `aud` (the tenant's
+    /// client key) present, and **no** `qsh`. The absence of `qsh` is what tells a session token
+    /// from the app's outbound tokens to the product (same issuer, same secret, always a
+    /// `qsh`), so that one of those can never be replayed to the app as a session.
+    pub(crate) fn decode_session(mut registered: RegisteredClaims) -> Result<ConnectClaims, TokenError> {
+        let iss = registered.iss.take().ok_or(TokenError::MissingClaim("iss"))?;
+        if registered.extra.contains_key("qsh") {
+            return Err(TokenError::InvalidClaim {
+                claim: "qsh",
+                reason: "an app session token carries no qsh",
+            });
+        }
+        match registered.aud.len() {
+            0 => return Err(TokenError::MissingClaim("aud")),
+            1 => {}
+            _ => {
+                return Err(TokenError::InvalidClaim {
+                    claim: "aud",
+                    reason: "an app session token names exactly one tenant",
+                });
+            }
+        }
+        let time = registered.time_claims()?;
+        Ok(ConnectClaims {
+            iss,
+            qsh: None,
             time,
             registered,
         })
@@ -74,9 +110,10 @@ impl ConnectClaims {
         &self.time
     }
 
-    /// `qsh`: the query string hash, or [`CONTEXT_QSH`].
+    /// `qsh`: the query string hash, or [`CONTEXT_QSH`]; empty for the app's own session
+    /// tokens, which carry none.
     pub fn qsh(&self) -> &str {
-        &self.qsh
+        self.qsh.as_deref().unwrap_or_default()
     }
 
     /// The `context` claim (user, license, product details), when present.

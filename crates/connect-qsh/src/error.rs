@@ -62,6 +62,15 @@ pub enum SignError {
     /// The issuer cannot be written in an HTTP header (control characters).
     #[error("the token cannot be written as an Authorization header value")]
     HeaderValue,
+    /// The tenant's install payload has no `oauthClientId`: the app cannot act as its users.
+    #[error("the tenant has no oauthClientId (the app's descriptor lacks the ACT_AS_USER scope)")]
+    NoOAuthClientId,
+    /// The account id of the user to act as is empty.
+    #[error("the account id of the user to act as is empty")]
+    EmptyAccountId,
+    /// The private key cannot make an RS256 signature (not an RSA key, or the crypto failed).
+    #[error("cannot sign with the private key: {0}")]
+    Key(#[source] asap_core::SignError),
 }
 
 /// A builder setting that is out of range or a base URL that cannot be parsed.
@@ -101,6 +110,10 @@ pub enum AuthError {
     /// A `context-qsh` token on a route that does not accept one.
     #[error("a context-qsh token is not accepted on this route")]
     ContextQshNotAllowed,
+    /// An app session token on a route that requires a token bound to the request (or does not
+    /// otherwise accept session tokens).
+    #[error("an app session token is not accepted on this route (it needs a token bound to the request)")]
+    SessionTokenNotAllowed,
     /// The request URL is not under the configured base URL.
     #[error(transparent)]
     Url(#[from] QshError),
@@ -152,7 +165,7 @@ impl AuthError {
     pub fn outcome(&self) -> Outcome {
         match self {
             // A genuine token used where it is not allowed: authenticated, not authorised.
-            AuthError::ContextQshNotAllowed => Outcome::Forbidden,
+            AuthError::ContextQshNotAllowed | AuthError::SessionTokenNotAllowed => Outcome::Forbidden,
             AuthError::StoreUnavailable(_)
             | AuthError::KeyUnavailable(_)
             | AuthError::ReplayUnavailable(_) => Outcome::Unavailable,
@@ -191,6 +204,7 @@ mod tests {
         assert_eq!(AuthError::UnknownIssuer("x".into()).outcome().status(), 401);
         assert_eq!(AuthError::QshMismatch.outcome().status(), 401);
         assert_eq!(AuthError::ContextQshNotAllowed.outcome().status(), 403);
+        assert_eq!(AuthError::SessionTokenNotAllowed.outcome().status(), 403);
         let down = StoreError::Unavailable("down".into());
         assert_eq!(AuthError::from(down).outcome().status(), 503);
         assert_eq!(AuthError::KeyUnavailable("down".into()).outcome().status(), 503);

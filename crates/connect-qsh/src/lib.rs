@@ -8,10 +8,15 @@
 //!   product, bound to its final method and URL relative to the tenant's base URL.
 //! - **Inbound** — [`Authenticator`] checks a request from the product: token from
 //!   `Authorization: JWT …` or `?jwt=`, shared secret by `iss` from a [`SharedSecretStore`],
-//!   HS256 only, signature, time claims, then `qsh` in constant time.
-//! - **Install lifecycle** — [`Lifecycle`] verifies the `installed` / `uninstalled` callbacks
-//!   (RS256 with the product's install key, fetched by `kid` through an
-//!   [`asap_core::PublicKeySource`]) and keeps a [`TenantStore`] in step.
+//!   HS256 (or RS256 by `kid` with [`AuthenticatorBuilder::public_keys`]), signature, time
+//!   claims, then `qsh` in constant time. With [`AuthenticatorBuilder::session_tokens`] it also
+//!   mints and accepts the app's own session tokens, on routes whose [`QshPolicy`] allows them.
+//! - **Install lifecycle** — [`Lifecycle`] verifies the `installed`, `uninstalled`, `enabled`
+//!   and `disabled` callbacks (RS256 with the product's install key, fetched by `kid` through an
+//!   [`asap_core::PublicKeySource`], or HS256 with an installed tenant's current secret), each
+//!   token once, and keeps a [`TenantStore`] in step.
+//! - **Acting as a user** — [`UserAssertion`] makes the assertion of the OAuth 2.0 JWT-bearer
+//!   grant (the token exchange and its cache are `asap_reqwest::UserTokenCache`).
 //!
 //! ## Features
 //!
@@ -126,13 +131,19 @@ mod claims;
 #[cfg(feature = "auth")]
 mod error;
 #[cfg(feature = "auth")]
+mod install_key;
+#[cfg(feature = "auth")]
 mod lifecycle;
 #[cfg(feature = "auth")]
 mod secret;
 #[cfg(feature = "auth")]
+mod session;
+#[cfg(feature = "auth")]
 mod signer;
 #[cfg(feature = "auth")]
 mod store;
+#[cfg(feature = "auth")]
+mod user;
 
 #[cfg(feature = "auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
@@ -148,11 +159,13 @@ pub use {
         VerifiedCallback,
     },
     secret::SharedSecret,
+    session::{DEFAULT_SESSION_LIFETIME, MAX_SESSION_LIFETIME, SESSION_TOKEN_HEADER},
     signer::{ConnectSigner, DEFAULT_CONNECT_LIFETIME, MAX_CONNECT_LIFETIME},
     store::{
         InMemorySharedSecretStore, InMemoryTenantStore, SharedSecretStore, StoreFuture, Tenant,
         TenantSecrets, TenantStore,
     },
+    user::{ATLASSIAN_AUTHORIZATION_SERVER, JWT_BEARER_GRANT_TYPE, USER_ASSERTION_LIFETIME, UserAssertion},
 };
 
 #[cfg(all(test, feature = "auth"))]
@@ -184,5 +197,7 @@ mod send_bounds {
         .expect("valid");
         assert_send(&lifecycle.installed(&method, &uri, &headers, b""));
         assert_send(&lifecycle.uninstalled(&method, &uri, &headers, b""));
+        assert_send(&lifecycle.enabled(&method, &uri, &headers, b""));
+        assert_send(&lifecycle.disabled(&method, &uri, &headers, b""));
     }
 }

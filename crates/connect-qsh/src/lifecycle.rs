@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Algorithm, Audience, Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, InMemoryReplayGuard, Jws,
-    JwsSignature, KeyError, KeyId, PublicKeySource, ReplayGuard, SystemClock, TimeRule, TokenError, TokenUse,
-    check_audience,
+    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, InMemoryReplayGuard, Jws, KeyId, PublicKeySource,
+    ReplayGuard, SystemClock, TimeRule, TokenUse,
 };
 use http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value};
@@ -20,6 +19,7 @@ use crate::authenticator::{
 use crate::canonical::{RequestTarget, sha256_hex};
 use crate::claims::ConnectClaims;
 use crate::error::{AuthError, ConfigError, PayloadError, truncate};
+use crate::install_key::InstallKeys;
 use crate::store::{BaseUrlRule, Tenant, TenantStore};
 
 /// How many unexpired lifecycle tokens the default in-memory replay guard remembers. Only
@@ -35,6 +35,10 @@ pub enum LifecycleEvent {
     Installed,
     /// The app was uninstalled.
     Uninstalled,
+    /// The app was enabled on an installed tenant.
+    Enabled,
+    /// The app was disabled on an installed tenant (it stays installed).
+    Disabled,
 }
 
 impl LifecycleEvent {
@@ -43,6 +47,8 @@ impl LifecycleEvent {
         match self {
             LifecycleEvent::Installed => "installed",
             LifecycleEvent::Uninstalled => "uninstalled",
+            LifecycleEvent::Enabled => "enabled",
+            LifecycleEvent::Disabled => "disabled",
         }
     }
 }
@@ -143,9 +149,7 @@ impl VerifiedCallback {
 #[derive(Clone)]
 pub struct Lifecycle {
     app_base_url: Arc<str>,
-    /// The app base URL with and without one trailing `/`: the `aud` of a signed callback.
-    audiences: Arc<[Audience]>,
-    install_keys: Arc<dyn PublicKeySource>,
+    install_keys: InstallKeys,
     tenants: Arc<dyn TenantStore>,
     time: TimeRule,
     max_token_bytes: usize,
@@ -223,21 +227,10 @@ impl LifecycleBuilder {
     pub fn build(self) -> Result<Lifecycle, ConfigError> {
         let time = connect_time_rule(self.leeway, self.max_lifetime)?;
         check_base_url(&self.app_base_url)?;
-        if RequestTarget::split(&self.app_base_url).origin.is_none() {
-            return Err(ConfigError(format!(
-                "the app base URL {:?} must be absolute: it is the `aud` of signed callbacks",
-                self.app_base_url
-            )));
-        }
-        let base = self.app_base_url.strip_suffix('/').unwrap_or(&self.app_base_url);
-        let audiences = [base.to_owned(), format!("{base}/")]
-            .iter()
-            .map(|aud| Audience::new(aud).map_err(|e| ConfigError(e.to_string())))
-            .collect::<Result<_, _>>()?;
+        let install_keys = InstallKeys::new(self.install_keys, &self.app_base_url)?;
         Ok(Lifecycle {
             app_base_url: Arc::from(self.app_base_url),
-            audiences,
-            install_keys: self.install_keys,
+            install_keys,
             tenants: self.tenants,
             time,
             max_token_bytes: self.max_token_bytes,
@@ -312,6 +305,57 @@ impl Lifecycle {
         Ok(verified)
     }
 
+    /// Handles an `enabled` callback: verifies it (the tenant must be installed, whichever key
+    /// signed it) and records its token as used. The tenant store is not changed.
+    pub async fn enabled(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedCallback, AuthError> {
+        self.installed_tenant_event(LifecycleEvent::Enabled, method, uri, headers, body)
+            .await
+    }
+
+    /// Handles a `disabled` callback: verifies it (the tenant must be installed, whichever key
+    /// signed it) and records its token as used. The tenant stays installed.
+    pub async fn disabled(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedCallback, AuthError> {
+        self.installed_tenant_event(LifecycleEvent::Disabled, method, uri, headers, body)
+            .await
+    }
+
+    /// The rule of the events of an installed tenant: a callback signed with the install key
+    /// for a client key the app never installed is [`AuthError::UnknownIssuer`].
+    async fn installed_tenant_event(
+        &self,
+        event: LifecycleEvent,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<VerifiedCallback, AuthError> {
+        let verified = self.check_callback(event, method, uri, headers, body).await?;
+        if matches!(verified.signature, CallbackSignature::InstallKey(_))
+            && self.tenants.tenant(verified.client_key()).await?.is_none()
+        {
+            return Err(AuthError::UnknownIssuer(truncate(verified.client_key())));
+        }
+        self.record_use(&verified).await?;
+        tracing::info!(
+            client_key = verified.client_key(),
+            event = event.as_str(),
+            "Connect lifecycle event"
+        );
+        Ok(verified)
+    }
+
     /// Verifies a lifecycle callback for `event` without changing the tenant store, and records
     /// its token as used: the same token is refused the next time ([`AuthError::Replayed`]).
     pub async fn verify(
@@ -371,9 +415,7 @@ impl Lifecycle {
         let claims = ConnectClaims::decode(&jws.payload()?)?;
         let signed = jws.signature()?;
         let signature = if by_install_key {
-            let kid = self.verify_install_key(&jws, &signed).await?;
-            check_audience(claims.audiences(), &self.audiences)?;
-            CallbackSignature::InstallKey(kid)
+            CallbackSignature::InstallKey(self.install_keys.verify(&jws, &signed, &claims).await?)
         } else {
             let tenant = self
                 .tenants
@@ -406,22 +448,6 @@ impl Lifecycle {
             // A token with the same signed part is the same token, whatever its signature.
             token_id: Arc::from(sha256_hex(signed.signing_input().as_bytes())),
         })
-    }
-
-    /// The signed-install rule: RS256 with the key the install-keys repository publishes for
-    /// the token's `kid`; the signature goes through asap-core's `PublicKey::verify` seam.
-    async fn verify_install_key(&self, jws: &Jws<'_>, signed: &JwsSignature<'_>) -> Result<KeyId, AuthError> {
-        let kid = KeyId::parse(jws.header().require_kid()?)?;
-        let key = self.install_keys.public_key(&kid).await?;
-        signed.verify(&*key, Algorithm::RS256).map_err(|e| match e {
-            // The repository published a key that cannot be an install key.
-            TokenError::KeyAlgorithmMismatch { alg, key } => AuthError::InvalidKey {
-                kid: kid.clone(),
-                source: KeyError::AlgorithmMismatch { alg, key },
-            },
-            other => AuthError::Token(other),
-        })?;
-        Ok(kid)
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asap_core::{Clock, HmacAlgorithm, HmacKey, SystemClock, encode_compact};
+use asap_core::{Algorithm, Clock, HmacAlgorithm, HmacKey, KeyId, PrivateKey, SystemClock, encode_compact};
 use http::HeaderValue;
 use serde_json::{Map, Value};
 
@@ -18,7 +18,9 @@ pub const DEFAULT_CONNECT_LIFETIME: Duration = Duration::from_secs(180);
 /// The longest lifetime a [`ConnectSigner`] accepts.
 pub const MAX_CONNECT_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// Makes HS256 Connect tokens bound to one request by its `qsh`.
+/// Makes Connect tokens bound to one request by its `qsh`: HS256 with a shared secret
+/// ([`ConnectSigner::sign`]), or RS256 with a private key and its `kid`
+/// ([`ConnectSigner::sign_rs256`], the way the product signs lifecycle callbacks).
 ///
 /// Claims: `iss` (the issuer given to [`ConnectSigner::new`]: the app key for calls to the
 /// product, or a client key when acting as the product in tests), `iat`, `exp`, `qsh`, and
@@ -101,6 +103,47 @@ impl ConnectSigner {
         url: &str,
         base_url: &str,
     ) -> Result<String, SignError> {
+        let claims = self.claims(method, url, base_url)?;
+        Ok(encode_hs256(&claims, secret))
+    }
+
+    /// Like [`ConnectSigner::sign`], but RS256 with `key` (an RSA private key) and `kid` in
+    /// the header: the token an [`Authenticator`](crate::Authenticator) with
+    /// [`public_keys`](crate::AuthenticatorBuilder::public_keys) or a
+    /// [`Lifecycle`](crate::Lifecycle) verifies with the public key it finds for `kid`. Set
+    /// [`ConnectSigner::audience`] to the receiving app's base URL, which those require.
+    ///
+    /// ```
+    /// use asap_core::{KeyId, KeySpec, PrivateKey};
+    /// use connect_qsh::ConnectSigner;
+    /// let key = PrivateKey::generate(KeySpec::Rsa(2048))?;
+    /// let kid = KeyId::parse("install-key-1")?;
+    /// let token = ConnectSigner::new("client-key")
+    ///     .audience("https://app.example.com")
+    ///     .sign_rs256(&key, &kid, "POST", "/installed", "")?;
+    /// assert_eq!(token.split('.').count(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sign_rs256(
+        &self,
+        key: &PrivateKey,
+        kid: &KeyId,
+        method: &str,
+        url: &str,
+        base_url: &str,
+    ) -> Result<String, SignError> {
+        let claims = self.claims(method, url, base_url)?;
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid.as_str()});
+        // Serialising a `Value` cannot fail.
+        let (header, claims) = (
+            serde_json::to_vec(&header).unwrap_or_default(),
+            serde_json::to_vec(&claims).unwrap_or_default(),
+        );
+        encode_compact(&header, &claims, |input| key.sign(Algorithm::RS256, input)).map_err(SignError::Key)
+    }
+
+    /// The claims of a token for `method` on `url` relative to `base_url`.
+    fn claims(&self, method: &str, url: &str, base_url: &str) -> Result<Value, SignError> {
         let qsh = qsh(method, url, base_url)?;
         let now = self.clock.now();
         // Bounded by MAX_CONNECT_LIFETIME, so it fits.
@@ -116,7 +159,7 @@ impl ConnectSigner {
         if let Some(aud) = &self.audience {
             claims.insert("aud".into(), Value::String(aud.clone()));
         }
-        Ok(encode_hs256(&Value::Object(claims), secret))
+        Ok(Value::Object(claims))
     }
 
     /// [`ConnectSigner::sign`] as an `Authorization: JWT <token>` header value (marked
@@ -136,7 +179,7 @@ impl ConnectSigner {
 }
 
 /// An HS256 compact JWS of `claims` with header `{"alg":"HS256","typ":"JWT"}`.
-fn encode_hs256(claims: &Value, secret: &SharedSecret) -> String {
+pub(crate) fn encode_hs256(claims: &Value, secret: &SharedSecret) -> String {
     // Serialising a `Value` cannot fail.
     let claims = serde_json::to_vec(claims).unwrap_or_default();
     let key = HmacKey::new(secret.expose().as_bytes());

@@ -85,6 +85,7 @@ pub struct Tenant {
     base_url: String,
     shared_secret: SharedSecret,
     app_key: Option<String>,
+    oauth_client_id: Option<String>,
     payload: Arc<str>,
 }
 
@@ -127,11 +128,13 @@ impl Tenant {
         let base_url = field("baseUrl")?;
         rule.check(&base_url)?;
         let app_key = field("key").ok();
+        let oauth_client_id = field("oauthClientId").ok();
         Ok(Tenant {
             client_key,
             base_url,
             shared_secret,
             app_key,
+            oauth_client_id,
             payload: Arc::from(json),
         })
     }
@@ -155,6 +158,12 @@ impl Tenant {
     /// The app key (`key`), when the payload has one.
     pub fn app_key(&self) -> Option<&str> {
         self.app_key.as_deref()
+    }
+
+    /// The OAuth client id of the app on this tenant (`oauthClientId`), when the payload has
+    /// one: the `iss` of the assertion that acts as a user ([`UserAssertion`](crate::UserAssertion)).
+    pub fn oauth_client_id(&self) -> Option<&str> {
+        self.oauth_client_id.as_deref()
     }
 
     /// The install payload as received (it holds the shared secret: store it as a secret).

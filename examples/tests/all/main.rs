@@ -2,7 +2,8 @@
 //!
 //! - End-to-end tests: key repository + axum service behind the layer + reqwest middleware, over
 //!   real sockets on 127.0.0.1 ([`quickstart`], [`tls_repository`], [`bound_tokens`]); Forge
-//!   Remote with a stand-in for Forge's key set and for the product ([`forge`]).
+//!   Remote with a stand-in for Forge's key set and for the product ([`forge`]); a Connect app
+//!   with the atlassian-connect-express features ([`connect_app`]).
 //! - [`grpc`]: a tonic server behind the layer and a tonic client signing through
 //!   `SignRequestsLayer`, for each gRPC status.
 //! - [`jsonwebtoken`]: tokens made by the `jsonwebtoken` crate verify here and ours verify there;
@@ -11,6 +12,7 @@
 
 mod adversarial;
 mod bound_tokens;
+mod connect_app;
 mod forge;
 mod grpc;
 mod jsonwebtoken;

@@ -8,3 +8,5 @@ mod postgres;
 mod scenarios;
 mod sqlite;
 mod support;
+#[cfg(feature = "connect")]
+mod tenant;

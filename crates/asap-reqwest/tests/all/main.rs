@@ -3,4 +3,6 @@
 mod bound;
 #[cfg(feature = "connect")]
 mod connect;
+#[cfg(feature = "connect")]
+mod connect_user;
 mod middleware;

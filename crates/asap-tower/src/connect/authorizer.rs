@@ -78,12 +78,16 @@ impl ConnectLayer {
 
     /// Whether this route also accepts `context-qsh` tokens (default: no, a 403).
     pub fn allow_context_qsh(self, allow: bool) -> ConnectLayer {
-        let policy = if allow {
-            QshPolicy::AllowContext
-        } else {
-            QshPolicy::RequestOnly
-        };
-        self.qsh_policy(policy)
+        self.map_authorizer(|a| a.qsh_policy = QshPolicy::new(allow, a.qsh_policy.allows_session()))
+    }
+
+    /// Whether this route also accepts the app's own session tokens (default: no, a 403), made
+    /// by an authenticator with
+    /// [`session_tokens`](connect_qsh::AuthenticatorBuilder::session_tokens) and sent to the
+    /// page by [`SessionTokenHeaderLayer`](crate::SessionTokenHeaderLayer). Only for the app's
+    /// own AJAX endpoints: a route that needs a token bound to the request keeps refusing them.
+    pub fn allow_session_tokens(self, allow: bool) -> ConnectLayer {
+        self.map_authorizer(|a| a.qsh_policy = QshPolicy::new(a.qsh_policy.allows_context(), allow))
     }
 
     /// Sets the route's [`QshPolicy`] ([`ConnectLayer::allow_context_qsh`] is the short form).
@@ -162,4 +166,38 @@ fn received_uri<B>(request: &Request<B>) -> Uri {
         return uri.clone();
     }
     request.uri().clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use connect_qsh::InMemorySharedSecretStore;
+
+    use super::*;
+
+    fn policy(layer: &ConnectLayer) -> QshPolicy {
+        layer.authorizer.qsh_policy
+    }
+
+    #[test]
+    fn context_and_session_opt_ins_compose() {
+        let authenticator = Authenticator::builder(InMemorySharedSecretStore::new())
+            .build()
+            .expect("valid");
+        let layer = ConnectLayer::new(authenticator);
+        assert_eq!(policy(&layer), QshPolicy::RequestOnly);
+        let both = layer.clone().allow_context_qsh(true).allow_session_tokens(true);
+        assert_eq!(policy(&both), QshPolicy::AllowContextOrSession);
+        assert_eq!(
+            policy(&both.clone().allow_context_qsh(false)),
+            QshPolicy::AllowSession
+        );
+        assert_eq!(policy(&both.allow_session_tokens(false)), QshPolicy::AllowContext);
+        // A narrowed layer starts from its parent's policy.
+        let sessions = layer.allow_session_tokens(true);
+        assert_eq!(policy(&sessions.narrow()), QshPolicy::AllowSession);
+        assert_eq!(
+            policy(&sessions.narrow().allow_session_tokens(false)),
+            QshPolicy::RequestOnly
+        );
+    }
 }

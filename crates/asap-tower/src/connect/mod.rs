@@ -8,7 +8,7 @@
 //! | what happened | status |
 //! |---|---|
 //! | no token, malformed/forged/expired token, unknown `iss`, `qsh` of another request | 401 + `WWW-Authenticate: JWT` |
-//! | a `context-qsh` token on a route that did not opt in | 403 |
+//! | a `context-qsh` token, or an app session token, on a route that did not opt in | 403 |
 //! | the shared-secret store cannot answer | 503 + `Retry-After` |
 //!
 //! Bad input never becomes a 500; the body is small JSON naming the failed rule, never the
@@ -52,6 +52,14 @@
 //! # }
 //! ```
 //!
+//! # App session tokens
+//!
+//! With [`session_tokens`](connect_qsh::AuthenticatorBuilder::session_tokens) on the
+//! authenticator, a page load the product signed gets a short-lived HS256 token for the app's
+//! own front end, which [`SessionTokenHeaderLayer`] sends in the `X-acpt` response header; the
+//! page sends it back as `Authorization: JWT <token>`, and only layers built with
+//! [`ConnectLayer::allow_session_tokens`] accept it.
+//!
 //! # Layers inside layers
 //!
 //! A route can be narrower than the service, never wider. A layer made with
@@ -67,11 +75,13 @@ mod authorizer;
 #[cfg(feature = "axum")]
 mod extract;
 mod response;
+mod session;
 
 pub use authorizer::ConnectAuthorizer;
 #[cfg(feature = "axum")]
 pub use extract::{ConnectAuthenticated, NotConnectAuthenticated};
 pub use response::{connect_error_code, connect_response};
+pub use session::{SessionTokenFuture, SessionTokenHeaderLayer, SessionTokenHeaderService};
 
 use crate::authorize::{AuthorizeLayer, AuthorizeService};
 

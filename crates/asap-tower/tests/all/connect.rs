@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use asap_testkit::http::spawn_http;
-use asap_tower::{ConnectAuthenticated, ConnectLayer};
+use asap_tower::{ConnectAuthenticated, ConnectLayer, SessionTokenHeaderLayer};
 use aws_lc_rs::hmac;
 use axum::Router;
 use axum::routing::get;
@@ -41,6 +41,7 @@ fn secrets() -> InMemorySharedSecretStore {
 async fn whoami(ConnectAuthenticated(tenant): ConnectAuthenticated) -> String {
     let binding = match tenant.binding() {
         QshBinding::Request => "request",
+        QshBinding::Session => "session",
         _ => "context",
     };
     format!("{} {binding}", tenant.client_key())
@@ -505,4 +506,56 @@ async fn a_narrowed_inner_layer_refuses_anonymous_requests_the_service_lets_thro
         server.get("/connect/strict", Some(&bound)).await.status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn session_tokens_pass_only_where_allowed_and_keep_the_handlers_cache_policy() {
+    let authenticator = Authenticator::builder(secrets())
+        .base_url(APP_BASE_URL)
+        .session_tokens("com.example.my-app")
+        .build()
+        .expect("valid");
+    let service = ConnectLayer::new(authenticator).allow_session_tokens(true);
+    let app = Router::new()
+        .route(
+            "/connect/page",
+            get(|| async { ([("cache-control", "private, max-age=60")], "page") }),
+        )
+        .route("/connect/api", get(whoami))
+        .route(
+            "/connect/bound",
+            get(whoami).route_layer(service.narrow().allow_session_tokens(false)),
+        )
+        .layer(SessionTokenHeaderLayer)
+        .layer(service);
+    let addr = spawn_http(app).await;
+    let get = |path: &'static str, token: String| async move {
+        reqwest::Client::new()
+            .get(format!("http://{addr}{path}"))
+            .header(AUTHORIZATION, format!("JWT {token}"))
+            .send()
+            .await
+            .expect("answered")
+    };
+    let bound = |path: &str| {
+        ConnectSigner::new(CLIENT_KEY)
+            .sign(&SharedSecret::new(SECRET), "GET", path, "/connect")
+            .expect("signed")
+    };
+
+    let page = get("/connect/page", bound("/connect/page")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "private, max-age=60");
+    let session = page.headers()["x-acpt"].to_str().expect("ASCII").to_owned();
+
+    let api = get("/connect/api", session.clone()).await;
+    assert_eq!(api.status(), StatusCode::OK);
+    assert_eq!(api.text().await.expect("body"), "tenant-1 session");
+
+    // The narrowed layer refuses the session the outer one admitted.
+    let refused = get("/connect/bound", session).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(!refused.headers().contains_key(WWW_AUTHENTICATE));
+    let ok = get("/connect/bound", bound("/connect/bound")).await;
+    assert_eq!(ok.text().await.expect("body"), "tenant-1 request");
 }

@@ -634,3 +634,95 @@ async fn a_tenant_base_url_must_be_https_unless_loopback_is_allowed() {
         .expect("loopback allowed");
     assert_eq!(tenant.base_url(), "http://127.0.0.1:8080/wiki");
 }
+
+async fn enable(f: &Fixture, token: &str, body: &[u8]) -> Result<connect_qsh::VerifiedCallback, AuthError> {
+    f.lifecycle
+        .enabled(
+            &Method::POST,
+            &Uri::from_static("/connect/enabled"),
+            &jwt(token),
+            body,
+        )
+        .await
+}
+
+async fn disable(f: &Fixture, token: &str, body: &[u8]) -> Result<connect_qsh::VerifiedCallback, AuthError> {
+    f.lifecycle
+        .disabled(
+            &Method::POST,
+            &Uri::from_static("/connect/disabled"),
+            &jwt(token),
+            body,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn enabled_and_disabled_are_authenticated_single_use_and_keep_the_tenant() {
+    let f = fixture().await;
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("installed");
+
+    let enabled = rs256_callback(&f.install_key, KID, "/enabled", CLIENT_KEY, APP_BASE_URL);
+    let body = payload("enabled", CLIENT_KEY, "secret-1");
+    let verified = enable(&f, &enabled, &body).await.expect("enabled");
+    assert_eq!(verified.event(), LifecycleEvent::Enabled);
+    assert_eq!(verified.client_key(), CLIENT_KEY);
+    replayed(&enable(&f, &enabled, &body).await.expect_err("replay"));
+
+    // Signed with the tenant's current secret, as products that do not sign lifecycle events do.
+    let disabled = hs256_callback("secret-1", "/disabled", CLIENT_KEY);
+    let body = payload("disabled", CLIENT_KEY, "secret-1");
+    let verified = disable(&f, &disabled, &body).await.expect("disabled");
+    assert_eq!(verified.event(), LifecycleEvent::Disabled);
+    assert_eq!(verified.signature(), &CallbackSignature::CurrentSharedSecret);
+    replayed(&disable(&f, &disabled, &body).await.expect_err("replay"));
+    assert_eq!(
+        stored_secret(&f).await.as_deref(),
+        Some("secret-1"),
+        "still installed"
+    );
+
+    // Another secret, no token, the wrong event, the wrong path: refused.
+    let wrong_secret = hs256_callback("secret-0", "/disabled", CLIENT_KEY);
+    let err = disable(&f, &wrong_secret, &body).await.expect_err("wrong secret");
+    assert!(matches!(err, AuthError::Token(TokenError::BadSignature)), "{err}");
+    let err = f
+        .lifecycle
+        .disabled(
+            &Method::POST,
+            &Uri::from_static("/connect/disabled"),
+            &HeaderMap::new(),
+            &body,
+        )
+        .await
+        .expect_err("no token");
+    assert!(matches!(err, AuthError::MissingToken), "{err}");
+    let token = rs256_callback(&f.install_key, KID, "/disabled", CLIENT_KEY, APP_BASE_URL);
+    let err = disable(&f, &token, &payload("enabled", CLIENT_KEY, "s"))
+        .await
+        .expect_err("an enabled body");
+    assert!(matches!(err, AuthError::EventMismatch { .. }), "{err}");
+    let token = rs256_callback(&f.install_key, KID, "/enabled", CLIENT_KEY, APP_BASE_URL);
+    let err = disable(&f, &token, &body).await.expect_err("made for /enabled");
+    assert!(matches!(err, AuthError::QshMismatch), "{err}");
+}
+
+#[tokio::test]
+async fn enabled_for_a_tenant_never_installed_is_refused_and_not_consumed() {
+    let f = fixture().await;
+    let enabled = rs256_callback(&f.install_key, KID, "/enabled", CLIENT_KEY, APP_BASE_URL);
+    let body = payload("enabled", CLIENT_KEY, "s");
+    let err = enable(&f, &enabled, &body).await.expect_err("not installed");
+    assert!(matches!(err, AuthError::UnknownIssuer(_)), "{err}");
+    assert_eq!(err.outcome().status(), 401);
+
+    // Once installed, the same (still fresh) token is accepted: the refusal did not record it.
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("installed");
+    enable(&f, &enabled, &body).await.expect("enabled");
+}

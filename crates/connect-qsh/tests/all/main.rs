@@ -2,6 +2,8 @@
 //! only the standalone qsh is tested (the conformance cases and the npm comparison).
 
 #[cfg(feature = "auth")]
+mod asymmetric;
+#[cfg(feature = "auth")]
 mod authenticator;
 mod conformance;
 #[cfg(feature = "auth")]
@@ -11,5 +13,7 @@ mod npm;
 mod python;
 #[cfg(feature = "auth")]
 mod resource_binding;
+#[cfg(feature = "auth")]
+mod session;
 #[cfg(feature = "auth")]
 mod support;
