@@ -73,7 +73,13 @@ impl LogRecorder {
     /// Records this thread's events until the guard is dropped (a `#[tokio::test]` runs on one
     /// thread).
     pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
-        tracing::subscriber::set_default(self.clone())
+        let guard = tracing::subscriber::set_default(self.clone());
+        // A callsite first reached by another test's thread while this recorder was being
+        // registered can keep an interest computed without it (a race in tracing-core's
+        // cache, seen once under load in the workspace run): recompute every callsite's
+        // interest now that the recorder is one of the dispatchers.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     pub(crate) fn events(&self) -> Vec<(tracing::Level, String)> {
