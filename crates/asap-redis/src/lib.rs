@@ -30,7 +30,7 @@
 mod tenant;
 
 #[cfg(feature = "connect")]
-pub use tenant::{DEFAULT_TENANT_PREFIX, RedisTenantStore};
+pub use tenant::{DEFAULT_LINK_PREFIX, DEFAULT_TENANT_PREFIX, RedisTenantStore};
 
 use std::time::Duration;
 

@@ -3,13 +3,21 @@
 
 use std::fmt;
 
-use connect_qsh::{SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant, TenantStore};
+use connect_qsh::{
+    InstallationLinks, SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant, TenantStore,
+};
 use redis::aio::ConnectionManager;
 
 use crate::{RedisGuardError, RedisReplayGuard, Timeouts};
 
 /// The default key prefix of tenant records.
 pub const DEFAULT_TENANT_PREFIX: &str = "connect:tenant:";
+
+/// The default key prefix of the Connect-on-Forge installation links
+/// ([`InstallationLinks`]): `<prefix>installation:<id>` holds a client key,
+/// `<prefix>client:<client key>` an installation id. Apart from the tenant records, so that no
+/// client key can name a link.
+pub const DEFAULT_LINK_PREFIX: &str = "connect:forge-link:";
 
 /// A Connect [`TenantStore`] on Redis: one string key per tenant (`<prefix><clientKey>`)
 /// holding the payload of its last authenticated `installed` callback, as
@@ -40,6 +48,7 @@ pub const DEFAULT_TENANT_PREFIX: &str = "connect:tenant:";
 pub struct RedisTenantStore {
     connection: ConnectionManager,
     prefix: String,
+    link_prefix: String,
 }
 
 impl fmt::Debug for RedisTenantStore {
@@ -68,6 +77,7 @@ impl RedisTenantStore {
         RedisTenantStore {
             connection,
             prefix: DEFAULT_TENANT_PREFIX.to_owned(),
+            link_prefix: DEFAULT_LINK_PREFIX.to_owned(),
         }
     }
 
@@ -76,6 +86,59 @@ impl RedisTenantStore {
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> RedisTenantStore {
         self.prefix = prefix.into();
         self
+    }
+
+    /// The prefix of the installation links (default [`DEFAULT_LINK_PREFIX`]).
+    #[must_use]
+    pub fn link_prefix(mut self, prefix: impl Into<String>) -> RedisTenantStore {
+        self.link_prefix = prefix.into();
+        self
+    }
+
+    fn installation_key(&self, installation_id: &str) -> String {
+        format!("{}installation:{installation_id}", self.link_prefix)
+    }
+
+    fn client_key_link(&self, client_key: &str) -> String {
+        format!("{}client:{client_key}", self.link_prefix)
+    }
+
+    /// Both links in one transaction; a previous partner of either side keeps a one-way entry
+    /// that the lookups ignore (each answers only when both directions agree).
+    async fn store_link(&self, installation_id: &str, client_key: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let () = redis::pipe()
+            .atomic()
+            .set(self.installation_key(installation_id), client_key)
+            .ignore()
+            .set(self.client_key_link(client_key), installation_id)
+            .ignore()
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// `from`'s partner, if `to_key(partner)` points back at `from`.
+    async fn agreed(
+        &self,
+        from_key: String,
+        from: &str,
+        to_key: impl Fn(&str) -> String,
+    ) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let partner: Option<String> = redis::cmd("GET")
+            .arg(from_key)
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let Some(partner) = partner else { return Ok(None) };
+        let back: Option<String> = redis::cmd("GET")
+            .arg(to_key(&partner))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok((back.as_deref() == Some(from)).then_some(partner))
     }
 
     /// The Redis key of a tenant's record.
@@ -151,5 +214,23 @@ impl TenantStore for RedisTenantStore {
 impl SharedSecretStore for RedisTenantStore {
     fn shared_secret<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<SharedSecret>> {
         Box::pin(async move { Ok(self.load(client_key).await?.map(|t| t.shared_secret().clone())) })
+    }
+}
+
+impl InstallationLinks for RedisTenantStore {
+    fn link<'a>(&'a self, installation_id: &'a str, client_key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.store_link(installation_id, client_key))
+    }
+    fn linked_client_key<'a>(&'a self, installation_id: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(
+            self.agreed(self.installation_key(installation_id), installation_id, |c| {
+                self.client_key_link(c)
+            }),
+        )
+    }
+    fn linked_installation<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(self.agreed(self.client_key_link(client_key), client_key, |i| {
+            self.installation_key(i)
+        }))
     }
 }

@@ -162,8 +162,8 @@ pub use {
     session::{DEFAULT_SESSION_LIFETIME, MAX_SESSION_LIFETIME, SESSION_TOKEN_HEADER},
     signer::{ConnectSigner, DEFAULT_CONNECT_LIFETIME, MAX_CONNECT_LIFETIME},
     store::{
-        InMemorySharedSecretStore, InMemoryTenantStore, SharedSecretStore, StoreFuture, Tenant,
-        TenantSecrets, TenantStore,
+        InMemorySharedSecretStore, InMemoryTenantStore, InstallationLinks, SharedSecretStore, StoreFuture,
+        Tenant, TenantSecrets, TenantStore,
     },
     user::{ATLASSIAN_AUTHORIZATION_SERVER, JWT_BEARER_GRANT_TYPE, USER_ASSERTION_LIFETIME, UserAssertion},
 };

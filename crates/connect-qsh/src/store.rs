@@ -150,6 +150,16 @@ impl Tenant {
         &self.base_url
     }
 
+    /// Whether `site_url` (a Forge invocation's `context.siteUrl`) is this tenant's site: the
+    /// same scheme, host and port as the base URL, whatever the path (Confluence's base URL
+    /// ends in `/wiki`, the site URL does not).
+    pub fn is_site(&self, site_url: &str) -> bool {
+        match (url::Url::parse(&self.base_url), url::Url::parse(site_url)) {
+            (Ok(base), Ok(site)) => base.origin() == site.origin() && site.has_host(),
+            _ => false,
+        }
+    }
+
     /// The shared secret (`sharedSecret`).
     pub fn shared_secret(&self) -> &SharedSecret {
         &self.shared_secret
@@ -236,10 +246,48 @@ impl<T: TenantStore + ?Sized> TenantStore for Arc<T> {
     }
 }
 
-/// Tenants in memory (a single process, or tests). It is also a [`SharedSecretStore`].
+/// Connect-on-Forge: which Forge installation (`app.installationId` of a verified Forge
+/// invocation) is which Connect tenant (client key), so that one app serves both kinds of
+/// request for one site. A link is one-to-one: linking an installation or a client key again
+/// replaces its previous partner, and a lookup answers only while both directions agree.
+///
+/// Make a link only from verified facts: the installation id of a Forge invocation token that
+/// verified, and a tenant that the lifecycle installed for the same site
+/// ([`Tenant::is_site`] against the invocation's `context.siteUrl`).
+///
+/// ```
+/// use connect_qsh::{InMemoryTenantStore, InstallationLinks};
+/// # async fn run() -> Result<(), connect_qsh::StoreError> {
+/// let store = InMemoryTenantStore::new();
+/// store.link("ari:cloud:ecosystem::installation/1c5e", "client-key-of-acme").await?;
+/// assert_eq!(
+///     store.linked_client_key("ari:cloud:ecosystem::installation/1c5e").await?.as_deref(),
+///     Some("client-key-of-acme"),
+/// );
+/// # Ok(()) }
+/// ```
+pub trait InstallationLinks: Send + Sync + fmt::Debug {
+    /// Links `installation_id` and `client_key`, replacing the previous partner of either.
+    fn link<'a>(&'a self, installation_id: &'a str, client_key: &'a str) -> StoreFuture<'a, ()>;
+    /// The client key of the Connect tenant linked to this Forge installation.
+    fn linked_client_key<'a>(&'a self, installation_id: &'a str) -> StoreFuture<'a, Option<String>>;
+    /// The Forge installation linked to this Connect tenant.
+    fn linked_installation<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<String>>;
+}
+
+/// Tenants in memory (a single process, or tests). It is also a [`SharedSecretStore`] and keeps
+/// [`InstallationLinks`].
 #[derive(Default)]
 pub struct InMemoryTenantStore {
     tenants: RwLock<HashMap<String, Tenant>>,
+    links: RwLock<Links>,
+}
+
+/// Both directions of the installation links, changed together under one lock.
+#[derive(Default)]
+struct Links {
+    client_key_of: HashMap<String, String>,
+    installation_of: HashMap<String, String>,
 }
 
 impl InMemoryTenantStore {
@@ -269,6 +317,34 @@ impl TenantStore for InMemoryTenantStore {
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         let removed = write(&self.tenants).remove(client_key).is_some();
         Box::pin(std::future::ready(Ok(removed)))
+    }
+}
+
+impl InstallationLinks for InMemoryTenantStore {
+    fn link<'a>(&'a self, installation_id: &'a str, client_key: &'a str) -> StoreFuture<'a, ()> {
+        let mut links = write(&self.links);
+        if let Some(old) = links
+            .client_key_of
+            .insert(installation_id.to_owned(), client_key.to_owned())
+        {
+            links.installation_of.remove(&old);
+        }
+        if let Some(old) = links
+            .installation_of
+            .insert(client_key.to_owned(), installation_id.to_owned())
+            && old != installation_id
+        {
+            links.client_key_of.remove(&old);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn linked_client_key<'a>(&'a self, installation_id: &'a str) -> StoreFuture<'a, Option<String>> {
+        let found = read(&self.links).client_key_of.get(installation_id).cloned();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+    fn linked_installation<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<String>> {
+        let found = read(&self.links).installation_of.get(client_key).cloned();
+        Box::pin(std::future::ready(Ok(found)))
     }
 }
 
@@ -321,6 +397,25 @@ mod tests {
     use super::*;
 
     const PAYLOAD: &str = r#"{"key":"app","clientKey":"c1","sharedSecret":"very-secret","baseUrl":"https://acme.atlassian.net"}"#;
+
+    #[test]
+    fn a_site_is_the_base_urls_origin_whatever_the_path() {
+        let wiki = r#"{"key":"app","clientKey":"c1","sharedSecret":"s","baseUrl":"https://acme.atlassian.net/wiki"}"#;
+        let tenant = Tenant::from_install_payload(wiki).expect("valid");
+        assert!(tenant.is_site("https://acme.atlassian.net"));
+        assert!(tenant.is_site("https://acme.atlassian.net/"));
+        // Another host, a suffix trick, another scheme or port, or no URL at all: not this site.
+        for other in [
+            "https://evil.atlassian.net",
+            "https://acme.atlassian.net.evil.com",
+            "http://acme.atlassian.net",
+            "https://acme.atlassian.net:8443",
+            "acme.atlassian.net",
+            "",
+        ] {
+            assert!(!tenant.is_site(other), "{other}");
+        }
+    }
 
     #[test]
     fn tenant_debug_hides_secret_and_payload() {

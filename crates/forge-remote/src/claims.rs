@@ -176,4 +176,10 @@ impl InvocationClaims {
     pub fn cloud_id(&self) -> Option<&str> {
         self.context.as_ref().and_then(|c| c.cloud_id.as_deref())
     }
+
+    /// The site's URL, from `context` when sent: what a Connect-on-Forge app compares with a
+    /// Connect tenant's base URL (`connect_qsh::Tenant::is_site`) before linking the two.
+    pub fn site_url(&self) -> Option<&str> {
+        self.context.as_ref().and_then(|c| c.site_url.as_deref())
+    }
 }
