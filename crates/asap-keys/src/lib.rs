@@ -96,6 +96,7 @@ mod error;
 mod file_repo;
 mod formats;
 mod http;
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod server;
 mod sources;

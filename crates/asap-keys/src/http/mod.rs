@@ -30,6 +30,7 @@ pub use fetch::{MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE};
 pub use url::is_loopback;
 
 use crate::error::FetchError;
+use crate::metrics::CacheLookup;
 use budget::Budgets;
 use cache::{Answer, AnswerCache, Cached, Decision};
 use fetch::{Fetched, Fetcher};
@@ -153,6 +154,7 @@ impl HttpKeyRepository {
                 inner.start_fetch(kid, !cached.has_key())?
             }
         };
+        crate::metrics::key_cache_lookup(CacheLookup::Miss);
         match fetch.await {
             Ok(answer) => answer.to_result(kid),
             // stale-if-error: the key, if it may still be served.
@@ -176,8 +178,17 @@ impl Inner {
         cached: &Cached,
     ) -> Option<Result<Arc<PublicKey>, KeySourceError>> {
         match cached.decide(kid, Instant::now()) {
-            Decision::Answer(answer) => Some(answer),
+            Decision::Answer(answer) => {
+                let found = if answer.is_ok() {
+                    CacheLookup::Hit
+                } else {
+                    CacheLookup::Negative
+                };
+                crate::metrics::key_cache_lookup(found);
+                Some(answer)
+            }
             Decision::Revalidate(key) => {
+                crate::metrics::key_cache_lookup(CacheLookup::Stale);
                 if let Err(e) = self.start_fetch(kid, false) {
                     tracing::debug!(%kid, %e, "no background refresh");
                 }
@@ -197,10 +208,10 @@ impl Inner {
         if let Some(fetch) = self.flights.join(kid) {
             return Ok(fetch);
         }
-        let permit = self
-            .budgets
-            .admit(kid, unknown, Instant::now())
-            .map_err(|e| KeySourceError::Unavailable(Box::new(e)))?;
+        let permit = self.budgets.admit(kid, unknown, Instant::now()).map_err(|e| {
+            crate::metrics::budget_refusal(&e);
+            KeySourceError::Unavailable(Box::new(e))
+        })?;
         let url = format!("{}{kid}", self.fetcher.bases[0]);
         let task = {
             let inner = self.clone();
