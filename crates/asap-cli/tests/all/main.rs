@@ -3,9 +3,13 @@
 
 mod connect;
 mod curl;
+mod generate;
+mod inspect;
 mod keys;
+mod proxy;
 mod python;
 mod roundtrip;
+mod run;
 mod serve_keys;
 mod support;
 mod usage;
