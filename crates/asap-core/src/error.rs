@@ -505,7 +505,7 @@ mod tests {
         let kid = KeyId::parse(secret).expect("valid");
         let errors = [
             VerifyError::IssuerNotAllowed(secret.into()),
-            VerifyError::KeyNotFound(kid.clone()),
+            VerifyError::KeyNotFound(kid),
             VerifyError::Kid(KidError::NotOwnedByIssuer {
                 kid: secret.into(),
                 issuer: secret.into(),

@@ -98,14 +98,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                     "time: iat {}, exp {} (now {now}, leeway {} s)",
                     times.issued_at, times.expires_at, args.leeway
                 )),
-                Err(e) => fail(e.into()),
+                Err(e) => fail(&e.into()),
             });
             checks.push(if audiences.is_empty() {
                 Check::NotChecked("audience: give --audience to check it".into())
             } else {
                 match check_audience(&claims.aud, &audiences) {
                     Ok(()) => Check::Pass("audience".into()),
-                    Err(e) => fail(e.into()),
+                    Err(e) => fail(&e.into()),
                 }
             });
         }
@@ -154,11 +154,11 @@ async fn without_key(token: &str, args: &Args) -> anyhow::Result<Check> {
         },
         // A key source without keys cannot verify anything; say so rather than panic.
         Ok(_) => Check::NotChecked("the checks without the key: the verifier found a key".into()),
-        Err(e) => fail(e),
+        Err(e) => fail(&e),
     })
 }
 
-fn fail(e: VerifyError) -> Check {
+fn fail(e: &VerifyError) -> Check {
     Check::Fail {
         rule: e.rule(),
         why: e.to_string(),

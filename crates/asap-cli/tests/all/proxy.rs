@@ -163,7 +163,9 @@ async fn each_request_reaches_the_upstream_with_a_fresh_token_and_its_body_whole
     let upstream = upstream().await;
     let proxy = ProxyProcess::start(&repos, &format!("http://{upstream}/api/"), &[]);
 
-    let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let body: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| u8::try_from(i % 251).expect("byte"))
+        .collect();
     let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
     let first: Value = client()
         .post(proxy.url("/pay?amount=3"))
