@@ -306,6 +306,8 @@ impl Proxy {
 
         let mut headers = forwarded_headers(&parts.headers);
         headers.remove(header::HOST);
+        // `Expect: 100-continue` was the client's question to this hop, answered by hyper.
+        headers.remove(header::EXPECT);
         headers.remove(header::AUTHORIZATION);
         headers.insert(header::AUTHORIZATION, authorization);
         let mut upstream = self.client.request(parts.method, url).headers(headers);
