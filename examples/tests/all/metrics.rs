@@ -168,6 +168,8 @@ fn verifications_key_fetches_and_caches_are_counted_with_bounded_labels() {
             let error = verifier.verify(bad).await.expect_err("refused");
             refusal_rules.push((error.rule(), error.outcome()));
         }
+        // The kid nobody publishes again: answered by the negative cache, no second fetch.
+        verifier.verify(unpublished.as_str()).await.expect_err("refused");
     });
 
     assert_eq!(
@@ -182,19 +184,19 @@ fn verifications_key_fetches_and_caches_are_counted_with_bounded_labels() {
     );
     assert_eq!(
         recorded.counter("asap_verified_cache_lookups_total", &[("result", "miss")]),
-        4
+        5
     );
     assert_eq!(
         refusal_rules.iter().map(|(rule, _)| *rule).collect::<Vec<_>>(),
         ["key_not_found", "audience_mismatch", "malformed"]
     );
-    for rule in ["key_not_found", "audience_mismatch", "malformed"] {
+    for (rule, times) in [("key_not_found", 2), ("audience_mismatch", 1), ("malformed", 1)] {
         assert_eq!(
             recorded.counter(
                 "asap_tokens_refused_total",
                 &[("rule", rule), ("outcome", "unauthorized")]
             ),
-            1,
+            times,
             "{rule}"
         );
     }
@@ -221,13 +223,18 @@ fn verifications_key_fetches_and_caches_are_counted_with_bounded_labels() {
         2
     );
     // The published key was fetched once, then answered from the key cache for the token
-    // meant for another audience (the malformed token never reached the key source).
+    // meant for another audience (the malformed token never reached the key source); the
+    // unpublished kid's second lookup was answered by the negative cache.
     assert_eq!(
         recorded.counter("asap_key_cache_lookups_total", &[("result", "miss")]),
         2
     );
     assert_eq!(
         recorded.counter("asap_key_cache_lookups_total", &[("result", "hit")]),
+        1
+    );
+    assert_eq!(
+        recorded.counter("asap_key_cache_lookups_total", &[("result", "negative")]),
         1
     );
 
