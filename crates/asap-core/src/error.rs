@@ -56,6 +56,17 @@ pub enum AlgorithmError {
     },
 }
 
+impl AlgorithmError {
+    /// The rule that failed, as a stable `snake_case` name (see [`TokenError::rule`]).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            AlgorithmError::Forbidden(_) => "algorithm_forbidden",
+            AlgorithmError::Unknown(_) => "algorithm_unknown",
+            AlgorithmError::NotAccepted { .. } => "algorithm_not_accepted",
+        }
+    }
+}
+
 /// A `kid` that breaks the syntax or ownership rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -89,6 +100,19 @@ pub enum KidError {
     /// A key name with a `/`: it would make the kid's owner ambiguous.
     #[error("key name {0:?} must not contain `/` (the owner of a kid is the kid without its last segment)")]
     NestedKeyName(String),
+}
+
+impl KidError {
+    /// The rule that failed, as a stable `snake_case` name (see [`TokenError::rule`]).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            KidError::Empty
+            | KidError::TooLong { .. }
+            | KidError::BadSegment(_)
+            | KidError::BadCharacter(_) => "kid_syntax",
+            KidError::NotOwnedByIssuer { .. } | KidError::NestedKeyName(_) => "kid_not_owned_by_issuer",
+        }
+    }
 }
 
 /// A key that cannot be loaded or used.
@@ -301,6 +325,28 @@ impl TokenError {
     pub fn outcome(&self) -> Outcome {
         Outcome::Unauthorized
     }
+
+    /// The rule that failed, as a stable `snake_case` name without any value from the token:
+    /// fit for a metric label or a log field (bounded cardinality).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            TokenError::TooLarge { .. } => "token_too_large",
+            TokenError::Malformed(_) => "malformed",
+            TokenError::DuplicateKey(_) => "duplicate_json_key",
+            TokenError::ForbiddenHeader(_) => "forbidden_header",
+            TokenError::MissingHeader(_) => "missing_header",
+            TokenError::Algorithm(e) => e.rule(),
+            TokenError::MissingClaim(_) => "missing_claim",
+            TokenError::InvalidClaim { .. } => "invalid_claim",
+            TokenError::KeyAlgorithmMismatch { .. } => "key_algorithm_mismatch",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::IssuedInFuture { .. } => "issued_in_future",
+            TokenError::NotYetValid { .. } => "not_yet_valid",
+            TokenError::Expired { .. } => "expired",
+            TokenError::BadLifetime { .. } => "bad_lifetime",
+            TokenError::AudienceMismatch => "audience_mismatch",
+        }
+    }
 }
 
 /// Why an ASAP token was refused. Each variant names the rule that failed;
@@ -390,6 +436,28 @@ impl VerifyError {
             _ => Outcome::Unauthorized,
         }
     }
+
+    /// The rule that failed, as a stable `snake_case` name without any value from the token
+    /// (no kid, issuer or claim text): fit for a metric label or a log field. The names are
+    /// listed in `docs/metrics.md`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            VerifyError::MissingToken => "missing_token",
+            VerifyError::BadAuthorization(_) => "bad_authorization",
+            VerifyError::Token(e) => e.rule(),
+            VerifyError::AlgorithmNotEnabled(_) => "algorithm_not_enabled",
+            VerifyError::Kid(e) => e.rule(),
+            VerifyError::IssuerNotAllowed(_) => "issuer_not_allowed",
+            VerifyError::KeyNotFound(_) => "key_not_found",
+            VerifyError::InvalidKey { .. } => "invalid_key",
+            VerifyError::KeyUnavailable(_) => "key_unavailable",
+            VerifyError::SubjectMismatch { .. } => "subject_mismatch",
+            VerifyError::SubjectNotAllowed(_) => "subject_not_allowed",
+            VerifyError::Replayed => "replayed",
+            VerifyError::ReplayUnavailable(_) => "replay_unavailable",
+            VerifyError::InsufficientScope { .. } => "insufficient_scope",
+        }
+    }
 }
 
 impl From<AlgorithmError> for VerifyError {
@@ -439,5 +507,36 @@ mod tests {
         assert_eq!(VerifyError::Replayed.outcome().status(), 401);
         assert_eq!(VerifyError::NotBoundToRequest.outcome().status(), 401);
         assert_eq!(VerifyError::BoundToAnotherRequest.outcome().status(), 401);
+    }
+
+    #[test]
+    fn rule_names_carry_no_value_from_the_token() {
+        let secret = "secret-issuer/k1";
+        let kid = KeyId::parse(secret).expect("valid");
+        let errors = [
+            VerifyError::IssuerNotAllowed(secret.into()),
+            VerifyError::KeyNotFound(kid),
+            VerifyError::Kid(KidError::NotOwnedByIssuer {
+                kid: secret.into(),
+                issuer: secret.into(),
+            }),
+            VerifyError::from(AlgorithmError::Unknown(secret.into())),
+            VerifyError::from(TokenError::DuplicateKey(secret.into())),
+            VerifyError::SubjectNotAllowed(secret.into()),
+        ];
+        for error in &errors {
+            let rule = error.rule();
+            assert!(!rule.contains("secret"), "{rule}");
+            assert!(
+                rule.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{rule}"
+            );
+        }
+        assert_eq!(errors[0].rule(), "issuer_not_allowed");
+        assert_eq!(errors[2].rule(), "kid_not_owned_by_issuer");
+        assert_eq!(
+            VerifyError::from(TokenError::BadSignature).rule(),
+            "bad_signature"
+        );
     }
 }

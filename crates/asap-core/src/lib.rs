@@ -58,6 +58,7 @@ mod json;
 mod jws;
 mod keys;
 mod kid;
+pub mod metrics;
 mod policy;
 mod replay;
 mod rules;

@@ -147,9 +147,11 @@ impl InMemoryReplayGuard {
             None => 0,
         };
         if entries.len() >= self.max_entries {
+            crate::metrics::memory_replay_store_full(true);
             return Err(ReplayError::Full(entries.len()));
         }
         if held >= self.max_per_issuer {
+            crate::metrics::memory_replay_store_full(false);
             return Err(ReplayError::IssuerFull {
                 issuer: crate::truncate(use_.issuer),
                 entries: held,

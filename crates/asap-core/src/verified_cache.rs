@@ -141,9 +141,10 @@ impl<V: Expiring> VerifiedCache<V> {
     /// The verified token for exactly this text, while `now` is within its lifetime.
     pub(crate) fn get(&self, token: &str, now: i64) -> Option<V> {
         let entries = self.entries.pin();
-        let hit = entries.get(token)?;
         // Still inside the token's own lifetime (the leeway is not stretched by caching).
-        (now <= hit.expires_at()).then(|| hit.clone())
+        let hit = entries.get(token).filter(|hit| now <= hit.expires_at()).cloned();
+        crate::metrics::verified_cache_lookup(hit.is_some());
+        hit
     }
 
     /// Keeps `verified` for `token` if there is room for it (see the module documentation).

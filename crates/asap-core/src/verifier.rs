@@ -302,6 +302,12 @@ impl Verifier {
 
     /// Verifies a compact JWS (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
+        let result = self.verify_cached(token).await;
+        crate::metrics::verification(&result);
+        result
+    }
+
+    async fn verify_cached(&self, token: &str) -> Result<Verified, VerifyError> {
         let i = &*self.inner;
         if let Some(cache) = &i.cache
             && let Some(hit) = cache.get(token, i.clock.now())

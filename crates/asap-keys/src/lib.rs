@@ -100,6 +100,7 @@ mod file_repo;
 mod formats;
 mod http;
 mod jwks;
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod server;
 mod sources;

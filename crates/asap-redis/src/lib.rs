@@ -170,13 +170,31 @@ impl RedisReplayGuard {
         match reply {
             Ok(set) => Ok(set.is_some()),
             Err(e) => match self.when_unavailable {
-                WhenUnavailable::Refuse => Err(ReplayError::Unavailable(Box::new(e))),
+                WhenUnavailable::Refuse => {
+                    count_store_error(false);
+                    Err(ReplayError::Unavailable(Box::new(e)))
+                }
                 WhenUnavailable::Allow => {
+                    count_store_error(true);
                     tracing::warn!(error = %e, issuer = use_.issuer, "Redis unavailable: token accepted without replay check");
                     Ok(true)
                 }
             },
         }
+    }
+}
+
+/// Counts one Redis failure through the `metrics` facade (docs/metrics.md): `accepted` when the
+/// token went through unchecked ([`WhenUnavailable::Allow`]), which nothing else would show.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn count_store_error(accepted: bool) {
+    #[cfg(feature = "metrics")]
+    if accepted {
+        metrics::counter!("asap_replay_store_errors_total", "store" => "redis", "error" => "unavailable", "action" => "accepted")
+            .increment(1);
+    } else {
+        metrics::counter!("asap_replay_store_errors_total", "store" => "redis", "error" => "unavailable", "action" => "refused")
+            .increment(1);
     }
 }
 

@@ -8,6 +8,7 @@
 //!   `SignRequestsLayer`, for each gRPC status.
 //! - [`jsonwebtoken`]: tokens made by the `jsonwebtoken` crate verify here and ours verify there;
 //!   where our rules are stricter than its defaults.
+//! - [`metrics`]: the counters and histograms of docs/metrics.md, read through a recorder.
 //! - [`adversarial`]: the attacker's view across every crate, one module per attack class.
 
 mod adversarial;
@@ -16,5 +17,6 @@ mod connect_app;
 mod forge;
 mod grpc;
 mod jsonwebtoken;
+mod metrics;
 mod quickstart;
 mod tls_repository;

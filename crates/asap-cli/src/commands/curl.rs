@@ -206,7 +206,7 @@ fn read_data(data: &str) -> anyhow::Result<Vec<u8>> {
 
 /// reqwest's errors keep the useful part (connection refused, certificate unknown) in their
 /// sources.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -10,9 +10,13 @@ use clap::{Parser, Subcommand};
 mod connect_token;
 mod curl;
 mod data_uri;
+mod generate;
+mod inspect;
 mod keygen;
 mod keys;
+mod proxy;
 mod qsh;
+mod run;
 mod serve_keys;
 mod signing;
 mod token;
@@ -48,6 +52,11 @@ enum Command {
     DataUri(data_uri::Args),
     Qsh(qsh::Args),
     ConnectToken(connect_token::Args),
+    Proxy(proxy::Args),
+    Run(run::Args),
+    Inspect(inspect::Args),
+    Completions(generate::CompletionsArgs),
+    Man(generate::ManArgs),
 }
 
 /// Runs the command; an error becomes one line on stderr and exit status 1.
@@ -62,6 +71,12 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DataUri(args) => data_uri::run(&args),
         Command::Qsh(args) => qsh::run(&args),
         Command::ConnectToken(args) => connect_token::run(&args),
+        Command::Proxy(args) => block_on(proxy::run(args)),
+        // The command's own exit status.
+        Command::Run(args) => return run::run(&args),
+        Command::Inspect(args) => block_on(inspect::run(args)),
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

@@ -118,7 +118,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn read_token_from_stdin() -> anyhow::Result<String> {
+pub(crate) fn read_token_from_stdin() -> anyhow::Result<String> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
         bail!("no token: give it as an argument or pipe it on stdin");

@@ -15,6 +15,7 @@ use reqwest::header::{ACCEPT, AGE, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, 
 
 use super::cache::Directives;
 use crate::error::FetchError;
+use crate::metrics::FetchOutcome;
 
 /// The largest response body accepted. An RSA 8192 public key is under 1.5 KiB.
 pub const MAX_KEY_BODY_BYTES: usize = 64 * 1024;
@@ -68,8 +69,21 @@ pub(super) struct Fetcher {
 }
 
 impl Fetcher {
-    /// Asks the repositories in order.
+    /// Asks the repositories in order; counts the fetch and its latency.
     pub(super) async fn fetch(&self, kid: &KeyId) -> Result<Fetched, FetchError> {
+        let started = std::time::Instant::now();
+        let fetched = self.fetch_in_order(kid).await;
+        let outcome = match &fetched {
+            Ok(Fetched::Key { .. }) => FetchOutcome::Key,
+            Ok(Fetched::NotFound) => FetchOutcome::NotFound,
+            Ok(Fetched::Invalid(_)) => FetchOutcome::InvalidKey,
+            Err(_) => FetchOutcome::Failed,
+        };
+        crate::metrics::key_fetch(outcome, started.elapsed());
+        fetched
+    }
+
+    async fn fetch_in_order(&self, kid: &KeyId) -> Result<Fetched, FetchError> {
         let mut errors = Vec::new();
         let mut not_found = false;
         for base in &self.bases {
@@ -100,6 +114,7 @@ impl Fetcher {
                 Ok(Response::NotFound) if self.failover_on_not_found => not_found = true,
                 Ok(Response::NotFound) => return Ok(Fetched::NotFound),
                 Err(error) => {
+                    crate::metrics::repository_error(&error);
                     tracing::warn!(%error, "key repository failed; trying the next one");
                     errors.push(error);
                 }

@@ -39,6 +39,7 @@ pub(crate) use single_flight::{SharedFetch, SingleFlight};
 pub(crate) use url::checked_url;
 
 use crate::error::FetchError;
+use crate::metrics::CacheLookup;
 use budget::Budgets;
 use cache::{Answer, AnswerCache, Cached, Decision};
 use fetch::{Fetched, Fetcher};
@@ -161,6 +162,7 @@ impl HttpKeyRepository {
                 inner.start_fetch(kid, !cached.has_key())?
             }
         };
+        crate::metrics::key_cache_lookup(CacheLookup::Miss);
         match fetch.await {
             Ok(answer) => answer.to_result(kid),
             // stale-if-error: the key, if it may still be served.
@@ -184,8 +186,17 @@ impl Inner {
         cached: &Cached,
     ) -> Option<Result<Arc<PublicKey>, KeySourceError>> {
         match cached.decide(kid, Instant::now()) {
-            Decision::Answer(answer) => Some(answer),
+            Decision::Answer(answer) => {
+                let found = if answer.is_ok() {
+                    CacheLookup::Hit
+                } else {
+                    CacheLookup::Negative
+                };
+                crate::metrics::key_cache_lookup(found);
+                Some(answer)
+            }
             Decision::Revalidate(key) => {
+                crate::metrics::key_cache_lookup(CacheLookup::Stale);
                 if let Err(e) = self.start_fetch(kid, false) {
                     tracing::debug!(%kid, %e, "no background refresh");
                 }
@@ -205,10 +216,10 @@ impl Inner {
         if let Some(fetch) = self.flights.join(kid) {
             return Ok(fetch);
         }
-        let permit = self
-            .budgets
-            .admit(kid, unknown, Instant::now())
-            .map_err(|e| KeySourceError::Unavailable(Box::new(e)))?;
+        let permit = self.budgets.admit(kid, unknown, Instant::now()).map_err(|e| {
+            crate::metrics::budget_refusal(&e);
+            KeySourceError::Unavailable(Box::new(e))
+        })?;
         let url = format!("{}{kid}", self.fetcher.bases[0]);
         let task = {
             let inner = self.clone();
