@@ -456,6 +456,8 @@ impl VerifyError {
             VerifyError::Replayed => "replayed",
             VerifyError::ReplayUnavailable(_) => "replay_unavailable",
             VerifyError::InsufficientScope { .. } => "insufficient_scope",
+            VerifyError::NotBoundToRequest => "not_bound_to_request",
+            VerifyError::BoundToAnotherRequest => "bound_to_another_request",
         }
     }
 }

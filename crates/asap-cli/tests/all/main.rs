@@ -4,9 +4,9 @@
 mod bound;
 mod connect;
 mod curl;
-mod jwks;
 mod generate;
 mod inspect;
+mod jwks;
 mod keys;
 mod proxy;
 mod python;
