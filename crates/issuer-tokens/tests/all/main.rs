@@ -1,0 +1,1 @@
+//! issuer-tokens integration tests.

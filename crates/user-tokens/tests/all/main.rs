@@ -1,0 +1,1 @@
+//! user-tokens integration tests.
