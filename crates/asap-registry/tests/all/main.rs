@@ -8,3 +8,4 @@ mod postgres;
 mod scenarios;
 mod sqlite;
 mod support;
+mod user_keys;
