@@ -52,8 +52,12 @@
 //! | [`AsapLayer`] | [`AsapService`] | [`AsapAuthorizer`] | [`asap_core::Verified`] | [`Authenticated`], [`Scoped`] |
 //! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
 //! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::VerifiedRequest` | `ConnectAuthenticated` |
+//! | `UserLayer` | `UserService` | `UserAuthorizer` | `user_tokens::VerifiedUser` | `UserAuthenticated` |
+//! | `IssuerLayer` | `IssuerService` | `IssuerAuthorizer` | `issuer_tokens::IssuerClaims` | `IssuerAuthenticated` |
 //!
-//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`; all are
+//! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`, the
+//! per-user token ones (feature `user-tokens`, asymmetric-jwt-auth's format) in `user`, the
+//! central-issuer ones (feature `issuer-tokens`, api_jwt's format) in `issuer`; all are
 //! re-exported here. A route's layer inside the service's layer is always at least as strict
 //! as both: see [`asap`](crate::asap#layers-inside-layers).
 
@@ -63,7 +67,11 @@ pub mod asap;
 pub mod authorize;
 #[cfg(feature = "connect")]
 pub mod connect;
+#[cfg(feature = "issuer-tokens")]
+pub mod issuer;
 mod refusal;
+#[cfg(feature = "user-tokens")]
+pub mod user;
 
 pub use asap::{
     AsapAuthorizer, AsapLayer, AsapService, RequireScopesLayer, RequireScopesService, ScopeAuthorizer,
@@ -76,3 +84,11 @@ pub use authorize::{Authorize, AuthorizeLayer, AuthorizeService, ResponseFuture}
 pub use connect::{ConnectAuthenticated, NotConnectAuthenticated};
 #[cfg(feature = "connect")]
 pub use connect::{ConnectAuthorizer, ConnectLayer, ConnectService, connect_error_code, connect_response};
+#[cfg(all(feature = "issuer-tokens", feature = "axum"))]
+pub use issuer::{IssuerAuthenticated, NotIssuerAuthenticated};
+#[cfg(feature = "issuer-tokens")]
+pub use issuer::{IssuerAuthorizer, IssuerLayer, IssuerService, issuer_error_code, issuer_response};
+#[cfg(all(feature = "user-tokens", feature = "axum"))]
+pub use user::{NotUserAuthenticated, UserAuthenticated};
+#[cfg(feature = "user-tokens")]
+pub use user::{UserAuthorizer, UserLayer, UserService, user_error_code, user_response};

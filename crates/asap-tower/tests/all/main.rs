@@ -6,6 +6,10 @@ mod axum_app;
 mod connect;
 mod hardening;
 mod hyper_plain;
+#[cfg(all(feature = "issuer-tokens", feature = "axum"))]
+mod issuer_tokens;
 #[cfg(feature = "axum")]
 mod scope;
 mod support;
+#[cfg(all(feature = "user-tokens", feature = "axum"))]
+mod user_tokens;
