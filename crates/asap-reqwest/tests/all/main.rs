@@ -3,3 +3,5 @@
 #[cfg(feature = "connect")]
 mod connect;
 mod middleware;
+#[cfg(feature = "user-tokens")]
+mod user_tokens;
