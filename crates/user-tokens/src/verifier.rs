@@ -209,8 +209,8 @@ impl UserVerifierBuilder {
     }
 
     /// Checks the configuration. The first verifier of a process also makes the decoy keys
-    /// (RSA 2048, 3072 and 4096 bits, Ed25519) that unknown users are checked against; that
-    /// takes a moment, here rather than while a request waits.
+    /// (RSA 2048, 3072 and 4096 bits, Ed25519) that unknown users are checked against, here
+    /// rather than while a request waits.
     pub fn build(self) -> Result<UserVerifier, ConfigError> {
         let window = TimeRule::new(self.tolerance, Duration::from_secs(1))?;
         let decoys = Decoys::get().ok_or_else(|| ConfigError("cannot generate the decoy keys".into()))?;
@@ -337,15 +337,52 @@ impl UserVerifier {
     }
 }
 
+/// An RSA public key with a random odd `bytes`-byte modulus (top bit set) and `e = 65537`, as
+/// a PKCS#1 `RSAPublicKey`: SEQUENCE { INTEGER n, INTEGER e }.
+fn rsa_decoy(bytes: usize) -> Option<PublicKey> {
+    let mut modulus = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut modulus).ok()?;
+    modulus[0] |= 0x80;
+    modulus[bytes - 1] |= 1;
+    // INTEGER n: a leading zero keeps it positive.
+    let mut n = vec![0x02];
+    push_len(&mut n, bytes + 1);
+    n.push(0);
+    n.extend_from_slice(&modulus);
+    let e = [0x02, 0x03, 0x01, 0x00, 0x01];
+    let mut der = vec![0x30];
+    push_len(&mut der, n.len() + e.len());
+    der.extend_from_slice(&n);
+    der.extend_from_slice(&e);
+    PublicKey::from_pkcs1_der(&der).ok()
+}
+
+/// A DER length (long form for the sizes used here).
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | u8::try_from(bytes.len() - skip).unwrap_or(0));
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
 /// The decoded length of the signature segment (base64url without padding).
 fn signature_len(token: &str) -> usize {
     token.rsplit('.').next().map_or(0, |s| s.len() * 3 / 4)
 }
 
-/// Public keys whose private halves were thrown away: no token verifies against them. One RSA
-/// key per common size, so that a forged token for an unknown user costs what it costs against
-/// a real key of that size (aws-lc refuses an RSA signature of the wrong length before any
-/// arithmetic, for real and decoy keys alike), and one Ed25519 key.
+/// Public keys no token verifies against: one RSA key per common modulus size, so that a forged
+/// token for an unknown user costs what it costs against a real key of that size (aws-lc refuses
+/// an RSA signature of the wrong length before any arithmetic, for real and decoy keys alike),
+/// and one Ed25519 key.
+///
+/// An RSA decoy is a random odd modulus of the full size with `e = 65537`, not a generated key
+/// pair: verifying against it is the same modular exponentiation, it costs nothing to make (RSA
+/// key generation takes seconds, which a command line or a service start should not pay), and
+/// no private key for it exists anywhere. Its verification result is never used.
 struct Decoys {
     rsa: [(usize, PublicKey); 3],
     ed25519: PublicKey,
@@ -356,14 +393,15 @@ impl Decoys {
         static DECOYS: OnceLock<Option<Decoys>> = OnceLock::new();
         DECOYS
             .get_or_init(|| {
-                let public = |spec| PrivateKey::generate(spec).and_then(|k| k.public_key()).ok();
                 Some(Decoys {
                     rsa: [
-                        (256, public(KeySpec::Rsa(2048))?),
-                        (384, public(KeySpec::Rsa(3072))?),
-                        (512, public(KeySpec::Rsa(4096))?),
+                        (256, rsa_decoy(256)?),
+                        (384, rsa_decoy(384)?),
+                        (512, rsa_decoy(512)?),
                     ],
-                    ed25519: public(KeySpec::Curve(KeyKind::Ed25519))?,
+                    ed25519: PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519))
+                        .and_then(|k| k.public_key())
+                        .ok()?,
                 })
             })
             .as_ref()
@@ -421,5 +459,15 @@ mod tests {
         );
         assert_eq!(decoys.like(Algorithm::EdDSA, 64).kind(), KeyKind::Ed25519);
         assert_eq!(signature_len("a.b.AAAA"), 3);
+    }
+
+    #[test]
+    fn rsa_decoys_have_full_size_moduli_and_refuse_signatures() {
+        for bytes in [256, 384, 512] {
+            let decoy = rsa_decoy(bytes).expect("decoy");
+            assert_eq!(decoy.kind(), KeyKind::Rsa);
+            let signature = vec![1u8; bytes];
+            assert!(decoy.verify(Algorithm::RS512, b"input", &signature).is_err());
+        }
     }
 }
