@@ -10,12 +10,15 @@ use clap::{Parser, Subcommand};
 mod connect_token;
 mod curl;
 mod data_uri;
+mod issuer_verify;
 mod keygen;
 mod keys;
 mod qsh;
 mod serve_keys;
 mod signing;
 mod token;
+mod user_token;
+mod user_verify;
 mod verify;
 
 const AFTER_HELP: &str = "\
@@ -48,6 +51,9 @@ enum Command {
     DataUri(data_uri::Args),
     Qsh(qsh::Args),
     ConnectToken(connect_token::Args),
+    UserToken(user_token::Args),
+    UserVerify(user_verify::Args),
+    IssuerVerify(issuer_verify::Args),
 }
 
 /// Runs the command; an error becomes one line on stderr and exit status 1.
@@ -62,6 +68,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DataUri(args) => data_uri::run(&args),
         Command::Qsh(args) => qsh::run(&args),
         Command::ConnectToken(args) => connect_token::run(&args),
+        Command::UserToken(args) => user_token::run(&args),
+        Command::UserVerify(args) => block_on(user_verify::run(args)),
+        Command::IssuerVerify(args) => issuer_verify::run(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

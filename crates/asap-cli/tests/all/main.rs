@@ -9,3 +9,4 @@ mod roundtrip;
 mod serve_keys;
 mod support;
 mod usage;
+mod user_and_issuer;
