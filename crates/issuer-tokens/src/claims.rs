@@ -292,7 +292,7 @@ mod tests {
 
     use super::*;
 
-    fn extras(v: Value) -> Result<Extras, TokenError> {
+    fn extras(v: &Value) -> Result<Extras, TokenError> {
         let mut claims = RegisteredClaims::decode(v.to_string().as_bytes()).expect("json");
         IssuerClaims::extras(&mut claims)
     }
@@ -307,17 +307,17 @@ mod tests {
 
     #[test]
     fn extras_are_read_from_their_string_encodings() {
-        let e =
-            extras(json!({"level":"3.1","factor":"otp","target":"","dnt":"2","scopes":"a:b,c"})).expect("ok");
+        let e = extras(&json!({"level":"3.1","factor":"otp","target":"","dnt":"2","scopes":"a:b,c"}))
+            .expect("ok");
         assert_eq!(e.level, Level(3.1));
         assert_eq!((e.factor.as_str(), e.target.as_str(), e.dnt), ("otp", "", 2));
         assert_eq!(e.scopes, ["a:b", "c"]);
-        let defaults = extras(json!({})).expect("ok");
+        let defaults = extras(&json!({})).expect("ok");
         assert_eq!(
             (defaults.level, defaults.dnt, defaults.scopes.len()),
             (Level(0.0), 0, 0)
         );
-        assert!(extras(json!({"scopes":""})).expect("ok").scopes.is_empty());
+        assert!(extras(&json!({"scopes":""})).expect("ok").scopes.is_empty());
     }
 
     #[test]
@@ -335,7 +335,7 @@ mod tests {
             (json!({"factor":1}), "factor"),
         ] {
             assert!(
-                matches!(extras(bad.clone()), Err(TokenError::InvalidClaim { claim: c, .. }) if c == claim),
+                matches!(extras(&bad), Err(TokenError::InvalidClaim { claim: c, .. }) if c == claim),
                 "{bad}"
             );
         }

@@ -26,15 +26,15 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn token(&self, header: Value, claims: Value) -> String {
-        forge::signed(&header, &claims, |input| {
+    fn token(&self, header: &Value, claims: &Value) -> String {
+        forge::signed(header, claims, |input| {
             self.key.sign(Algorithm::RS256, input).expect("sign")
         })
     }
 
-    fn verify(&self, claims: Value) -> Result<issuer_tokens::IssuerClaims, IssuerTokenError> {
+    fn verify(&self, claims: &Value) -> Result<issuer_tokens::IssuerClaims, IssuerTokenError> {
         self.verifier
-            .verify(&self.token(json!({"alg": "RS256", "typ": "JWT"}), claims))
+            .verify(&self.token(&json!({"alg": "RS256", "typ": "JWT"}), claims))
     }
 }
 
@@ -45,10 +45,10 @@ fn claims() -> Value {
 #[test]
 fn a_token_in_the_packages_shape_verifies_without_a_kid() {
     let f = fixture();
-    let claims = f.verify(claims()).expect("verifies");
+    let claims = f.verify(&claims()).expect("verifies");
     assert_eq!((claims.role(), claims.scopes().len()), ("user", 0));
     // A kid, when sent, is not used to pick a key.
-    let token = f.token(json!({"alg": "RS256", "kid": "anything"}), self::claims());
+    let token = f.token(&json!({"alg": "RS256", "kid": "anything"}), &self::claims());
     assert!(f.verifier.verify(&token).is_ok());
 }
 
@@ -56,7 +56,7 @@ fn a_token_in_the_packages_shape_verifies_without_a_kid() {
 fn only_rs256_is_accepted() {
     let f = fixture();
     for alg in ["RS512", "PS256", "HS256", "none", "rs256"] {
-        let token = f.token(json!({ "alg": alg }), claims());
+        let token = f.token(&json!({ "alg": alg }), &claims());
         assert!(
             matches!(
                 f.verifier.verify(&token),
@@ -74,14 +74,14 @@ fn iss_sub_and_exp_are_required_and_typed() {
         let mut c = claims();
         c.as_object_mut().expect("object").remove(name);
         assert!(
-            matches!(f.verify(c), Err(IssuerTokenError::Token(TokenError::MissingClaim(m))) if m == expected),
+            matches!(f.verify(&c), Err(IssuerTokenError::Token(TokenError::MissingClaim(m))) if m == expected),
             "{name}"
         );
     }
     let mut c = claims();
     c["exp"] = json!("1800000600");
     assert!(matches!(
-        f.verify(c),
+        f.verify(&c),
         Err(IssuerTokenError::Token(TokenError::InvalidClaim {
             claim: "exp",
             ..
@@ -98,7 +98,7 @@ fn time_is_checked_by_the_core_rule() {
         for (k, v) in extra.as_object().expect("object") {
             c[k] = v.clone();
         }
-        f.verify(c)
+        f.verify(&c)
     };
     assert!(at(NOW - 30, json!({})).is_ok(), "leeway 30 s");
     assert!(matches!(
@@ -125,7 +125,7 @@ fn an_issuer_outside_the_roles_is_forbidden_after_the_signature() {
     let f = fixture();
     let mut c = claims();
     c["iss"] = json!("auth_support");
-    let err = f.verify(c).expect_err("unknown role");
+    let err = f.verify(&c).expect_err("unknown role");
     assert!(matches!(err, IssuerTokenError::UnknownIssuer(ref i) if i == "auth_support"));
     assert_eq!(err.outcome().status(), 403);
     // Forged: the signature comes first, so an outsider learns nothing about roles.

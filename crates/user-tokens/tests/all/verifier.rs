@@ -168,7 +168,8 @@ async fn header_and_claims_are_strict() {
         })
     };
     let claims = serde_json::json!({"username": "ann", "time": NOW, "nonce": "x"});
-    let cases: Vec<(String, fn(&UserTokenError) -> bool)> = vec![
+    type Expected = fn(&UserTokenError) -> bool;
+    let cases: Vec<(String, Expected)> = vec![
         (
             sign(
                 serde_json::json!({"alg": "ES256", "kid": kid.as_str()}),
