@@ -166,3 +166,22 @@ pub fn pyjwt_decode(py: &Python, token: &str, public_pem: &str) -> serde_json::V
     );
     serde_json::from_str(&out).expect("the script prints JSON")
 }
+
+/// PyJWT's reading of a JWKS document (`PyJWKSet.from_dict`): the token `token` verified with
+/// the set's key whose `kid` is the token's; prints the claims, or `null` when refused.
+pub fn pyjwt_verify_with_jwks(py: &Python, token: &str, jwks: &serde_json::Value) -> serde_json::Value {
+    let out = py.run(
+        "import json, sys\n\
+         import jwt\n\
+         keys = jwt.PyJWKSet.from_dict(json.loads(sys.stdin.read()))\n\
+         kid = jwt.get_unverified_header(sys.argv[1])['kid']\n\
+         key = next(k for k in keys.keys if k.key_id == kid)\n\
+         try:\n\
+         \x20   print(json.dumps(jwt.decode(sys.argv[1], key.key, algorithms=[key.algorithm_name])))\n\
+         except jwt.PyJWTError:\n\
+         \x20   print('null')",
+        &[token],
+        &jwks.to_string(),
+    );
+    serde_json::from_str(&out).expect("the script prints JSON")
+}

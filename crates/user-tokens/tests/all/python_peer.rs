@@ -166,3 +166,21 @@ fn rs384_and_rs256_verify_in_the_package_too() {
         );
     }
 }
+
+#[test]
+fn the_jwks_view_is_read_by_pyjwt_and_verifies_our_tokens() {
+    let Some(py) = jwt_peers::asymmetric_jwt_auth() else {
+        return;
+    };
+    let [rsa, ed] = keys().map(|(_, key)| key);
+    let publics = [
+        rsa.public_key().expect("public"),
+        ed.public_key().expect("public"),
+    ];
+    let jwks = user_tokens::user_jwks(&publics);
+    for key in [rsa, ed] {
+        let token = signer("ann", &key).sign().expect("token");
+        let claims = jwt_peers::pyjwt_verify_with_jwks(&py, &token, &jwks);
+        assert_eq!(claims["username"], "ann", "{:?}", key.kind());
+    }
+}
