@@ -575,6 +575,15 @@ impl KeyRegistry {
     /// by the primary key's leading column, the same for a principal that does not exist.
     async fn fetch_user_keys(&self, principal: &str) -> Result<UserLookup, RegistryError> {
         let fetched = Instant::now();
+        // The username is the token's unverified claim. One that no registered principal can
+        // have (the kid rule: empty, `\0`, a stray `/`…) has no keys; asking the database
+        // would turn such input into a query error, a 503, instead of a 401.
+        if kid_for(principal, "k").is_err() {
+            return Ok(UserLookup {
+                fetched,
+                keys: Arc::from([]),
+            });
+        }
         let rows: Vec<(String, String)> = on_db!(&self.inner.db, |pool| {
             let rows = sqlx::query(
                 "SELECT key_name, public_key FROM asap_public_keys \

@@ -67,6 +67,21 @@ async fn per_user_keys(url: &str) {
         Err(UserTokenError::NoMatchingKey)
     ));
 
+    // Usernames no principal can have (a NUL byte would be a PostgreSQL error): a 401, not a
+    // 503.
+    for name in ["a\u{0}b", "", "/ann", "ann/", "a b"] {
+        let Ok(signer) = UserSigner::new(name, pair().0) else {
+            continue;
+        };
+        assert!(
+            matches!(
+                status(&verifier, &signer).await,
+                Err(UserTokenError::NoMatchingKey)
+            ),
+            "{name:?}"
+        );
+    }
+
     // A key added after a miss verifies at once here (the principal's entry is dropped).
     let (late_key, late_pem) = pair();
     let late = UserSigner::new("dave", late_key).expect("signer");
