@@ -7,7 +7,7 @@
 //!
 //! The same guard makes Connect lifecycle callbacks single-use across a fleet:
 //! `connect_qsh::LifecycleBuilder::replay_guard`, with its own [`RedisReplayGuard::key_prefix`]
-//! (such as `connect:lifecycle:`).
+//! (such as `connect:lifecycle:`), and per-user token nonces with [`USER_NONCE_PREFIX`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -28,9 +28,11 @@
 
 #[cfg(feature = "connect")]
 mod tenant;
+mod user_nonce;
 
 #[cfg(feature = "connect")]
 pub use tenant::{DEFAULT_LINK_PREFIX, DEFAULT_TENANT_PREFIX, RedisTenantStore};
+pub use user_nonce::USER_NONCE_PREFIX;
 
 use std::time::Duration;
 

@@ -16,6 +16,8 @@
 //!   revoked key stops verifying within the cache TTL ([`DEFAULT_CACHE_TTL`], 10 s) on every
 //!   instance — see "Revocation bound" on [`KeyRegistry`]. A database that cannot answer is a
 //!   [`asap_core::KeySourceError::Unavailable`] (503), never a silent accept.
+//! - Per-user tokens: [`KeyRegistry`] is also a [`user_tokens::UserKeySource`], finding a
+//!   user's active key by the fingerprint asymmetric-jwt-auth sends as `kid`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,6 +44,7 @@ mod error;
 mod registry;
 #[cfg(feature = "connect")]
 mod tenant;
+mod user_keys;
 
 /// Why a key text was refused ([`RegistryError::BadKey`]): the error of
 /// [`asap_keys::parse_public_key`].

@@ -15,6 +15,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row as _, SqlSafeStr as _};
+use user_tokens::Fingerprint;
 
 use crate::error::RegistryError;
 
@@ -147,16 +148,44 @@ struct Lookup {
     key: Option<Arc<PublicKey>>,
 }
 
+/// A cached lookup of one principal's active keys by fingerprint (per-user tokens), and when
+/// the query started. An unknown principal is an empty list, cached like any other.
+#[derive(Clone)]
+pub(crate) struct UserLookup {
+    pub(crate) fetched: Instant,
+    pub(crate) keys: Arc<[(Fingerprint, Arc<PublicKey>)]>,
+}
+
+/// The most active keys of one principal a per-user lookup reads (in key name order).
+pub(crate) const MAX_KEYS_PER_USER: i64 = 64;
+
 /// Expires an entry `ttl` after its query *started*, not after it was inserted: a lookup that
 /// raced a revocation is still gone `ttl` after the revocation committed.
 struct FromQueryStart(Duration);
 
-impl Expiry<KeyId, Lookup> for FromQueryStart {
-    fn expire_after_create(&self, _kid: &KeyId, value: &Lookup, created_at: Instant) -> Option<Duration> {
+impl FromQueryStart {
+    fn remaining(&self, fetched: Instant, created_at: Instant) -> Option<Duration> {
         Some(
             self.0
-                .saturating_sub(created_at.saturating_duration_since(value.fetched)),
+                .saturating_sub(created_at.saturating_duration_since(fetched)),
         )
+    }
+}
+
+impl Expiry<KeyId, Lookup> for FromQueryStart {
+    fn expire_after_create(&self, _kid: &KeyId, value: &Lookup, created_at: Instant) -> Option<Duration> {
+        self.remaining(value.fetched, created_at)
+    }
+}
+
+impl Expiry<String, UserLookup> for FromQueryStart {
+    fn expire_after_create(
+        &self,
+        _user: &String,
+        value: &UserLookup,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        self.remaining(value.fetched, created_at)
     }
 }
 
@@ -208,6 +237,8 @@ pub struct KeyRegistry {
 struct Inner {
     db: Db,
     cache: Option<Cache<KeyId, Lookup>>,
+    /// Per-user token lookups, by principal (the same TTL, so the same revocation bound).
+    user_cache: Option<Cache<String, UserLookup>>,
     ttl: Duration,
 }
 
@@ -300,10 +331,17 @@ impl KeyRegistryBuilder {
                 .expire_after(FromQueryStart(self.ttl))
                 .build()
         });
+        let user_cache = (!self.ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(self.max_cached)
+                .expire_after(FromQueryStart(self.ttl))
+                .build()
+        });
         Ok(KeyRegistry {
             inner: Arc::new(Inner {
                 db,
                 cache,
+                user_cache,
                 ttl: self.ttl,
             }),
         })
@@ -528,6 +566,79 @@ impl KeyRegistry {
         if let Some(cache) = &self.inner.cache {
             cache.invalidate(kid).await;
         }
+        if let (Some(cache), Some(principal)) = (&self.inner.user_cache, kid.owner()) {
+            cache.invalidate(principal).await;
+        }
+    }
+
+    /// The active keys of `principal` with their fingerprints, from the database: one query
+    /// by the primary key's leading column, the same for a principal that does not exist.
+    async fn fetch_user_keys(&self, principal: &str) -> Result<UserLookup, RegistryError> {
+        let fetched = Instant::now();
+        // The username is the token's unverified claim. One that no registered principal can
+        // have (the kid rule: empty, `\0`, a stray `/`…) has no keys; asking the database
+        // would turn such input into a query error, a 503, instead of a 401.
+        if kid_for(principal, "k").is_err() {
+            return Ok(UserLookup {
+                fetched,
+                keys: Arc::from([]),
+            });
+        }
+        let rows: Vec<(String, String)> = on_db!(&self.inner.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT key_name, public_key FROM asap_public_keys \
+                 WHERE principal = $1 AND revoked_at IS NULL ORDER BY key_name LIMIT $2",
+            )
+            .bind(principal)
+            .bind(MAX_KEYS_PER_USER)
+            .fetch_all(pool)
+            .await
+            .map_err(RegistryError::Database)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push((
+                    row.try_get(0).map_err(RegistryError::Database)?,
+                    row.try_get(1).map_err(RegistryError::Database)?,
+                ));
+            }
+            out
+        });
+        let mut keys = Vec::with_capacity(rows.len());
+        for (name, pem) in rows {
+            let kid = kid_for(principal, &name)?;
+            let key = PublicKey::from_pem(&pem).map_err(|e| RegistryError::CorruptKey {
+                kid,
+                source: e.into(),
+            })?;
+            keys.push((Fingerprint::of(&key), Arc::new(key)));
+        }
+        Ok(UserLookup {
+            fetched,
+            keys: keys.into(),
+        })
+    }
+
+    /// The active key of `principal` whose fingerprint is `fingerprint` (per-user tokens): the
+    /// principal's keys come from the cache or one query, whether or not the principal exists.
+    pub(crate) async fn active_user_key(
+        &self,
+        principal: &str,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<Arc<PublicKey>>, Arc<RegistryError>> {
+        let lookup = match &self.inner.user_cache {
+            // One query per principal however many requests wait for it.
+            Some(cache) => {
+                cache
+                    .try_get_with_by_ref(principal, self.fetch_user_keys(principal))
+                    .await?
+            }
+            None => self.fetch_user_keys(principal).await.map_err(Arc::new)?,
+        };
+        Ok(lookup
+            .keys
+            .iter()
+            .find(|(f, _)| f == fingerprint)
+            .map(|(_, key)| key.clone()))
     }
 
     /// The active key for `kid` from the database, or none (unknown or revoked).

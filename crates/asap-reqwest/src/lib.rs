@@ -49,11 +49,17 @@
 //!
 //! Signing failures surface as [`reqwest_middleware::Error::Middleware`] wrapping an
 //! [`AsapMiddlewareError`], which can be downcast to get the typed [`asap_core::SignError`].
+//!
+//! With feature `connect`, `ConnectMiddleware` signs requests of an Atlassian Connect app; with
+//! feature `user-tokens`, `UserTokenMiddleware` signs each request with the user's own key in
+//! asymmetric-jwt-auth's format (`Authorization: JWT <token>`).
 
 #![deny(unsafe_code)]
 
 #[cfg(feature = "connect")]
 mod connect;
+#[cfg(feature = "user-tokens")]
+mod user;
 
 #[cfg(feature = "connect")]
 pub use connect::{
@@ -61,6 +67,8 @@ pub use connect::{
     ConnectUserMiddleware, DEFAULT_MAX_CACHED_USER_TOKENS, DEFAULT_REFRESH_BEFORE, UserTokenCache,
     UserTokenConfigError, UserTokenError,
 };
+#[cfg(feature = "user-tokens")]
+pub use user::{UserTokenMiddleware, UserTokenMiddlewareError};
 
 use asap_core::{Audience, Qsh, SignError, Signer, TokenRequest};
 use connect_qsh::QshError;

@@ -6,6 +6,8 @@
 //! - [`forge`]: tokens made by hand for attack tests (any header, claims and signature).
 //! - [`python`]: the Python reference peers (`atlassian-jwt-auth`, `atlassian-jwt`), driven
 //!   through `python3 -c`.
+//! - [`jwt_peers`]: the Python peers of the per-user (`asymmetric-jwt-auth`, in-process Django)
+//!   and central-issuer (`api_jwt`) token profiles.
 //! - [`tls`]: a throw-away certificate authority and a server certificate for `127.0.0.1` and
 //!   `localhost`, generated with rcgen on aws-lc-rs.
 //! - [`http`]: serve an axum `Router` over HTTP or HTTPS on a free loopback port.
@@ -27,6 +29,7 @@
 
 pub mod forge;
 pub mod http;
+pub mod jwt_peers;
 pub mod postgres;
 pub mod python;
 pub mod redis;

@@ -81,10 +81,15 @@
 //! | [`RequireScopesLayer`] | [`RequireScopesService`] | [`ScopeAuthorizer`] | (reads the `Verified`) | |
 //! | `ConnectLayer` | `ConnectService` | `ConnectAuthorizer` | `connect_qsh::VerifiedRequest` | `ConnectAuthenticated` |
 //! | `ForgeLayer` | `ForgeService` | `ForgeAuthorizer` | `forge_remote::Invocation` | `ForgeInvocation` |
+//! | `UserLayer` | `UserService` | `UserAuthorizer` | `user_tokens::VerifiedUser` | `UserAuthenticated` |
+//! | `IssuerLayer` | `IssuerService` | `IssuerAuthorizer` | `issuer_tokens::IssuerClaims` | `IssuerAuthenticated` |
 //!
 //! The ASAP items live in [`asap`], the Connect ones (feature `connect`) in `connect`, the
 //! outbound [`SignRequestsLayer`] / [`SignRequestsService`] / [`SignRequestsFuture`] in
-//! [`sign`], the Forge Remote ones (feature `forge`) in `forge`; all are re-exported here. A route's layer inside the service's layer is always at least as strict
+//! [`sign`], the Forge Remote ones (feature `forge`) in `forge`, the per-user token ones
+//! (feature `user-tokens`, asymmetric-jwt-auth's format) in `user`, the central-issuer ones
+//! (feature `issuer-tokens`, api_jwt's format) in `issuer`; all are re-exported here. A route's
+//! layer inside the service's layer is always at least as strict
 //! as both: see [`asap`](crate::asap#layers-inside-layers).
 
 #![deny(unsafe_code)]
@@ -96,8 +101,12 @@ pub mod connect;
 #[cfg(feature = "forge")]
 pub mod forge;
 mod grpc;
+#[cfg(feature = "issuer-tokens")]
+pub mod issuer;
 mod refusal;
 pub mod sign;
+#[cfg(feature = "user-tokens")]
+pub mod user;
 
 pub use asap::{
     AsapAuthorizer, AsapLayer, AsapService, RequireScopesLayer, RequireScopesService, ScopeAuthorizer,
@@ -117,4 +126,12 @@ pub use connect::{
 pub use forge::{ForgeAuthorizer, ForgeLayer, ForgeService, forge_error_code, forge_response};
 #[cfg(all(feature = "forge", feature = "axum"))]
 pub use forge::{ForgeInvocation, NotForgeInvocation};
+#[cfg(all(feature = "issuer-tokens", feature = "axum"))]
+pub use issuer::{IssuerAuthenticated, NotIssuerAuthenticated};
+#[cfg(feature = "issuer-tokens")]
+pub use issuer::{IssuerAuthorizer, IssuerLayer, IssuerService, issuer_error_code, issuer_response};
 pub use sign::{SignRequestsError, SignRequestsFuture, SignRequestsLayer, SignRequestsService};
+#[cfg(all(feature = "user-tokens", feature = "axum"))]
+pub use user::{NotUserAuthenticated, UserAuthenticated};
+#[cfg(feature = "user-tokens")]
+pub use user::{UserAuthorizer, UserLayer, UserService, user_error_code, user_response};

@@ -12,6 +12,7 @@ mod curl;
 mod data_uri;
 mod generate;
 mod inspect;
+mod issuer_verify;
 mod keygen;
 mod keys;
 mod proxy;
@@ -20,6 +21,8 @@ mod run;
 mod serve_keys;
 mod signing;
 mod token;
+mod user_token;
+mod user_verify;
 mod verify;
 
 const AFTER_HELP: &str = "\
@@ -57,6 +60,9 @@ enum Command {
     Inspect(inspect::Args),
     Completions(generate::CompletionsArgs),
     Man(generate::ManArgs),
+    UserToken(user_token::Args),
+    UserVerify(user_verify::Args),
+    IssuerVerify(issuer_verify::Args),
 }
 
 /// Runs the command; an error becomes one line on stderr and exit status 1.
@@ -77,6 +83,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => block_on(inspect::run(args)),
         Command::Completions(args) => generate::completions(&args),
         Command::Man(args) => generate::man(&args),
+        Command::UserToken(args) => user_token::run(&args),
+        Command::UserVerify(args) => block_on(user_verify::run(args)),
+        Command::IssuerVerify(args) => issuer_verify::run(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

@@ -15,3 +15,4 @@ mod run;
 mod serve_keys;
 mod support;
 mod usage;
+mod user_and_issuer;

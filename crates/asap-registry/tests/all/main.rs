@@ -10,3 +10,4 @@ mod sqlite;
 mod support;
 #[cfg(feature = "connect")]
 mod tenant;
+mod user_keys;

@@ -6,3 +6,5 @@ mod connect;
 #[cfg(feature = "connect")]
 mod connect_user;
 mod middleware;
+#[cfg(feature = "user-tokens")]
+mod user_tokens;

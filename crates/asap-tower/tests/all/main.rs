@@ -11,7 +11,11 @@ mod forge;
 mod grpc;
 mod hardening;
 mod hyper_plain;
+#[cfg(all(feature = "issuer-tokens", feature = "axum"))]
+mod issuer_tokens;
 #[cfg(feature = "axum")]
 mod scope;
 mod sign;
 mod support;
+#[cfg(all(feature = "user-tokens", feature = "axum"))]
+mod user_tokens;

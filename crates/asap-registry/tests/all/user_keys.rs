@@ -1,0 +1,167 @@
+//! The registry as the key store of per-user tokens: keys found by `(username, fingerprint)`,
+//! on SQLite and on PostgreSQL, revocation bounded as for ASAP kids, OpenSSH keys on both ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asap_core::{KeyKind, KeySpec, PrivateKey};
+use asap_registry::KeyRegistry;
+use asap_testkit::postgres::PostgresServer;
+use user_tokens::{UserSigner, UserTokenError, UserVerifier};
+
+use crate::support::ssh_keygen;
+
+fn verifier(registry: &KeyRegistry) -> UserVerifier {
+    UserVerifier::builder(registry.clone()).build().expect("verifier")
+}
+
+fn pair() -> (PrivateKey, String) {
+    let private = PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519)).expect("ed25519");
+    let pem = private.public_key().expect("public").to_pem();
+    (private, pem)
+}
+
+async fn status(verifier: &UserVerifier, signer: &UserSigner) -> Result<(), UserTokenError> {
+    verifier
+        .verify_authorization(&signer.authorization().expect("header"))
+        .await
+        .map(|_| ())
+}
+
+/// Every per-user scenario on the registry at `url`.
+async fn per_user_keys(url: &str) {
+    let registry = KeyRegistry::open(url).await.expect("open");
+    let (ann_key, ann_pem) = pair();
+    registry.add("ann", Some("laptop"), &ann_pem).await.expect("add");
+    let rsa = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    registry
+        .add("ann", None, &rsa.public_key().expect("public").to_pem())
+        .await
+        .expect("add rsa");
+    let verifier = verifier(&registry);
+
+    let ann = UserSigner::new("ann", ann_key).expect("signer");
+    status(&verifier, &ann).await.expect("ann's Ed25519 key");
+    status(&verifier, &UserSigner::new("ann", rsa).expect("signer"))
+        .await
+        .expect("ann's RSA key, registered without a name");
+
+    // Unknown user, and a key ann never registered: one answer.
+    let (stranger_key, _) = pair();
+    let bob = UserSigner::new("bob", pair().0).expect("signer");
+    assert!(matches!(
+        status(&verifier, &bob).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
+    let unregistered = UserSigner::new("ann", stranger_key).expect("signer");
+    assert!(matches!(
+        status(&verifier, &unregistered).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
+    // Ann's key claimed by another principal.
+    let (key, pem) = pair();
+    registry.add("carol", Some("k"), &pem).await.expect("add");
+    let ann_with_carols = UserSigner::new("ann", key).expect("signer");
+    assert!(matches!(
+        status(&verifier, &ann_with_carols).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
+
+    // Usernames no principal can have (a NUL byte would be a PostgreSQL error): a 401, not a
+    // 503.
+    for name in ["a\u{0}b", "", "/ann", "ann/", "a b"] {
+        let Ok(signer) = UserSigner::new(name, pair().0) else {
+            continue;
+        };
+        assert!(
+            matches!(
+                status(&verifier, &signer).await,
+                Err(UserTokenError::NoMatchingKey)
+            ),
+            "{name:?}"
+        );
+    }
+
+    // A key added after a miss verifies at once here (the principal's entry is dropped).
+    let (late_key, late_pem) = pair();
+    let late = UserSigner::new("dave", late_key).expect("signer");
+    assert!(status(&verifier, &late).await.is_err());
+    registry.add("dave", Some("k"), &late_pem).await.expect("add");
+    status(&verifier, &late).await.expect("added after a miss");
+
+    // Revoked here: refused at once. On another instance: within its cache TTL.
+    let other = KeyRegistry::builder(url)
+        .cache_ttl(Duration::from_millis(300))
+        .open()
+        .await
+        .expect("second instance");
+    let other_verifier = UserVerifier::builder(other.clone()).build().expect("verifier");
+    status(&other_verifier, &ann)
+        .await
+        .expect("cached on the other instance");
+    registry.revoke("ann", "laptop").await.expect("revoke");
+    assert!(matches!(
+        status(&verifier, &ann).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(matches!(
+        status(&other_verifier, &ann).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
+    registry.close().await;
+    other.close().await;
+}
+
+#[tokio::test]
+async fn per_user_keys_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    per_user_keys(&format!("sqlite:{}", dir.path().join("keys.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_keys_on_postgres() {
+    let Some(pg) = PostgresServer::start() else { return };
+    per_user_keys(&pg.create_database("user_keys")).await;
+}
+
+#[tokio::test]
+async fn an_openssh_key_signs_and_its_authorized_keys_line_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((private_path, public_line)) = ssh_keygen(dir.path(), "id_ed25519", &["-t", "ed25519"]) else {
+        return;
+    };
+    let registry = KeyRegistry::open(&format!("sqlite:{}", dir.path().join("keys.db").display()))
+        .await
+        .expect("open");
+    registry
+        .add("ann", None, &public_line)
+        .await
+        .expect("add the .pub line");
+    let key = asap_keys::read_private_key(&private_path, None).expect("~/.ssh key");
+    let signer = UserSigner::new("ann", key).expect("signer");
+    let verifier = UserVerifier::builder_shared(Arc::new(registry))
+        .build()
+        .expect("verifier");
+    status(&verifier, &signer).await.expect("verifies");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_503() {
+    let Some(mut pg) = PostgresServer::start() else {
+        return;
+    };
+    let registry = KeyRegistry::builder(pg.url())
+        .cache_ttl(Duration::ZERO)
+        .acquire_timeout(Duration::from_secs(2))
+        .open()
+        .await
+        .expect("open");
+    let verifier = verifier(&registry);
+    pg.stop();
+    let err = status(&verifier, &UserSigner::new("ann", pair().0).expect("signer"))
+        .await
+        .expect_err("down");
+    assert!(matches!(err, UserTokenError::KeysUnavailable(_)), "{err}");
+    assert_eq!(err.outcome().status(), 503);
+}

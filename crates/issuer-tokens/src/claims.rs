@@ -1,0 +1,343 @@
+//! The claims of a central-issuer token, typed from the string encodings api_jwt sends.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use asap_core::{RegisteredClaims, TokenError};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+/// An authentication level (`level`): api_jwt sends a number as a string, `"3.1"`; `"0.0"`
+/// (no authentication) when the issuer set none.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Level(f64);
+
+impl Level {
+    /// Level 0.0: no authentication, what a token without `level` says.
+    pub const ZERO: Level = Level(0.0);
+
+    /// A finite level, or `None`.
+    pub fn new(level: f64) -> Option<Level> {
+        level.is_finite().then_some(Level(level))
+    }
+
+    /// The level as a number.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+
+    /// The string api_jwt puts in a token: Python's `str(float)`, so `3.0` is `"3.0"` and
+    /// `3.1` is `"3.1"`.
+    pub fn encode(self) -> String {
+        if self.0.fract() == 0.0 && self.0.abs() < 1e16 {
+            format!("{:.1}", self.0)
+        } else {
+            self.0.to_string()
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode())
+    }
+}
+
+/// Role names and the issuer name (`iss`) each role's tokens carry: api_jwt's `allowed['keys']`.
+/// By default its own, `user` → `auth_user` and `admin` → `auth_admin`.
+///
+/// ```
+/// use issuer_tokens::Roles;
+/// let roles = Roles::new().role("user", "auth_user").role("support", "auth_support");
+/// assert_eq!(roles.issuer_of("support"), Some("auth_support"));
+/// assert_eq!(roles.role_of("auth_user"), Some("user"));
+/// assert_eq!(Roles::default().role_of("auth_admin"), Some("admin"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles(BTreeMap<String, String>);
+
+impl Default for Roles {
+    fn default() -> Roles {
+        Roles::new().role("user", "auth_user").role("admin", "auth_admin")
+    }
+}
+
+impl Roles {
+    /// No roles; add them with [`Roles::role`].
+    pub fn new() -> Roles {
+        Roles(BTreeMap::new())
+    }
+
+    /// Role `role`'s tokens carry `iss` = `issuer`.
+    #[must_use]
+    pub fn role(mut self, role: impl Into<String>, issuer: impl Into<String>) -> Roles {
+        self.0.insert(role.into(), issuer.into());
+        self
+    }
+
+    /// The issuer name of `role`.
+    pub fn issuer_of(&self, role: &str) -> Option<&str> {
+        self.0.get(role).map(String::as_str)
+    }
+
+    /// The role whose tokens carry `issuer`.
+    pub fn role_of(&self, issuer: &str) -> Option<&str> {
+        self.0.iter().find(|(_, i)| *i == issuer).map(|(r, _)| r.as_str())
+    }
+
+    /// Whether no role is declared.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The claims of a verified central-issuer token: `iss` and its role, `sub`, `exp`, and the
+/// extras typed from their string encodings — `level` (`"3.1"`), `factor`, `target`, `dnt`
+/// (`"0"`), `scopes` (`"a,b"`). An extra the token does not carry reads as api_jwt reads it:
+/// level 0.0, empty strings, dnt 0, no scopes. Other claims are kept as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuerClaims {
+    pub(crate) issuer: String,
+    pub(crate) role: String,
+    pub(crate) subject: String,
+    pub(crate) expires_at: i64,
+    pub(crate) level: Level,
+    pub(crate) factor: String,
+    pub(crate) target: String,
+    pub(crate) dnt: i64,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) extra: Map<String, Value>,
+}
+
+impl IssuerClaims {
+    /// `iss`: the issuer name of the key role that signed.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The role whose issuer name `iss` is (see [`Roles`]).
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// `sub`: whom the token is about.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// `exp`, seconds since the Unix epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+
+    /// `level`: the authentication level.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// `factor`: the authentication factor (`password`, `otp`, …), empty when not said.
+    pub fn factor(&self) -> &str {
+        &self.factor
+    }
+
+    /// `target`: whom the scopes apply to when not the subject; empty when not said.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// `dnt`: do-not-track (0 normal, 1 do not track, 2 not anonymous, 3 test user).
+    pub fn dnt(&self) -> i64 {
+        self.dnt
+    }
+
+    /// `scopes`: the scopes granted.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Every other claim.
+    pub fn extra(&self) -> &Map<String, Value> {
+        &self.extra
+    }
+
+    /// Types the extras of `claims` (after `iss`, `sub` and `exp` were taken).
+    pub(crate) fn extras(claims: &mut RegisteredClaims) -> Result<Extras, TokenError> {
+        let level = match claims.extra.remove("level") {
+            None => Level::ZERO,
+            Some(v) => number_claim(&v)
+                .and_then(Level::new)
+                .ok_or(TokenError::InvalidClaim {
+                    claim: "level",
+                    reason: "must be a finite number, as a string such as \"3.1\"",
+                })?,
+        };
+        let dnt = match claims.extra.remove("dnt") {
+            None => 0,
+            Some(v) => integer_claim(&v).ok_or(TokenError::InvalidClaim {
+                claim: "dnt",
+                reason: "must be an integer, as a string such as \"0\"",
+            })?,
+        };
+        let scopes = match claims.extra.remove("scopes") {
+            None => Vec::new(),
+            Some(Value::String(s)) if s.is_empty() => Vec::new(),
+            Some(Value::String(s)) => {
+                let scopes: Vec<String> = s.split(',').map(str::to_owned).collect();
+                if scopes.iter().any(String::is_empty) {
+                    return Err(TokenError::InvalidClaim {
+                        claim: "scopes",
+                        reason: "must be scopes joined by single commas",
+                    });
+                }
+                scopes
+            }
+            Some(_) => {
+                return Err(TokenError::InvalidClaim {
+                    claim: "scopes",
+                    reason: "must be a string of comma-joined scopes",
+                });
+            }
+        };
+        Ok(Extras {
+            level,
+            factor: text_claim(claims, "factor")?,
+            target: text_claim(claims, "target")?,
+            dnt,
+            scopes,
+        })
+    }
+}
+
+pub(crate) struct Extras {
+    pub(crate) level: Level,
+    pub(crate) factor: String,
+    pub(crate) target: String,
+    pub(crate) dnt: i64,
+    pub(crate) scopes: Vec<String>,
+}
+
+/// A string extra that may be empty (api_jwt sends `""` for an unset `factor` or `target`).
+fn text_claim(claims: &mut RegisteredClaims, claim: &'static str) -> Result<String, TokenError> {
+    match claims.extra.remove(claim) {
+        None => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(TokenError::InvalidClaim {
+            claim,
+            reason: "must be a string",
+        }),
+    }
+}
+
+/// A number sent as a string (`"3.1"`, api_jwt's encoding) or, from other issuers, as a JSON
+/// number; decimal notation only (no `inf`, `NaN`, hex or blanks).
+fn number_claim(value: &Value) -> Option<f64> {
+    match value {
+        Value::String(s) if is_decimal(s) => s.parse().ok(),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+fn is_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let mut parts = digits.splitn(2, '.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next();
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn integer_claim(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(s)
+            if !s.is_empty()
+                && s.strip_prefix('-')
+                    .unwrap_or(s)
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().ok()
+        }
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+/// Serializes the claims typed: `level` a number, `dnt` an integer, `scopes` an array, keys
+/// sorted, other claims as sent.
+impl Serialize for IssuerClaims {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut all: BTreeMap<&str, Value> =
+            self.extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        all.insert("iss", Value::from(self.issuer.as_str()));
+        all.insert("sub", Value::from(self.subject.as_str()));
+        all.insert("exp", Value::from(self.expires_at));
+        all.insert("level", Value::from(self.level.0));
+        all.insert("factor", Value::from(self.factor.as_str()));
+        all.insert("target", Value::from(self.target.as_str()));
+        all.insert("dnt", Value::from(self.dnt));
+        all.insert("scopes", Value::from(self.scopes.clone()));
+        let mut map = serializer.serialize_map(Some(all.len()))?;
+        for (k, v) in &all {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn extras(v: &Value) -> Result<Extras, TokenError> {
+        let mut claims = RegisteredClaims::decode(v.to_string().as_bytes()).expect("json");
+        IssuerClaims::extras(&mut claims)
+    }
+
+    #[test]
+    fn levels_encode_as_python_str_of_a_float() {
+        assert_eq!(Level(3.0).encode(), "3.0");
+        assert_eq!(Level(3.1).encode(), "3.1");
+        assert_eq!(Level(0.0).encode(), "0.0");
+        assert!(Level::new(f64::NAN).is_none());
+    }
+
+    #[test]
+    fn extras_are_read_from_their_string_encodings() {
+        let e = extras(&json!({"level":"3.1","factor":"otp","target":"","dnt":"2","scopes":"a:b,c"}))
+            .expect("ok");
+        assert_eq!(e.level, Level(3.1));
+        assert_eq!((e.factor.as_str(), e.target.as_str(), e.dnt), ("otp", "", 2));
+        assert_eq!(e.scopes, ["a:b", "c"]);
+        let defaults = extras(&json!({})).expect("ok");
+        assert_eq!(
+            (defaults.level, defaults.dnt, defaults.scopes.len()),
+            (Level(0.0), 0, 0)
+        );
+        assert!(extras(&json!({"scopes":""})).expect("ok").scopes.is_empty());
+    }
+
+    #[test]
+    fn malformed_extras_are_typed_errors() {
+        for (bad, claim) in [
+            (json!({"level":"high"}), "level"),
+            (json!({"level":"inf"}), "level"),
+            (json!({"level":"NaN"}), "level"),
+            (json!({"level":" 3"}), "level"),
+            (json!({"level":[3]}), "level"),
+            (json!({"dnt":"1.5"}), "dnt"),
+            (json!({"dnt":""}), "dnt"),
+            (json!({"scopes":"a,,b"}), "scopes"),
+            (json!({"scopes":["a"]}), "scopes"),
+            (json!({"factor":1}), "factor"),
+        ] {
+            assert!(
+                matches!(extras(&bad), Err(TokenError::InvalidClaim { claim: c, .. }) if c == claim),
+                "{bad}"
+            );
+        }
+    }
+}

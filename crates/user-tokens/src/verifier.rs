@@ -1,0 +1,473 @@
+//! The server side: verify a per-user token against the claimed user's registered keys.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use asap_core::{
+    Algorithm, Clock, ConfigError, DEFAULT_MAX_TOKEN_BYTES, InMemoryReplayGuard, Jws, KeyKind, KeySpec,
+    PrivateKey, PublicKey, RegisteredClaims, ReplayGuard, SystemClock, TimeClaims, TimeRule, TokenError,
+    TokenUse,
+};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::error::UserTokenError;
+use crate::fingerprint::Fingerprint;
+use crate::signer::{AUTH_SCHEME, USER_TOKEN_ALGORITHMS};
+use crate::source::UserKeySource;
+
+/// The time window by default: a token's `time` within ±20 s of now (the package's
+/// `TIMESTAMP_TOLERANCE`). At most [`asap_core::MAX_LEEWAY`] (300 s) can be configured.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(20);
+
+/// The longest nonce accepted, in bytes. The package's nonces are 11 characters; the bound keeps
+/// every nonce store entry small whatever a caller sends.
+pub const MAX_NONCE_LEN: usize = 128;
+
+/// How many nonces the default in-memory store holds at most, in all.
+pub const DEFAULT_MAX_NONCES: usize = 100_000;
+
+/// How many nonces the default in-memory store holds at most for one user: 10,000 is 240
+/// requests a second for the 41 seconds a ±20 s window keeps a nonce. A user over it gets 503s
+/// for their own requests only.
+pub const DEFAULT_MAX_NONCES_PER_USER: usize = 10_000;
+
+/// A verified per-user token: who signed, with which key, and its claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedUser {
+    username: String,
+    time: i64,
+    nonce: String,
+    fingerprint: Fingerprint,
+    algorithm: Algorithm,
+}
+
+impl VerifiedUser {
+    /// The user whose key signed the token.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The token's `time`, seconds since the Unix epoch.
+    pub fn time(&self) -> i64 {
+        self.time
+    }
+
+    /// The token's nonce.
+    pub fn nonce(&self) -> &str {
+        &self.nonce
+    }
+
+    /// The fingerprint of the key that verified the token (its `kid`).
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
+    /// The signature algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}
+
+/// Serializes the claims as the token carried them: `{"nonce", "time", "username"}`.
+impl Serialize for VerifiedUser {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("nonce", &self.nonce)?;
+        map.serialize_entry("time", &self.time)?;
+        map.serialize_entry("username", &self.username)?;
+        map.end()
+    }
+}
+
+/// The token of an `Authorization` header value `JWT <token>`: the scheme in any letter case
+/// (the package upper-cases it), one space, a token without whitespace.
+///
+/// ```
+/// use user_tokens::{UserTokenError, jwt_token};
+/// assert_eq!(jwt_token("JWT abc.def.ghi")?, "abc.def.ghi");
+/// assert_eq!(jwt_token("jwt abc.def.ghi")?, "abc.def.ghi");
+/// assert!(matches!(jwt_token("Bearer abc"), Err(UserTokenError::BadAuthorization(_))));
+/// # Ok::<(), UserTokenError>(())
+/// ```
+pub fn jwt_token(value: &str) -> Result<&str, UserTokenError> {
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return Err(UserTokenError::BadAuthorization("expected `JWT <token>`"));
+    };
+    if !scheme.eq_ignore_ascii_case(AUTH_SCHEME) {
+        return Err(UserTokenError::BadAuthorization("the scheme is not JWT"));
+    }
+    if token.is_empty() || token.contains(|c: char| c.is_ascii_whitespace()) {
+        return Err(UserTokenError::BadAuthorization(
+            "expected exactly one space and a token",
+        ));
+    }
+    Ok(token)
+}
+
+/// Verifies per-user tokens (asymmetric-jwt-auth 1.3.0's wire format). In order, cheapest
+/// refusal first:
+///
+/// 1. size, framing and strict header ([`Jws::parse`]); `alg` one of RS512, RS384, RS256,
+///    EdDSA; `kid` a [`Fingerprint`];
+/// 2. claims strictly typed ([`RegisteredClaims`]): `username` and `nonce` non-empty strings,
+///    `time` a JSON integer; the nonce at most [`MAX_NONCE_LEN`] bytes;
+/// 3. `time` within the tolerance of now (default ±20 s), by the core [`TimeRule`];
+/// 4. the key: one lookup of `(username, fingerprint)` in the [`UserKeySource`], then one
+///    signature check. When there is no such key (unknown user, unknown fingerprint) or it does
+///    not fit `alg`, the signature is checked against a decoy key of the same kind and size
+///    instead and the token refused: the same work and the same
+///    [`UserTokenError::NoMatchingKey`] as a wrong signature, so neither the answer nor the time
+///    it takes says which users exist;
+/// 5. the nonce: atomically recorded for `(username, time)` in the [`ReplayGuard`] (in memory and
+///    bounded per user by default; `asap_redis::RedisReplayGuard` for a fleet), a second use
+///    refused. Only a token that passed every other rule is recorded, so filling a user's quota
+///    takes that user's key.
+///
+/// ```
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use asap_core::{KeyKind, KeySpec, PrivateKey};
+/// use user_tokens::{StaticUserKeys, UserSigner, UserTokenError, UserVerifier};
+///
+/// let private = PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519))?;
+/// let keys = StaticUserKeys::new().with_key("ann", private.public_key()?);
+/// let verifier = UserVerifier::builder(keys).build()?;
+///
+/// let header = UserSigner::new("ann", private)?.authorization()?;
+/// let user = verifier.verify_authorization(&header).await?;
+/// assert_eq!(user.username(), "ann");
+/// // The same header again is a replay.
+/// assert!(matches!(verifier.verify_authorization(&header).await, Err(UserTokenError::Replayed)));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct UserVerifier {
+    keys: Arc<dyn UserKeySource>,
+    nonces: Arc<dyn ReplayGuard>,
+    window: TimeRule,
+    clock: Arc<dyn Clock>,
+    max_token_bytes: usize,
+    decoys: &'static Decoys,
+}
+
+impl fmt::Debug for UserVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserVerifier")
+            .field("keys", &self.keys)
+            .field("nonces", &self.nonces)
+            .field("tolerance_secs", &self.window.leeway_secs())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`UserVerifier`].
+#[must_use]
+pub struct UserVerifierBuilder {
+    keys: Arc<dyn UserKeySource>,
+    nonces: Option<Arc<dyn ReplayGuard>>,
+    tolerance: Duration,
+    clock: Arc<dyn Clock>,
+    max_token_bytes: usize,
+}
+
+impl fmt::Debug for UserVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserVerifierBuilder")
+            .field("keys", &self.keys)
+            .field("tolerance", &self.tolerance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserVerifierBuilder {
+    /// How far a token's `time` may be from now, either way (default [`DEFAULT_TOLERANCE`],
+    /// at most 300 s).
+    pub fn tolerance(mut self, tolerance: Duration) -> UserVerifierBuilder {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// Where used nonces are remembered. Default: in memory, at most [`DEFAULT_MAX_NONCES`] in
+    /// all and [`DEFAULT_MAX_NONCES_PER_USER`] per user. Every instance of a fleet must share
+    /// one store (`asap_redis::RedisReplayGuard` with its own key prefix), or a token can be
+    /// used once per instance.
+    pub fn nonce_store(mut self, store: Arc<dyn ReplayGuard>) -> UserVerifierBuilder {
+        self.nonces = Some(store);
+        self
+    }
+
+    /// Reads time from `clock` (for tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> UserVerifierBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// The largest token accepted (default 8 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> UserVerifierBuilder {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// Checks the configuration. The first verifier of a process also makes the decoy keys
+    /// (RSA 2048, 3072 and 4096 bits, Ed25519) that unknown users are checked against, here
+    /// rather than while a request waits.
+    pub fn build(self) -> Result<UserVerifier, ConfigError> {
+        let window = TimeRule::new(self.tolerance, Duration::from_secs(1))?;
+        let decoys = Decoys::get().ok_or_else(|| ConfigError("cannot generate the decoy keys".into()))?;
+        let nonces = self.nonces.unwrap_or_else(|| {
+            Arc::new(
+                InMemoryReplayGuard::new(DEFAULT_MAX_NONCES)
+                    .max_entries_per_issuer(DEFAULT_MAX_NONCES_PER_USER),
+            )
+        });
+        Ok(UserVerifier {
+            keys: self.keys,
+            nonces,
+            window,
+            clock: self.clock,
+            max_token_bytes: self.max_token_bytes,
+            decoys,
+        })
+    }
+}
+
+impl UserVerifier {
+    /// Starts a verifier that finds users' keys in `keys`.
+    pub fn builder(keys: impl UserKeySource + 'static) -> UserVerifierBuilder {
+        UserVerifier::builder_shared(Arc::new(keys))
+    }
+
+    /// Starts a verifier with a shared key source.
+    pub fn builder_shared(keys: Arc<dyn UserKeySource>) -> UserVerifierBuilder {
+        UserVerifierBuilder {
+            keys,
+            nonces: None,
+            tolerance: DEFAULT_TOLERANCE,
+            clock: Arc::new(SystemClock),
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+        }
+    }
+
+    /// The tolerance, in seconds.
+    pub fn tolerance_secs(&self) -> i64 {
+        self.window.leeway_secs()
+    }
+
+    /// Verifies the token of an `Authorization` header value (`JWT <token>`).
+    pub async fn verify_authorization(&self, value: &str) -> Result<VerifiedUser, UserTokenError> {
+        self.verify(jwt_token(value)?).await
+    }
+
+    /// Verifies a token (see [`UserVerifier`] for the rules, in order).
+    pub async fn verify(&self, token: &str) -> Result<VerifiedUser, UserTokenError> {
+        let jws = Jws::parse(token, self.max_token_bytes)?;
+        let header = jws.header();
+        let alg = USER_TOKEN_ALGORITHMS
+            .into_iter()
+            .find(|a| a.as_str() == header.alg())
+            .ok_or_else(|| header.alg_not_accepted("RS512, RS384, RS256 or EdDSA"))?;
+        let fingerprint = Fingerprint::parse(header.require_kid()?).ok_or(UserTokenError::BadFingerprint)?;
+
+        let mut claims = RegisteredClaims::decode(&jws.payload()?)?;
+        let username = claims
+            .take_string("username")?
+            .ok_or(TokenError::MissingClaim("username"))?;
+        let time = claims
+            .take_time("time")?
+            .ok_or(TokenError::MissingClaim("time"))?;
+        let nonce = claims
+            .take_string("nonce")?
+            .ok_or(TokenError::MissingClaim("nonce"))?;
+        if nonce.len() > MAX_NONCE_LEN {
+            return Err(UserTokenError::NonceTooLong(nonce.len()));
+        }
+
+        let now = self.clock.now();
+        // `time` is both the start and the end of validity: the core rule with the tolerance
+        // as leeway is then exactly `now - tolerance <= time <= now + tolerance`.
+        self.window.check(
+            &TimeClaims {
+                issued_at: time,
+                not_before: None,
+                expires_at: time,
+            },
+            now,
+        )?;
+
+        let signature = jws.signature()?;
+        let key = self
+            .keys
+            .user_key(&username, &fingerprint)
+            .await
+            .map_err(UserTokenError::KeysUnavailable)?;
+        match key.filter(|k| k.fits(alg)) {
+            Some(key) => signature
+                .verify(&*key, alg)
+                .map_err(|_| UserTokenError::NoMatchingKey)?,
+            None => {
+                // The same signature check a real key would cost; its result is irrelevant.
+                let decoy = self.decoys.like(alg, signature_len(token));
+                let _ = signature.verify(decoy, alg);
+                tracing::debug!(username, %fingerprint, "per-user token: no such key");
+                return Err(UserTokenError::NoMatchingKey);
+            }
+        }
+
+        let nonce_key = format!("{time}:{nonce}");
+        let first = self
+            .nonces
+            .first_use(TokenUse {
+                issuer: &username,
+                jti: &nonce_key,
+                now,
+                expires_at: time.saturating_add(self.window.leeway_secs()),
+            })
+            .await
+            .map_err(UserTokenError::NonceStoreUnavailable)?;
+        if !first {
+            return Err(UserTokenError::Replayed);
+        }
+        Ok(VerifiedUser {
+            username,
+            time,
+            nonce,
+            fingerprint,
+            algorithm: alg,
+        })
+    }
+}
+
+/// An RSA public key with a random odd `bytes`-byte modulus (top bit set) and `e = 65537`, as
+/// a PKCS#1 `RSAPublicKey`: SEQUENCE { INTEGER n, INTEGER e }.
+fn rsa_decoy(bytes: usize) -> Option<PublicKey> {
+    let mut modulus = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut modulus).ok()?;
+    modulus[0] |= 0x80;
+    modulus[bytes - 1] |= 1;
+    // INTEGER n: a leading zero keeps it positive.
+    let mut n = vec![0x02];
+    push_len(&mut n, bytes + 1);
+    n.push(0);
+    n.extend_from_slice(&modulus);
+    let e = [0x02, 0x03, 0x01, 0x00, 0x01];
+    let mut der = vec![0x30];
+    push_len(&mut der, n.len() + e.len());
+    der.extend_from_slice(&n);
+    der.extend_from_slice(&e);
+    PublicKey::from_pkcs1_der(&der).ok()
+}
+
+/// A DER length (long form for the sizes used here).
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | u8::try_from(bytes.len() - skip).unwrap_or(0));
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
+/// The decoded length of the signature segment (base64url without padding).
+fn signature_len(token: &str) -> usize {
+    token.rsplit('.').next().map_or(0, |s| s.len() * 3 / 4)
+}
+
+/// Public keys no token verifies against: one RSA key per common modulus size, so that a forged
+/// token for an unknown user costs what it costs against a real key of that size (aws-lc refuses
+/// an RSA signature of the wrong length before any arithmetic, for real and decoy keys alike),
+/// and one Ed25519 key.
+///
+/// An RSA decoy is a random odd modulus of the full size with `e = 65537`, not a generated key
+/// pair: verifying against it is the same modular exponentiation, it costs nothing to make (RSA
+/// key generation takes seconds, which a command line or a service start should not pay), and
+/// no private key for it exists anywhere. Its verification result is never used.
+struct Decoys {
+    rsa: [(usize, PublicKey); 3],
+    ed25519: PublicKey,
+}
+
+impl Decoys {
+    fn get() -> Option<&'static Decoys> {
+        static DECOYS: OnceLock<Option<Decoys>> = OnceLock::new();
+        DECOYS
+            .get_or_init(|| {
+                Some(Decoys {
+                    rsa: [
+                        (256, rsa_decoy(256)?),
+                        (384, rsa_decoy(384)?),
+                        (512, rsa_decoy(512)?),
+                    ],
+                    ed25519: PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519))
+                        .and_then(|k| k.public_key())
+                        .ok()?,
+                })
+            })
+            .as_ref()
+    }
+
+    fn like(&self, alg: Algorithm, signature_len: usize) -> &PublicKey {
+        match alg.key_kind() {
+            KeyKind::Rsa => self
+                .rsa
+                .iter()
+                .find(|(len, _)| *len == signature_len)
+                .map_or(&self.rsa[0].1, |(_, key)| key),
+            _ => &self.ed25519,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_needs_the_jwt_scheme_and_one_space() {
+        assert_eq!(jwt_token("JWT a.b.c").expect("ok"), "a.b.c");
+        assert_eq!(jwt_token("jWt a.b.c").expect("ok"), "a.b.c");
+        for bad in [
+            "JWT",
+            "JWT ",
+            "JWT  a.b.c",
+            "Bearer a.b.c",
+            "JWT a.b c",
+            "JWTa.b.c",
+        ] {
+            assert!(
+                matches!(jwt_token(bad), Err(UserTokenError::BadAuthorization(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn decoys_match_the_signature_size() {
+        let decoys = Decoys::get().expect("decoys");
+        assert_eq!(
+            decoys.like(Algorithm::RS512, 512).spki_der(),
+            decoys.rsa[2].1.spki_der()
+        );
+        assert_eq!(
+            decoys.like(Algorithm::RS256, 384).spki_der(),
+            decoys.rsa[1].1.spki_der()
+        );
+        assert_eq!(
+            decoys.like(Algorithm::RS256, 7).spki_der(),
+            decoys.rsa[0].1.spki_der()
+        );
+        assert_eq!(decoys.like(Algorithm::EdDSA, 64).kind(), KeyKind::Ed25519);
+        assert_eq!(signature_len("a.b.AAAA"), 3);
+    }
+
+    #[test]
+    fn rsa_decoys_have_full_size_moduli_and_refuse_signatures() {
+        for bytes in [256, 384, 512] {
+            let decoy = rsa_decoy(bytes).expect("decoy");
+            assert_eq!(decoy.kind(), KeyKind::Rsa);
+            let signature = vec![1u8; bytes];
+            assert!(decoy.verify(Algorithm::RS512, b"input", &signature).is_err());
+        }
+    }
+}

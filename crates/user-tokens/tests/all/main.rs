@@ -1,0 +1,6 @@
+//! user-tokens integration tests: the verifier's rules, and both directions against the Python
+//! package asymmetric-jwt-auth 1.3.0.
+
+mod python_peer;
+mod redis_nonces;
+mod verifier;
