@@ -39,6 +39,8 @@
 mod error;
 mod fingerprint;
 mod jwks;
+#[cfg(feature = "jwks")]
+mod per_user_jwks;
 mod signer;
 mod source;
 mod verifier;
@@ -46,6 +48,8 @@ mod verifier;
 pub use error::{UserSignError, UserTokenError};
 pub use fingerprint::Fingerprint;
 pub use jwks::{user_jwk, user_jwks};
+#[cfg(feature = "jwks")]
+pub use per_user_jwks::PerUserJwks;
 pub use signer::{AUTH_SCHEME, USER_TOKEN_ALGORITHMS, UserSigner};
 pub use source::{StaticUserKeys, UserKeyFuture, UserKeySource};
 pub use verifier::{

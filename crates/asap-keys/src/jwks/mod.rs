@@ -186,6 +186,26 @@ impl JwksKeySource {
         }
     }
 
+    /// Fetches the set now, or joins the fetch in flight: to warm a source at start-up so that
+    /// lookups are answered from the cache. A failure is remembered as a lookup's would be.
+    ///
+    /// # Errors
+    ///
+    /// [`KeySourceError::Unavailable`] when the set cannot be fetched or is not acceptable.
+    pub async fn refresh(&self) -> Result<(), KeySourceError> {
+        let step = {
+            let mut state = self.inner.lock();
+            match self.inner.flight.join(&()) {
+                Some(fetch) => Step::Wait(fetch),
+                None => self.inner.start(&mut state),
+            }
+        };
+        match step {
+            Step::Wait(fetch) => fetch.await.map_err(|e| KeySourceError::Unavailable(Box::new(e))),
+            Step::Answer(answer) => answer.map(|_| ()),
+        }
+    }
+
     async fn lookup(&self, kid: &KeyId) -> Result<Arc<PublicKey>, KeySourceError> {
         // At most two rounds: the set as held (or fetched), then once more after a refetch
         // for an unknown kid.
