@@ -64,11 +64,42 @@ impl Expiring for Verified {
 /// Verified tokens by their exact text (see the module documentation).
 pub(crate) struct VerifiedCache<V = Verified> {
     max_entries: usize,
-    entries: papaya::HashMap<Arc<str>, V>,
+    entries: papaya::HashMap<Arc<str>, V, TailHash>,
     index: Mutex<Index>,
 }
 
 /// An entry's place in the expiry order: its `exp`, then the order of insertion.
+/// Hashes a token by its length and its last [`TailHash::BYTES`] bytes: those are signature
+/// characters, which differ between any two tokens, so hashing the whole text (hundreds of
+/// bytes) would buy nothing but time on every lookup. Keyed per process like the standard
+/// hasher, so no token can aim for a collision; equality still compares the whole text.
+#[derive(Clone, Default)]
+struct TailHash(std::hash::RandomState);
+
+impl TailHash {
+    const BYTES: usize = 32;
+}
+
+impl std::hash::BuildHasher for TailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+struct TailHasher(std::hash::DefaultHasher);
+
+impl std::hash::Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write_usize(bytes.len());
+        self.0
+            .write(&bytes[bytes.len().saturating_sub(TailHash::BYTES)..]);
+    }
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
 type Slot = (i64, u64);
 
 /// Who holds what, for choosing what to drop. Changed only with `entries`, under the lock.
@@ -128,7 +159,7 @@ impl<V: Expiring> VerifiedCache<V> {
     pub(crate) fn new(max_entries: usize) -> VerifiedCache<V> {
         VerifiedCache {
             max_entries,
-            entries: papaya::HashMap::new(),
+            entries: papaya::HashMap::with_hasher(TailHash::default()),
             index: Mutex::new(Index::default()),
         }
     }
@@ -215,7 +246,27 @@ impl<V: Expiring> VerifiedCache<V> {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher as _;
+
     use super::*;
+
+    #[test]
+    fn tokens_that_differ_only_before_their_tail_are_still_two_entries() {
+        let tail = "s".repeat(TailHash::BYTES);
+        let (a, b) = (format!("a.{tail}"), format!("b.{tail}"));
+        let hash = TailHash::default();
+        assert_eq!(
+            hash.hash_one(a.as_str()),
+            hash.hash_one(b.as_str()),
+            "same tail, same hash"
+        );
+        let cache = VerifiedCache::<Entry>::new(10);
+        cache.insert(&a, &verified("alice", 100), 0);
+        cache.insert(&b, &verified("bob", 100), 0);
+        assert_eq!(cache.get(&a, 0).map(|e| e.0), Some("alice"));
+        assert_eq!(cache.get(&b, 0).map(|e| e.0), Some("bob"));
+        assert!(cache.get(&format!("c.{tail}"), 0).is_none());
+    }
 
     #[derive(Clone)]
     struct Entry(&'static str, i64);
