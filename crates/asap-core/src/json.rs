@@ -171,11 +171,13 @@ mod flat {
         Int(u64),
         Bool(bool),
         Null,
-        /// The bytes from `[` to `]`, already checked to hold only scalars.
-        Array(&'de [u8]),
+        /// The text from `[` to `]`, already checked to hold only scalars.
+        Array(&'de str),
     }
 
     struct Cursor<'de> {
+        /// The whole input, checked to be UTF-8 once (cheaper than one check per string).
+        text: &'de str,
         bytes: &'de [u8],
         at: usize,
     }
@@ -204,7 +206,8 @@ mod flat {
                 .position(|&b| STOPS_STRING[usize::from(b)])?;
             self.at = start + len;
             self.eat(b'"')?;
-            std::str::from_utf8(&self.bytes[start..start + len]).ok()
+            // Both ends sit next to an ASCII quote, so they are character boundaries.
+            self.text.get(start..start + len)
         }
 
         /// A JSON value that ends here: the next byte is whitespace, `,`, `}` or `]`.
@@ -264,7 +267,7 @@ mod flat {
                     self.skip_ws();
                 }
             }
-            let array = &self.bytes[start..self.at];
+            let array = self.text.get(start..self.at)?;
             self.ends()?;
             Some(Flat::Array(array))
         }
@@ -276,9 +279,13 @@ mod flat {
             Flat::Int(n) => Value::Number(n.into()),
             Flat::Bool(b) => Value::Bool(b),
             Flat::Null => Value::Null,
-            Flat::Array(bytes) => {
+            Flat::Array(text) => {
                 let mut items = Vec::new();
-                let mut c = Cursor { bytes, at: 1 };
+                let mut c = Cursor {
+                    text,
+                    bytes: text.as_bytes(),
+                    at: 1,
+                };
                 c.skip_ws();
                 // Checked by `Cursor::value`: scalars separated by commas, then `]`.
                 while let Some(item) = c.scalar() {
@@ -301,7 +308,9 @@ mod flat {
     ) -> Option<Result<(), WalkError<E>>> {
         let mut fields = [("", Flat::Null); MAX_FIELDS];
         let mut n = 0;
-        let mut c = Cursor { bytes, at: 0 };
+        // Not UTF-8 is never one JSON object: the general walker says so.
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut c = Cursor { text, bytes, at: 0 };
         c.skip_ws();
         c.eat(b'{')?;
         c.skip_ws();
@@ -312,7 +321,10 @@ mod flat {
                 c.eat(b':')?;
                 c.skip_ws();
                 let value = c.value()?;
-                if n == MAX_FIELDS || fields[..n].iter().any(|(k, _)| *k == key) {
+                // First bytes before whole keys: registered names are all three bytes long,
+                // so comparing lengths alone would leave every pair to memcmp.
+                let seen = |k: &&str| k.as_bytes().first() == key.as_bytes().first() && *k == key;
+                if n == MAX_FIELDS || fields[..n].iter().any(|(k, _)| seen(k)) {
                     return None;
                 }
                 fields[n] = (key, value);
