@@ -93,16 +93,22 @@ impl RawSigner {
         }
     }
 
-    fn sign(&self, message: &[u8]) -> usize {
+    /// Signs and hands the signature bytes to `black_box`, as any real use would read them (a
+    /// length alone lets the compiler skip materialising aws-lc-rs's `Signature`).
+    fn sign(&self, message: &[u8]) {
         let rng = SystemRandom::new();
         match self {
             RawSigner::Rsa(pair, encoding) => {
                 let mut sig = vec![0; pair.public_modulus_len()];
                 pair.sign(*encoding, &rng, message, &mut sig).expect("sign");
-                sig.len()
+                black_box(&sig);
             }
-            RawSigner::Ec(pair) => pair.sign(&rng, message).expect("sign").as_ref().len(),
-            RawSigner::Ed(pair) => pair.sign(message).as_ref().len(),
+            RawSigner::Ec(pair) => {
+                black_box(pair.sign(&rng, message).expect("sign").as_ref());
+            }
+            RawSigner::Ed(pair) => {
+                black_box(pair.sign(message).as_ref());
+            }
         }
     }
 }
@@ -192,7 +198,7 @@ fn bench_algorithm(meter: &Meter, alg: Algorithm) -> Value {
             black_box(s.signer.sign(&s.audience).expect("sign"));
         },
         |_| {
-            black_box(s.raw_signer.sign(black_box(input.as_bytes())));
+            s.raw_signer.sign(black_box(input.as_bytes()));
         },
     );
     json!({
@@ -272,6 +278,240 @@ fn bench_cache_under_attack(attacker_entries: usize, batch: usize, rounds: usize
     })
 }
 
+/// Verify cost as the number of keys held grows: `n` keys (each parsed on its own, as a cache of
+/// n distinct keys holds them) under n kids, RS256 (the cheapest signature check, so a lookup
+/// cost would show most), a pool of tokens from 64 issuers spread over the key space; and the
+/// resident memory per key.
+fn bench_key_count(meter: &Meter, n: usize) -> Value {
+    let private = PrivateKey::generate(spec(Algorithm::RS256)).expect("key");
+    let der = private.to_pkcs8_der().expect("der");
+    let pem = private.public_key().expect("public").to_pem();
+    let keys = key_source(&pem, n);
+    let bytes_per_key = memory_in_fresh_process("keys", n);
+    let audience = Audience::new("svc").expect("aud");
+    let tokens: Vec<Token> = (0..64)
+        .map(|j| {
+            let i = j * (n / 64).max(1) % n;
+            let issuer = format!("issuer-{i}");
+            Signer::builder(issuer.clone())
+                .key(
+                    SigningKey::new(
+                        KeyId::parse(&format!("{issuer}/key")).expect("kid"),
+                        PrivateKey::from_pkcs8_der(&der).expect("key"),
+                        None,
+                    )
+                    .expect("sk"),
+                )
+                .build()
+                .expect("s")
+                .sign(&audience)
+                .expect("token")
+        })
+        .collect();
+    let verifier = Verifier::builder(keys).audience(audience).build().expect("v");
+    let per_s = meter.single(|i| {
+        black_box(ready(verifier.verify(tokens[i % tokens.len()].as_str())).expect("verify"));
+    });
+    json!({ "keys": n, "verify_per_s": per_s, "bytes_per_key": bytes_per_key })
+}
+
+/// `n` public keys, each parsed on its own (as a cache of n distinct keys holds them) and used
+/// once so that its parsed form exists, under kids `issuer-{i}/key`.
+fn key_source(pem: &str, n: usize) -> StaticKeySource {
+    let mut keys = StaticKeySource::new();
+    for i in 0..n {
+        let public = PublicKey::from_pem(pem).expect("pem");
+        let _ = public.verify(Algorithm::RS256, b"m", b"s");
+        keys.insert(KeyId::parse(&format!("issuer-{i}/key")).expect("kid"), public);
+    }
+    keys
+}
+
+/// Bytes of resident memory per entry of `what` at `n` entries, measured in a new process of
+/// this bench (`--memory WHAT N`): in this one, memory freed by earlier rows would be reused and
+/// hide the growth.
+fn memory_in_fresh_process(what: &str, n: usize) -> Option<f64> {
+    let out = std::process::Command::new(std::env::current_exe().ok()?)
+        .args(["--memory", what, &n.to_string()])
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+/// `--memory WHAT N`: prints the resident bytes per entry that `n` entries of `what` add.
+fn memory_per_entry(what: &str, n: usize) -> Option<f64> {
+    let before = rss()?;
+    let held: Box<dyn std::any::Any> = match what {
+        "keys" => {
+            let pem = PrivateKey::generate(spec(Algorithm::RS256))
+                .ok()?
+                .public_key()
+                .ok()?
+                .to_pem();
+            Box::new(key_source(&pem, n))
+        }
+        "keys-es256" => {
+            let pem = PrivateKey::generate(spec(Algorithm::ES256))
+                .ok()?
+                .public_key()
+                .ok()?
+                .to_pem();
+            let mut keys = StaticKeySource::new();
+            for i in 0..n {
+                let public = PublicKey::from_pem(&pem).ok()?;
+                let _ = public.verify(Algorithm::ES256, b"m", b"s");
+                keys.insert(KeyId::parse(&format!("issuer-{i}/key.pem")).ok()?, public);
+            }
+            Box::new(keys)
+        }
+        "verified-cache" => {
+            // The tokens are made first and their own memory subtracted: only the cache counts.
+            let key = PrivateKey::generate(spec(Algorithm::ES256)).ok()?;
+            let kid = KeyId::parse("mallory/key").ok()?;
+            let verifier =
+                Verifier::builder(StaticKeySource::new().with_key(kid.clone(), key.public_key().ok()?))
+                    .audience(Audience::new("svc").ok()?)
+                    .cache_verified_tokens(n)
+                    .build()
+                    .ok()?;
+            let signer = Signer::builder("mallory")
+                .key(SigningKey::new(kid, key, None).ok()?)
+                .lifetime(Duration::from_secs(3600))
+                .build()
+                .ok()?;
+            let audience = Audience::new("svc").ok()?;
+            let tokens: Vec<Token> = (0..n)
+                .map(|_| signer.sign(&audience))
+                .collect::<Result<_, _>>()
+                .ok()?;
+            let with_tokens = rss()?;
+            for t in &tokens {
+                ready(verifier.verify(t.as_str())).ok()?;
+            }
+            let grown = rss()?.saturating_sub(with_tokens);
+            black_box(&verifier);
+            return Some(grown as f64 / n as f64);
+        }
+        "replay" => {
+            let guard = InMemoryReplayGuard::new(n).max_entries_per_issuer(n);
+            let mut jti = String::new();
+            for i in 0..n {
+                use std::fmt::Write as _;
+                jti.clear();
+                let _ = write!(jti, "{i:032x}");
+                ready(guard.first_use(replay_use(&jti))).ok()?;
+            }
+            Box::new(guard)
+        }
+        _ => return None,
+    };
+    let grown = rss()?.saturating_sub(before);
+    black_box(&held);
+    Some(grown as f64 / n as f64)
+}
+
+fn replay_use(jti: &str) -> TokenUse<'_> {
+    TokenUse {
+        issuer: "bench",
+        jti,
+        now: 1_000,
+        expires_at: 1_000_000,
+    }
+}
+
+/// The verified-token cache holding `n` live entries, all from one attacker issuer with
+/// long-lived tokens: the rate of hits on those entries (lookup cost at that size), the rate of
+/// fresh tokens from another issuer (each a miss, a signature check and an insert that must
+/// evict one of the attacker's entries), and the resident memory per cached token.
+fn bench_cache_size(meter: &Meter, n: usize) -> Value {
+    let kid = |name: &str| KeyId::parse(&format!("{name}/key")).expect("kid");
+    let (ours, theirs) = (
+        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
+        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
+    );
+    let keys = StaticKeySource::new()
+        .with_key(kid("bench"), ours.public_key().expect("public"))
+        .with_key(kid("mallory"), theirs.public_key().expect("public"));
+    let audience = Audience::new("svc").expect("aud");
+    let signer = Signer::builder("bench")
+        .key(SigningKey::new(kid("bench"), ours, None).expect("sk"))
+        .build()
+        .expect("s");
+    let attacker = Signer::builder("mallory")
+        .key(SigningKey::new(kid("mallory"), theirs, None).expect("sk"))
+        .lifetime(Duration::from_secs(3600))
+        .build()
+        .expect("s");
+    let verifier = Verifier::builder(keys)
+        .audience(audience.clone())
+        .allowed_issuers(["bench", "mallory"])
+        .cache_verified_tokens(n)
+        .build()
+        .expect("v");
+    let attacker_tokens: Vec<Token> = (0..n).map(|_| attacker.sign(&audience).expect("token")).collect();
+    for t in &attacker_tokens {
+        ready(verifier.verify(t.as_str())).expect("attacker token");
+    }
+    // Hits spread uniformly over all n entries (a stride co-prime with n), measured before the
+    // hot tokens below displace some of them: at 100,000 entries
+    // each lookup misses the CPU caches, so this measures memory latency more than the cache.
+    let uniform_hit_per_s = meter.single(|i| {
+        let t = &attacker_tokens[i.wrapping_mul(7919) % n];
+        black_box(ready(verifier.verify(black_box(t.as_str()))).expect("hit"));
+    });
+    // The service's own clients: 64 tokens in rotation (cached on first use) while the cache
+    // holds n live entries: what the size costs a lookup.
+    let hot: Vec<Token> = (0..64).map(|_| signer.sign(&audience).expect("token")).collect();
+    let hit_per_s = meter.single(|i| {
+        black_box(ready(verifier.verify(black_box(hot[i % hot.len()].as_str()))).expect("hit"));
+    });
+    let bytes_per_entry = memory_in_fresh_process("verified-cache", n);
+    let fresh: Vec<Token> = (0..1500)
+        .map(|_| signer.sign(&audience).expect("token"))
+        .collect();
+    let start = Instant::now();
+    for t in &fresh {
+        black_box(ready(verifier.verify(t.as_str())).expect("fresh"));
+    }
+    let fresh_per_s = fresh.len() as f64 / start.elapsed().as_secs_f64();
+    json!({
+        "entries": n, "hit_per_s": hit_per_s, "uniform_hit_per_s": uniform_hit_per_s,
+        "fresh_token_into_full_cache_per_s": fresh_per_s,
+        "bytes_per_entry": bytes_per_entry,
+    })
+}
+
+/// The in-memory replay guard holding `n` entries: the rate of first uses (a new jti, recorded)
+/// at that size, and the resident memory per entry.
+fn bench_replay_size(meter: &Meter, n: usize) -> Value {
+    let guard = InMemoryReplayGuard::new(n + 1_000_000).max_entries_per_issuer(n + 1_000_000);
+    let jtis: Vec<String> = (0..n).map(|i| format!("{i:032x}")).collect();
+    let use_of = replay_use;
+    for jti in &jtis {
+        assert!(ready(guard.first_use(use_of(jti))).expect("guard"));
+    }
+    let bytes_per_entry = memory_in_fresh_process("replay", n);
+    drop(jtis);
+    // New jtis on top (at most 10^6 more: the guard keeps room for them).
+    let fresh: Vec<String> = (0..200_000).map(|i| format!("f{i:031x}")).collect();
+    let first_use_per_s = meter.single(|i| {
+        let jti = &fresh[i % fresh.len()];
+        black_box(ready(guard.first_use(use_of(jti))).ok());
+    });
+    json!({ "entries": n, "first_use_per_s": first_use_per_s, "bytes_per_entry": bytes_per_entry })
+}
+
+/// Each row's rate over the largest's: the slowdown from the smallest to each size.
+fn flatness(rows: &[Value], field: &str) -> Value {
+    let first = rows.first().and_then(|r| num(&r[field])).unwrap_or(f64::NAN);
+    let worst = rows
+        .iter()
+        .filter_map(|r| num(&r[field]))
+        .map(|x| first / x)
+        .fold(0f64, f64::max);
+    json!({ "rows": rows, "field": field, "worst_slowdown_vs_smallest": worst })
+}
+
 /// Resident memory in bytes (Linux), to measure what cached keys cost.
 fn rss() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -279,21 +519,45 @@ fn rss() -> Option<usize> {
     Some(pages * 4096)
 }
 
-fn memory_of_keys(alg: Algorithm, n: usize) -> Option<f64> {
-    // Parse the same public key n times: each copy is an independent parsed key, as a cache of
-    // n distinct keys would hold.
-    let pem = PrivateKey::generate(spec(alg)).ok()?.public_key().ok()?.to_pem();
-    let before = rss()?;
-    let mut keys = StaticKeySource::new();
-    for i in 0..n {
-        let public = PublicKey::from_pem(&pem).ok()?;
-        // Use the key once, as verification would, so its parsed form exists.
-        let _ = public.verify(alg, b"m", b"s");
-        keys.insert(KeyId::parse(&format!("issuer-{i}/key.pem")).ok()?, public);
+/// One operation, `n` times, for a profiler (see `--profile`).
+fn profile(what: &str, alg: Algorithm, n: usize) {
+    let s = setup(alg);
+    let token = s.signer.sign(&s.audience).expect("token");
+    let (input, sig) = token.as_str().rsplit_once('.').expect("jws");
+    let sig = URL_SAFE_NO_PAD.decode(sig).expect("b64");
+    let reusing = s.signer.with_reuse(true);
+    let cached = Verifier::builder(
+        StaticKeySource::new().with_key(KeyId::parse("bench/key").expect("kid"), s.public.clone()),
+    )
+    .audience(s.audience.clone())
+    .enable_eddsa(true)
+    .cache_verified_tokens(100)
+    .build()
+    .expect("v");
+    ready(cached.verify(token.as_str())).expect("warm");
+    for _ in 0..n {
+        profiled(|| match what {
+            "cached-verify" => drop(black_box(
+                ready(cached.verify(black_box(token.as_str()))).expect("hit"),
+            )),
+            "reused-sign" => drop(black_box(reusing.sign(&s.audience).expect("sign"))),
+            "verify" => drop(black_box(
+                ready(s.verifier.verify(black_box(token.as_str()))).expect("verify"),
+            )),
+            "sign" => drop(black_box(s.signer.sign(&s.audience).expect("sign"))),
+            "raw-verify" => s
+                .raw_key
+                .verify_sig(black_box(input.as_bytes()), black_box(&sig))
+                .expect("raw"),
+            "raw-sign" => s.raw_signer.sign(black_box(input.as_bytes())),
+            other => panic!("--profile {other}?"),
+        });
     }
-    let after = rss()?;
-    black_box(&keys);
-    Some(after.saturating_sub(before) as f64 / (1024.0 * 1024.0))
+}
+
+#[inline(never)]
+fn profiled(op: impl FnOnce()) {
+    op();
 }
 
 fn num(v: &Value) -> Option<f64> {
@@ -348,6 +612,97 @@ fn print_table(r: &Value) {
         num(&attack["cache_full_of_attacker_entries_per_s"]).unwrap_or(0.0),
         num(&attack["full_vs_room_ratio"]).unwrap_or(0.0)
     );
+    println!("\npeers (same keys, claims and validation; our rate over theirs, measured side by side):");
+    println!(
+        "{:<6} {:<13} {:>9} {:>9} {:>7}   {:>9} {:>9} {:>7}",
+        "alg", "peer", "sign/s", "ours", "×", "verify/s", "ours", "×"
+    );
+    for (alg, a) in r["algorithms"].as_object().into_iter().flatten() {
+        for (peer, p) in a["peers"].as_object().into_iter().flatten() {
+            println!(
+                "{alg:<6} {peer:<13} {:>9} {:>9} {:>6.2}×   {:>9} {:>9} {:>6.2}×",
+                k(num(&p["sign_per_s"]).unwrap_or(0.0)),
+                k(num(&p["our_sign_per_s"]).unwrap_or(0.0)),
+                num(&p["our_sign_ratio"]).unwrap_or(0.0),
+                k(num(&p["verify_per_s"]).unwrap_or(0.0)),
+                k(num(&p["our_verify_per_s"]).unwrap_or(0.0)),
+                num(&p["our_verify_ratio"]).unwrap_or(0.0)
+            );
+        }
+    }
+    let c = &r["peers"]["connect_hs256"];
+    if c.is_object() {
+        let o = &c["ours"];
+        println!(
+            "\nConnect HS256: sign {} /s ({:.0}% of raw HMAC {}), verify {} /s ({:.0}% of raw HMAC {})",
+            k(num(&o["sign_per_s"]).unwrap_or(0.0)),
+            100.0 * num(&o["sign_ratio"]).unwrap_or(0.0),
+            k(num(&o["raw_sign_per_s"]).unwrap_or(0.0)),
+            k(num(&o["verify_per_s"]).unwrap_or(0.0)),
+            100.0 * num(&o["verify_ratio"]).unwrap_or(0.0),
+            k(num(&o["raw_verify_per_s"]).unwrap_or(0.0)),
+        );
+        for (name, key) in [
+            ("Python atlassian-jwt", "python_atlassian_jwt"),
+            ("npm atlassian-jwt", "npm_atlassian_jwt"),
+        ] {
+            match (num(&c[key]["sign_per_s"]), num(&c[key]["verify_per_s"])) {
+                (Some(ps), Some(pv)) => println!(
+                    "  {name:<21} sign {:>8} /s (ours {:.1}×)   verify {:>8} /s (ours {:.1}×)",
+                    k(ps),
+                    num(&o["sign_per_s"]).unwrap_or(0.0) / ps,
+                    k(pv),
+                    num(&o["verify_per_s"]).unwrap_or(0.0) / pv
+                ),
+                _ => println!("  {name:<21} not measured"),
+            }
+        }
+    }
+    if let Some(rows) = r["scale"]["verified_cache_hits"]["rows"].as_array() {
+        let uniform: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                format!(
+                    "{}: {}/s",
+                    row["entries"],
+                    k(num(&row["uniform_hit_per_s"]).unwrap_or(0.0))
+                )
+            })
+            .collect();
+        println!(
+            "\nverified-cache hits spread uniformly over every entry (memory latency): {}",
+            uniform.join("; ")
+        );
+    }
+    println!("scale (each size's rate; worst slowdown against the smallest size, target ≤ 1.5×):");
+    for (name, unit) in [
+        ("keys", "bytes_per_key"),
+        ("verified_cache_hits", "bytes_per_entry"),
+        ("verified_cache_fresh_into_full", "bytes_per_entry"),
+        ("replay_guard", "bytes_per_entry"),
+    ] {
+        let sc = &r["scale"][name];
+        let field = sc["field"].as_str().unwrap_or("");
+        let rows: Vec<String> = sc["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|row| {
+                let size = row
+                    .get("keys")
+                    .or(row.get("entries"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let mem = num(&row[unit]).map_or("-".into(), |b| format!("{b:.0} B each"));
+                format!("{size}: {}/s, {mem}", k(num(&row[field]).unwrap_or(0.0)))
+            })
+            .collect();
+        println!(
+            "  {name:<31} {:.2}×   {}",
+            num(&sc["worst_slowdown_vs_smallest"]).unwrap_or(f64::NAN),
+            rows.join("; ")
+        );
+    }
     let mem = &r["memory_mib_for_10000_keys"];
     println!(
         "10,000 parsed public keys:             {:.1} MiB (ES256), {:.1} MiB (RS256)",
@@ -368,6 +723,15 @@ fn print_table(r: &Value) {
                 num(&l["p99_ms"]).unwrap_or(0.0)
             );
         }
+        let rps = |name: &str| num(&load[name]["rps"]).unwrap_or(f64::NAN);
+        println!(
+            "  with the token cache: {:.1}% of the route without the layer (target ≥ 95%)",
+            100.0 * rps("layer_with_token_cache") / rps("no_layer")
+        );
+        println!(
+            "  without it: {:.1} µs of CPU per request beyond the route and the ES256 signature check",
+            num(&r["layer_us_beyond_crypto"]).unwrap_or(f64::NAN)
+        );
         let s = &load["cold_key_stampede"];
         println!(
             "  cold key stampede: {} concurrent verifications, {} succeeded, {} key fetch(es)",
@@ -378,29 +742,40 @@ fn print_table(r: &Value) {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut seconds, mut out, mut python, mut load) =
-        (0.3f64, None::<String>, None::<String>, None::<String>);
+    let (mut seconds, mut out, mut python, mut load, mut peers) = (
+        0.3f64,
+        None::<String>,
+        None::<String>,
+        None::<String>,
+        None::<String>,
+    );
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
             "--out" => out = args.next(),
             "--python" => python = args.next(),
             "--load" => load = args.next(),
-            // For profilers (callgrind, perf): only verify one algorithm's token N times.
-            "--profile-verify" => {
-                let alg: Algorithm = args
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .expect("--profile-verify ALG N");
-                let n: usize = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--profile-verify ALG N");
-                let s = setup(alg);
-                let token = s.signer.sign(&s.audience).expect("token");
-                for _ in 0..n {
-                    black_box(ready(s.verifier.verify(black_box(token.as_str()))).expect("verify"));
+            "--peers" => peers = args.next(),
+            // For profilers (callgrind, perf): only `verify` (or `sign`, `raw-verify`,
+            // `raw-sign`) one algorithm's token N times, inside `profiled` (for
+            // `valgrind --tool=callgrind --toggle-collect=*profiled*`).
+            "--memory" => {
+                let what = args.next().expect("--memory WHAT N");
+                let n: usize = args.next().and_then(|n| n.parse().ok()).expect("--memory WHAT N");
+                if let Some(bytes) = memory_per_entry(&what, n) {
+                    println!("{bytes}");
                 }
+                return;
+            }
+            "--profile" => {
+                let mut next = || {
+                    args.next()
+                        .expect("--profile verify|sign|raw-verify|raw-sign ALG N")
+                };
+                let (what, alg, n) = (next(), next(), next());
+                let alg: Algorithm = alg.parse().expect("ALG");
+                let n: usize = n.parse().expect("N");
+                profile(&what, alg, n);
                 return;
             }
             _ => {} // cargo bench passes --bench
@@ -445,6 +820,17 @@ fn main() {
     let cache_under_attack = bench_cache_under_attack(50_000, 1500, 5);
     eprintln!("verified cache under attack: {cache_under_attack}");
 
+    let key_rows: Vec<Value> = [100, 10_000, 100_000].map(|n| bench_key_count(&meter, n)).into();
+    let cache_rows: Vec<Value> = [1_000, 100_000].map(|n| bench_cache_size(&meter, n)).into();
+    let replay_rows: Vec<Value> = [1_000, 1_000_000].map(|n| bench_replay_size(&meter, n)).into();
+    let scale = json!({
+        "keys": flatness(&key_rows, "verify_per_s"),
+        "verified_cache_hits": flatness(&cache_rows, "hit_per_s"),
+        "verified_cache_fresh_into_full": flatness(&cache_rows, "fresh_token_into_full_cache_per_s"),
+        "replay_guard": flatness(&replay_rows, "first_use_per_s"),
+    });
+    eprintln!("scale: {scale}");
+
     let read_json = |path: &Option<String>| -> Value {
         path.as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -453,7 +839,23 @@ fn main() {
     };
     let python = read_json(&python);
     let load = read_json(&load);
+    let peers = read_json(&peers);
+    // One entry per peer under each algorithm, next to our ratios against raw aws-lc-rs.
+    for (alg, entry) in algorithms.iter_mut() {
+        if let (Some(row), Some(obj)) = (peers["algorithms"][*alg].as_object(), entry.as_object_mut()) {
+            obj.insert("peers".into(), Value::Object(row.clone()));
+        }
+    }
+    // CPU per request of the layer without the cache, less the route's own and one ES256
+    // signature check: what the layer costs beyond the crypto (client and server share the cores).
+    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    let layer_us_beyond_crypto = (|| {
+        let per = |name: &str| Some(cores * 1e6 / num(&load[name]["rps"])?);
+        let raw_verify = num(&algorithms.get("ES256")?["raw_verify_per_s"])?;
+        Some(per("layer")? - per("no_layer")? - 1e6 / raw_verify)
+    })();
     let report = json!({
+        "layer_us_beyond_crypto": layer_us_beyond_crypto,
         "seconds_per_measurement": seconds,
         "algorithms": algorithms,
         "python_reference": python,
@@ -461,9 +863,11 @@ fn main() {
         "reused_token_sign_per_s": reuse_sign,
         "cached_token_verify_per_s": cached_verify,
         "verified_cache_under_attack": cache_under_attack,
+        "scale": scale,
+        "peers": peers,
         "memory_mib_for_10000_keys": {
-            "ES256": memory_of_keys(Algorithm::ES256, 10_000),
-            "RS256": memory_of_keys(Algorithm::RS256, 10_000),
+            "ES256": memory_in_fresh_process("keys-es256", 10_000).map(|b| b * 10_000.0 / (1024.0 * 1024.0)),
+            "RS256": memory_in_fresh_process("keys", 10_000).map(|b| b * 10_000.0 / (1024.0 * 1024.0)),
         },
     });
     print_table(&report);

@@ -29,8 +29,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use crate::algorithm::{Algorithm, truncate};
@@ -91,12 +89,162 @@ fn split_segments(token: &str) -> Result<Segments<'_>, TokenError> {
 /// Framing: a non-empty segment of base64url without padding, canonical (no stray trailing
 /// bits), so that one token has exactly one spelling.
 fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
-    if segment.is_empty() {
+    let mut out = vec![0; b64url::decoded_len(segment.len()).ok_or(TokenError::Malformed(what))?];
+    decode_segment_into(segment, &mut out, what)?;
+    Ok(out)
+}
+
+/// [`decode_segment`] into `out`, which is exactly [`b64url::decoded_len`] long.
+fn decode_segment_into(segment: &str, out: &mut [u8], what: &'static str) -> Result<(), TokenError> {
+    if segment.is_empty() || !b64url::decode_into(segment.as_bytes(), out) {
         return Err(TokenError::Malformed(what));
     }
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| TokenError::Malformed(what))
+    Ok(())
+}
+
+/// Base64url without padding (RFC 7515 §2), strict: canonical spellings only. Written out here
+/// rather than taken from the `base64` crate because every token is decoded (three segments)
+/// or encoded (two) on the hot path, and a table walk over whole 4-character groups costs half
+/// the instructions of the general engine.
+pub(crate) mod b64url {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    /// Not a base64url character.
+    const INVALID: u8 = 0xff;
+    #[allow(clippy::cast_possible_truncation)] // i < 64
+    const DECODE: [u8; 256] = {
+        let mut table = [INVALID; 256];
+        let mut i = 0;
+        while i < 64 {
+            table[ALPHABET[i] as usize] = i as u8;
+            i += 1;
+        }
+        table
+    };
+
+    /// `DECODE` per position in a group of four, shifted into place (`SHIFTED[k][c]` is
+    /// `c`'s sextet at bits `18 - 6k`), so that a group decodes by four lookups and three ORs;
+    /// an invalid character sets bit 31, above the group's 24 bits.
+    const SHIFTED: [[u32; 256]; 4] = {
+        let mut tables = [[0u32; 256]; 4];
+        let mut k = 0;
+        while k < 4 {
+            let mut c = 0;
+            while c < 256 {
+                tables[k][c] = match DECODE[c] {
+                    INVALID => 1 << 31,
+                    sextet => (sextet as u32) << (18 - 6 * k),
+                };
+                c += 1;
+            }
+            k += 1;
+        }
+        tables
+    };
+
+    /// A group of four characters as 24 bits, or bit 31 set for an invalid character.
+    fn group(chars: &[u8]) -> u32 {
+        match *chars {
+            [a, b, c, d] => {
+                SHIFTED[0][usize::from(a)]
+                    | SHIFTED[1][usize::from(b)]
+                    | SHIFTED[2][usize::from(c)]
+                    | SHIFTED[3][usize::from(d)]
+            }
+            _ => 1 << 31,
+        }
+    }
+
+    /// The decoded length of `len` base64url characters; `None` for a length no unpadded
+    /// encoding has (one character past a group of four).
+    pub(crate) fn decoded_len(len: usize) -> Option<usize> {
+        match len % 4 {
+            1 => None,
+            rem => Some(len / 4 * 3 + rem.saturating_sub(1)),
+        }
+    }
+
+    /// Decodes `input` into `out` (exactly [`decoded_len`] bytes); false for a character outside
+    /// the alphabet or a non-canonical last character (bits set past the last byte).
+    pub(crate) fn decode_into(input: &[u8], out: &mut [u8]) -> bool {
+        if decoded_len(input.len()) != Some(out.len()) {
+            return false;
+        }
+        let groups = input.chunks_exact(4);
+        let tail = groups.remainder();
+        let mut out_groups = out.chunks_exact_mut(3);
+        for (chars, bytes) in groups.zip(&mut out_groups) {
+            let n = group(chars);
+            if n & 1 << 31 != 0 {
+                return false;
+            }
+            if let [x, y, z] = bytes {
+                let [_, a, b, c] = n.to_be_bytes();
+                [*x, *y, *z] = [a, b, c];
+            }
+        }
+        let rest = out_groups.into_remainder();
+        match (tail, rest) {
+            ([], []) => true,
+            (&[a, b], [x]) => {
+                let [a, b] = [DECODE[usize::from(a)], DECODE[usize::from(b)]];
+                // The last character carries 2 bits of the byte; its low 4 must be zero.
+                if (a | b) & 0x80 != 0 || b & 0x0f != 0 {
+                    return false;
+                }
+                *x = a << 2 | b >> 4;
+                true
+            }
+            (&[a, b, c], [x, y]) => {
+                let [a, b, c] = [
+                    DECODE[usize::from(a)],
+                    DECODE[usize::from(b)],
+                    DECODE[usize::from(c)],
+                ];
+                if (a | b | c) & 0x80 != 0 || c & 0x03 != 0 {
+                    return false;
+                }
+                *x = a << 2 | b >> 4;
+                *y = (b & 0x0f) << 4 | c >> 2;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Appends the unpadded base64url encoding of `input` to `out`.
+    pub(crate) fn encode_into(input: &[u8], out: &mut String) {
+        out.reserve(input.len().div_ceil(3) * 4);
+        let sextet = |n: u32, shift: u32| ALPHABET[(n >> shift & 0x3f) as usize];
+        // Through a stack buffer of ASCII, pushed a chunk at a time: pushing `char`s one by
+        // one costs three times as much.
+        let mut buf = [0u8; 256];
+        for chunk in input.chunks(192) {
+            let groups = chunk.chunks_exact(3);
+            let tail = groups.remainder();
+            let mut len = 0;
+            for (group, chars) in groups.zip(buf.chunks_exact_mut(4)) {
+                let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
+                if let [a, b, c, d] = chars {
+                    [*a, *b, *c, *d] = [sextet(n, 18), sextet(n, 12), sextet(n, 6), sextet(n, 0)];
+                }
+                len += 4;
+            }
+            let n = match *tail {
+                [a] => u32::from(a) << 16,
+                [a, b] => u32::from(a) << 16 | u32::from(b) << 8,
+                _ => 0,
+            };
+            for shift in [18, 12, 6]
+                .into_iter()
+                .take(tail.len() + usize::from(!tail.is_empty()))
+            {
+                buf[len] = sextet(n, shift);
+                len += 1;
+            }
+            // Only alphabet characters were written: always ASCII.
+            out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
+        }
+    }
 }
 
 pub(crate) fn walk_error(what: &'static str) -> impl Fn(WalkError<TokenError>) -> TokenError {
@@ -202,9 +350,22 @@ impl<'t> Jws<'t> {
     pub fn parse(token: &'t str, max_bytes: usize) -> Result<Jws<'t>, TokenError> {
         check_size(token, max_bytes)?;
         let segments = split_segments(token)?;
-        let header = decode_segment(segments.header, "header is not base64url")?;
+        const NOT_BASE64: &str = "header is not base64url";
+        let len = b64url::decoded_len(segments.header.len()).ok_or(TokenError::Malformed(NOT_BASE64))?;
+        // Headers are small: decoded on the stack, with no allocation, when they fit (a buffer
+        // no larger than a usual header: zeroing it is part of every verification).
+        let mut small = [0u8; 128];
+        let mut large = Vec::new();
+        let header = match small.get_mut(..len) {
+            Some(buf) => buf,
+            None => {
+                large.resize(len, 0);
+                &mut large[..]
+            }
+        };
+        decode_segment_into(segments.header, header, NOT_BASE64)?;
         Ok(Jws {
-            header: JwsHeader::decode(&header)?,
+            header: JwsHeader::decode(header)?,
             segments,
         })
     }
@@ -220,25 +381,82 @@ impl<'t> Jws<'t> {
         decode_segment(self.segments.payload, "claims are not base64url")
     }
 
+    /// [`Jws::payload`] handed to `f` without allocating when it is small (up to 512 bytes, as
+    /// most claims sets are): what a profile's verifier uses on every token.
+    pub(crate) fn with_payload<T>(
+        &self,
+        f: impl FnOnce(&[u8]) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
+        const NOT_BASE64: &str = "claims are not base64url";
+        let segment = self.segments.payload;
+        let len = b64url::decoded_len(segment.len()).ok_or(TokenError::Malformed(NOT_BASE64))?;
+        let mut small = [0u8; 512];
+        let mut large = Vec::new();
+        let payload = match small.get_mut(..len) {
+            Some(buf) => buf,
+            None => {
+                large.resize(len, 0);
+                &mut large[..]
+            }
+        };
+        decode_segment_into(segment, payload, NOT_BASE64)?;
+        f(payload)
+    }
+
     /// The signature, decoded from canonical base64url, with the signing input it covers.
     pub fn signature(&self) -> Result<JwsSignature<'t>, TokenError> {
+        const NOT_BASE64: &str = "signature is not base64url";
+        let segment = self.segments.signature;
+        let len = b64url::decoded_len(segment.len()).ok_or(TokenError::Malformed(NOT_BASE64))?;
+        let mut bytes = SignatureBytes::Inline([0; MAX_INLINE_SIGNATURE], len);
+        if len > MAX_INLINE_SIGNATURE {
+            bytes = SignatureBytes::Heap(vec![0; len]);
+        }
+        decode_segment_into(segment, bytes.as_mut(), NOT_BASE64)?;
         Ok(JwsSignature {
             signing_input: self.segments.signing_input,
-            signature: decode_segment(self.segments.signature, "signature is not base64url")?,
+            signature: bytes,
         })
+    }
+}
+
+/// The largest signature kept inline (RSA-4096: 512 bytes; every curve's is smaller), so that
+/// verifying allocates nothing for it; a longer one (RSA-8192, or garbage that no key accepts)
+/// decodes on the heap.
+const MAX_INLINE_SIGNATURE: usize = 512;
+
+#[allow(clippy::large_enum_variant)] // inline on purpose: no allocation per token
+enum SignatureBytes {
+    Inline([u8; MAX_INLINE_SIGNATURE], usize),
+    Heap(Vec<u8>),
+}
+
+impl SignatureBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            SignatureBytes::Inline(buf, len) => &buf[..*len],
+            SignatureBytes::Heap(v) => v,
+        }
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        match self {
+            SignatureBytes::Inline(buf, len) => &mut buf[..*len],
+            SignatureBytes::Heap(v) => v,
+        }
     }
 }
 
 /// A JWS signature and the signing input (`header.payload`) it covers.
 pub struct JwsSignature<'t> {
     signing_input: &'t str,
-    signature: Vec<u8>,
+    signature: SignatureBytes,
 }
 
 impl JwsSignature<'_> {
     /// Checks the signature with `key` for `alg`, through the [`VerifyingKey`] seam.
     pub fn verify<K: VerifyingKey + ?Sized>(&self, key: &K, alg: K::Algorithm) -> Result<(), TokenError> {
-        key.verify_signature(alg, self.signing_input.as_bytes(), &self.signature)
+        key.verify_signature(alg, self.signing_input.as_bytes(), self.signature.as_ref())
     }
 
     /// The signing input, `header.payload` exactly as sent: what the signature covers, so two
@@ -251,7 +469,7 @@ impl JwsSignature<'_> {
 impl fmt::Debug for JwsSignature<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwsSignature")
-            .field("len", &self.signature.len())
+            .field("len", &self.signature.as_ref().len())
             .finish_non_exhaustive()
     }
 }
@@ -292,20 +510,97 @@ pub fn encode_compact<E>(
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
 ) -> Result<String, E> {
     let mut token = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 128);
-    URL_SAFE_NO_PAD.encode_string(header, &mut token);
+    b64url::encode_into(header, &mut token);
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+    b64url::encode_into(claims, &mut token);
     let signature = sign(token.as_bytes())?;
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    b64url::encode_into(&signature, &mut token);
     Ok(token)
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn b64url_agrees_with_the_base64_crate_on_every_length_and_refuses_what_it_refuses() {
+        // Every length 0..=70 over varied bytes: our encoding is the crate's, and decodes back.
+        for len in 0..=70usize {
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| ((i * 37 + len * 11) % 256).to_le_bytes()[0])
+                .collect();
+            let mut ours = String::new();
+            b64url::encode_into(&bytes, &mut ours);
+            assert_eq!(ours, URL_SAFE_NO_PAD.encode(&bytes), "len {len}");
+            assert_eq!(
+                decode_segment(&ours, "x").ok(),
+                (len > 0).then_some(bytes),
+                "len {len}"
+            );
+        }
+        // Every one- to three-character tail, canonical or not, valid character or not: we
+        // accept exactly what the strict crate accepts.
+        let alphabet: Vec<char> = ('\0'..='\u{7f}').collect();
+        for a in &alphabet {
+            for b in ['A', 'B', 'Q', 'g', '_', '-', '=', '+', '/'] {
+                for c in ["", "A", "B", "C", "E", "w", "=", "."] {
+                    // In the tail, and inside a full group.
+                    for segment in [format!("AAAA{a}{b}{c}"), format!("AAA{a}AAAAAAAA{b}{c}")] {
+                        assert_eq!(
+                            decode_segment(&segment, "x").ok(),
+                            URL_SAFE_NO_PAD.decode(&segment).ok(),
+                            "{segment:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn signatures_longer_than_the_inline_buffer_still_decode() {
+        let long = URL_SAFE_NO_PAD.encode([7u8; MAX_INLINE_SIGNATURE + 3]);
+        let token = format!("{}.e30.{long}", URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#));
+        let jws = Jws::parse(&token, 99_999).expect("parses");
+        assert_eq!(
+            jws.signature().expect("decodes").signature.as_ref(),
+            [7u8; MAX_INLINE_SIGNATURE + 3]
+        );
+    }
+
+    #[test]
+    fn payloads_on_and_off_the_stack_decode_alike() {
+        for len in [0, 10, 511, 512, 513, 5000] {
+            let claims = json!({ "pad": "p".repeat(len) }).to_string();
+            let token = format!(
+                "{}.{}.AA",
+                URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#),
+                URL_SAFE_NO_PAD.encode(&claims)
+            );
+            let jws = Jws::parse(&token, 99_999).expect("parses");
+            let seen = jws.with_payload(|p| Ok(p.to_vec())).expect("decodes");
+            assert_eq!(
+                (seen.as_slice(), jws.payload().expect("decodes")),
+                (claims.as_bytes(), claims.as_bytes().to_vec())
+            );
+        }
+    }
+
+    #[test]
+    fn headers_longer_than_the_stack_buffer_still_parse() {
+        let kid = "k".repeat(200);
+        let token = format!(
+            "{}.e30.AA",
+            URL_SAFE_NO_PAD.encode(json!({"alg":"HS256","kid":kid}).to_string())
+        );
+        let jws = Jws::parse(&token, 99_999).expect("parses");
+        assert_eq!(jws.header().kid(), Some(kid.as_str()));
+    }
 
     fn header(v: &Value) -> Result<JwsHeader, TokenError> {
         JwsHeader::decode(v.to_string().as_bytes())
@@ -438,6 +733,6 @@ mod tests {
         assert_eq!(jws.header().alg(), "X");
         assert_eq!(jws.payload().expect("payload"), b"{}");
         let signature = jws.signature().expect("signature");
-        assert_eq!(signature.signature, signature.signing_input.as_bytes());
+        assert_eq!(signature.signature.as_ref(), signature.signing_input.as_bytes());
     }
 }

@@ -4,8 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -88,7 +86,11 @@ impl SigningKey {
         })
         .map_err(|_| SignError::Crypto)?;
         Ok(SigningKey {
-            header_b64: URL_SAFE_NO_PAD.encode(header),
+            header_b64: {
+                let mut b64 = String::new();
+                crate::jws::b64url::encode_into(&header, &mut b64);
+                b64
+            },
             kid,
             key,
             alg,
@@ -448,7 +450,14 @@ fn check_extra_claims(extra: &Map<String, Value>) -> Result<(), SignError> {
 fn new_jti() -> Result<String, SignError> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| SignError::Crypto)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    // A table, not `format!` per byte: this runs for every fresh token.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut jti = String::with_capacity(32);
+    for b in bytes {
+        jti.push(char::from(HEX[usize::from(b >> 4)]));
+        jti.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    Ok(jti)
 }
 
 impl Signer {
@@ -649,10 +658,10 @@ impl Signer {
         let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 400);
         token.push_str(&key.header_b64);
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        crate::jws::b64url::encode_into(&payload, &mut token);
         let signature = key.key.sign(key.alg, token.as_bytes())?;
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        crate::jws::b64url::encode_into(&signature, &mut token);
         Ok(Token(Arc::from(token)))
     }
 }

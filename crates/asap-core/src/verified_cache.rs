@@ -64,11 +64,81 @@ impl Expiring for Verified {
 /// Verified tokens by their exact text (see the module documentation).
 pub(crate) struct VerifiedCache<V = Verified> {
     max_entries: usize,
-    entries: papaya::HashMap<Arc<str>, V>,
+    entries: papaya::HashMap<Arc<str>, V, TailHash>,
     index: Mutex<Index>,
 }
 
 /// An entry's place in the expiry order: its `exp`, then the order of insertion.
+/// Hashes a token by its length and its last [`TailHash::BYTES`] bytes: those are signature
+/// characters, which differ between any two tokens, so hashing the whole text (hundreds of
+/// bytes) would buy nothing but time on every lookup. The four words are mixed by folded
+/// multiplications with keys drawn per process (from the standard library's random hasher
+/// keys), so no token can aim for a collision it cannot see; equality still compares the whole
+/// text. A lookup hashes once, so this is most of what a cache hit costs.
+#[derive(Clone)]
+struct TailHash([u64; 4]);
+
+impl TailHash {
+    const BYTES: usize = 32;
+}
+
+impl Default for TailHash {
+    fn default() -> TailHash {
+        use std::hash::BuildHasher as _;
+        let random = std::hash::RandomState::new();
+        TailHash([0u64, 1, 2, 3].map(|i| random.hash_one(i)))
+    }
+}
+
+impl std::hash::BuildHasher for TailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher {
+            keys: self.0,
+            hash: 0,
+        }
+    }
+}
+
+struct TailHasher {
+    keys: [u64; 4],
+    hash: u64,
+}
+
+/// The high and low halves of the full product, folded together.
+#[allow(clippy::cast_possible_truncation)] // truncating to each half is the point
+fn fold_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+impl std::hash::Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(TailHash::BYTES)..];
+        let mut words = [0u64; 4];
+        for (word, chunk) in words.iter_mut().zip(tail.rchunks(8)) {
+            *word = match <[u8; 8]>::try_from(chunk) {
+                Ok(full) => u64::from_le_bytes(full),
+                // Only a token shorter than the tail has a partial word.
+                Err(_) => chunk.iter().fold(0, |w, &b| w << 8 | u64::from(b)),
+            };
+        }
+        let [k0, k1, k2, k3] = self.keys;
+        let len = bytes.len() as u64;
+        self.hash = fold_multiply(words[0] ^ k0, words[1] ^ k1 ^ len)
+            ^ fold_multiply(words[2] ^ k2, words[3] ^ k3)
+            ^ self.hash.rotate_left(29);
+    }
+
+    /// `str` hashing ends with a `0xff` byte to separate strings; a key here is one whole
+    /// string, so there is nothing to separate.
+    fn write_u8(&mut self, _: u8) {}
+
+    fn finish(&self) -> u64 {
+        fold_multiply(self.hash ^ self.keys[0], self.keys[3] | 1)
+    }
+}
+
 type Slot = (i64, u64);
 
 /// Who holds what, for choosing what to drop. Changed only with `entries`, under the lock.
@@ -128,7 +198,7 @@ impl<V: Expiring> VerifiedCache<V> {
     pub(crate) fn new(max_entries: usize) -> VerifiedCache<V> {
         VerifiedCache {
             max_entries,
-            entries: papaya::HashMap::new(),
+            entries: papaya::HashMap::with_hasher(TailHash::default()),
             index: Mutex::new(Index::default()),
         }
     }
@@ -216,7 +286,46 @@ impl<V: Expiring> VerifiedCache<V> {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher as _;
+
     use super::*;
+
+    #[test]
+    fn the_tail_hash_tells_tails_and_lengths_apart() {
+        let hash = TailHash::default();
+        let tokens: Vec<String> = (0..10_000).map(|i| format!("h.p.{i:032}")).collect();
+        let distinct: std::collections::HashSet<u64> =
+            tokens.iter().map(|t| hash.hash_one(t.as_str())).collect();
+        assert_eq!(distinct.len(), tokens.len(), "no collisions among 10,000 tails");
+        let tail = "t".repeat(TailHash::BYTES);
+        assert_ne!(
+            hash.hash_one(format!("a{tail}").as_str()),
+            hash.hash_one(format!("ab{tail}").as_str())
+        );
+        // Keyed per cache: another cache hashes the same token differently.
+        assert_ne!(
+            hash.hash_one(tail.as_str()),
+            TailHash::default().hash_one(tail.as_str())
+        );
+    }
+
+    #[test]
+    fn tokens_that_differ_only_before_their_tail_are_still_two_entries() {
+        let tail = "s".repeat(TailHash::BYTES);
+        let (a, b) = (format!("a.{tail}"), format!("b.{tail}"));
+        let hash = TailHash::default();
+        assert_eq!(
+            hash.hash_one(a.as_str()),
+            hash.hash_one(b.as_str()),
+            "same tail, same hash"
+        );
+        let cache = VerifiedCache::<Entry>::new(10);
+        cache.insert(&a, &verified("alice", 100), 0);
+        cache.insert(&b, &verified("bob", 100), 0);
+        assert_eq!(cache.get(&a, 0).map(|e| e.0), Some("alice"));
+        assert_eq!(cache.get(&b, 0).map(|e| e.0), Some("bob"));
+        assert!(cache.get(&format!("c.{tail}"), 0).is_none());
+    }
 
     #[derive(Clone)]
     struct Entry(&'static str, i64);

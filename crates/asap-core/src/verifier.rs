@@ -361,7 +361,7 @@ impl Verifier {
         let i = &*self.inner;
         let jws = Jws::parse(token, i.max_token_bytes)?;
         let (alg, kid) = rules::check_header(jws.header(), i.eddsa)?;
-        let claims = Claims::from_registered(RegisteredClaims::decode(&jws.payload()?)?)?;
+        let claims = Claims::from_registered(jws.with_payload(RegisteredClaims::decode)?)?;
         let signature = jws.signature()?;
         kid.check_owned_by(&claims.iss, i.kid_ownership)?;
         i.policy.check_issuer(&claims.iss)?;
