@@ -2,9 +2,10 @@
 //! [module documentation](super#request-bound-tokens)).
 
 use asap_core::{Claims, ConfigError, VerifyError};
-use http::{Request, Uri};
+use http::Request;
 
 use super::AsapLayer;
+use crate::authorize::received_uri;
 
 impl AsapLayer {
     /// Requires every token on this route to be bound to the request it arrives with: its
@@ -69,17 +70,6 @@ pub(crate) fn check_binding<B>(
         // A request outside the base URL is not the request any token here was bound to.
         Ok(false) | Err(_) => Err(VerifyError::BoundToAnotherRequest),
     }
-}
-
-/// The URI the `qsh` is computed on: the one the server received. axum's `Router::nest` strips
-/// its prefix from the request URI, but the client hashed the full path, so prefer the original
-/// URI axum recorded.
-fn received_uri<B>(request: &Request<B>) -> &Uri {
-    #[cfg(feature = "axum")]
-    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
-        return uri;
-    }
-    request.uri()
 }
 
 #[cfg(test)]

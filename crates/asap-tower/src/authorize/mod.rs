@@ -95,3 +95,14 @@ pub trait Authorize: Send + Sync + 'static {
     /// The response sent instead of calling the inner service.
     fn refuse(&self, error: &Self::Error) -> Response<String>;
 }
+
+/// The URI a request-bound token (Connect's `qsh`, a bound ASAP token) is checked against: the
+/// one the server received. axum's `Router::nest` strips its prefix from the request URI, but
+/// the client hashed the full path, so the original URI axum recorded comes first.
+pub(crate) fn received_uri<B>(request: &Request<B>) -> &http::Uri {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
+        return uri;
+    }
+    request.uri()
+}

@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use connect_qsh::{AuthError, Authenticator, QshPolicy, VerifiedRequest};
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 
 use super::{ConnectLayer, connect_response};
-use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::authorize::{Authorize, AuthorizeLayer, received_uri};
 use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
@@ -131,7 +131,7 @@ impl Authorize for ConnectAuthorizer {
         let uri = received_uri(request);
         let result = self
             .authenticator
-            .authenticate_with(request.method(), &uri, request.headers(), self.qsh_policy)
+            .authenticate_with(request.method(), uri, request.headers(), self.qsh_policy)
             .await;
         let authenticated = match result {
             Err(AuthError::MissingToken) if self.allow_anonymous => return Ok(()),
@@ -155,17 +155,6 @@ impl Authorize for ConnectAuthorizer {
     fn refuse(&self, error: &AuthError) -> Response<String> {
         (self.responder)(error)
     }
-}
-
-/// The URI the `qsh` is computed on: the one the app received. axum's `Router::nest` strips
-/// its prefix from the request URI, but the product signed the full path, so prefer the
-/// original URI axum recorded.
-fn received_uri<B>(request: &Request<B>) -> Uri {
-    #[cfg(feature = "axum")]
-    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
-        return uri.clone();
-    }
-    request.uri().clone()
 }
 
 #[cfg(test)]
