@@ -50,6 +50,16 @@ pub(crate) fn verification(result: &Result<Verified, VerifyError>) {
     }
 }
 
+/// Counts a refusal decided outside [`Verifier::verify`](crate::Verifier::verify) (which counts
+/// its own): a missing or malformed `Authorization` header, a layer's access policy, a route
+/// that requires a request-bound token. The tower layer calls it, so that
+/// `asap_tokens_refused_total` counts every refusal a service answers.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub fn refused_outside_verifier(error: &VerifyError) {
+    #[cfg(feature = "metrics")]
+    refused(error);
+}
+
 #[cfg(feature = "metrics")]
 fn verified_by(alg: Algorithm) {
     macro_rules! count {

@@ -382,3 +382,36 @@ fn every_recorded_metric_is_described() {
         }
     }
 }
+
+#[test]
+fn refusals_the_layer_decides_itself_are_counted_too() {
+    let recorded = recorded(|| async {
+        use tower::ServiceExt as _;
+        let verifier = Verifier::builder(asap_core::StaticKeySource::new())
+            .audience(audience(AUDIENCE))
+            .build()
+            .expect("verifier");
+        let app = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(asap_tower::AsapLayer::new(verifier));
+        for authorization in [None, Some("Basic dXNlcjpwYXNz")] {
+            let mut request = axum::http::Request::get("/");
+            if let Some(value) = authorization {
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            let request = request.body(axum::body::Body::empty()).expect("request");
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+    });
+    for rule in ["missing_token", "bad_authorization"] {
+        assert_eq!(
+            recorded.counter(
+                "asap_tokens_refused_total",
+                &[("rule", rule), ("outcome", "unauthorized")]
+            ),
+            1,
+            "{rule}"
+        );
+    }
+}

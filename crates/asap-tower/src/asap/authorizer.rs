@@ -134,17 +134,19 @@ impl Authorize for AsapAuthorizer {
             // An outer layer made from the same `AsapLayer::new` verified this token; this one
             // only narrows who may call. A layer with another verifier verifies again below,
             // so its own audiences, keys and issuer rules are never skipped.
-            self.policy.check(by.verified.claims())?;
-            return self.check_binding(by.verified.claims(), request);
+            return self
+                .check_policy_and_binding(by.verified.claims(), request)
+                .inspect_err(counted);
         }
         let headers = request.headers().get_all(AUTHORIZATION);
         let token = match bearer_token(headers.iter().map(HeaderValue::as_bytes)) {
             Err(VerifyError::MissingToken) if self.allow_anonymous => return Ok(()),
-            other => other?,
+            other => other.inspect_err(counted)?,
         };
+        // The verifier counts its own refusals.
         let verified = self.verifier.verify(token).await?;
-        self.policy.check(verified.claims())?;
-        self.check_binding(verified.claims(), request)?;
+        self.check_policy_and_binding(verified.claims(), request)
+            .inspect_err(counted)?;
         tracing::debug!(
             issuer = verified.issuer(),
             subject = verified.subject(),
@@ -166,11 +168,17 @@ impl Authorize for AsapAuthorizer {
 }
 
 impl AsapAuthorizer {
-    /// The route's binding rule, when it has one.
-    fn check_binding<B>(&self, claims: &Claims, request: &Request<B>) -> Result<(), VerifyError> {
+    /// The layer's access policy, then the route's binding rule when it has one.
+    fn check_policy_and_binding<B>(&self, claims: &Claims, request: &Request<B>) -> Result<(), VerifyError> {
+        self.policy.check(claims)?;
         match &self.bound_to_base_url {
             Some(base_url) => super::bound::check_binding(claims, request, base_url),
             None => Ok(()),
         }
     }
+}
+
+/// Counts a refusal the verifier did not decide (`asap_tokens_refused_total`).
+fn counted(error: &VerifyError) {
+    asap_core::metrics::refused_outside_verifier(error);
 }
