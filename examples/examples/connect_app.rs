@@ -1,5 +1,6 @@
-//! An Atlassian Connect app on axum: the install lifecycle, one page the product shows in an
-//! iframe, and one call back to the product's REST API. Copy this into your app.
+//! An Atlassian Connect app on axum: the lifecycle (installed, enabled, disabled, uninstalled),
+//! one page the product shows in an iframe, which hands the page an app session token, an AJAX
+//! route that takes it, and one call back to the product's REST API. Copy this into your app.
 //!
 //! ```text
 //! CONNECT_APP_BASE_URL=https://my-app.example.com cargo run --example connect_app
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use asap_keys::HttpKeyRepository;
 use asap_redis::RedisTenantStore;
 use asap_reqwest::{ConnectMiddleware, ConnectTenant};
-use asap_tower::{ConnectAuthenticated, ConnectLayer, connect_response};
+use asap_tower::{ConnectAuthenticated, ConnectLayer, SessionTokenHeaderLayer, connect_response};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -65,9 +66,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .allow_insecure_loopback(true)
     .build()?;
     let lifecycle = Lifecycle::builder(&base_url, Arc::new(install_keys), tenants.clone()).build()?;
-    // Requests from the product are signed with the tenant's shared secret.
+    // Requests from the product are signed with the tenant's shared secret. A page load the
+    // product signed also mints an app session token (`iss` = app key, `sub` = the user,
+    // `aud` = [clientKey], 15 minutes) for the page's own calls, as atlassian-connect-express does.
     let authenticator = Authenticator::builder(TenantSecrets::new(tenants.clone()))
         .base_url(&base_url)
+        .session_tokens(&key)
         .build()?;
     let product = ClientBuilder::new(reqwest::Client::new())
         .with(ConnectMiddleware::new(ConnectSigner::new(&key)))
@@ -80,19 +84,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         product,
     });
 
-    // The page the product loads: only tokens bound to this very request.
+    // The page the product loads: only tokens bound to this very request. The response carries
+    // the session token in `X-acpt` (sensitive, `no-store`).
     let pages = Router::new()
         .route("/page", get(page))
+        .route_layer(SessionTokenHeaderLayer)
         .route_layer(ConnectLayer::new(authenticator.clone()));
-    // The page's own AJAX calls carry `AP.context.getToken()`: this route opts in.
-    let ajax = Router::new()
-        .route("/api/whoami", get(whoami))
-        .route_layer(ConnectLayer::new(authenticator).allow_context_qsh(true));
+    // The page's own AJAX calls carry `AP.context.getToken()` or the session token from
+    // `X-acpt`: this route opts in to both. Every other route refuses them (403).
+    let ajax = Router::new().route("/api/whoami", get(whoami)).route_layer(
+        ConnectLayer::new(authenticator)
+            .allow_context_qsh(true)
+            .allow_session_tokens(true),
+    );
     // The descriptor and the lifecycle callbacks are outside the layers: the callbacks are
     // verified by the Lifecycle (RS256 install key, or the tenant's current secret).
     let router = Router::new()
         .route("/atlassian-connect.json", get(descriptor))
         .route("/installed", post(installed))
+        .route("/enabled", post(enabled))
+        .route("/disabled", post(disabled))
         .route("/uninstalled", post(uninstalled))
         .merge(pages)
         .merge(ajax)
@@ -112,7 +123,12 @@ async fn descriptor(State(app): State<Arc<App>>) -> Json<Value> {
         "baseUrl": app.base_url,
         "authentication": {"type": "jwt"},
         "apiMigrations": {"signed-install": true},
-        "lifecycle": {"installed": "/installed", "uninstalled": "/uninstalled"},
+        "lifecycle": {
+            "installed": "/installed",
+            "enabled": "/enabled",
+            "disabled": "/disabled",
+            "uninstalled": "/uninstalled",
+        },
         "scopes": ["READ"],
         "modules": {
             "generalPages": [{
@@ -134,6 +150,34 @@ async fn installed(
     match app.lifecycle.installed(&method, &uri, &headers, &body).await {
         Ok(_tenant) => StatusCode::NO_CONTENT.into_response(),
         // 401 for a callback that does not verify, 503 when the keys or the store are away.
+        Err(error) => connect_response(&error).into_response(),
+    }
+}
+
+/// `enabled` and `disabled`: authenticated and single-use like the others, for a tenant that is
+/// installed; the tenant record stays.
+async fn enabled(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match app.lifecycle.enabled(&method, &uri, &headers, &body).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => connect_response(&error).into_response(),
+    }
+}
+
+async fn disabled(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match app.lifecycle.disabled(&method, &uri, &headers, &body).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => connect_response(&error).into_response(),
     }
 }
@@ -191,7 +235,7 @@ async fn page(State(app): State<Arc<App>>, ConnectAuthenticated(request): Connec
     .into_response()
 }
 
-/// An AJAX endpoint of the page: accepts the page's context token.
+/// An AJAX endpoint of the page: accepts the page's context token or its session token.
 async fn whoami(ConnectAuthenticated(request): ConnectAuthenticated) -> Json<Value> {
     Json(json!({
         "clientKey": request.client_key(),
