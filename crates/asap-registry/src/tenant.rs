@@ -5,7 +5,9 @@ use std::fmt;
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use connect_qsh::{SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant, TenantStore};
+use connect_qsh::{
+    InstallationLinks, SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant, TenantStore,
+};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::RegistryError;
@@ -15,12 +17,19 @@ pub const TENANTS_TABLE: &str = "connect_tenants";
 
 /// Creates the table once, under a transaction-scoped advisory lock so that instances starting
 /// together do not race on `CREATE TABLE` (PostgreSQL's `IF NOT EXISTS` is not atomic).
-const CREATE_TABLE: [&str; 2] = [
+const CREATE_TABLE: [&str; 3] = [
     "SELECT pg_advisory_xact_lock(803120260116)",
     "CREATE TABLE IF NOT EXISTS connect_tenants (
         client_key TEXT PRIMARY KEY,
         install_payload TEXT NOT NULL,
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )",
+    // Connect-on-Forge links: one row per pair, each side unique, so that a link is one-to-one
+    // by the table's own constraints.
+    "CREATE TABLE IF NOT EXISTS connect_forge_links (
+        installation_id TEXT PRIMARY KEY,
+        client_key TEXT NOT NULL UNIQUE,
+        linked_at TIMESTAMPTZ NOT NULL DEFAULT now()
     )",
 ];
 
@@ -33,6 +42,10 @@ const CREATE_TABLE: [&str; 2] = [
 /// database cannot answer, lookups fail with [`StoreError::Unavailable`] (a 503), never with
 /// "unknown tenant"; a row that no longer parses, or holds another client key, is
 /// [`StoreError::Corrupt`].
+///
+/// It also keeps the Connect-on-Forge [`InstallationLinks`] in `connect_forge_links`, one row
+/// per pair with both columns unique; a link replaces either side's previous partner in one
+/// transaction (of two links racing for one side, one wins and the other fails as a 503).
 ///
 /// The payload holds the tenant's shared secret: restrict access to the table (and its
 /// backups) accordingly.
@@ -136,6 +149,52 @@ impl PostgresTenantStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+impl PostgresTenantStore {
+    /// Replaces either side's previous partner and links the two, in one transaction.
+    async fn store_link(&self, installation_id: &str, client_key: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM connect_forge_links WHERE installation_id = $1 OR client_key = $2")
+            .bind(installation_id)
+            .bind(client_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("INSERT INTO connect_forge_links (installation_id, client_key) VALUES ($1, $2)")
+            .bind(installation_id)
+            .bind(client_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn linked(&self, query: &'static str, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(query)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl InstallationLinks for PostgresTenantStore {
+    fn link<'a>(&'a self, installation_id: &'a str, client_key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.store_link(installation_id, client_key))
+    }
+    fn linked_client_key<'a>(&'a self, installation_id: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(self.linked(
+            "SELECT client_key FROM connect_forge_links WHERE installation_id = $1",
+            installation_id,
+        ))
+    }
+    fn linked_installation<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(self.linked(
+            "SELECT installation_id FROM connect_forge_links WHERE client_key = $1",
+            client_key,
+        ))
     }
 }
 

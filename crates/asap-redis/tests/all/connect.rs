@@ -13,8 +13,8 @@ use asap_tower::{ConnectAuthenticated, ConnectLayer};
 use axum::Router;
 use axum::routing::get;
 use connect_qsh::{
-    AuthError, Authenticator, ConnectSigner, InMemoryTenantStore, InstallationLinks, Lifecycle, SharedSecret,
-    SharedSecretStore, StoreError, Tenant, TenantStore,
+    AuthError, Authenticator, ConnectSigner, InstallationLinks, Lifecycle, SharedSecret, SharedSecretStore,
+    StoreError, Tenant, TenantStore,
 };
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::json;
@@ -348,62 +348,6 @@ async fn a_lifecycle_callback_used_on_one_instance_is_refused_on_another() {
         .expect("ttl");
     // exp (180 s) + leeway (30 s) + the last second, in which the token is still accepted.
     assert!((1..=211).contains(&ttl), "{ttl}");
-}
-
-/// The Connect-on-Forge link contract, for any store.
-async fn links_are_one_to_one(store: &dyn InstallationLinks) {
-    let (i1, i2, c1, c2) = ("installation/1", "installation/2", "client-1", "client-2");
-    assert_eq!(store.linked_client_key(i1).await.expect("answers"), None);
-    store.link(i1, c1).await.expect("linked");
-    assert_eq!(
-        store.linked_client_key(i1).await.expect("answers").as_deref(),
-        Some(c1)
-    );
-    assert_eq!(
-        store.linked_installation(c1).await.expect("answers").as_deref(),
-        Some(i1)
-    );
-
-    // The installation moves to another tenant: the first tenant is linked to nothing.
-    store.link(i1, c2).await.expect("relinked");
-    assert_eq!(
-        store.linked_client_key(i1).await.expect("answers").as_deref(),
-        Some(c2)
-    );
-    assert_eq!(store.linked_installation(c1).await.expect("answers"), None);
-
-    // The tenant gets a new installation: the old installation is linked to nothing.
-    store.link(i2, c2).await.expect("relinked");
-    assert_eq!(
-        store.linked_installation(c2).await.expect("answers").as_deref(),
-        Some(i2)
-    );
-    assert_eq!(store.linked_client_key(i1).await.expect("answers"), None);
-    assert_eq!(
-        store.linked_client_key(i2).await.expect("answers").as_deref(),
-        Some(c2)
-    );
-}
-
-#[tokio::test]
-async fn installation_links_are_one_to_one_in_memory_and_in_redis() {
-    links_are_one_to_one(&InMemoryTenantStore::new()).await;
-    let Some(redis) = RedisServer::start() else { return };
-    let redis_store = store(&redis).await;
-    links_are_one_to_one(&redis_store).await;
-    // A client key that looks like a link key names a tenant record, never a link.
-    redis_store
-        .save(&tenant("installation:installation/2", "secret"))
-        .await
-        .expect("saved");
-    assert_eq!(
-        redis_store
-            .linked_client_key("installation/2")
-            .await
-            .expect("answers")
-            .as_deref(),
-        Some("client-2")
-    );
 }
 
 #[tokio::test]

@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use asap_redis::RedisTenantStore;
 use asap_registry::PostgresTenantStore;
 use asap_testkit::postgres::PostgresServer;
+use asap_testkit::redis::RedisServer;
 use connect_qsh::{
-    AuthError, Authenticator, ConnectSigner, InMemoryTenantStore, SharedSecret, SharedSecretStore,
-    StoreError, Tenant, TenantStore,
+    AuthError, Authenticator, ConnectSigner, InMemoryTenantStore, InstallationLinks, SharedSecret,
+    SharedSecretStore, StoreError, Tenant, TenantStore,
 };
 use serde_json::json;
 
@@ -242,4 +244,75 @@ async fn the_lifecycle_keeps_the_postgres_store_in_step() {
         .await
         .expect("uninstalled");
     assert!(tenants.tenant("client-1").await.expect("answers").is_none());
+}
+
+/// The Connect-on-Forge link contract, for any store.
+async fn links_are_one_to_one(store: &dyn InstallationLinks) {
+    let (i1, i2, c1, c2) = ("installation/1", "installation/2", "client-1", "client-2");
+    assert_eq!(store.linked_client_key(i1).await.expect("answers"), None);
+    store.link(i1, c1).await.expect("linked");
+    assert_eq!(
+        store.linked_client_key(i1).await.expect("answers").as_deref(),
+        Some(c1)
+    );
+    assert_eq!(
+        store.linked_installation(c1).await.expect("answers").as_deref(),
+        Some(i1)
+    );
+
+    // The installation moves to another tenant: the first tenant is linked to nothing.
+    store.link(i1, c2).await.expect("relinked");
+    assert_eq!(
+        store.linked_client_key(i1).await.expect("answers").as_deref(),
+        Some(c2)
+    );
+    assert_eq!(store.linked_installation(c1).await.expect("answers"), None);
+
+    // The tenant gets a new installation: the old installation is linked to nothing.
+    store.link(i2, c2).await.expect("relinked");
+    assert_eq!(
+        store.linked_installation(c2).await.expect("answers").as_deref(),
+        Some(i2)
+    );
+    assert_eq!(store.linked_client_key(i1).await.expect("answers"), None);
+    assert_eq!(
+        store.linked_client_key(i2).await.expect("answers").as_deref(),
+        Some(c2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installation_links_are_one_to_one_in_every_tenant_store() {
+    links_are_one_to_one(&InMemoryTenantStore::new()).await;
+    if let Some(redis) = RedisServer::start() {
+        let store = RedisTenantStore::connect(&redis.url()).await.expect("connect");
+        links_are_one_to_one(&store).await;
+        // A client key that looks like a link key names a tenant record, never a link.
+        store
+            .save(&tenant("installation:installation/2", "secret"))
+            .await
+            .expect("saved");
+        assert_eq!(
+            store
+                .linked_client_key("installation/2")
+                .await
+                .expect("answers")
+                .as_deref(),
+            Some("client-2")
+        );
+    }
+    let Some(pg) = PostgresServer::start() else { return };
+    let url = pg.create_database("links");
+    let store = PostgresTenantStore::connect(&url).await.expect("connect");
+    links_are_one_to_one(&store).await;
+    // The links are shared by every instance on the database.
+    let other = PostgresTenantStore::connect(&url).await.expect("connect");
+    assert_eq!(
+        other
+            .linked_installation("client-2")
+            .await
+            .expect("answers")
+            .as_deref(),
+        Some("installation/2")
+    );
 }
