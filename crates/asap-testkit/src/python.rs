@@ -50,7 +50,7 @@ pub fn require(modules: &[&str]) -> Option<Python> {
     if !missing.is_empty() {
         return crate::missing(&format!(
             "python modules not importable with {}: {missing}; install them with pip \
-             (pip install atlassian-jwt-auth atlassian-jwt)",
+             (the packages and versions .ci/run installs)",
             interpreter.display()
         ));
     }
