@@ -116,19 +116,31 @@ fn product_url(base: &str, path: &str, allow_insecure_loopback: bool) -> Result<
         return Err(ProductError::ApiBaseUrl);
     }
     let route = path.split(['?', '#']).next().unwrap_or("");
+    // A segment the URL parser would treat as `.` or `..`: any mix of `.` and `%2e`.
+    let dot_segment = |segment: &str| {
+        let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+        dots == "." || dots == ".."
+    };
     if !path.starts_with('/')
         || path.starts_with("//")
         || path.contains('#')
-        || route
-            .split('/')
-            .any(|s| s == ".." || s == "." || s.eq_ignore_ascii_case("%2e%2e"))
+        // The URL parser drops tabs and line breaks anywhere: `/.\t./` would be `/../`.
+        || path.bytes().any(|b| b.is_ascii_control())
+        || route.split('/').any(dot_segment)
         || route.contains('\\')
     {
         return Err(ProductError::Path);
     }
+    let base_path = parsed.path().trim_end_matches('/');
     let joined = format!("{}{path}", parsed.as_str().trim_end_matches('/'));
     let url = url::Url::parse(&joined).map_err(|_| ProductError::Path)?;
-    if url.host() != parsed.host() || url.port_or_known_default() != parsed.port_or_known_default() {
+    // Whatever the parser made of the path, the request stays on the base's host and under its
+    // path.
+    let under_base = url.path() == base_path || url.path().starts_with(&format!("{base_path}/"));
+    if url.host() != parsed.host()
+        || url.port_or_known_default() != parsed.port_or_known_default()
+        || !under_base
+    {
         return Err(ProductError::Path);
     }
     Ok(url)
@@ -161,6 +173,13 @@ mod tests {
             "/a#f",
             "/a\\b",
             "/./x",
+            // What the URL parser also reads as `..` or `.`, and what it silently drops.
+            "/.%2e/.%2e/.%2e/me",
+            "/%2e./x",
+            "/%2E%2e/x",
+            "/%2e/x",
+            "/.\t./.\t./.\t./me",
+            "/a\r\n/b",
         ] {
             assert_eq!(product_url(BASE, bad, false), Err(ProductError::Path), "{bad}");
         }
