@@ -97,6 +97,9 @@ struct State {
 /// latest at `fetched_at + max_age`.
 struct Loaded {
     set: Arc<JwkSet>,
+    /// When it was fetched: the lookups that waited for this fetch answer from it even when the
+    /// server allowed no caching at all (`no-store`, `max-age=0`).
+    fetched_at: i64,
     fresh_until: i64,
     revalidate_until: i64,
     serve_on_error_until: i64,
@@ -109,6 +112,7 @@ impl Loaded {
         let fresh_until = now.saturating_add(secs(lifetimes.fresh)).min(trusted_until);
         Loaded {
             set: Arc::new(set),
+            fetched_at: now,
             fresh_until,
             revalidate_until: fresh_until
                 .saturating_add(secs(lifetimes.stale_while_revalidate))
@@ -237,7 +241,11 @@ impl Inner {
             |error: &FetchError| Step::Answer(Err(KeySourceError::Unavailable(Box::new(error.clone()))));
         if let Some(loaded) = &state.set {
             let found = loaded.set.get(kid).map(|jwk| jwk.key().clone());
-            if now < loaded.fresh_until || (waited && now < loaded.serve_on_error_until) {
+            // The set the fetch this lookup waited for has just stored (within the clock's
+            // second), whatever freshness the server gave it.
+            let just_fetched =
+                waited && state.failure.is_none() && now <= loaded.fetched_at.saturating_add(1);
+            if now < loaded.fresh_until || just_fetched || (waited && now < loaded.serve_on_error_until) {
                 return match found {
                     Some(key) => Step::Answer(Ok(key)),
                     None if waited => Step::Answer(Err(KeySourceError::NotFound(kid.clone()))),

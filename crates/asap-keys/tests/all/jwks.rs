@@ -270,6 +270,24 @@ async fn a_key_is_found_in_the_set_and_fetched_once() {
     assert_eq!(f.server.accept_headers(), ["application/jwk-set+json"]);
 }
 
+#[tokio::test]
+async fn a_set_that_may_not_be_cached_still_answers_the_lookups_that_fetched_it() {
+    for cache_control in ["no-store", "max-age=0, must-revalidate", "no-cache"] {
+        let f = Fixture::new().await;
+        let (k1, key) = (kid("k1"), public(KeySpec::Curve(KeyKind::P256)));
+        f.publish(&[(&k1, &key)], Some(cache_control));
+        let source = f.source();
+        // Before the fix, the lookup that waited for the fetch found nothing usable and
+        // answered "not found" (401) for a key the server had just sent.
+        assert_eq!(
+            *source.public_key(&k1).await.expect(cache_control),
+            key,
+            "{cache_control}"
+        );
+        assert_eq!(f.server.hits(), 1, "{cache_control}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rotation_costs_one_refetch_and_the_cooldown_holds_under_a_thousand_unknown_kids() {
     let f = Fixture::new().await;
