@@ -80,9 +80,14 @@ impl Roles {
         self.0.get(role).map(String::as_str)
     }
 
-    /// The role whose tokens carry `issuer`.
+    /// The role whose tokens carry `issuer`; `None` when no role does, or when several do (an
+    /// ambiguous configuration refuses those tokens rather than picking one role's scopes).
     pub fn role_of(&self, issuer: &str) -> Option<&str> {
-        self.0.iter().find(|(_, i)| *i == issuer).map(|(r, _)| r.as_str())
+        let mut roles = self.0.iter().filter(|(_, i)| *i == issuer);
+        match (roles.next(), roles.next()) {
+            (Some((role, _)), None) => Some(role.as_str()),
+            _ => None,
+        }
     }
 
     /// Whether no role is declared.
@@ -291,6 +296,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn an_issuer_name_two_roles_share_maps_to_no_role() {
+        let roles = Roles::new()
+            .role("user", "auth")
+            .role("admin", "auth")
+            .role("ops", "auth_ops");
+        assert_eq!(roles.role_of("auth"), None);
+        assert_eq!(roles.role_of("auth_ops"), Some("ops"));
+    }
 
     fn extras(v: &Value) -> Result<Extras, TokenError> {
         let mut claims = RegisteredClaims::decode(v.to_string().as_bytes()).expect("json");

@@ -391,8 +391,13 @@ impl IssuerPolicy {
                 });
             }
         }
+        // A minimum that is not a number (NaN) compares as neither less nor greater: refuse
+        // every token rather than none (`level < NaN` is always false).
         if let Some(min) = self.min_level
-            && claims.level().value() < min
+            && !matches!(
+                claims.level().value().partial_cmp(&min),
+                Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+            )
         {
             return Err(IssuerTokenError::LevelTooLow {
                 level: claims.level(),

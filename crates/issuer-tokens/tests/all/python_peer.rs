@@ -54,6 +54,12 @@ fn its_tokens_verify_here_with_typed_extras_and_route_policies() {
         .expect_err("level");
     assert!(matches!(err, IssuerTokenError::LevelTooLow { .. }));
     assert_eq!(err.outcome().status(), 403);
+    // A minimum that is not a number refuses every level instead of admitting all of them.
+    let err = IssuerPolicy::new()
+        .min_level(f64::NAN)
+        .check(&claims)
+        .expect_err("NaN minimum");
+    assert!(matches!(err, IssuerTokenError::LevelTooLow { .. }));
     let err = IssuerPolicy::new()
         .require_scopes(["support:all"])
         .check(&claims)
