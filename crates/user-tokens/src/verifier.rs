@@ -27,10 +27,11 @@ pub const MAX_NONCE_LEN: usize = 128;
 /// How many nonces the default in-memory store holds at most, in all.
 pub const DEFAULT_MAX_NONCES: usize = 100_000;
 
-/// How many nonces the default in-memory store holds at most for one user: 10,000 is 240
+/// How many nonces the default in-memory store holds at most for one user: 1,000 is 24
 /// requests a second for the 41 seconds a ±20 s window keeps a nonce. A user over it gets 503s
-/// for their own requests only.
-pub const DEFAULT_MAX_NONCES_PER_USER: usize = 10_000;
+/// for their own requests only; it takes 100 users at that rate to fill the whole store (users
+/// are less trusted than services: for more, use Redis, which has no such bound).
+pub const DEFAULT_MAX_NONCES_PER_USER: usize = 1_000;
 
 /// A verified per-user token: who signed, with which key, and its claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
