@@ -283,17 +283,14 @@ impl UserVerifier {
             return Err(UserTokenError::NonceTooLong(nonce.len()));
         }
 
-        let now = self.clock.now();
         // `time` is both the start and the end of validity: the core rule with the tolerance
         // as leeway is then exactly `now - tolerance <= time <= now + tolerance`.
-        self.window.check(
-            &TimeClaims {
-                issued_at: time,
-                not_before: None,
-                expires_at: time,
-            },
-            now,
-        )?;
+        let window = TimeClaims {
+            issued_at: time,
+            not_before: None,
+            expires_at: time,
+        };
+        self.window.check(&window, self.clock.now())?;
 
         let signature = jws.signature()?;
         let key = self
@@ -313,6 +310,11 @@ impl UserVerifier {
                 return Err(UserTokenError::NoMatchingKey);
             }
         }
+
+        // Again after the key lookup, which may have waited for a key set: the window is the
+        // one at the moment the token is admitted, and the nonce is kept from that moment.
+        let now = self.clock.now();
+        self.window.check(&window, now)?;
 
         let nonce_key = format!("{time}:{nonce}");
         let first = self

@@ -300,3 +300,65 @@ async fn concurrent_uses_of_one_token_admit_exactly_one() {
     }
     assert_eq!(admitted, 1);
 }
+
+/// A key source that takes `delay` seconds (on the test clock) to answer, like a slow key set.
+#[derive(Debug)]
+struct SlowKeys {
+    keys: StaticUserKeys,
+    clock: Arc<ManualClock>,
+    delay: i64,
+}
+
+impl user_tokens::UserKeySource for SlowKeys {
+    fn user_key<'a>(
+        &'a self,
+        username: &'a str,
+        fingerprint: &'a Fingerprint,
+    ) -> user_tokens::UserKeyFuture<'a> {
+        Box::pin(async move {
+            self.clock.advance(self.delay);
+            self.keys.user_key(username, fingerprint).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_window_holds_at_the_moment_the_token_is_admitted_not_before_its_key_lookup() {
+    use asap_core::Clock as _;
+    let key = ed25519();
+    let clock = Arc::new(ManualClock::new(NOW));
+    let slow = |delay| SlowKeys {
+        keys: StaticUserKeys::new().with_key("ann", key.public_key().expect("public")),
+        clock: clock.clone(),
+        delay,
+    };
+    let private = || PrivateKey::from_pem(&key.to_pkcs8_pem().expect("pem")).expect("copy");
+    let signer = UserSigner::new("ann", private())
+        .expect("signer")
+        .clock(clock.clone());
+
+    // A lookup that takes a second: still inside the ±20 s window.
+    let verifier = UserVerifier::builder(slow(1))
+        .clock(clock.clone())
+        .build()
+        .expect("verifier");
+    verifier
+        .verify(&signer.sign().expect("token"))
+        .await
+        .expect("in the window");
+
+    // A token at the edge of the window, and a lookup that takes past it: refused.
+    let verifier = UserVerifier::builder(slow(5))
+        .clock(clock.clone())
+        .build()
+        .expect("verifier");
+    let token = signer.sign_with(clock.now() - 18, "edge").expect("token");
+    let err = verifier
+        .verify(&token)
+        .await
+        .expect_err("the window closed during the lookup");
+    assert!(
+        matches!(err, UserTokenError::Token(TokenError::Expired { .. })),
+        "{err}"
+    );
+}
