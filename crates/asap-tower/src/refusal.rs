@@ -39,6 +39,31 @@ pub(crate) fn refusal(
     response
 }
 
+/// The authentication scheme a profile's challenge names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scheme {
+    /// `Bearer` (ASAP, Forge, central-issuer tokens).
+    Bearer,
+    /// `JWT` (Connect, per-user tokens).
+    #[cfg_attr(not(any(feature = "connect", feature = "user-tokens")), allow(dead_code))]
+    Jwt,
+}
+
+/// The `WWW-Authenticate` challenge for a refusal's `code` (RFC 6750 §3): the bare scheme when
+/// no token was sent, `error="…"` for an invalid token or (`Bearer`) a missing scope, none for
+/// the other codes (403 and 503 carry no challenge).
+pub(crate) fn challenge(scheme: Scheme, code: &str) -> Option<HeaderValue> {
+    let value = match (scheme, code) {
+        (Scheme::Bearer, "missing_token") => "Bearer",
+        (Scheme::Bearer, "invalid_token") => "Bearer error=\"invalid_token\"",
+        (Scheme::Bearer, "insufficient_scope") => "Bearer error=\"insufficient_scope\"",
+        (Scheme::Jwt, "missing_token") => "JWT",
+        (Scheme::Jwt, "invalid_token") => "JWT error=\"invalid_token\"",
+        _ => return None,
+    };
+    Some(HeaderValue::from_static(value))
+}
+
 /// Marks the request's `Authorization` values sensitive: the token stays readable, but a
 /// handler or a later layer that logs the request's headers with `{:?}` prints `Sensitive`
 /// instead of a bearer credential that is valid until it expires (and HTTP/2 never indexes it).

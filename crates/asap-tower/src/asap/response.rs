@@ -2,9 +2,8 @@
 
 use asap_core::{Outcome, VerifyError};
 use http::Response;
-use http::header::HeaderValue;
 
-use crate::refusal::refusal;
+use crate::refusal::{Scheme, challenge, refusal};
 
 /// The machine-readable error code for a refusal (RFC 6750 codes where they fit). The one place
 /// where [`VerifyError`] variants become codes; the default response's challenge follows the
@@ -40,11 +39,11 @@ pub fn error_code(error: &VerifyError) -> &'static str {
 pub fn default_response(error: &VerifyError) -> Response<String> {
     let code = error_code(error);
     let challenge = match code {
-        "missing_token" => Some(HeaderValue::from_static("Bearer")),
-        // A token that is not bound to the request is, for this route, an invalid one.
-        "invalid_token" | "unbound_token" => Some(HeaderValue::from_static("Bearer error=\"invalid_token\"")),
+        // The required scopes go in the challenge.
         "insufficient_scope" => Some(super::scope::insufficient_scope_challenge(error)),
-        _ => None,
+        // A token that is not bound to the request is, for this route, an invalid one.
+        "unbound_token" => challenge(Scheme::Bearer, "invalid_token"),
+        _ => challenge(Scheme::Bearer, code),
     };
     refusal(error.outcome(), code, error, challenge)
 }

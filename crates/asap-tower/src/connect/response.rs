@@ -3,9 +3,8 @@
 use asap_core::Outcome;
 use connect_qsh::AuthError;
 use http::Response;
-use http::header::HeaderValue;
 
-use crate::refusal::refusal;
+use crate::refusal::{Scheme, challenge, refusal};
 
 /// The machine-readable error code for a refused Connect request (RFC 6750 codes where they
 /// fit). The one place where [`AuthError`] variants become codes; the default response's
@@ -38,12 +37,7 @@ pub fn connect_error_code(error: &AuthError) -> &'static str {
 /// ```
 pub fn connect_response(error: &AuthError) -> Response<String> {
     let code = connect_error_code(error);
-    let challenge = match code {
-        "missing_token" => Some(HeaderValue::from_static("JWT")),
-        "invalid_token" => Some(HeaderValue::from_static("JWT error=\"invalid_token\"")),
-        _ => None,
-    };
-    refusal(error.outcome(), code, error, challenge)
+    refusal(error.outcome(), code, error, challenge(Scheme::Jwt, code))
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 use asap_core::Outcome;
 use forge_remote::ForgeError;
 use http::Response;
-use http::header::HeaderValue;
 
-use crate::refusal::refusal;
+use crate::refusal::{Scheme, challenge, refusal};
 
 /// The machine-readable error code for a refused invocation (RFC 6750 codes). The one place
 /// where [`ForgeError`] variants become codes; the default response's challenge follows it.
@@ -33,12 +32,7 @@ pub fn forge_error_code(error: &ForgeError) -> &'static str {
 /// ```
 pub fn forge_response(error: &ForgeError) -> Response<String> {
     let code = forge_error_code(error);
-    let challenge = match code {
-        "missing_token" => Some(HeaderValue::from_static("Bearer")),
-        "invalid_token" => Some(HeaderValue::from_static("Bearer error=\"invalid_token\"")),
-        _ => None,
-    };
-    refusal(error.outcome(), code, error, challenge)
+    refusal(error.outcome(), code, error, challenge(Scheme::Bearer, code))
 }
 
 #[cfg(test)]

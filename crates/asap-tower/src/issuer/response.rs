@@ -2,10 +2,9 @@
 
 use asap_core::Outcome;
 use http::Response;
-use http::header::HeaderValue;
 use issuer_tokens::IssuerTokenError;
 
-use crate::refusal::refusal;
+use crate::refusal::{Scheme, challenge, refusal};
 
 /// The machine-readable error code for a refused central-issuer request (RFC 6750):
 /// `missing_token`, `invalid_token`, `insufficient_scope` or `access_denied`.
@@ -34,11 +33,5 @@ pub fn issuer_error_code(error: &IssuerTokenError) -> &'static str {
 /// ```
 pub fn issuer_response(error: &IssuerTokenError) -> Response<String> {
     let code = issuer_error_code(error);
-    let challenge = match code {
-        "missing_token" => Some(HeaderValue::from_static("Bearer")),
-        "invalid_token" => Some(HeaderValue::from_static("Bearer error=\"invalid_token\"")),
-        "insufficient_scope" => Some(HeaderValue::from_static("Bearer error=\"insufficient_scope\"")),
-        _ => None,
-    };
-    refusal(error.outcome(), code, error, challenge)
+    refusal(error.outcome(), code, error, challenge(Scheme::Bearer, code))
 }

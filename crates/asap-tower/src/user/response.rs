@@ -2,10 +2,9 @@
 
 use asap_core::Outcome;
 use http::Response;
-use http::header::HeaderValue;
 use user_tokens::UserTokenError;
 
-use crate::refusal::refusal;
+use crate::refusal::{Scheme, challenge, refusal};
 
 /// The machine-readable error code for a refused per-user request (RFC 6750 codes where they
 /// fit): `missing_token`, `invalid_token` or `temporarily_unavailable`.
@@ -31,10 +30,5 @@ pub fn user_error_code(error: &UserTokenError) -> &'static str {
 /// ```
 pub fn user_response(error: &UserTokenError) -> Response<String> {
     let code = user_error_code(error);
-    let challenge = match code {
-        "missing_token" => Some(HeaderValue::from_static("JWT")),
-        "invalid_token" => Some(HeaderValue::from_static("JWT error=\"invalid_token\"")),
-        _ => None,
-    };
-    refusal(error.outcome(), code, error, challenge)
+    refusal(error.outcome(), code, error, challenge(Scheme::Jwt, code))
 }
