@@ -101,10 +101,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // verified by the Lifecycle (RS256 install key, or the tenant's current secret).
     let router = Router::new()
         .route("/atlassian-connect.json", get(descriptor))
-        .route("/installed", post(installed))
-        .route("/enabled", post(enabled))
-        .route("/disabled", post(disabled))
-        .route("/uninstalled", post(uninstalled))
+        .route("/installed", post(lifecycle_event))
+        .route("/enabled", post(lifecycle_event))
+        .route("/disabled", post(lifecycle_event))
+        .route("/uninstalled", post(lifecycle_event))
         .merge(pages)
         .merge(ajax)
         .with_state(app);
@@ -140,57 +140,33 @@ async fn descriptor(State(app): State<Arc<App>>) -> Json<Value> {
     }))
 }
 
-async fn installed(
+/// One handler for the four lifecycle callbacks: each is verified by the `Lifecycle` (RS256
+/// install key, or the tenant's current secret) and single-use; `enabled` and `disabled` need
+/// an installed tenant and leave its record as it is.
+async fn lifecycle_event(
     State(app): State<Arc<App>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match app.lifecycle.installed(&method, &uri, &headers, &body).await {
-        Ok(_tenant) => StatusCode::NO_CONTENT.into_response(),
+    let lifecycle = &app.lifecycle;
+    let result = match uri.path() {
+        "/installed" => lifecycle
+            .installed(&method, &uri, &headers, &body)
+            .await
+            .map(drop),
+        "/enabled" => lifecycle.enabled(&method, &uri, &headers, &body).await.map(drop),
+        "/disabled" => lifecycle.disabled(&method, &uri, &headers, &body).await.map(drop),
+        "/uninstalled" => lifecycle
+            .uninstalled(&method, &uri, &headers, &body)
+            .await
+            .map(drop),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         // 401 for a callback that does not verify, 503 when the keys or the store are away.
-        Err(error) => connect_response(&error).into_response(),
-    }
-}
-
-/// `enabled` and `disabled`: authenticated and single-use like the others, for a tenant that is
-/// installed; the tenant record stays.
-async fn enabled(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match app.lifecycle.enabled(&method, &uri, &headers, &body).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => connect_response(&error).into_response(),
-    }
-}
-
-async fn disabled(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match app.lifecycle.disabled(&method, &uri, &headers, &body).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => connect_response(&error).into_response(),
-    }
-}
-
-async fn uninstalled(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match app.lifecycle.uninstalled(&method, &uri, &headers, &body).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => connect_response(&error).into_response(),
     }
 }
