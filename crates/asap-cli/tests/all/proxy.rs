@@ -2,10 +2,10 @@
 //! arrives with a fresh token that verifies, bodies stream through whole, and what the proxy
 //! must refuse, it refuses.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Child;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::support::{Repos, asap, path_str, run};
+use crate::support::{Repos, asap, path_str, run, spawn_announcing};
 
 /// `asap proxy --listen 127.0.0.1:0 …` as a child process, killed on drop; its stderr is
 /// collected.
@@ -27,7 +27,8 @@ struct ProxyProcess {
 impl ProxyProcess {
     fn start(repos: &Repos, upstream: &str, extra: &[&str]) -> ProxyProcess {
         let private = repos.private();
-        let mut child = asap()
+        let mut command = asap();
+        command
             .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream])
             .args([
                 "--issuer",
@@ -37,28 +38,8 @@ impl ProxyProcess {
                 "--audience",
                 "ledger",
             ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start asap proxy");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (first_line, first) = mpsc::channel();
-        let collected = log.clone();
-        std::thread::spawn(move || {
-            let mut first_line = Some(first_line);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                collected.lock().expect("log").push(line.clone());
-                if let Some(sender) = first_line.take() {
-                    let _ = sender.send(line);
-                }
-            }
-        });
-        let line = first
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("asap proxy printed nothing: {:?}", child.try_wait()));
+            .args(extra);
+        let (child, line, log) = spawn_announcing(&mut command, "proxy");
         let addr = line
             .rsplit(" at http://")
             .next()

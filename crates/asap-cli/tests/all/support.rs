@@ -180,6 +180,40 @@ fn base64url_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// Starts `command` (a long-running `asap` subcommand that announces where it listens on its
+/// first stderr line) with its stderr collected; returns the child, that first line and the
+/// collected log.
+pub(crate) fn spawn_announcing(
+    command: &mut Command,
+    what: &str,
+) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start asap {what}: {e}"));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (first_line, first) = mpsc::channel();
+    let collected = log.clone();
+    std::thread::spawn(move || {
+        let mut first_line = Some(first_line);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            // Stored before it is announced, so that the log always holds the first line.
+            collected.lock().expect("log lock").push(line.clone());
+            if let Some(sender) = first_line.take() {
+                let _ = sender.send(line);
+            }
+        }
+    });
+    let line = first
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("asap {what} printed nothing: {:?}", child.try_wait()));
+    (child, line, log)
+}
+
 /// `asap serve-keys` as a child process on a free loopback port, killed on drop. Its stderr (the
 /// request log) is collected in the background so the pipe never fills.
 pub(crate) struct KeyServerProcess {
@@ -228,30 +262,7 @@ impl KeyServerProcess {
     }
 
     fn spawn(command: &mut Command) -> KeyServerProcess {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start asap serve-keys");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (first_line, first) = mpsc::channel();
-        let collected = log.clone();
-        std::thread::spawn(move || {
-            let mut first_line = Some(first_line);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                // Stored before it is announced, so that `log()` always holds the first line.
-                collected.lock().expect("log lock").push(line.clone());
-                if let Some(sender) = first_line.take() {
-                    let _ = sender.send(line);
-                }
-            }
-        });
-        let line = first
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("serve-keys printed nothing: {:?}", child.try_wait()));
+        let (child, line, log) = spawn_announcing(command, "serve-keys");
         let url = line
             .rsplit(" at ")
             .next()
