@@ -272,7 +272,8 @@ pub enum TokenError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// The key's type does not fit the token's `alg` (e.g. a P-384 key for ES256).
+    /// The key's type does not fit the token's `alg` (e.g. a P-384 key for ES256), or the key
+    /// is published for another algorithm only (a JWK whose `alg` is RS256, for a PS256 token).
     #[error("a {key} key cannot verify {alg}")]
     KeyAlgorithmMismatch {
         /// The token's algorithm.

@@ -287,9 +287,12 @@ impl fmt::Debug for PrivateKey {
 /// A public key that verifies tokens, parsed once and then verified against without re-parsing.
 ///
 /// An RSA key may verify any of RS*/PS*; an EC key only the ES* of its own curve; an Ed25519
-/// key only EdDSA.
+/// key only EdDSA. A key published for one algorithm ([`PublicKey::only_for`], a JWK's `alg`)
+/// verifies that one only.
 pub struct PublicKey {
     kind: KeyKind,
+    /// The one algorithm the key was published for, when it was published for one.
+    only: Option<Algorithm>,
     spki: Box<[u8]>,
     /// One parsed key per algorithm, made on first use (RSA keys serve six algorithms).
     parsed: [OnceLock<ParsedPublicKey>; Algorithm::ALL.len()],
@@ -333,6 +336,7 @@ impl PublicKey {
     fn new(kind: KeyKind, spki: &[u8]) -> Result<PublicKey, KeyError> {
         let key = PublicKey {
             kind,
+            only: None,
             spki: spki.into(),
             parsed: Default::default(),
         };
@@ -373,9 +377,28 @@ impl PublicKey {
         self.kind
     }
 
-    /// Whether this key can verify `alg`.
+    /// This key, restricted to verifying `alg` only: for a key its publisher names one
+    /// algorithm for (a JWK's `alg`), so that an RSA key published for RS256 does not verify a
+    /// PS256 or RS512 token. `None` when the key cannot verify `alg` at all.
+    #[must_use]
+    pub fn only_for(mut self, alg: Algorithm) -> Option<PublicKey> {
+        if !self.fits(alg) {
+            return None;
+        }
+        self.only = Some(alg);
+        Some(self)
+    }
+
+    /// The one algorithm this key verifies, when it was restricted to one
+    /// ([`PublicKey::only_for`]).
+    pub fn only_algorithm(&self) -> Option<Algorithm> {
+        self.only
+    }
+
+    /// Whether this key can verify `alg`: its kind fits, and it is not restricted to another
+    /// algorithm.
     pub fn fits(&self, alg: Algorithm) -> bool {
-        alg.key_kind() == self.kind
+        alg.key_kind() == self.kind && self.only.is_none_or(|only| only == alg)
     }
 
     /// The DER `SubjectPublicKeyInfo`.
@@ -390,7 +413,8 @@ impl PublicKey {
 
     /// Verifies `sig` over `message` with `alg`: the seam every verification goes through.
     /// ECDSA signatures must be in the fixed-width JWS form (`r || s`); a key of another kind than
-    /// `alg` needs is refused with [`TokenError::KeyAlgorithmMismatch`].
+    /// `alg` needs, or restricted to another algorithm, is refused with
+    /// [`TokenError::KeyAlgorithmMismatch`].
     pub fn verify(&self, alg: Algorithm, message: &[u8], sig: &[u8]) -> Result<(), TokenError> {
         if !self.fits(alg) {
             return Err(TokenError::KeyAlgorithmMismatch { alg, key: self.kind });
@@ -459,12 +483,14 @@ impl Clone for PublicKey {
     fn clone(&self) -> Self {
         PublicKey {
             kind: self.kind,
+            only: self.only,
             spki: self.spki.clone(),
             parsed: self.parsed.clone(),
         }
     }
 }
 
+/// Keys are equal when their key material is, whatever algorithm either is restricted to.
 impl PartialEq for PublicKey {
     fn eq(&self, other: &Self) -> bool {
         self.spki == other.spki

@@ -127,21 +127,27 @@ pub enum JwkError {
 }
 
 /// One key of a set, as published.
+///
+/// A key whose JWK names an `alg` verifies that algorithm only: its [`PublicKey`] is
+/// restricted to it ([`PublicKey::only_for`]), so an RSA key published for `RS256` refuses a
+/// `PS256` or `RS512` token with [`TokenError::KeyAlgorithmMismatch`](asap_core::TokenError),
+/// as a key of the wrong type does. A JWK without `alg` verifies every algorithm of its type
+/// (an RSA key RS* and PS*), as RFC 7517 §4.4 leaves it: the profile using the set decides
+/// which algorithms it accepts (Forge: RS256 only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jwk {
     key: Arc<PublicKey>,
-    alg: Option<Algorithm>,
 }
 
 impl Jwk {
-    /// The public key.
+    /// The public key (restricted to [`algorithm`](Jwk::algorithm) when the set names one).
     pub fn key(&self) -> &Arc<PublicKey> {
         &self.key
     }
 
     /// The `alg` the set names for this key, when it names one (already checked to fit it).
     pub fn algorithm(&self) -> Option<Algorithm> {
-        self.alg
+        self.key.only_algorithm()
     }
 }
 
@@ -180,7 +186,7 @@ impl JwkSet {
     ///   base64url;
     /// - carries no private member ([`PRIVATE_JWK_MEMBERS`]);
     /// - has `use` `sig` and `key_ops` `["verify"]` when they are present, and an `alg` that
-    ///   fits the key when present;
+    ///   fits the key when present (the key then verifies that algorithm only, see [`Jwk`]);
     /// - makes an acceptable [`PublicKey`].
     ///
     /// Members this library gives no meaning to (`x5c`, `x5t`, vendor members) are ignored, as
@@ -380,13 +386,16 @@ fn parse_key(index: usize, members: &Map<String, Value>) -> Result<(KeyId, Jwk),
         source: KeyError::Malformed(e.to_string()),
     })?;
     let key = PublicKey::from_spki_der(&spki).map_err(|source| JwkError::Key { index, source })?;
-    Ok((
-        kid,
-        Jwk {
-            key: Arc::new(key),
-            alg,
-        },
-    ))
+    // The kind was checked against `alg` above, so the restriction always applies.
+    let key = match alg {
+        Some(alg) => key.only_for(alg).ok_or(JwkError::AlgorithmMismatch {
+            index,
+            alg: alg.to_string(),
+            kind,
+        })?,
+        None => key,
+    };
+    Ok((kid, Jwk { key: Arc::new(key) }))
 }
 
 /// The JWK members of a public key's type (`kty` and its parameters), read from its

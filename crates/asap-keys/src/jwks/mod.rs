@@ -35,6 +35,8 @@ pub const JWKS_CONTENT_TYPE: &str = "application/jwk-set+json";
 ///   [`refetch_cooldown`](JwksPolicy::refetch_cooldown): however many tokens name unknown kids,
 ///   the server sees one request per cooldown, and the others are answered "not found" (401)
 ///   at once, or wait for the refetch already in flight.
+/// - **A JWK's `alg` is kept.** A key whose JWK names an `alg` verifies that algorithm only
+///   ([`Jwk`]); one without verifies every algorithm of its type.
 /// - **A maximum age.** A set is used for at most [`max_age`](JwksPolicy::max_age) after it
 ///   was fetched, whatever its `Cache-Control` asks and however long refreshes fail
 ///   (`stale-if-error`): past it, a set that cannot be refreshed is no longer trusted and

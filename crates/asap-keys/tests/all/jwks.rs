@@ -329,6 +329,61 @@ async fn a_rotation_costs_one_refetch_and_the_cooldown_holds_under_a_thousand_un
     assert_eq!(f.server.hits(), 3);
 }
 
+/// A JWK of `key` under `kid`, as JSON to edit.
+fn jwk_of(kid: &KeyId, key: &PublicKey) -> Value {
+    serde_json::from_str::<Value>(&set_json(&[(kid, key)])).expect("json")["keys"][0].clone()
+}
+
+#[tokio::test]
+async fn a_jwk_that_names_its_alg_verifies_tokens_of_that_algorithm_only() {
+    use asap_core::{Algorithm, Signer, SigningKey, TokenError, VerifyError};
+
+    let f = Fixture::new().await;
+    let private = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    let public = private.public_key().expect("public");
+    let (pinned, open) = (kid("billing/pinned"), kid("billing/open"));
+    let mut pinned_jwk = jwk_of(&pinned, &public);
+    pinned_jwk["alg"] = json!("RS256");
+    f.server.publish(
+        PATH,
+        Reply::pem(json!({ "keys": [pinned_jwk, jwk_of(&open, &public)] }).to_string())
+            .content_type("application/json"),
+    );
+    let verifier = crate::support::verifier(f.source(), &["billing"]);
+    let der = private.to_pkcs8_der().expect("der");
+    let token = |kid: &KeyId, alg| {
+        let key = PrivateKey::from_pkcs8_der(&der).expect("key");
+        let signer = Signer::builder("billing")
+            .key(SigningKey::new(kid.clone(), key, Some(alg)).expect("signing key"))
+            .build()
+            .expect("signer");
+        signer.sign(&crate::support::aud()).expect("sign")
+    };
+
+    verifier
+        .verify(token(&pinned, Algorithm::RS256).as_str())
+        .await
+        .expect("the JWK's own alg");
+    for alg in [Algorithm::PS256, Algorithm::RS512] {
+        let refused = verifier.verify(token(&pinned, alg).as_str()).await;
+        assert!(
+            matches!(
+                refused,
+                Err(VerifyError::Token(TokenError::KeyAlgorithmMismatch { alg: a, key: KeyKind::Rsa })) if a == alg
+            ),
+            "{alg}: {refused:?}"
+        );
+    }
+    // A JWK without alg verifies every RSA algorithm, as before.
+    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::RS512] {
+        verifier
+            .verify(token(&open, alg).as_str())
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+    }
+    assert_eq!(f.server.hits(), 1);
+}
+
 #[tokio::test]
 async fn a_removed_kid_stops_verifying_at_the_latest_after_the_max_age() {
     let f = Fixture::new().await;
