@@ -32,9 +32,11 @@ pub const JWKS_CONTENT_TYPE: &str = "application/jwk-set+json";
 /// - **One fetch at a time.** However many lookups need the set, one request is in flight.
 /// - **A new kid is one refetch.** A kid the cached set does not hold makes the set be fetched
 ///   again — a key rotation shows up as a new kid — but at most once per
-///   [`refetch_cooldown`](JwksPolicy::refetch_cooldown): however many tokens name unknown kids,
-///   the server sees one request per cooldown, and the others are answered "not found" (401)
-///   at once, or wait for the refetch already in flight.
+///   [`refetch_cooldown`](JwksPolicy::refetch_cooldown), whether the set is fresh or stale (a
+///   server that allows no caching, or one that is down): however many tokens name unknown
+///   kids, the server sees one request per cooldown, and the others are answered "not found"
+///   (401) at once (503 when the set is down and too old to answer), or wait for the refetch
+///   already in flight.
 /// - **A JWK's `alg` is kept.** A key whose JWK names an `alg` verifies that algorithm only
 ///   ([`Jwk`]); one without verifies every algorithm of its type.
 /// - **A maximum age.** A set is used for at most [`max_age`](JwksPolicy::max_age) after it
@@ -263,6 +265,12 @@ impl Inner {
                 }
                 return Step::Answer(Ok(key));
             }
+            if found.is_none() && !waited {
+                // A kid the held set lacks, the set stale: the cooldown holds as when it is
+                // fresh, or a server that allows no caching (or is down) would be asked once
+                // per token that names a made-up kid.
+                return self.refetch_for_unknown_kid(&mut state, kid, now);
+            }
         }
         if waited {
             // The fetch this lookup waited for failed, and nothing held may answer.
@@ -283,8 +291,9 @@ impl Inner {
         self.start(&mut state)
     }
 
-    /// A kid the fresh set does not hold: one refetch per cooldown, shared by every lookup that
-    /// arrives while it runs; "not found" for the rest.
+    /// A kid the held set does not hold, fresh or stale: one refetch per cooldown, shared by
+    /// every lookup that arrives while it runs; for the rest "not found", or the failure when
+    /// the set is down and nothing held may answer.
     fn refetch_for_unknown_kid(self: &Arc<Self>, state: &mut State, kid: &KeyId, now: i64) -> Step {
         if let Some(fetch) = self.flight.join(&()) {
             return Step::Wait(fetch);
@@ -294,7 +303,10 @@ impl Inner {
             .kid_refetch_at
             .is_some_and(|at| now < at.saturating_add(cooldown));
         if cooling || state.failed_recently(now) {
-            return Step::Answer(Err(KeySourceError::NotFound(kid.clone())));
+            return match &state.failure {
+                Some((error, _)) => self.answer_on_error(state, kid, error, now),
+                None => Step::Answer(Err(KeySourceError::NotFound(kid.clone()))),
+            };
         }
         state.kid_refetch_at = Some(now);
         tracing::debug!(url = %self.url, %kid, "unknown kid; fetching the key set again");

@@ -329,6 +329,47 @@ async fn a_rotation_costs_one_refetch_and_the_cooldown_holds_under_a_thousand_un
     assert_eq!(f.server.hits(), 3);
 }
 
+#[tokio::test]
+async fn the_unknown_kid_cooldown_holds_while_the_set_is_stale() {
+    // A server that allows no caching: the held set is stale at every lookup.
+    let f = Fixture::new().await;
+    let (k1, key) = (kid("k1"), public(KeySpec::Curve(KeyKind::P256)));
+    f.publish(&[(&k1, &key)], Some("max-age=0"));
+    let source = f.source();
+    source.public_key(&k1).await.expect("k1");
+    assert_eq!(f.server.hits(), 1);
+    for i in 0..100 {
+        let unknown = source.public_key(&kid(&format!("made-up-{i}"))).await;
+        assert!(matches!(unknown, Err(KeySourceError::NotFound(_))), "{unknown:?}");
+    }
+    // Before the fix, one fetch per made-up kid (101 in all).
+    assert_eq!(f.server.hits(), 2, "one refetch, then the cooldown");
+    f.clock.advance(29);
+    assert!(source.public_key(&kid("made-up-late")).await.is_err());
+    assert_eq!(f.server.hits(), 2);
+    f.clock.advance(1);
+    assert!(source.public_key(&kid("made-up-after")).await.is_err());
+    assert_eq!(f.server.hits(), 3, "one more after the cooldown");
+
+    // A server that is down while the set is served within stale-if-error: made-up kids over
+    // a minute cost one fetch per cooldown, not one per error_ttl (5 s) or per token.
+    let f = Fixture::new().await;
+    f.publish(&[(&k1, &key)], Some("max-age=60, stale-if-error=3600"));
+    let source = f.source();
+    source.public_key(&k1).await.expect("k1");
+    f.server.answer_everything_with(Some(Reply::status(503)));
+    f.clock.advance(61);
+    for second in 0..60 {
+        f.clock.advance(1);
+        for i in 0..10 {
+            let unknown = source.public_key(&kid(&format!("made-up-{second}-{i}"))).await;
+            assert!(matches!(unknown, Err(KeySourceError::NotFound(_))), "{unknown:?}");
+        }
+    }
+    assert_eq!(f.server.hits(), 1 + 2, "one refetch per 30 s cooldown in 60 s");
+    assert_eq!(*source.public_key(&k1).await.expect("stale-if-error"), key);
+}
+
 /// A JWK of `key` under `kid`, as JSON to edit.
 fn jwk_of(kid: &KeyId, key: &PublicKey) -> Value {
     serde_json::from_str::<Value>(&set_json(&[(kid, key)])).expect("json")["keys"][0].clone()
