@@ -1,7 +1,7 @@
 //! Errors. Each names the rule that failed in words a caller can act on; a verification error
 //! maps to an HTTP outcome through exactly one method, [`ForgeError::outcome`].
 
-use asap_core::{BoxError, KeyError, KeyId, KidError, Outcome, TokenError};
+use asap_core::{BoxError, KeyError, KeyId, KidError, Outcome, ReplayError, TokenError};
 
 /// Why an invocation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,12 @@ pub enum ForgeError {
     /// The Forge key set cannot be fetched and nothing cached can answer.
     #[error("cannot get the Forge keys: {0}")]
     KeyUnavailable(#[source] BoxError),
+    /// The token's `jti` was used before, while the token lives (only with a replay guard).
+    #[error("the invocation token was used before")]
+    Replayed,
+    /// The replay guard cannot record the token (a store that is full or down).
+    #[error("the replay guard cannot record the invocation: {0}")]
+    ReplayUnavailable(#[source] ReplayError),
     /// An `x-forge-oauth-*` header that cannot be an OAuth token.
     #[error("header {header} is not a usable OAuth token: {reason}")]
     BadOAuthToken {
@@ -61,10 +67,11 @@ pub enum ForgeError {
 }
 
 impl ForgeError {
-    /// The HTTP outcome: 503 when the keys cannot be fetched, 401 for everything else.
+    /// The HTTP outcome: 503 when the keys cannot be fetched or the replay guard cannot answer,
+    /// 401 for everything else.
     pub fn outcome(&self) -> Outcome {
         match self {
-            ForgeError::KeyUnavailable(_) => Outcome::Unavailable,
+            ForgeError::KeyUnavailable(_) | ForgeError::ReplayUnavailable(_) => Outcome::Unavailable,
             ForgeError::Token(e) => e.outcome(),
             _ => Outcome::Unauthorized,
         }

@@ -6,7 +6,8 @@
 //! core as ASAP and Connect:
 //!
 //! - [`InvocationVerifier`] — the token rules (RS256 only, `iss` [`FORGE_ISSUER`], `aud` the
-//!   app id, the core's time rule, `jti`, a bounded size), keys from
+//!   app id, the core's time rule, `jti` (single-use with an opt-in replay guard), a bounded
+//!   size), keys from
 //!   [`asap_keys::JwksKeySource`] (production or staging Forge key set by configuration, with
 //!   the key repository's download rules, a refetch on an unknown kid behind a cooldown, and a
 //!   maximum age);

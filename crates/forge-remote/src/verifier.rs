@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Algorithm, Audience, Clock, DEFAULT_LEEWAY, Jws, KeyId, PublicKeySource, RegisteredClaims, SystemClock,
-    TimeRule, TokenError, bearer_token, check_audience,
+    Algorithm, Audience, Clock, DEFAULT_LEEWAY, Jws, KeyId, PublicKeySource, RegisteredClaims, ReplayGuard,
+    SystemClock, TimeRule, TokenError, TokenUse, bearer_token, check_audience,
 };
 use asap_keys::JwksKeySource;
 use http::HeaderMap;
@@ -128,7 +128,12 @@ impl Invocation {
 /// 4. the key for the `kid` comes from the key source (Forge's JWKS), is an RSA key of at least
 ///    2048 bits, and the signature verifies;
 /// 5. `app` has `id` (equal to the audience), `installationId` and `apiBaseUrl`; `app`,
-///    `context` and `principal` have their documented types. Members Forge adds are kept.
+///    `context` and `principal` have their documented types. Members Forge adds are kept;
+/// 6. with a [`replay_guard`](InvocationVerifierBuilder::replay_guard) (off by default), the
+///    `jti` is single-use: recorded after every other check (the OAuth token headers too, in
+///    [`verify_request`](InvocationVerifier::verify_request)), keyed by `(iss, jti)` until `exp`
+///    plus the leeway; a second use is [`ForgeError::Replayed`] (401), a guard that cannot
+///    answer [`ForgeError::ReplayUnavailable`] (503).
 ///
 /// A JWKS kid is an opaque name, not ASAP's `<issuer>/<key name>`, so the ASAP kid-ownership
 /// rule does not apply: the issuer is fixed, and every key in Forge's set signs for it.
@@ -144,12 +149,14 @@ impl Invocation {
 /// println!("{} for {:?}", invocation.installation_id(), invocation.principal());
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct InvocationVerifier {
     app_id: Audience,
     keys: Arc<dyn PublicKeySource>,
     time: TimeRule,
     clock: Arc<dyn Clock>,
     max_token_bytes: usize,
+    replay: Option<Arc<dyn ReplayGuard>>,
 }
 
 impl fmt::Debug for InvocationVerifier {
@@ -159,6 +166,7 @@ impl fmt::Debug for InvocationVerifier {
             .field("keys", &self.keys)
             .field("time", &self.time)
             .field("max_token_bytes", &self.max_token_bytes)
+            .field("replay", &self.replay.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +181,7 @@ pub struct InvocationVerifierBuilder {
     max_lifetime: Duration,
     clock: Arc<dyn Clock>,
     max_token_bytes: usize,
+    replay: Option<Arc<dyn ReplayGuard>>,
 }
 
 impl fmt::Debug for InvocationVerifierBuilder {
@@ -183,6 +192,7 @@ impl fmt::Debug for InvocationVerifierBuilder {
             .field("leeway", &self.leeway)
             .field("max_lifetime", &self.max_lifetime)
             .field("max_token_bytes", &self.max_token_bytes)
+            .field("replay", &self.replay.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -199,6 +209,7 @@ impl InvocationVerifier {
             max_lifetime: DEFAULT_MAX_LIFETIME,
             clock: Arc::new(SystemClock),
             max_token_bytes: DEFAULT_MAX_INVOCATION_TOKEN_BYTES,
+            replay: None,
         }
     }
 
@@ -217,16 +228,53 @@ impl InvocationVerifier {
                 _ => ForgeError::BadAuthorization("expected \"Bearer <token>\""),
             },
         )?;
-        let claims = self.verify(token).await?;
+        let claims = self.verify_unrecorded(token).await?;
+        let system_token = ForgeOAuthToken::from_headers(headers, SYSTEM_TOKEN_HEADER)?;
+        let user_token = ForgeOAuthToken::from_headers(headers, USER_TOKEN_HEADER)?;
+        self.record_use(&claims).await?;
         Ok(Invocation {
             claims: Arc::new(claims),
-            system_token: ForgeOAuthToken::from_headers(headers, SYSTEM_TOKEN_HEADER)?,
-            user_token: ForgeOAuthToken::from_headers(headers, USER_TOKEN_HEADER)?,
+            system_token,
+            user_token,
         })
+    }
+
+    /// This verifier with `guard` as its replay guard (see
+    /// [`InvocationVerifierBuilder::replay_guard`]), for a layer that adds one to a verifier
+    /// already built.
+    #[must_use]
+    pub fn with_replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> InvocationVerifier {
+        self.replay = Some(guard);
+        self
     }
 
     /// Verifies a Forge Invocation Token (the rules are listed at [`InvocationVerifier`]).
     pub async fn verify(&self, token: &str) -> Result<InvocationClaims, ForgeError> {
+        let claims = self.verify_unrecorded(token).await?;
+        self.record_use(&claims).await?;
+        Ok(claims)
+    }
+
+    /// The last rule: a `jti` is used once while its token lives, when a guard is set.
+    async fn record_use(&self, claims: &InvocationClaims) -> Result<(), ForgeError> {
+        let Some(guard) = &self.replay else {
+            return Ok(());
+        };
+        let use_ = TokenUse {
+            issuer: &claims.issuer,
+            jti: &claims.token_id,
+            now: self.clock.now(),
+            expires_at: claims.expires_at.saturating_add(self.time.leeway_secs()),
+        };
+        match guard.first_use(use_).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ForgeError::Replayed),
+            Err(e) => Err(ForgeError::ReplayUnavailable(e)),
+        }
+    }
+
+    /// Every rule but the replay guard's.
+    async fn verify_unrecorded(&self, token: &str) -> Result<InvocationClaims, ForgeError> {
         let jws = Jws::parse(token, self.max_token_bytes)?;
         jws.header().require_alg("RS256")?;
         let kid = KeyId::parse(jws.header().require_kid()?)?;
@@ -325,6 +373,17 @@ impl InvocationVerifierBuilder {
         self
     }
 
+    /// Makes every `jti` single-use while its token lives (`exp` plus the leeway): a replayed
+    /// invocation is refused with [`ForgeError::Replayed`] (401). Off by default: Forge's
+    /// documentation does not say whether a retried event or trigger invocation carries a new
+    /// token (see `docs/forge.md`). An `asap_core::InMemoryReplayGuard` serves one process; a
+    /// fleet shares one store (`asap_redis::RedisReplayGuard`), or a token can be used once per
+    /// instance.
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.replay = Some(guard);
+        self
+    }
+
     /// Checks the settings and builds the verifier.
     pub fn build(self) -> Result<InvocationVerifier, ConfigError> {
         let valid_app_id = self
@@ -354,6 +413,7 @@ impl InvocationVerifierBuilder {
             time,
             clock: self.clock,
             max_token_bytes: self.max_token_bytes,
+            replay: self.replay,
         })
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use asap_core::ReplayGuard;
 use forge_remote::{ForgeError, InvocationVerifier, SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER};
 use http::{HeaderMap, Request, Response};
 
@@ -39,6 +40,19 @@ impl ForgeLayer {
         AuthorizeLayer::with_authorizer(ForgeAuthorizer {
             verifier,
             responder: Arc::new(forge_response),
+        })
+    }
+
+    /// Makes every invocation token single-use while it lives: the layer's verifier, with
+    /// `guard` as its replay guard ([`InvocationVerifierBuilder::replay_guard`], which says
+    /// what it costs and why it is off by default). A replayed token is refused with 401
+    /// (`invalid_token`), a guard that cannot answer with 503. A verifier shared through
+    /// [`from_shared`](ForgeLayer::from_shared) is copied: the guard applies to this layer.
+    ///
+    /// [`InvocationVerifierBuilder::replay_guard`]: forge_remote::InvocationVerifierBuilder::replay_guard
+    pub fn replay_guard(self, guard: Arc<dyn ReplayGuard>) -> ForgeLayer {
+        self.map_authorizer(|a| {
+            a.verifier = Arc::new(InvocationVerifier::clone(&a.verifier).with_replay_guard(guard));
         })
     }
 

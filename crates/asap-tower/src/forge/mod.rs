@@ -6,8 +6,8 @@
 //!
 //! | what happened | status |
 //! |---|---|
-//! | no token, malformed/forged/expired token, not RS256, wrong `iss` or `aud`, unknown kid, a bad `x-forge-oauth-*` header | 401 + `WWW-Authenticate: Bearer` |
-//! | Forge's key set cannot be fetched and nothing cached can answer | 503 + `Retry-After` |
+//! | no token, malformed/forged/expired token, not RS256, wrong `iss` or `aud`, unknown kid, a bad `x-forge-oauth-*` header, a replayed token (with [`ForgeLayer::replay_guard`]) | 401 + `WWW-Authenticate: Bearer` |
+//! | Forge's key set cannot be fetched and nothing cached can answer, or the replay guard cannot answer | 503 + `Retry-After` |
 //!
 //! Bad input never becomes a 500; the body is small JSON naming the failed rule, never the
 //! token. The request goes on with its `Authorization`, `x-forge-oauth-system` and

@@ -165,3 +165,35 @@ async fn keys_that_cannot_be_fetched_are_a_503_naming_no_dependency() {
     assert_eq!(response.headers()[RETRY_AFTER], "5");
     assert!(!response.text().await.expect("body").contains("forge.cdn"));
 }
+
+#[tokio::test]
+async fn with_a_replay_guard_a_replayed_invocation_is_401_with_the_bearer_challenge() {
+    let key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    let verifier = InvocationVerifier::builder(APP_ID)
+        .key_source(Arc::new(keys(&key)))
+        .build()
+        .expect("verifier");
+    let guard = Arc::new(asap_core::InMemoryReplayGuard::new(100));
+    let router = Router::new()
+        .route("/invoke", post(invoked))
+        .layer(ForgeLayer::new(verifier).replay_guard(guard));
+    let base = format!("http://{}", spawn_http(router).await);
+    let client = reqwest::Client::new();
+    let token = token(&key, &claims());
+    let send = || {
+        client
+            .post(format!("{base}/invoke"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+    };
+    assert_eq!(send().await.expect("send").status(), StatusCode::OK);
+    let replayed = send().await.expect("send");
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        replayed.headers()[WWW_AUTHENTICATE],
+        "Bearer error=\"invalid_token\""
+    );
+    let body: Value = serde_json::from_str(&replayed.text().await.expect("body")).expect("json");
+    assert_eq!(body["error"], "invalid_token");
+    assert!(!body.to_string().contains(&token), "the token is never echoed");
+}

@@ -428,3 +428,97 @@ fn app_ids_are_checked_when_the_verifier_is_built() {
         "https://forge.cdn.stg.atlassian-dev.net/.well-known/jwks.json"
     );
 }
+
+/// A replay guard that remembers what it was asked to record, over an in-memory one.
+#[derive(Debug)]
+struct Recording {
+    inner: asap_core::InMemoryReplayGuard,
+    uses: std::sync::Mutex<Vec<(String, String, i64)>>,
+}
+
+impl asap_core::ReplayGuard for Recording {
+    fn first_use<'a>(&'a self, use_: asap_core::TokenUse<'a>) -> asap_core::ReplayFuture<'a> {
+        self.uses
+            .lock()
+            .expect("lock")
+            .push((use_.issuer.to_owned(), use_.jti.to_owned(), use_.expires_at));
+        self.inner.first_use(use_)
+    }
+}
+
+#[tokio::test]
+async fn with_a_replay_guard_an_invocation_token_is_single_use() {
+    let forge = Forge::start().await;
+    let token = forge.token(&claims());
+    // Off by default: the same token twice is accepted.
+    forge.verifier.verify(&token).await.expect("first");
+    forge
+        .verifier
+        .verify(&token)
+        .await
+        .expect("no guard, no replay rule");
+
+    let guard = Arc::new(Recording {
+        inner: asap_core::InMemoryReplayGuard::new(100),
+        uses: std::sync::Mutex::default(),
+    });
+    let verifier = InvocationVerifier::builder(APP_ID)
+        .key_source(Arc::new(forge.jwks.clone()))
+        .clock(forge.clock.clone())
+        .replay_guard(guard.clone())
+        .build()
+        .expect("verifier");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).expect("v"),
+    );
+    // A request that fails a later rule (a bad OAuth header) does not burn the jti.
+    headers.insert(USER_TOKEN_HEADER, HeaderValue::from_static("two words"));
+    assert!(matches!(
+        verifier.verify_request(&headers).await,
+        Err(ForgeError::BadOAuthToken { .. })
+    ));
+    headers.remove(USER_TOKEN_HEADER);
+    verifier.verify_request(&headers).await.expect("first use");
+    let replayed = verifier.verify_request(&headers).await.expect_err("replayed");
+    assert!(matches!(replayed, ForgeError::Replayed), "{replayed}");
+    assert_eq!(replayed.outcome().status(), 401);
+    // The same jti in a token signed again is the same invocation.
+    let mut resigned = claims();
+    resigned["context"]["localId"] = json!("local-2");
+    assert!(matches!(
+        verifier.verify(&forge.token(&resigned)).await,
+        Err(ForgeError::Replayed)
+    ));
+    // Still refused at the last second the token passes the time rule (exp + leeway).
+    forge.clock.set(NOW + 55 + 30);
+    assert!(matches!(verifier.verify(&token).await, Err(ForgeError::Replayed)));
+    // Keyed by (iss, jti), kept until exp + the leeway.
+    let uses = guard.uses.lock().expect("lock").clone();
+    assert!(!uses.is_empty());
+    for (issuer, jti, expires_at) in uses {
+        assert_eq!(issuer, forge_remote::FORGE_ISSUER);
+        assert_eq!(jti, "a1b2c3d4-0000-4000-8000-000000000001");
+        assert_eq!(expires_at, NOW + 55 + 30);
+    }
+}
+
+#[tokio::test]
+async fn a_replay_guard_that_cannot_record_is_a_503() {
+    let forge = Forge::start().await;
+    let verifier = InvocationVerifier::builder(APP_ID)
+        .key_source(Arc::new(forge.jwks.clone()))
+        .clock(forge.clock.clone())
+        .replay_guard(Arc::new(asap_core::InMemoryReplayGuard::new(1)))
+        .build()
+        .expect("verifier");
+    verifier
+        .verify(&forge.token(&claims()))
+        .await
+        .expect("fills the guard");
+    let other = with(claims(), &["jti"], json!("another-invocation"));
+    let err = verifier.verify(&forge.token(&other)).await.expect_err("full");
+    assert!(matches!(err, ForgeError::ReplayUnavailable(_)), "{err}");
+    assert_eq!(err.outcome().status(), 503);
+}
