@@ -98,7 +98,10 @@ impl Authorize for ScopeAuthorizer {
     const KIND: &'static str = "ASAP";
 
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
+        // Counted as the outer layer's own refusals are (`asap_tokens_refused_total`): the
+        // verifier passed this token, so only this layer can count the refusal.
         check(request.extensions().get::<Verified>(), &self.scopes)
+            .inspect_err(asap_core::metrics::refused_outside_verifier)
     }
 
     fn refuse(&self, error: &VerifyError) -> Response<String> {
@@ -127,6 +130,8 @@ mod extract {
 
     impl IntoResponse for ScopeRejection {
         fn into_response(self) -> Response {
+            // Counted when answered, as the layer's refusals are.
+            asap_core::metrics::refused_outside_verifier(&self.0);
             let response = crate::default_response(&self.0);
             crate::authorize::log_refusal("ASAP", response.status(), &self.0);
             response.into_response()

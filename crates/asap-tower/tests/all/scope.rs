@@ -159,3 +159,67 @@ async fn asap_layer_require_scopes_verifies_then_checks() {
     );
     assert_eq!(get_status(&client, url, None).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// `asap_tokens_refused_total` for `insufficient_scope`, recorded by a local recorder while
+/// `requests` go through `app` on a current-thread runtime.
+fn insufficient_scope_refusals(requests: impl FnOnce() -> Vec<http::Request<axum::body::Body>>) -> u64 {
+    use tower::ServiceExt as _;
+
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    ::metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                let caller = Caller::new("billing");
+                let router = app(verifier(keys(&[&caller])).build().expect("verifier"));
+                let reader = caller.token_for(
+                    &TokenRequest::new(Audience::new(AUDIENCE).expect("aud")).claim("scope", "invoices:read"),
+                );
+                for mut request in requests() {
+                    request.headers_mut().insert(
+                        http::header::AUTHORIZATION,
+                        http::HeaderValue::from_str(&format!("Bearer {reader}")).expect("value"),
+                    );
+                    let response = router.clone().oneshot(request).await.expect("infallible");
+                    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+                }
+            });
+    });
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| {
+            let labels: Vec<(&str, &str)> = key.key().labels().map(|l| (l.key(), l.value())).collect();
+            key.key().name() == "asap_tokens_refused_total"
+                && labels.contains(&("rule", "insufficient_scope"))
+                && labels.contains(&("outcome", "forbidden"))
+        })
+        .map(|(.., value)| match value {
+            metrics_util::debugging::DebugValue::Counter(n) => n,
+            other => panic!("not a counter: {other:?}"),
+        })
+        .sum()
+}
+
+#[test]
+fn insufficient_scope_refusals_are_counted_like_the_layers_other_refusals() {
+    let get = |path: &str| {
+        http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    // The route layer, twice; the `Scoped` extractor; `Authenticated::require_scopes`.
+    let counted = insufficient_scope_refusals(|| {
+        vec![
+            get("/invoices/export"),
+            get("/invoices/export"),
+            get("/refunds"),
+            get("/audit"),
+        ]
+    });
+    assert_eq!(counted, 4);
+}
