@@ -117,7 +117,8 @@ pub fn jwt_token(value: &str) -> Result<&str, UserTokenError> {
 /// 4. the key: one lookup of `(username, fingerprint)` in the [`UserKeySource`], then one
 ///    signature check. When there is no such key (unknown user, unknown fingerprint) or it does
 ///    not fit `alg`, the signature is checked against a decoy key of the same kind and size
-///    instead and the token refused: the same work and the same
+///    instead (an RSA decoy of the signature's length, for every size accepted, 2048 to 8192
+///    bits; an Ed25519 decoy for EdDSA) and the token refused: the same work and the same
 ///    [`UserTokenError::NoMatchingKey`] as a wrong signature, so neither the answer nor the time
 ///    it takes says which users exist;
 /// 5. the nonce: atomically recorded for `(username, time)` in the [`ReplayGuard`] (in memory and
@@ -210,8 +211,9 @@ impl UserVerifierBuilder {
     }
 
     /// Checks the configuration. The first verifier of a process also makes the decoy keys
-    /// (RSA 2048, 3072 and 4096 bits, Ed25519) that unknown users are checked against, here
-    /// rather than while a request waits.
+    /// that unknown users are checked against (RSA 2048, 3072 and 4096 bits, Ed25519), here
+    /// rather than while a request waits; a decoy of a less common RSA size is made on its
+    /// first use.
     pub fn build(self) -> Result<UserVerifier, ConfigError> {
         let window = TimeRule::new(self.tolerance, Duration::from_secs(1))?;
         let decoys = Decoys::get().ok_or_else(|| ConfigError("cannot generate the decoy keys".into()))?;
@@ -340,6 +342,10 @@ impl UserVerifier {
     }
 }
 
+/// The RSA signature lengths, in bytes, of the moduli the core verifies (2048 to 8192 bits,
+/// [`asap_core::MIN_RSA_BITS`] and aws-lc-rs's upper bound): one decoy per length.
+const RSA_DECOY_BYTES: std::ops::RangeInclusive<usize> = 256..=1024;
+
 /// An RSA public key with a random odd `bytes`-byte modulus (top bit set) and `e = 65537`, as
 /// a PKCS#1 `RSAPublicKey`: SEQUENCE { INTEGER n, INTEGER e }.
 fn rsa_decoy(bytes: usize) -> Option<PublicKey> {
@@ -377,17 +383,22 @@ fn signature_len(token: &str) -> usize {
     token.rsplit('.').next().map_or(0, |s| s.len() * 3 / 4)
 }
 
-/// Public keys no token verifies against: one RSA key per common modulus size, so that a forged
-/// token for an unknown user costs what it costs against a real key of that size (aws-lc refuses
-/// an RSA signature of the wrong length before any arithmetic, for real and decoy keys alike),
-/// and one Ed25519 key.
+/// Public keys no token verifies against: an RSA key per signature length the core accepts
+/// (2048 to 8192 bits), so that a forged token for an unknown user costs what it costs against
+/// a real key of that size (aws-lc refuses an RSA signature of the wrong length before any
+/// arithmetic, for real and decoy keys alike), and one Ed25519 key.
 ///
 /// An RSA decoy is a random odd modulus of the full size with `e = 65537`, not a generated key
 /// pair: verifying against it is the same modular exponentiation, it costs nothing to make (RSA
 /// key generation takes seconds, which a command line or a service start should not pay), and
-/// no private key for it exists anywhere. Its verification result is never used.
+/// no private key for it exists anywhere. Its verification result is never used. The three
+/// usual sizes are made at start; another on its first use, which costs a key parse (about as
+/// much as one verification) once per process. At most 769 exist, about 1 KiB each plus the
+/// parsed forms of the algorithms used.
 struct Decoys {
-    rsa: [(usize, PublicKey); 3],
+    /// By signature length, from the first of [`RSA_DECOY_BYTES`]; `None` in a slot whose
+    /// decoy could not be made (the 2048-bit one answers for it).
+    rsa: Box<[OnceLock<Option<PublicKey>>]>,
     ed25519: PublicKey,
 }
 
@@ -396,29 +407,40 @@ impl Decoys {
         static DECOYS: OnceLock<Option<Decoys>> = OnceLock::new();
         DECOYS
             .get_or_init(|| {
-                Some(Decoys {
-                    rsa: [
-                        (256, rsa_decoy(256)?),
-                        (384, rsa_decoy(384)?),
-                        (512, rsa_decoy(512)?),
-                    ],
+                let decoys = Decoys {
+                    rsa: RSA_DECOY_BYTES.map(|_| OnceLock::new()).collect(),
                     ed25519: PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519))
                         .and_then(|k| k.public_key())
                         .ok()?,
-                })
+                };
+                for bytes in [256, 384, 512] {
+                    decoys.rsa_of_length(bytes)?;
+                }
+                Some(decoys)
             })
             .as_ref()
     }
 
+    /// The RSA decoy whose modulus is `bytes` long, made on first use.
+    fn rsa_of_length(&self, bytes: usize) -> Option<&PublicKey> {
+        let slot = self.rsa.get(bytes.checked_sub(*RSA_DECOY_BYTES.start())?)?;
+        slot.get_or_init(|| rsa_decoy(bytes)).as_ref()
+    }
+
+    /// The decoy a token of `alg` with a `signature_len`-byte signature is checked against: of
+    /// `alg`'s kind and, for RSA, of the signature's length (the 2048-bit one for a length no
+    /// accepted key has, which any key refuses before any arithmetic).
     fn like(&self, alg: Algorithm, signature_len: usize) -> &PublicKey {
-        match alg.key_kind() {
+        let decoy = match alg.key_kind() {
             KeyKind::Rsa => self
-                .rsa
-                .iter()
-                .find(|(len, _)| *len == signature_len)
-                .map_or(&self.rsa[0].1, |(_, key)| key),
+                .rsa_of_length(signature_len)
+                .or_else(|| self.rsa_of_length(*RSA_DECOY_BYTES.start()))
+                .unwrap_or(&self.ed25519),
             _ => &self.ed25519,
-        }
+        };
+        #[cfg(test)]
+        tests::LAST_DECOY.set(Some((decoy.kind(), decoy.spki_der().len())));
+        decoy
     }
 }
 
@@ -448,25 +470,74 @@ mod tests {
     #[test]
     fn decoys_match_the_signature_size() {
         let decoys = Decoys::get().expect("decoys");
-        assert_eq!(
-            decoys.like(Algorithm::RS512, 512).spki_der(),
-            decoys.rsa[2].1.spki_der()
-        );
-        assert_eq!(
-            decoys.like(Algorithm::RS256, 384).spki_der(),
-            decoys.rsa[1].1.spki_der()
-        );
-        assert_eq!(
-            decoys.like(Algorithm::RS256, 7).spki_der(),
-            decoys.rsa[0].1.spki_der()
-        );
+        let rsa = |len| decoys.rsa_of_length(len).expect("decoy");
+        assert!(std::ptr::eq(decoys.like(Algorithm::RS512, 512), rsa(512)));
+        assert!(std::ptr::eq(decoys.like(Algorithm::RS256, 384), rsa(384)));
+        // A length no accepted key has: the 2048-bit decoy, which refuses it as any key does.
+        assert!(std::ptr::eq(decoys.like(Algorithm::RS256, 7), rsa(256)));
+        assert!(std::ptr::eq(decoys.like(Algorithm::RS256, 1025), rsa(256)));
         assert_eq!(decoys.like(Algorithm::EdDSA, 64).kind(), KeyKind::Ed25519);
         assert_eq!(signature_len("a.b.AAAA"), 3);
     }
 
+    thread_local! {
+        /// The kind and `SubjectPublicKeyInfo` length of the decoy last chosen on this thread.
+        pub(super) static LAST_DECOY: std::cell::Cell<Option<(KeyKind, usize)>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// A per-user token for `username` whose signature is `signature_len` bytes of garbage.
+    fn forged(alg: Algorithm, username: &str, signature_len: usize) -> String {
+        let header = serde_json::json!({"alg": alg.as_str(), "kid": "ab".repeat(32), "typ": "JWT"});
+        let now = asap_core::Clock::now(&SystemClock);
+        let claims = serde_json::json!({"username": username, "time": now, "nonce": "n0nce"});
+        asap_core::encode_compact(
+            header.to_string().as_bytes(),
+            claims.to_string().as_bytes(),
+            |_| Ok::<_, std::convert::Infallible>(vec![7u8; signature_len]),
+        )
+        .expect("token")
+    }
+
+    #[tokio::test]
+    async fn an_unknown_users_token_is_checked_against_the_decoy_of_its_algorithm_and_size() {
+        let ed = PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519)).expect("ed25519");
+        let verifier = UserVerifier::builder(
+            crate::StaticUserKeys::new().with_key("ann", ed.public_key().expect("public")),
+        )
+        .build()
+        .expect("verifier");
+        // Every RSA size the core accepts, the usual ones and others (2056, 2560, 8192 bits);
+        // RS512 and RS384 alike; an Ed25519 user's fingerprint under RS256 is a miss too.
+        for (alg, user, len) in [
+            (Algorithm::RS256, "nobody", 256),
+            (Algorithm::RS256, "nobody", 257),
+            (Algorithm::RS384, "nobody", 320),
+            (Algorithm::RS512, "nobody", 384),
+            (Algorithm::RS512, "nobody", 512),
+            (Algorithm::RS256, "ann", 640),
+            (Algorithm::RS256, "nobody", 1024),
+        ] {
+            LAST_DECOY.set(None);
+            let refused = verifier.verify(&forged(alg, user, len)).await;
+            assert!(
+                matches!(refused, Err(UserTokenError::NoMatchingKey)),
+                "{refused:?}"
+            );
+            let expected = rsa_decoy(len).expect("decoy").spki_der().len();
+            assert_eq!(LAST_DECOY.get(), Some((KeyKind::Rsa, expected)), "{alg} {len}");
+        }
+        LAST_DECOY.set(None);
+        let refused = verifier.verify(&forged(Algorithm::EdDSA, "nobody", 64)).await;
+        assert!(
+            matches!(refused, Err(UserTokenError::NoMatchingKey)),
+            "{refused:?}"
+        );
+        assert_eq!(LAST_DECOY.get().map(|(kind, _)| kind), Some(KeyKind::Ed25519));
+    }
+
     #[test]
     fn rsa_decoys_have_full_size_moduli_and_refuse_signatures() {
-        for bytes in [256, 384, 512] {
+        for bytes in [256, 257, 320, 384, 512, 1024] {
             let decoy = rsa_decoy(bytes).expect("decoy");
             assert_eq!(decoy.kind(), KeyKind::Rsa);
             let signature = vec![1u8; bytes];
