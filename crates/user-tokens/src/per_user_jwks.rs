@@ -17,12 +17,18 @@ use crate::source::{UserKeyFuture, UserKeySource};
 /// [`JwksKeySource::for_url`] (one HTTP client, one policy): https only, a body cap, single
 /// flight, `Cache-Control`, one refetch per cooldown for an unknown kid, and a maximum age.
 /// A user without a registered set, and a fingerprint that is not in the user's set, are
-/// `Ok(None)`; a set that cannot be fetched is an error (503).
+/// `Ok(None)`. A set that cannot be fetched is an error (503) only for a key that set held
+/// when it was last fetched: any other fingerprint is `Ok(None)`, as for a user without a
+/// set, so that an outage of a user's set does not tell a made-up token for that user from
+/// one for a user who is not registered. The cost is that a set that has never been fetched
+/// answers "no key" (401) while it cannot be fetched, for its user's genuine keys too (the
+/// fetch failure is logged as a warning): [`PerUserJwks::warm`] at start-up makes that only
+/// the sets that were down from the start.
 ///
-/// A user's first lookup waits for the set to be fetched, which takes longer than answering
-/// for a user without one: call [`PerUserJwks::warm`] at start-up so that requests are answered
-/// from the cache. An unknown fingerprint for a user with a set still costs at most one refetch
-/// per cooldown.
+/// What timing still tells: a user's first lookup waits for the set to be fetched, which takes
+/// longer than answering for a user without one (call [`PerUserJwks::warm`] at start-up so
+/// that requests are answered from the cache), and an unknown fingerprint for a user with a set
+/// costs one refetch per cooldown, so one answer per cooldown and user is slower.
 ///
 /// ```no_run
 /// use asap_keys::JwksKeySource;
@@ -94,7 +100,10 @@ impl UserKeySource for PerUserJwks {
             match source.public_key(&kid).await {
                 Ok(key) => Ok(Some(key)),
                 Err(KeySourceError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.into()),
+                // The set is down: 503 for a key it held when last seen, the user's own; "no
+                // key" for any other fingerprint, as for a user without a set.
+                Err(e) if source.key_set().is_some_and(|set| set.get(&kid).is_some()) => Err(e.into()),
+                Err(_) => Ok(None),
             }
         })
     }

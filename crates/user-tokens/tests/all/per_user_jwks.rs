@@ -1,6 +1,7 @@
 //! A user's keys from the JWKS URL registered for that user (`PerUserJwks`), served on
-//! 127.0.0.1: the set is fetched once, answers for its user only, and a set that cannot be
-//! fetched is a 503, not "no key".
+//! 127.0.0.1: the set is fetched once and answers for its user only; a set that cannot be
+//! fetched is a 503 for the keys it held, and "no key" for any other fingerprint, as for a user
+//! who is not registered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,14 +85,81 @@ async fn a_users_key_set_answers_for_that_user_only_and_is_fetched_once() {
         Err(UserTokenError::NoMatchingKey)
     ));
 
-    // Bob's set cannot be fetched: the service cannot check him now (503), it does not say
-    // he has no key.
+    // Bob's set has never been fetched: whatever key a token names, the answer is the one a
+    // user who is not registered gets (before the fix, a 503 that told bob is registered).
     let bob = UserSigner::new("bob", ed25519())
         .expect("signer")
         .sign()
         .expect("token");
     let err = verifier.verify(&bob).await.expect_err("no set");
-    assert!(matches!(err, UserTokenError::KeysUnavailable(_)), "{err}");
+    assert!(matches!(err, UserTokenError::NoMatchingKey), "{err}");
+}
+
+#[tokio::test]
+async fn a_set_that_is_down_is_a_503_for_its_users_keys_and_no_key_for_made_up_ones() {
+    use std::sync::atomic::AtomicBool;
+
+    let ann = ed25519();
+    let ann_set = user_jwks([&ann.public_key().expect("public")]).to_string();
+    let down = Arc::new(AtomicBool::new(false));
+    let router = Router::new()
+        .route(
+            "/ann.json",
+            get(
+                |State((set, down)): State<(String, Arc<AtomicBool>)>| async move {
+                    if down.load(Ordering::SeqCst) {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    } else {
+                        (
+                            [
+                                ("content-type", "application/json"),
+                                ("cache-control", "max-age=60"),
+                            ],
+                            set,
+                        )
+                            .into_response()
+                    }
+                },
+            ),
+        )
+        .with_state((ann_set, down.clone()));
+    let addr = spawn_http(router).await;
+    let clock = Arc::new(asap_core::ManualClock::new(asap_core::Clock::now(
+        &asap_core::SystemClock,
+    )));
+    let template = JwksKeySource::builder(format!("http://{addr}/template.json"))
+        .allow_insecure_loopback(true)
+        .clock(clock.clone())
+        .build()
+        .expect("template");
+    let keys = PerUserJwks::new(template)
+        .with_user("ann", &format!("http://{addr}/ann.json"))
+        .expect("ann's URL");
+    keys.warm().await;
+    let verifier = UserVerifier::builder(keys).build().expect("verifier");
+    let ann = UserSigner::new("ann", ann).expect("signer");
+    verifier.verify(&ann.sign().expect("token")).await.expect("up");
+
+    // Ann's set goes down and stays down past every window that lets it answer.
+    down.store(true, Ordering::SeqCst);
+    clock.advance(2 * 24 * 3600);
+    let err = verifier
+        .verify(&ann.sign().expect("token"))
+        .await
+        .expect_err("down");
+    assert!(
+        matches!(err, UserTokenError::KeysUnavailable(_)),
+        "ann's own key: {err}"
+    );
+    // A made-up key under ann's name gets what a user who is not registered gets.
+    for username in ["ann", "carol"] {
+        let made_up = UserSigner::new(username, ed25519())
+            .expect("signer")
+            .sign()
+            .expect("token");
+        let err = verifier.verify(&made_up).await.expect_err("no key");
+        assert!(matches!(err, UserTokenError::NoMatchingKey), "{username}: {err}");
+    }
 }
 
 #[test]
