@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, Jws, JwsSignature, KeyId, PublicKeySource,
+    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, Jws, JwsSignature, KeyId, PublicKeySource,
     RegisteredClaims, SystemClock, TimeRule, TokenError,
 };
 use http::header::AUTHORIZATION;
@@ -448,7 +448,7 @@ impl Authenticator {
         let key_id = match public_keys {
             Some(keys) => Some(keys.verify(&jws, &signature, &claims).await?),
             None => {
-                signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
+                signature.verify(secret.hmac_key(), HmacAlgorithm::HS256)?;
                 None
             }
         };
@@ -497,7 +497,7 @@ impl Authenticator {
             .shared_secret(&client_key)
             .await?
             .ok_or_else(|| AuthError::UnknownIssuer(truncate(&client_key)))?;
-        signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
+        signature.verify(secret.hmac_key(), HmacAlgorithm::HS256)?;
         sessions.time.check(claims.time_claims(), self.clock.now())?;
         policy.admits(QshBinding::Session)?;
         tracing::debug!(client_key = &*client_key, "Connect session token accepted");

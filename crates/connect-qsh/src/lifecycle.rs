@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, InMemoryReplayGuard, Jws, KeyId, PublicKeySource,
+    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, InMemoryReplayGuard, Jws, KeyId, PublicKeySource,
     ReplayGuard, SystemClock, TimeRule, TokenUse,
 };
 use http::{HeaderMap, Method, Uri};
@@ -422,8 +422,7 @@ impl Lifecycle {
                 .tenant(claims.issuer())
                 .await?
                 .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
-            let key = HmacKey::new(tenant.shared_secret().expose().as_bytes());
-            signed.verify(&key, HmacAlgorithm::HS256)?;
+            signed.verify(tenant.shared_secret().hmac_key(), HmacAlgorithm::HS256)?;
             CallbackSignature::CurrentSharedSecret
         };
         self.time.check(claims.time_claims(), self.clock.now())?;
