@@ -399,8 +399,8 @@ impl Lifecycle {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<VerifiedCallback, AuthError> {
-        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let token = find_token(headers, RequestTarget::split(target).query)?;
+        let target = RequestTarget::split(uri.path_and_query().map_or("/", |pq| pq.as_str()));
+        let token = find_token(headers, target.query)?;
         let jws = Jws::parse(&token, self.max_token_bytes)?;
         let by_install_key = match jws.header().alg() {
             "RS256" => true,
