@@ -201,13 +201,24 @@ impl ConnectSigner {
     }
 }
 
-/// `"name":"value"`, the value escaped by serde_json (`name` needs no escaping).
+/// `"name":"value"`, the value escaped by serde_json (`name` needs no escaping). A value without
+/// a control character, `"` or `\` (a client key, a hex `qsh`) is what serde_json writes
+/// unchanged, and is copied as it is.
 fn push_string_claim(json: &mut Vec<u8>, name: &str, value: &str) {
     json.push(b'"');
     json.extend_from_slice(name.as_bytes());
     json.extend_from_slice(b"\":");
-    // Writing to a `Vec` cannot fail.
-    serde_json::to_writer(&mut *json, value).unwrap_or_default();
+    let plain = value
+        .bytes()
+        .fold(true, |plain, b| plain & !(b < 0x20 || b == b'"' || b == b'\\'));
+    if plain {
+        json.push(b'"');
+        json.extend_from_slice(value.as_bytes());
+        json.push(b'"');
+    } else {
+        // Writing to a `Vec` cannot fail.
+        serde_json::to_writer(&mut *json, value).unwrap_or_default();
+    }
 }
 
 /// `"name":value`, as serde_json writes an integer.
