@@ -24,6 +24,8 @@ use asap_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod connect;
+
 /// Polls a future that completes without waiting (static keys and secrets never wait).
 fn ready<F: Future>(f: F) -> F::Output {
     match pin!(f).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
@@ -383,110 +385,9 @@ fn bench_algorithm(meter: &Meter, alg: Algorithm) -> Value {
     Value::Object(row)
 }
 
-/// Connect HS256: ours (qsh included, as the product computes it) next to raw HMAC-SHA256 over
-/// the same signing input.
-fn bench_connect(meter: &Meter) -> Value {
-    bench_connect_with(meter, None)
-}
-
-/// For profilers: `what` (`connect-sign`, `connect-verify`) `n` times inside `profiled`.
-fn profile_connect(what: &str, n: usize) {
-    bench_connect_with(
-        &Meter {
-            round: Duration::ZERO,
-            rounds: 0,
-        },
-        Some((what, n)),
-    );
-}
-
 #[inline(never)]
 fn profiled(op: &mut dyn FnMut()) {
     op();
-}
-
-fn bench_connect_with(meter: &Meter, profile: Option<(&str, usize)>) -> Value {
-    use aws_lc_rs::hmac;
-    use connect_qsh::{Authenticator, ConnectSigner, InMemorySharedSecretStore, QshPolicy, SharedSecret};
-
-    const METHOD: &str = "GET";
-    const URL: &str = "/rest/api/issue?expand=names&fields=summary%2Cstatus&q=a+b";
-    const CLIENT_KEY: &str = "bench-client";
-    const SECRET: &str = "a-shared-secret-of-thirty-two-bytes!";
-    let secret = SharedSecret::new(SECRET);
-    let signer = ConnectSigner::new(CLIENT_KEY);
-    let store = InMemorySharedSecretStore::new();
-    store.insert(CLIENT_KEY, SharedSecret::new(SECRET));
-    let authenticator = Authenticator::builder(store).build().expect("authenticator");
-    let tokens: Vec<String> = (0..64)
-        .map(|_| signer.sign(&secret, METHOD, URL, "").expect("token"))
-        .collect();
-    let headers: Vec<http::HeaderMap> = tokens
-        .iter()
-        .map(|t| {
-            let mut h = http::HeaderMap::new();
-            h.insert(
-                http::header::AUTHORIZATION,
-                format!("JWT {t}").parse().expect("header"),
-            );
-            h
-        })
-        .collect();
-    let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
-    let split: Vec<(String, Vec<u8>)> = tokens
-        .iter()
-        .map(|t| {
-            use base64::Engine as _;
-            let (input, sig) = t.rsplit_once('.').expect("jws");
-            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(sig)
-                .expect("b64");
-            (input.to_owned(), sig)
-        })
-        .collect();
-    if let Some((what, n)) = profile {
-        for i in 0..n {
-            profiled(&mut || match what {
-                "connect-sign" => drop(black_box(signer.sign(&secret, METHOD, URL, "").expect("ours"))),
-                "connect-verify" => drop(black_box(
-                    ready(authenticator.authenticate_url(
-                        METHOD,
-                        URL,
-                        &headers[i % 64],
-                        QshPolicy::RequestOnly,
-                    ))
-                    .expect("ours"),
-                )),
-                other => panic!("--profile {other}?"),
-            });
-        }
-        return Value::Null;
-    }
-    let v = meter.compare(&mut [
-        &mut |i| {
-            black_box(
-                ready(authenticator.authenticate_url(METHOD, URL, &headers[i % 64], QshPolicy::RequestOnly))
-                    .expect("ours"),
-            );
-        },
-        &mut |i| {
-            let (input, sig) = &split[i % 64];
-            hmac::verify(&key, black_box(input.as_bytes()), black_box(sig)).expect("raw");
-        },
-    ]);
-    let input = split[0].0.clone();
-    let s = meter.compare(&mut [
-        &mut |_| {
-            black_box(signer.sign(&secret, METHOD, URL, "").expect("ours"));
-        },
-        &mut |_| {
-            black_box(hmac::sign(&key, black_box(input.as_bytes())));
-        },
-    ]);
-    json!({
-        "sign_per_s": s[0], "raw_sign_per_s": s[1], "sign_ratio": s[0] / s[1],
-        "verify_per_s": v[0], "raw_verify_per_s": v[1], "verify_ratio": v[0] / v[1],
-    })
 }
 
 /// Runs a peer script that prints one JSON object; `null` with a note when it cannot run.
@@ -519,9 +420,9 @@ fn main() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
             "--out" => out = args.next(),
             "--profile" => {
-                let what = args.next().expect("--profile connect-sign|connect-verify N");
+                let what = args.next().expect("--profile WHAT N");
                 let n = args.next().and_then(|n| n.parse().ok()).expect("N");
-                profile_connect(&what, n);
+                connect::profile(&what, n);
                 return;
             }
             other => panic!("unknown argument {other}"),
@@ -543,31 +444,11 @@ fn main() {
         eprintln!("{alg}: {row}");
         algorithms.insert(alg.as_str(), row);
     }
-    let connect = bench_connect(&meter);
-    eprintln!("Connect HS256: {connect}");
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    let python = script(
-        "python3",
-        &scripts.join("connect_python.py"),
-        seconds,
-        "Python atlassian-jwt",
-    );
-    let npm = match std::env::var_os("ASAP_NPM_DIR") {
-        Some(_) => script(
-            "node",
-            &scripts.join("connect_node.js"),
-            seconds,
-            "npm atlassian-jwt",
-        ),
-        None => {
-            eprintln!("note: npm atlassian-jwt was not measured: ASAP_NPM_DIR is not set");
-            Value::Null
-        }
-    };
+    let connect = connect::bench(&meter, seconds);
     let report = json!({
         "versions": { "jsonwebtoken": "12", "jwt-simple": "0.15 (pure-rust)" },
         "algorithms": algorithms,
-        "connect_hs256": { "ours": connect, "python_atlassian_jwt": python, "npm_atlassian_jwt": npm },
+        "connect_hs256": connect,
     });
     let text = serde_json::to_string_pretty(&report).expect("json");
     match out {

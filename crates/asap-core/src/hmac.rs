@@ -40,7 +40,22 @@ impl fmt::Display for HmacAlgorithm {
     }
 }
 
-/// A shared secret used as an HMAC key. `Debug` never shows it.
+/// A shared secret prepared as an HMAC key: the key schedule (RFC 2104's inner and outer
+/// hash states over the padded secret) is computed once, by [`HmacKey::new`], so that a
+/// [`sign`](HmacKey::sign) or [`verify_signature`](VerifyingKey::verify_signature) costs the
+/// hashing of its message and nothing more. Keep one per secret rather than one per token.
+/// `Debug` never shows it.
+///
+/// What is wiped, and what is not:
+///
+/// - The key does not keep the secret's bytes: the caller owns, and wipes, those.
+/// - The prepared states are key-equivalent (they sign like the secret). They live in aws-lc's
+///   `HMAC_CTX`, which aws-lc zeroes when the key is dropped (`HMAC_CTX_cleanup`, an
+///   `OPENSSL_cleanse` of the whole context); so is the copy each signature or verification
+///   works on, and the padded-secret buffers `HMAC_Init_ex` uses while preparing.
+/// - Not wiped: the bytes that Rust moves of the context leave behind in stack frames while
+///   [`HmacKey::new`] returns it (aws-lc-rs builds the context on its stack and moves it out);
+///   they stay there until the stack is reused.
 ///
 /// ```
 /// use asap_core::{HmacAlgorithm, HmacKey, VerifyingKey};
@@ -50,24 +65,33 @@ impl fmt::Display for HmacAlgorithm {
 /// assert!(HmacKey::new(b"other").verify_signature(HmacAlgorithm::HS256, b"header.claims", &tag).is_err());
 /// assert_eq!(format!("{key:?}"), "HmacKey(<redacted>)");
 /// ```
-pub struct HmacKey<'s> {
-    secret: &'s [u8],
+pub struct HmacKey {
+    /// The prepared HMAC-SHA256 key, the only algorithm there is.
+    hs256: hmac::Key,
 }
 
-impl<'s> HmacKey<'s> {
-    /// A key over `secret` (borrowed: the caller owns, and wipes, the secret).
-    pub fn new(secret: &'s [u8]) -> HmacKey<'s> {
-        HmacKey { secret }
+impl HmacKey {
+    /// Prepares `secret` as a key (the key schedule runs here, once).
+    pub fn new(secret: &[u8]) -> HmacKey {
+        HmacKey {
+            hs256: hmac::Key::new(HmacAlgorithm::HS256.aws_lc(), secret),
+        }
+    }
+
+    /// The prepared key for `alg`.
+    fn prepared(&self, alg: HmacAlgorithm) -> &hmac::Key {
+        match alg {
+            HmacAlgorithm::HS256 => &self.hs256,
+        }
     }
 
     /// The `alg` tag of `message`.
     pub fn sign(&self, alg: HmacAlgorithm, message: &[u8]) -> Vec<u8> {
-        let key = hmac::Key::new(alg.aws_lc(), self.secret);
-        hmac::sign(&key, message).as_ref().to_vec()
+        hmac::sign(self.prepared(alg), message).as_ref().to_vec()
     }
 }
 
-impl VerifyingKey for HmacKey<'_> {
+impl VerifyingKey for HmacKey {
     type Algorithm = HmacAlgorithm;
 
     /// Compares the tag in constant time (aws-lc-rs `hmac::verify`).
@@ -77,12 +101,11 @@ impl VerifyingKey for HmacKey<'_> {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), TokenError> {
-        let key = hmac::Key::new(alg.aws_lc(), self.secret);
-        hmac::verify(&key, message, signature).map_err(|_| TokenError::BadSignature)
+        hmac::verify(self.prepared(alg), message, signature).map_err(|_| TokenError::BadSignature)
     }
 }
 
-impl fmt::Debug for HmacKey<'_> {
+impl fmt::Debug for HmacKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("HmacKey(<redacted>)")
     }
@@ -110,5 +133,32 @@ mod tests {
             HmacKey::new(b"other").verify_signature(HmacAlgorithm::HS256, b"m", &tag),
             Err(TokenError::BadSignature)
         ));
+    }
+
+    #[test]
+    fn a_prepared_key_gives_the_rfc_4231_tags_for_every_message() {
+        // RFC 4231 test cases 2 (a short key) and 6 (a key longer than the block, hashed
+        // first), each signed twice with one prepared key: preparing once changes no tag.
+        let cases: [(&[u8], &[u8], &str); 2] = [
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+        ];
+        for (secret, message, expected) in cases {
+            let key = HmacKey::new(secret);
+            for _ in 0..2 {
+                let tag = key.sign(HmacAlgorithm::HS256, message);
+                let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(hex, expected);
+                assert!(key.verify_signature(HmacAlgorithm::HS256, message, &tag).is_ok());
+            }
+        }
     }
 }

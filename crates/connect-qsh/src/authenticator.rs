@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, Jws, JwsSignature, KeyId, PublicKeySource,
+    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, Jws, JwsSignature, KeyId, PublicKeySource,
     RegisteredClaims, SystemClock, TimeRule, TokenError,
 };
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::canonical::{RequestTarget, form_pairs, qsh_matches_request};
+use crate::canonical::{RequestTarget, form_decode, qsh_matches_target};
 use crate::claims::{CONTEXT_QSH, ConnectClaims};
 use crate::error::{AuthError, ConfigError, truncate};
 use crate::install_key::InstallKeys;
@@ -385,7 +385,7 @@ impl Authenticator {
         policy: QshPolicy,
     ) -> Result<VerifiedRequest, AuthError> {
         let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        self.authenticate_target(method.as_str(), target, headers, policy)
+        self.authenticate_target(method.as_str(), RequestTarget::split(target), headers, policy)
             .await
     }
 
@@ -398,24 +398,22 @@ impl Authenticator {
         headers: &HeaderMap,
         policy: QshPolicy,
     ) -> Result<VerifiedRequest, AuthError> {
-        let target = RequestTarget::split(url);
-        let path_and_query = if target.query.is_empty() {
-            Cow::Borrowed(target.path)
-        } else {
-            Cow::Owned(format!("{}?{}", target.path, target.query))
+        // Only the path and query: the origin is not the app's to check.
+        let target = RequestTarget {
+            origin: None,
+            ..RequestTarget::split(url)
         };
-        self.authenticate_target(method, &path_and_query, headers, policy)
-            .await
+        self.authenticate_target(method, target, headers, policy).await
     }
 
     async fn authenticate_target(
         &self,
         method: &str,
-        target: &str,
+        target: RequestTarget<'_>,
         headers: &HeaderMap,
         policy: QshPolicy,
     ) -> Result<VerifiedRequest, AuthError> {
-        let token = find_token(headers, RequestTarget::split(target).query)?;
+        let token = find_token(headers, target.query)?;
         let jws = Jws::parse(&token, self.max_token_bytes)?;
         let public_keys = match (jws.header().alg(), &self.public_keys) {
             ("HS256", _) => None,
@@ -448,7 +446,7 @@ impl Authenticator {
         let key_id = match public_keys {
             Some(keys) => Some(keys.verify(&jws, &signature, &claims).await?),
             None => {
-                signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
+                signature.verify(secret.hmac_key(), HmacAlgorithm::HS256)?;
                 None
             }
         };
@@ -497,7 +495,7 @@ impl Authenticator {
             .shared_secret(&client_key)
             .await?
             .ok_or_else(|| AuthError::UnknownIssuer(truncate(&client_key)))?;
-        signature.verify(&HmacKey::new(secret.expose().as_bytes()), HmacAlgorithm::HS256)?;
+        signature.verify(secret.hmac_key(), HmacAlgorithm::HS256)?;
         sessions.time.check(claims.time_claims(), self.clock.now())?;
         policy.admits(QshBinding::Session)?;
         tracing::debug!(client_key = &*client_key, "Connect session token accepted");
@@ -535,18 +533,19 @@ impl fmt::Debug for AuthenticatorBuilder {
 }
 
 /// The qsh rule, applied after the signature: `context-qsh` only where the route allows it;
-/// otherwise [`qsh_matches_request`] (raw or decoded path, upper-case method, constant time).
+/// otherwise [`qsh_matches_request`](crate::qsh_matches_request) (raw or decoded path, upper-case
+/// method, constant time).
 pub(crate) fn check_qsh(
     claimed: &str,
     method: &str,
-    target: &str,
+    target: RequestTarget<'_>,
     base_url: &str,
     policy: QshPolicy,
 ) -> Result<QshBinding, AuthError> {
     if claimed == CONTEXT_QSH {
         return policy.admits(QshBinding::Context).map(|()| QshBinding::Context);
     }
-    if qsh_matches_request(claimed, method, target, base_url)? {
+    if qsh_matches_target(claimed, method, target, base_url)? {
         Ok(QshBinding::Request)
     } else {
         Err(AuthError::QshMismatch)
@@ -565,10 +564,14 @@ pub(crate) fn find_token<'a>(headers: &'a HeaderMap, query: &'a str) -> Result<C
         (Some(value), None) => jwt_from_authorization(value)?,
     };
     let mut from_query: Option<Cow<'a, str>> = None;
-    for (key, value) in form_pairs(query) {
-        if key != "jwt" {
+    // Only the keys are decoded (a key without `%` or `+` is compared as it is); only the
+    // values of `jwt` keys.
+    for piece in query.split('&') {
+        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+        if form_decode(key) != "jwt" {
             continue;
         }
+        let value = form_decode(value);
         match &from_query {
             Some(previous) if *previous != value => {
                 return Err(AuthError::AmbiguousToken(
@@ -590,6 +593,18 @@ pub(crate) fn find_token<'a>(headers: &'a HeaderMap, query: &'a str) -> Result<C
 }
 
 fn jwt_from_authorization(value: &HeaderValue) -> Result<Option<&str>, AuthError> {
+    // The usual header in one pass over its bytes, with the same outcome as the rule below:
+    // `JWT `, then a token of visible ASCII without a space.
+    if let Some((scheme, token)) = value.as_bytes().split_at_checked(4)
+        && scheme.eq_ignore_ascii_case(b"JWT ")
+        && !token.is_empty()
+        && token
+            .iter()
+            .fold(true, |visible, b| visible & matches!(b, b'!'..=b'~'))
+        && let Ok(token) = std::str::from_utf8(token)
+    {
+        return Ok(Some(token));
+    }
     let Ok(value) = value.to_str() else {
         return Err(TokenError::Malformed("the Authorization header is not visible ASCII").into());
     };
@@ -610,6 +625,10 @@ mod tests {
     use super::*;
     use crate::canonical::qsh_of_canonical;
 
+    fn split(target: &str) -> RequestTarget<'_> {
+        RequestTarget::split(target)
+    }
+
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for v in values {
@@ -622,6 +641,7 @@ mod tests {
     fn token_from_header_or_query() {
         assert_eq!(find_token(&headers(&["JWT a.b.c"]), "").expect("found"), "a.b.c");
         assert_eq!(find_token(&headers(&["jwt a.b.c"]), "").expect("found"), "a.b.c");
+        assert_eq!(find_token(&headers(&["jWt a\tb"]), "").expect("found"), "a\tb");
         assert_eq!(
             find_token(&headers(&[]), "x=1&jwt=a.b.c").expect("found"),
             "a.b.c"
@@ -653,7 +673,7 @@ mod tests {
             Err(AuthError::MissingToken)
         ));
         assert_eq!(find_token(&headers(&["Bearer x"]), "jwt=t").expect("query"), "t");
-        for bad in ["JWT", "JWT  a.b.c", "JWT a b"] {
+        for bad in ["JWT", "JWT ", "JWT  a.b.c", "JWT a b", "JWT a.b.c "] {
             assert!(
                 matches!(
                     find_token(&headers(&[bad]), ""),
@@ -665,13 +685,30 @@ mod tests {
     }
 
     #[test]
+    fn a_header_that_is_not_visible_ascii_is_malformed_and_a_tab_is_no_separator() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(b"JWT a.b\x80c").expect("opaque bytes"),
+        );
+        assert!(matches!(
+            find_token(&map, ""),
+            Err(AuthError::Token(TokenError::Malformed(_)))
+        ));
+        assert!(matches!(
+            find_token(&headers(&["JWT\ta.b.c"]), ""),
+            Err(AuthError::MissingToken)
+        ));
+    }
+
+    #[test]
     fn context_qsh_needs_the_route_to_opt_in() {
         assert!(matches!(
-            check_qsh(CONTEXT_QSH, "GET", "/x", "", QshPolicy::RequestOnly),
+            check_qsh(CONTEXT_QSH, "GET", split("/x"), "", QshPolicy::RequestOnly),
             Err(AuthError::ContextQshNotAllowed)
         ));
         assert_eq!(
-            check_qsh(CONTEXT_QSH, "GET", "/x", "", QshPolicy::AllowContext).expect("allowed"),
+            check_qsh(CONTEXT_QSH, "GET", split("/x"), "", QshPolicy::AllowContext).expect("allowed"),
             QshBinding::Context
         );
     }
@@ -682,12 +719,12 @@ mod tests {
         let decoded = qsh_of_canonical("GET&/a b&");
         for claimed in [&raw, &decoded] {
             assert_eq!(
-                check_qsh(claimed, "GET", "/a%20b", "", QshPolicy::RequestOnly).expect("matches"),
+                check_qsh(claimed, "GET", split("/a%20b"), "", QshPolicy::RequestOnly).expect("matches"),
                 QshBinding::Request
             );
         }
         assert!(matches!(
-            check_qsh(&raw, "POST", "/a%20b", "", QshPolicy::RequestOnly),
+            check_qsh(&raw, "POST", split("/a%20b"), "", QshPolicy::RequestOnly),
             Err(AuthError::QshMismatch)
         ));
     }

@@ -7,10 +7,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A URL that cannot be canonicalised against its base URL.
@@ -25,14 +22,6 @@ pub enum QshError {
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
 }
-
-/// Everything but the RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`) is encoded; the
-/// percent-encoding crate writes uppercase hex, as the host does.
-const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// The canonical request of `method` on `url`, relative to `base_url`.
 ///
@@ -59,11 +48,9 @@ const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 pub fn canonical_request(method: &str, url: &str, base_url: &str) -> Result<String, QshError> {
     let target = RequestTarget::split(url);
     let relative = relative_path(&target, base_url)?;
-    Ok(join_canonical(
-        method,
-        &canonical_path(relative),
-        &canonical_query(target.query),
-    ))
+    let mut query = String::with_capacity(target.query.len() + 8);
+    push_canonical_query(&mut query, target.query);
+    Ok(join_canonical(method, relative, &query))
 }
 
 /// The `qsh` claim for `method` on `url` relative to `base_url`: the lowercase hex SHA-256 of
@@ -88,8 +75,55 @@ pub fn qsh_of_canonical(canonical_request: &str) -> String {
 
 /// Lowercase hex SHA-256.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    // Hex digits are ASCII, so always UTF-8.
+    std::str::from_utf8(&sha256_hex_digits(bytes))
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
+
+/// Lowercase hex SHA-256, on the stack.
+fn sha256_hex_digits(bytes: &[u8]) -> [u8; 64] {
+    let mut hex = [0u8; 64];
+    // 64 digits are exactly the 32 bytes of the digest: it cannot fail.
+    hex::encode_to_slice(sha256(bytes), &mut hex).unwrap_or_default();
+    hex
+}
+
+/// SHA-256, the one place that chooses how: through aws-lc-rs with the `auth` feature (its
+/// assembly; the feature links aws-lc for HMAC and signatures anyway), through the pure-Rust
+/// `sha2` crate without it (the standalone qsh links no C).
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    #[cfg(feature = "auth")]
+    {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
+    }
+    #[cfg(not(feature = "auth"))]
+    {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(bytes).into()
+    }
+}
+
+/// Whether `claimed` is the lowercase hex SHA-256 of `canonical`, in constant time: the
+/// digits are compared eight at a time, the differences OR-ed together without a branch, and
+/// only the total is looked at (its length is not secret: every `qsh` has 64).
+fn qsh_matches(canonical: &str, claimed: &str) -> subtle::Choice {
+    let ours = sha256_hex_digits(canonical.as_bytes());
+    let Ok(claimed) = <&[u8; 64]>::try_from(claimed.as_bytes()) else {
+        return subtle::Choice::from(0);
+    };
+    let word = |digits: &[u8]| u64::from_ne_bytes(digits.try_into().unwrap_or_default());
+    let difference = ours
+        .chunks_exact(8)
+        .zip(claimed.chunks_exact(8))
+        .fold(0u64, |acc, (a, b)| acc | (word(a) ^ word(b)));
+    difference.ct_eq(&0)
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 /// The inbound qsh rule: whether `claimed` is the qsh of the request `method` `target` (the
 /// request target as received) relative to `base_url`, over the raw path or over the path with
@@ -114,13 +148,23 @@ pub fn qsh_matches_request(
     target: &str,
     base_url: &str,
 ) -> Result<bool, QshError> {
+    qsh_matches_target(claimed, method, RequestTarget::split(target), base_url)
+}
+
+/// [`qsh_matches_request`] on a request target already split.
+pub(crate) fn qsh_matches_target(
+    claimed: &str,
+    method: &str,
+    target: RequestTarget<'_>,
+    base_url: &str,
+) -> Result<bool, QshError> {
     if method.bytes().any(|b| b.is_ascii_lowercase()) {
         return Ok(false);
     }
     let (raw, decoded) = inbound_canonical_requests(method, target, base_url)?;
-    let mut matches = qsh_of_canonical(&raw).as_bytes().ct_eq(claimed.as_bytes());
+    let mut matches = qsh_matches(&raw, claimed);
     if let Some(decoded) = decoded {
-        matches |= qsh_of_canonical(&decoded).as_bytes().ct_eq(claimed.as_bytes());
+        matches |= qsh_matches(&decoded, claimed);
     }
     Ok(bool::from(matches))
 }
@@ -130,16 +174,23 @@ pub fn qsh_matches_request(
 /// ([`decode_resource_preserving`]; the host signs over the decoded path, docs/connect.md).
 fn inbound_canonical_requests(
     method: &str,
-    url: &str,
+    target: RequestTarget<'_>,
     base_url: &str,
 ) -> Result<(String, Option<String>), QshError> {
-    let target = RequestTarget::split(url);
     let relative = relative_path(&target, base_url)?;
-    let query = canonical_query(target.query);
-    let raw = join_canonical(method, &canonical_path(relative), &query);
-    let decoded = decode_resource_preserving(relative)
+    // One buffer holds the raw canonical request; the query part is written once and copied
+    // into the decoded form when there is one.
+    let mut raw = String::with_capacity(method.len() + relative.len() + target.query.len() + 24);
+    push_method_and_path(&mut raw, method, relative);
+    let query_start = raw.len();
+    push_canonical_query(&mut raw, target.query);
+    // Without a `%` the decoded path is the raw one: no second canonical request.
+    let decoded = relative
+        .contains('%')
+        .then(|| decode_resource_preserving(relative))
+        .flatten()
         .filter(|decoded| decoded != relative)
-        .map(|decoded| join_canonical(method, &canonical_path(&decoded), &query));
+        .map(|decoded| join_canonical(method, &decoded, &raw[query_start..]));
     Ok((raw, decoded))
 }
 
@@ -166,11 +217,7 @@ fn decode_resource_preserving(path: &str) -> Option<String> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let escaped = match bytes.get(i..i + 3) {
-            Some([b'%', hi, lo]) => hex_value(*hi).zip(hex_value(*lo)).map(|(hi, lo)| (hi << 4) | lo),
-            _ => None,
-        };
-        match escaped {
+        match percent_escape(bytes, i) {
             Some(byte) if !matches!(byte, b'/' | b'\\' | b'%' | b'.' | b';') => {
                 out.push(byte);
                 i += 3;
@@ -188,8 +235,20 @@ fn hex_value(digit: u8) -> Option<u8> {
     char::from(digit).to_digit(16).and_then(|v| u8::try_from(v).ok())
 }
 
-fn join_canonical(method: &str, path: &str, query: &str) -> String {
-    format!("{}&{path}&{query}", method.to_ascii_uppercase())
+/// `UPPER(method) & canonical path(relative) & query`, `query` already canonical.
+fn join_canonical(method: &str, relative: &str, query: &str) -> String {
+    let mut out = String::with_capacity(method.len() + relative.len() + query.len() + 8);
+    push_method_and_path(&mut out, method, relative);
+    out.push_str(query);
+    out
+}
+
+/// `UPPER(method) & canonical path(relative) &`.
+fn push_method_and_path(out: &mut String, method: &str, relative: &str) {
+    out.extend(method.chars().map(|c| c.to_ascii_uppercase()));
+    out.push('&');
+    push_canonical_path(out, relative);
+    out.push('&');
 }
 
 /// A URL cut into origin, path and query without any normalisation: the qsh covers the bytes
@@ -206,15 +265,28 @@ pub(crate) struct RequestTarget<'a> {
 
 impl<'a> RequestTarget<'a> {
     pub(crate) fn split(url: &'a str) -> RequestTarget<'a> {
+        let is_path_start = |b: &u8| matches!(b, b'/' | b'?');
         // A fragment never reaches the server.
         let url = url.split_once('#').map_or(url, |(before, _)| before);
-        let (origin, rest) = match url.find("://") {
-            Some(i) if !url[..i].contains(['/', '?']) => {
-                let after = i + 3;
-                let end = url[after..].find(['/', '?']).map_or(url.len(), |j| after + j);
-                (Some(&url[..end]), &url[end..])
+        let bytes = url.as_bytes();
+        // `scheme://authority` when the first `/` or `?` is the `//` of a `://` (so that no
+        // `/` or `?` comes before the `://`).
+        let origin_end = match bytes.iter().position(is_path_start) {
+            Some(i) if i > 0 && bytes[i - 1] == b':' && bytes[i..].starts_with(b"//") => {
+                let after = i + 2;
+                Some(
+                    bytes[after..]
+                        .iter()
+                        .position(is_path_start)
+                        .map_or(bytes.len(), |j| after + j),
+                )
             }
-            _ => (None, url),
+            _ => None,
+        };
+        // Every index above is that of an ASCII byte (or the end), so a character boundary.
+        let (origin, rest) = match origin_end.and_then(|end| Some((url.get(..end)?, url.get(end..)?))) {
+            Some((origin, rest)) => (Some(origin), rest),
+            None => (None, url),
         };
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         RequestTarget { origin, path, query }
@@ -250,79 +322,300 @@ fn same_origin(a: &str, b: &str) -> Result<bool, QshError> {
 
 /// The canonical path rule: one trailing `/` removed, empty → `/`, a leading `/` ensured, and
 /// `&` (the separator of the canonical request) written `%26`; otherwise the path is kept as is.
-pub(crate) fn canonical_path(relative: &str) -> String {
+fn push_canonical_path(out: &mut String, relative: &str) {
     let path = relative.strip_suffix('/').unwrap_or(relative);
-    let path = path.replace('&', "%26");
-    if path.starts_with('/') {
-        path
-    } else {
-        format!("/{path}")
+    if !path.starts_with('/') {
+        out.push('/');
+    }
+    let mut pieces = path.split('&');
+    if let Some(first) = pieces.next() {
+        out.push_str(first);
+    }
+    for piece in pieces {
+        out.push_str("%26");
+        out.push_str(piece);
     }
 }
 
 /// The canonical query rule: form-decode every `key=value` pair (`+` is a space), drop `jwt`,
 /// encode keys and values as RFC 3986 unreserved, sort the pairs by encoded key, join repeated
 /// values with `,` after sorting them by decoded value, and write a valueless `a` as `a=`.
-pub(crate) fn canonical_query(query: &str) -> String {
-    let mut params: BTreeMap<String, Vec<Cow<'_, str>>> = BTreeMap::new();
-    for (key, value) in form_pairs(query) {
+///
+/// Written straight into `out`: the pairs are sorted once by (encoded key, decoded value), which
+/// gives each key's values in their order next to each other, and a key or value that needs no
+/// decoding or encoding is never copied (a unit test holds this to the rule written out with a
+/// map, on generated hostile queries).
+fn push_canonical_query(out: &mut String, query: &str) {
+    let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    for piece in query.split('&').filter(|piece| !piece.is_empty()) {
+        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let key = form_decode(key);
         if key == "jwt" {
             continue;
         }
-        params.entry(encode(&key)).or_default().push(value);
+        params.push((encode(key), form_decode(value)));
     }
-    let mut out = String::with_capacity(query.len() + 16);
-    for (encoded_key, mut values) in params {
-        // Sorted by decoded value (the host's behaviour, not the encoded order the spec text
-        // suggests), comparing UTF-16 code units as Java's `String.compareTo` does.
-        values.sort_by(|a, b| java_string_order(a, b));
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(&encoded_key);
-        out.push('=');
-        for (i, value) in values.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+    // Sorted by decoded value (the host's behaviour, not the encoded order the spec text
+    // suggests), comparing UTF-16 code units as Java's `String.compareTo` does.
+    params.sort_unstable_by(|(a_key, a_value), (b_key, b_value)| {
+        a_key.cmp(b_key).then_with(|| java_string_order(a_value, b_value))
+    });
+    let mut previous: Option<&str> = None;
+    for (key, value) in &params {
+        if previous == Some(key) {
+            out.push(',');
+        } else {
+            if previous.is_some() {
+                out.push('&');
             }
-            out.push_str(&encode(value));
+            out.push_str(key);
+            out.push('=');
         }
-    }
-    out
-}
-
-/// The `key=value` pairs of an `application/x-www-form-urlencoded` query: split on `&`, empty
-/// pieces skipped, `+` is a space, `%XX` decoded, invalid UTF-8 replaced by U+FFFD (as the host's
-/// servlet container and Python's `parse_qs` do).
-pub(crate) fn form_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    query.split('&').filter(|piece| !piece.is_empty()).map(|piece| {
-        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-        (form_decode(key), form_decode(value))
-    })
-}
-
-fn form_decode(s: &str) -> Cow<'_, str> {
-    if s.contains('+') {
-        let spaced = s.replace('+', " ");
-        Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
-    } else {
-        percent_decode_str(s).decode_utf8_lossy()
+        push_encoded(out, value);
+        previous = Some(key);
     }
 }
 
-fn encode(s: &str) -> String {
-    utf8_percent_encode(s, QUERY_ENCODE).to_string()
+/// One `application/x-www-form-urlencoded` key or value decoded: `+` is a space, `%XX` decoded
+/// (a `%` without two hex digits stays as it is), invalid UTF-8 replaced by U+FFFD (as the
+/// host's servlet container and Python's `parse_qs` do). Borrowed when there is nothing to
+/// decode.
+pub(crate) fn form_decode(s: &str) -> Cow<'_, str> {
+    let bytes = s.as_bytes();
+    let Some(first) = bytes.iter().position(|&b| b == b'%' || b == b'+') else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..first]);
+    let mut i = first;
+    while let Some(&byte) = bytes.get(i) {
+        let (decoded, width) = match byte {
+            b'+' => (b' ', 1),
+            b'%' => match percent_escape(bytes, i) {
+                Some(escaped) => (escaped, 3),
+                None => (b'%', 1),
+            },
+            other => (other, 1),
+        };
+        out.push(decoded);
+        i += width;
+    }
+    match String::from_utf8(out) {
+        Ok(decoded) => Cow::Owned(decoded),
+        Err(invalid) => Cow::Owned(String::from_utf8_lossy(invalid.as_bytes()).into_owned()),
+    }
+}
+
+/// The byte a `%XX` escape at `i` stands for, when `bytes[i..]` starts with one.
+fn percent_escape(bytes: &[u8], i: usize) -> Option<u8> {
+    match bytes.get(i..i + 3) {
+        Some([b'%', hi, lo]) => hex_value(*hi).zip(hex_value(*lo)).map(|(hi, lo)| (hi << 4) | lo),
+        _ => None,
+    }
+}
+
+/// The RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`): the only ones the canonical
+/// query leaves unencoded.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// `s` percent-encoded: every UTF-8 byte but the unreserved ones written `%XX`, uppercase hex
+/// as the host writes it. Borrowed when nothing needs encoding.
+fn encode(s: Cow<'_, str>) -> Cow<'_, str> {
+    if s.bytes().all(is_unreserved) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() * 3);
+    push_encoded(&mut out, &s);
+    Cow::Owned(out)
+}
+
+fn push_encoded(out: &mut String, s: &str) {
+    // `s[run..i]` is a run of unreserved (ASCII) bytes, so both ends are character boundaries.
+    let mut run = 0;
+    for (i, &byte) in s.as_bytes().iter().enumerate() {
+        if is_unreserved(byte) {
+            continue;
+        }
+        out.push_str(s.get(run..i).unwrap_or_default());
+        out.push('%');
+        out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_UPPER[usize::from(byte & 0x0f)]));
+        run = i + 1;
+    }
+    out.push_str(s.get(run..).unwrap_or_default());
 }
 
 /// Java's `String.compareTo`: lexicographic over UTF-16 code units. It differs from Rust's
 /// (code point) order only between a character above U+FFFF and one in U+E000..=U+FFFF.
+///
+/// So the UTF-8 bytes decide (their order is the code points'), unless the first bytes that
+/// differ are both at least `0xEE`, the lead bytes from U+E000 up, where the UTF-16 units
+/// decide.
 fn java_string_order(a: &str, b: &str) -> Ordering {
-    a.encode_utf16().cmp(b.encode_utf16())
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    match x.iter().zip(y).position(|(p, q)| p != q) {
+        None => x.len().cmp(&y.len()),
+        Some(i) if x[i] < 0xEE || y[i] < 0xEE => x[i].cmp(&y[i]),
+        Some(_) => a.encode_utf16().cmp(b.encode_utf16()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn canonical_path(relative: &str) -> String {
+        let mut out = String::new();
+        push_canonical_path(&mut out, relative);
+        out
+    }
+
+    fn canonical_query(query: &str) -> String {
+        let mut out = String::new();
+        push_canonical_query(&mut out, query);
+        out
+    }
+
+    /// The canonical query rule written out the straightforward way, on the percent-encoding
+    /// crate and a map: what [`push_canonical_query`] must give on every query.
+    fn reference_canonical_query(query: &str) -> String {
+        const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let decode = |s: &str| {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let encode = |s: &str| utf8_percent_encode(s, UNRESERVED).to_string();
+        let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for piece in query.split('&').filter(|piece| !piece.is_empty()) {
+            let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let key = decode(key);
+            if key != "jwt" {
+                params.entry(encode(&key)).or_default().push(decode(value));
+            }
+        }
+        let mut out = Vec::new();
+        for (key, mut values) in params {
+            values.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            let values: Vec<String> = values.iter().map(|v| encode(v)).collect();
+            out.push(format!("{key}={}", values.join(",")));
+        }
+        out.join("&")
+    }
+
+    /// The canonical path rule written out the straightforward way.
+    fn reference_canonical_path(relative: &str) -> String {
+        let path = relative.strip_suffix('/').unwrap_or(relative).replace('&', "%26");
+        if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        }
+    }
+
+    /// The split written out the straightforward way: origin, path and query as `str` searches.
+    fn reference_split(url: &str) -> (Option<&str>, &str, &str) {
+        let url = url.split_once('#').map_or(url, |(before, _)| before);
+        let (origin, rest) = match url.find("://") {
+            Some(i) if !url[..i].contains(['/', '?']) => {
+                let after = i + 3;
+                let end = url[after..].find(['/', '?']).map_or(url.len(), |j| after + j);
+                (Some(&url[..end]), &url[end..])
+            }
+            _ => (None, url),
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        (origin, path, query)
+    }
+
+    /// Hostile query and path text: every character class the rules treat apart (unreserved,
+    /// `&`, `=`, `+`, `%` with and without hex digits, `jwt` spelled out and encoded, `/`,
+    /// `;`, `?`, `#`, `://`, controls, non-ASCII from U+0080 to the astral planes, escapes of invalid
+    /// UTF-8), in short runs so that keys repeat.
+    fn hostile() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("a".to_owned()),
+            Just("B".to_owned()),
+            Just("jwt".to_owned()),
+            Just("j%77t".to_owned()),
+            Just("%6A%57T".to_owned()),
+            Just("&".to_owned()),
+            Just("&&".to_owned()),
+            Just("=".to_owned()),
+            Just("+".to_owned()),
+            Just("%".to_owned()),
+            Just("%2".to_owned()),
+            Just("%zz".to_owned()),
+            Just("%2B".to_owned()),
+            Just("%26".to_owned()),
+            Just("%3d".to_owned()),
+            Just("%FF".to_owned()),
+            Just("%C3".to_owned()),
+            Just("%C3%A9".to_owned()),
+            Just("%EF%BC%81".to_owned()),
+            Just("%F0%9F%98%80".to_owned()),
+            Just("/".to_owned()),
+            Just("?".to_owned()),
+            Just("#".to_owned()),
+            Just(":".to_owned()),
+            Just("://".to_owned()),
+            Just(";".to_owned()),
+            Just("-._~".to_owned()),
+            Just("*".to_owned()),
+            any::<char>().prop_map(String::from),
+            "[\\u{0}-\\u{7f}]{1,3}",
+            "[\\u{e000}-\\u{ffff}\\u{10000}-\\u{10ffff}]",
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn the_canonical_query_is_the_rule_written_out(query in hostile()) {
+            prop_assert_eq!(canonical_query(&query), reference_canonical_query(&query));
+        }
+
+        #[test]
+        fn the_split_is_the_rule_written_out(
+            scheme in prop_oneof![Just(""), Just("https"), Just("a/b"), Just("x?y"), Just("h:")],
+            sep in prop_oneof![Just(""), Just("://"), Just(":/"), Just(":///"), Just("//")],
+            rest in hostile(),
+            tail in prop_oneof![Just(""), Just("#f"), Just("?q#f"), Just("://x/y?z")],
+        ) {
+            let url = format!("{scheme}{sep}{rest}{tail}");
+            let t = RequestTarget::split(&url);
+            prop_assert_eq!((t.origin, t.path, t.query), reference_split(&url));
+        }
+
+        #[test]
+        fn the_canonical_path_is_the_rule_written_out(path in hostile()) {
+            prop_assert_eq!(canonical_path(&path), reference_canonical_path(&path));
+        }
+
+        #[test]
+        fn form_decoding_is_the_percent_encoding_crates(text in hostile()) {
+            let expected = percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned();
+            prop_assert_eq!(form_decode(&text), expected);
+        }
+
+        #[test]
+        fn java_order_is_utf16_order(a in hostile(), b in hostile()) {
+            prop_assert_eq!(java_string_order(&a, &b), a.encode_utf16().cmp(b.encode_utf16()));
+        }
+    }
 
     #[test]
     fn canonical_path_removes_one_trailing_slash_only() {
@@ -403,10 +696,11 @@ mod tests {
 
     #[test]
     fn decoded_variant_only_when_the_path_has_escapes() {
-        let (raw, decoded) = inbound_canonical_requests("GET", "/a%20b/c%26d", "").expect("valid");
+        let inbound = |url| inbound_canonical_requests("GET", RequestTarget::split(url), "");
+        let (raw, decoded) = inbound("/a%20b/c%26d").expect("valid");
         assert_eq!(raw, "GET&/a%20b/c%26d&");
         assert_eq!(decoded.as_deref(), Some("GET&/a b/c%26d&"));
-        let (_, decoded) = inbound_canonical_requests("GET", "/plain", "").expect("valid");
+        let (_, decoded) = inbound("/plain").expect("valid");
         assert_eq!(decoded, None);
     }
 
@@ -435,6 +729,20 @@ mod tests {
         // Invalid UTF-8 gives no decoded form rather than U+FFFD for several byte strings.
         assert_eq!(decoded("/%FF"), None);
         assert_eq!(decoded("/%C3"), None);
+    }
+
+    #[cfg(feature = "auth")]
+    #[test]
+    fn aws_lc_sha256_is_the_sha2_crates() {
+        use sha2::Digest as _;
+        // Every length across the one- and two-block boundaries (55, 56, 64, 119, 120, 128).
+        for len in 0..300usize {
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| u8::try_from((i * 31 + len) % 251).unwrap_or(0))
+                .collect();
+            let expected: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+            assert_eq!(sha256(&bytes), expected, "len {len}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, HmacKey, InMemoryReplayGuard, Jws, KeyId, PublicKeySource,
+    Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, InMemoryReplayGuard, Jws, KeyId, PublicKeySource,
     ReplayGuard, SystemClock, TimeRule, TokenUse,
 };
 use http::{HeaderMap, Method, Uri};
@@ -399,8 +399,8 @@ impl Lifecycle {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<VerifiedCallback, AuthError> {
-        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let token = find_token(headers, RequestTarget::split(target).query)?;
+        let target = RequestTarget::split(uri.path_and_query().map_or("/", |pq| pq.as_str()));
+        let token = find_token(headers, target.query)?;
         let jws = Jws::parse(&token, self.max_token_bytes)?;
         let by_install_key = match jws.header().alg() {
             "RS256" => true,
@@ -422,8 +422,7 @@ impl Lifecycle {
                 .tenant(claims.issuer())
                 .await?
                 .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
-            let key = HmacKey::new(tenant.shared_secret().expose().as_bytes());
-            signed.verify(&key, HmacAlgorithm::HS256)?;
+            signed.verify(tenant.shared_secret().hmac_key(), HmacAlgorithm::HS256)?;
             CallbackSignature::CurrentSharedSecret
         };
         self.time.check(claims.time_claims(), self.clock.now())?;

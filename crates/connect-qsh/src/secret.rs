@@ -1,13 +1,24 @@
-//! The tenant's shared secret: never printed, wiped from memory when dropped.
+//! The tenant's shared secret: never printed, wiped from memory when dropped, prepared as an
+//! HMAC key once.
 
 use std::fmt;
 use std::sync::Arc;
 
+use asap_core::HmacKey;
 use zeroize::Zeroizing;
 
 /// A tenant's Connect shared secret, the HS256 key for every request between the app and that
-/// tenant. Cheap to clone; `Debug` never shows it; the bytes are zeroed when the last clone
-/// is dropped.
+/// tenant. Cheap to clone; `Debug` never shows it.
+///
+/// The secret is prepared as an HMAC key when it is made ([`HmacKey`]), so that signing or
+/// verifying a token with it runs no key schedule: keep the `SharedSecret` (a
+/// [`SharedSecretStore`](crate::SharedSecretStore) keeps it with the tenant) rather than
+/// making one per request.
+///
+/// Wiped when the last clone is dropped: the secret's bytes (zeroized) and the prepared key
+/// (aws-lc zeroes its HMAC context). Not wiped: what the caller's `String` left behind before
+/// it was handed over (a reallocation, a copy it kept), and the stack bytes that moving the
+/// prepared context out of aws-lc-rs leaves behind (see [`HmacKey`]).
 ///
 /// ```
 /// use connect_qsh::SharedSecret;
@@ -16,17 +27,30 @@ use zeroize::Zeroizing;
 /// assert_eq!(secret.expose(), "s3cr3t");
 /// ```
 #[derive(Clone)]
-pub struct SharedSecret(Arc<Zeroizing<String>>);
+pub struct SharedSecret(Arc<Prepared>);
+
+/// The secret and the HMAC key made from it, shared by every clone.
+struct Prepared {
+    secret: Zeroizing<String>,
+    key: HmacKey,
+}
 
 impl SharedSecret {
-    /// Wraps a shared secret as received in the `installed` callback.
+    /// Wraps a shared secret as received in the `installed` callback, and prepares its HMAC key.
     pub fn new(secret: impl Into<String>) -> SharedSecret {
-        SharedSecret(Arc::new(Zeroizing::new(secret.into())))
+        let secret = Zeroizing::new(secret.into());
+        let key = HmacKey::new(secret.as_bytes());
+        SharedSecret(Arc::new(Prepared { secret, key }))
     }
 
-    /// The secret itself, for signing and for storing. Handle with care.
+    /// The secret itself, for storing. Handle with care.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.0.secret
+    }
+
+    /// The HS256 key, prepared once when the secret was made.
+    pub(crate) fn hmac_key(&self) -> &HmacKey {
+        &self.0.key
     }
 }
 
@@ -55,5 +79,36 @@ impl From<String> for SharedSecret {
 impl From<&str> for SharedSecret {
     fn from(s: &str) -> Self {
         SharedSecret::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use asap_core::{HmacAlgorithm, VerifyingKey};
+
+    use super::*;
+    use crate::{InMemorySharedSecretStore, SharedSecretStore};
+
+    #[tokio::test]
+    async fn the_prepared_key_is_the_secrets_and_made_once_for_every_clone_and_lookup() {
+        let secret = SharedSecret::new("s3cr3t");
+        let tag = HmacKey::new(b"s3cr3t").sign(HmacAlgorithm::HS256, b"input");
+        assert!(
+            secret
+                .hmac_key()
+                .verify_signature(HmacAlgorithm::HS256, b"input", &tag)
+                .is_ok()
+        );
+        // Clones, and what a store hands out, share the one key made by `new`.
+        let store = InMemorySharedSecretStore::new();
+        store.insert("tenant", secret.clone());
+        let found = store
+            .shared_secret("tenant")
+            .await
+            .expect("in memory")
+            .expect("inserted");
+        assert!(std::ptr::eq(secret.clone().hmac_key(), secret.hmac_key()));
+        assert!(std::ptr::eq(found.hmac_key(), secret.hmac_key()));
+        assert_eq!(format!("{:?}", secret.hmac_key()), "HmacKey(<redacted>)");
     }
 }

@@ -13,7 +13,7 @@ use crate::authenticator::connect_time_rule;
 use crate::claims::ConnectClaims;
 use crate::error::ConfigError;
 use crate::secret::SharedSecret;
-use crate::signer::encode_hs256;
+use crate::signer::encode_hs256_value;
 
 /// The response header that carries a freshly minted session token (atlassian-connect-express
 /// names it `X-acpt`; HTTP header names are case-insensitive).
@@ -85,7 +85,7 @@ impl SessionTokens {
         if let Some(context) = page.context() {
             claims.insert("context".into(), context.clone());
         }
-        encode_hs256(&Value::Object(claims), secret)
+        encode_hs256_value(&Value::Object(claims), secret)
     }
 }
 

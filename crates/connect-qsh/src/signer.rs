@@ -4,9 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asap_core::{Algorithm, Clock, HmacAlgorithm, HmacKey, KeyId, PrivateKey, SystemClock, encode_compact};
+use asap_core::{Algorithm, Clock, HmacAlgorithm, KeyId, PrivateKey, SystemClock, encode_compact};
 use http::HeaderValue;
-use serde_json::{Map, Value};
 
 use crate::canonical::qsh;
 use crate::error::{ConfigError, SignError};
@@ -103,8 +102,25 @@ impl ConnectSigner {
         url: &str,
         base_url: &str,
     ) -> Result<String, SignError> {
-        let claims = self.claims(method, url, base_url)?;
-        Ok(encode_hs256(&claims, secret))
+        Ok(self.sign_with_qsh(secret, &qsh(method, url, base_url)?))
+    }
+
+    /// A token whose `qsh` claim is `qsh`, as the caller computed it: the [`qsh`](crate::qsh)
+    /// of a request, or [`CONTEXT_QSH`](crate::CONTEXT_QSH) for a token bound to no request
+    /// (what the product hands a page through `AP.context.getToken()`, for an app that plays
+    /// the product in its tests). [`ConnectSigner::sign`] is this on the request's `qsh`.
+    ///
+    /// ```
+    /// use connect_qsh::{CONTEXT_QSH, ConnectSigner, SharedSecret, qsh};
+    /// let signer = ConnectSigner::new("client-key");
+    /// let secret = SharedSecret::new("s3cr3t");
+    /// let bound = signer.sign_with_qsh(&secret, &qsh("GET", "/panel?x=1", "")?);
+    /// let context = signer.sign_with_qsh(&secret, CONTEXT_QSH);
+    /// assert_ne!(bound, context);
+    /// # Ok::<(), connect_qsh::QshError>(())
+    /// ```
+    pub fn sign_with_qsh(&self, secret: &SharedSecret, qsh: &str) -> String {
+        encode_hs256(&self.claims_json(qsh), secret)
     }
 
     /// Like [`ConnectSigner::sign`], but RS256 with `key` (an RSA private key) and `kid` in
@@ -132,34 +148,41 @@ impl ConnectSigner {
         url: &str,
         base_url: &str,
     ) -> Result<String, SignError> {
-        let claims = self.claims(method, url, base_url)?;
+        let claims = self.claims_json(&qsh(method, url, base_url)?);
         let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid.as_str()});
         // Serialising a `Value` cannot fail.
-        let (header, claims) = (
-            serde_json::to_vec(&header).unwrap_or_default(),
-            serde_json::to_vec(&claims).unwrap_or_default(),
-        );
+        let header = serde_json::to_vec(&header).unwrap_or_default();
         encode_compact(&header, &claims, |input| key.sign(Algorithm::RS256, input)).map_err(SignError::Key)
     }
 
-    /// The claims of a token for `method` on `url` relative to `base_url`.
-    fn claims(&self, method: &str, url: &str, base_url: &str) -> Result<Value, SignError> {
-        let qsh = qsh(method, url, base_url)?;
+    /// The claims JSON of a token with this `qsh`: `aud`, `exp`, `iat`, `iss`, `qsh`, `sub`,
+    /// written out in that (a `serde_json::Map`'s) order, each string through serde_json.
+    fn claims_json(&self, qsh: &str) -> Vec<u8> {
         let now = self.clock.now();
         // Bounded by MAX_CONNECT_LIFETIME, so it fits.
         let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
-        let mut claims = Map::new();
-        claims.insert("iss".into(), Value::String(self.issuer.clone()));
-        claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), now.saturating_add(lifetime).into());
-        claims.insert("qsh".into(), Value::String(qsh));
-        if let Some(sub) = &self.subject {
-            claims.insert("sub".into(), Value::String(sub.clone()));
-        }
+        let optional = |claim: &Option<String>| claim.as_ref().map_or(0, String::len);
+        let mut json = Vec::with_capacity(
+            96 + self.issuer.len() + qsh.len() + optional(&self.subject) + optional(&self.audience),
+        );
+        json.push(b'{');
         if let Some(aud) = &self.audience {
-            claims.insert("aud".into(), Value::String(aud.clone()));
+            push_string_claim(&mut json, "aud", aud);
+            json.push(b',');
         }
-        Ok(Value::Object(claims))
+        push_integer_claim(&mut json, "exp", now.saturating_add(lifetime));
+        json.push(b',');
+        push_integer_claim(&mut json, "iat", now);
+        json.push(b',');
+        push_string_claim(&mut json, "iss", &self.issuer);
+        json.push(b',');
+        push_string_claim(&mut json, "qsh", qsh);
+        if let Some(sub) = &self.subject {
+            json.push(b',');
+            push_string_claim(&mut json, "sub", sub);
+        }
+        json.push(b'}');
+        json
     }
 
     /// [`ConnectSigner::sign`] as an `Authorization: JWT <token>` header value (marked
@@ -178,13 +201,45 @@ impl ConnectSigner {
     }
 }
 
-/// An HS256 compact JWS of `claims` with header `{"alg":"HS256","typ":"JWT"}`.
-pub(crate) fn encode_hs256(claims: &Value, secret: &SharedSecret) -> String {
+/// `"name":"value"`, the value escaped by serde_json (`name` needs no escaping). A value without
+/// a control character, `"` or `\` (a client key, a hex `qsh`) is what serde_json writes
+/// unchanged, and is copied as it is.
+fn push_string_claim(json: &mut Vec<u8>, name: &str, value: &str) {
+    json.push(b'"');
+    json.extend_from_slice(name.as_bytes());
+    json.extend_from_slice(b"\":");
+    let plain = value
+        .bytes()
+        .fold(true, |plain, b| plain & !(b < 0x20 || b == b'"' || b == b'\\'));
+    if plain {
+        json.push(b'"');
+        json.extend_from_slice(value.as_bytes());
+        json.push(b'"');
+    } else {
+        // Writing to a `Vec` cannot fail.
+        serde_json::to_writer(&mut *json, value).unwrap_or_default();
+    }
+}
+
+/// `"name":value`, as serde_json writes an integer.
+fn push_integer_claim(json: &mut Vec<u8>, name: &str, value: i64) {
+    json.push(b'"');
+    json.extend_from_slice(name.as_bytes());
+    json.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *json, &value).unwrap_or_default();
+}
+
+/// [`encode_hs256`] of a claims `Value`.
+pub(crate) fn encode_hs256_value(claims: &serde_json::Value, secret: &SharedSecret) -> String {
     // Serialising a `Value` cannot fail.
-    let claims = serde_json::to_vec(claims).unwrap_or_default();
-    let key = HmacKey::new(secret.expose().as_bytes());
-    let signed = encode_compact(br#"{"alg":"HS256","typ":"JWT"}"#, &claims, |input| {
-        Ok::<_, std::convert::Infallible>(key.sign(HmacAlgorithm::HS256, input))
+    encode_hs256(&serde_json::to_vec(claims).unwrap_or_default(), secret)
+}
+
+/// An HS256 compact JWS of the `claims` JSON with header `{"alg":"HS256","typ":"JWT"}`, signed
+/// with the secret's prepared key.
+pub(crate) fn encode_hs256(claims: &[u8], secret: &SharedSecret) -> String {
+    let signed = encode_compact(br#"{"alg":"HS256","typ":"JWT"}"#, claims, |input| {
+        Ok::<_, std::convert::Infallible>(secret.hmac_key().sign(HmacAlgorithm::HS256, input))
     });
     match signed {
         Ok(token) => token,
@@ -205,7 +260,7 @@ impl fmt::Debug for ConnectSigner {
 
 #[cfg(test)]
 mod tests {
-    use asap_core::{Jws, ManualClock, RegisteredClaims};
+    use asap_core::{HmacKey, Jws, ManualClock, RegisteredClaims};
 
     use super::*;
 
@@ -246,6 +301,53 @@ mod tests {
             Some(crate::canonical::qsh_of_canonical("GET&/x&a=1&b=2"))
         );
         assert!(claims.aud.is_empty());
+    }
+
+    #[test]
+    fn claims_json_is_what_serde_json_writes_for_the_same_claims() {
+        use serde_json::{Map, Value, json};
+        for text in [
+            "plain",
+            "quote\" back\\slash",
+            "ctl\u{0}\u{1f}\u{7f}\n\t",
+            "café ☃ 😀",
+            "</script>",
+            "",
+        ] {
+            for optional in [false, true] {
+                let mut signer = ConnectSigner::new(text).clock(Arc::new(ManualClock::new(-7)));
+                // Inserted in key order: the same bytes with or without serde_json's
+                // `preserve_order`.
+                let mut expected = Map::new();
+                if optional {
+                    signer = signer.subject(text).audience(text);
+                    expected.insert("aud".into(), json!(text));
+                }
+                expected.insert("exp".into(), json!(-7 + 180));
+                expected.insert("iat".into(), json!(-7));
+                expected.insert("iss".into(), json!(text));
+                expected.insert("qsh".into(), json!(text));
+                if optional {
+                    expected.insert("sub".into(), json!(text));
+                }
+                assert_eq!(
+                    String::from_utf8(signer.claims_json(text)),
+                    String::from_utf8(serde_json::to_vec(&Value::Object(expected)).expect("serialises")),
+                    "{text:?} {optional}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sign_is_sign_with_qsh_on_the_requests_qsh() {
+        let signer = ConnectSigner::new("app").clock(Arc::new(ManualClock::new(1_000)));
+        let secret = SharedSecret::new("s");
+        let qsh = crate::canonical::qsh("GET", "/x?b=2&a=1", "").expect("qsh");
+        assert_eq!(
+            signer.sign(&secret, "GET", "/x?b=2&a=1", "").expect("signed"),
+            signer.sign_with_qsh(&secret, &qsh)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use asap_core::{Clock, SystemClock};
 use serde_json::{Map, Value};
 
 use crate::error::SignError;
-use crate::signer::encode_hs256;
+use crate::signer::encode_hs256_value;
 use crate::store::Tenant;
 
 /// The `grant_type` of the token request.
@@ -97,7 +97,7 @@ impl UserAssertion {
         claims.insert("aud".into(), Value::String(self.authorization_server.to_string()));
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), now.saturating_add(lifetime).into());
-        Ok(encode_hs256(&Value::Object(claims), tenant.shared_secret()))
+        Ok(encode_hs256_value(&Value::Object(claims), tenant.shared_secret()))
     }
 }
 
