@@ -22,7 +22,7 @@ use serde_json::{Map, Number, Value};
 pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Option<String>> {
     let mut map = Map::new();
     walk_object(bytes, |key, value| {
-        map.insert(key.into_owned(), value);
+        map.insert(key.into_owned(), value.into_value());
         Ok::<(), std::convert::Infallible>(())
     })
     .map_err(|e| match e {
@@ -45,11 +45,11 @@ pub(crate) enum WalkError<E> {
 
 /// Walks one JSON object field by field, refusing duplicate keys at any depth like
 /// [`parse_json_object`], without building a map: keys are borrowed from the input where they
-/// have no escapes, and each value is handed to `on_field` once. The verifier uses this for
-/// every token, so it allocates only for the values it keeps.
+/// have no escapes, and each value is handed to `on_field` once, as a [`FieldValue`]. The
+/// verifier uses this for every token, so it allocates only for the values it keeps.
 pub(crate) fn walk_object<'de, E>(
     bytes: &'de [u8],
-    mut on_field: impl FnMut(Cow<'de, str>, Value) -> Result<(), E>,
+    mut on_field: impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
 ) -> Result<(), WalkError<E>> {
     if let Some(walked) = flat::walk(bytes, &mut on_field) {
         return walked;
@@ -57,10 +57,39 @@ pub(crate) fn walk_object<'de, E>(
     walk_object_general(bytes, on_field)
 }
 
+/// One field's value as [`walk_object`] hands it over: still borrowed from the input when the
+/// flat path read it, so that a field the caller ignores (a header's `typ`), or reads as a
+/// string without keeping it, costs no allocation.
+pub(crate) struct FieldValue<'de>(FieldRepr<'de>);
+
+enum FieldRepr<'de> {
+    Flat(flat::Flat<'de>),
+    Json(Value),
+}
+
+impl<'de> FieldValue<'de> {
+    /// The value as JSON.
+    pub(crate) fn into_value(self) -> Value {
+        match self.0 {
+            FieldRepr::Flat(flat) => flat::to_value(flat),
+            FieldRepr::Json(value) => value,
+        }
+    }
+
+    /// The value when it is a string.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match &self.0 {
+            FieldRepr::Flat(flat::Flat::Str(s)) => Some(s),
+            FieldRepr::Json(Value::String(s)) => Some(s),
+            FieldRepr::Flat(_) | FieldRepr::Json(_) => None,
+        }
+    }
+}
+
 /// [`walk_object`] through serde_json: every input, whatever its shape.
 fn walk_object_general<'de, E>(
     bytes: &'de [u8],
-    on_field: impl FnMut(Cow<'de, str>, Value) -> Result<(), E>,
+    mut on_field: impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
 ) -> Result<(), WalkError<E>> {
     let duplicate = RefCell::new(None);
     let refused = RefCell::new(None);
@@ -69,7 +98,7 @@ fn walk_object_general<'de, E>(
             duplicate: &duplicate,
         },
         refused: &refused,
-        on_field,
+        on_field: |key, value| on_field(key, FieldValue(FieldRepr::Json(value))),
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let walked = de.deserialize_map(walker).and_then(|()| de.end());
@@ -146,7 +175,7 @@ mod flat {
 
     use serde_json::Value;
 
-    use super::WalkError;
+    use super::{FieldRepr, FieldValue, WalkError};
 
     /// More keys than this go the general way (its duplicate check scales).
     pub(super) const MAX_FIELDS: usize = 16;
@@ -166,7 +195,7 @@ mod flat {
     };
 
     #[derive(Clone, Copy)]
-    enum Flat<'de> {
+    pub(super) enum Flat<'de> {
         Str(&'de str),
         Int(u64),
         Bool(bool),
@@ -273,7 +302,7 @@ mod flat {
         }
     }
 
-    fn to_value(flat: Flat<'_>) -> Value {
+    pub(super) fn to_value(flat: Flat<'_>) -> Value {
         match flat {
             Flat::Str(s) => Value::String(s.to_owned()),
             Flat::Int(n) => Value::Number(n.into()),
@@ -304,7 +333,7 @@ mod flat {
     /// `Some` when `bytes` has the flat shape (then the walk's result), `None` otherwise.
     pub(super) fn walk<'de, E>(
         bytes: &'de [u8],
-        on_field: &mut impl FnMut(Cow<'de, str>, Value) -> Result<(), E>,
+        on_field: &mut impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
     ) -> Option<Result<(), WalkError<E>>> {
         let mut fields = [("", Flat::Null); MAX_FIELDS];
         let mut n = 0;
@@ -342,7 +371,7 @@ mod flat {
             return None;
         }
         for &(key, value) in &fields[..n] {
-            if let Err(e) = on_field(Cow::Borrowed(key), to_value(value)) {
+            if let Err(e) = on_field(Cow::Borrowed(key), FieldValue(FieldRepr::Flat(value))) {
                 return Some(Err(WalkError::Field(e)));
             }
         }
@@ -484,7 +513,7 @@ mod tests {
     fn walk(bytes: &[u8]) -> Result<Vec<(String, Value)>, WalkError<()>> {
         let mut out = Vec::new();
         walk_object(bytes, |k, v| {
-            out.push((k.into_owned(), v));
+            out.push((k.into_owned(), v.into_value()));
             Ok::<(), ()>(())
         })?;
         Ok(out)
@@ -538,7 +567,7 @@ mod tests {
     fn walk_general(bytes: &[u8]) -> Result<Vec<(String, Value)>, WalkError<()>> {
         let mut out = Vec::new();
         walk_object_general(bytes, |k, v| {
-            out.push((k.into_owned(), v));
+            out.push((k.into_owned(), v.into_value()));
             Ok::<(), ()>(())
         })?;
         Ok(out)
@@ -629,7 +658,7 @@ mod tests {
             }
             let mut fields = Vec::new();
             let fast = flat::walk(&input, &mut |k, v| {
-                fields.push((k.into_owned(), v));
+                fields.push((k.into_owned(), v.into_value()));
                 Ok::<(), ()>(())
             });
             if let Some(r) = fast {
