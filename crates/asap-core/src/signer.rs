@@ -670,13 +670,14 @@ impl Signer {
 
     /// A token for one audience with the signer's defaults.
     pub fn sign(&self, audience: &Audience) -> Result<Token, SignError> {
-        let no_extra = Map::new();
+        // A shared empty map: a local one would be dropped on every call, reused tokens too.
+        static NO_EXTRA: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
         self.sign_with(
             || ReuseKey::Audience(audience.clone()),
             RequestRef {
                 audiences: std::slice::from_ref(audience),
                 subject: None,
-                extra: &no_extra,
+                extra: &NO_EXTRA,
                 qsh: None,
             },
         )
