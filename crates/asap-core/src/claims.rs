@@ -157,6 +157,7 @@ impl RegisteredClaims {
     pub fn decode(json: &[u8]) -> Result<RegisteredClaims, TokenError> {
         let mut c = RegisteredClaims::default();
         walk_object(json, |name, value| {
+            let value = value.into_value();
             match &*name {
                 "iss" => c.iss = Some(string_claim("iss", value)?),
                 "sub" => c.sub = Some(string_claim("sub", value)?),

@@ -22,7 +22,7 @@ use serde_json::{Map, Number, Value};
 pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Option<String>> {
     let mut map = Map::new();
     walk_object(bytes, |key, value| {
-        map.insert(key.into_owned(), value);
+        map.insert(key.into_owned(), value.into_value());
         Ok::<(), std::convert::Infallible>(())
     })
     .map_err(|e| match e {
@@ -45,11 +45,11 @@ pub(crate) enum WalkError<E> {
 
 /// Walks one JSON object field by field, refusing duplicate keys at any depth like
 /// [`parse_json_object`], without building a map: keys are borrowed from the input where they
-/// have no escapes, and each value is handed to `on_field` once. The verifier uses this for
-/// every token, so it allocates only for the values it keeps.
+/// have no escapes, and each value is handed to `on_field` once, as a [`FieldValue`]. The
+/// verifier uses this for every token, so it allocates only for the values it keeps.
 pub(crate) fn walk_object<'de, E>(
     bytes: &'de [u8],
-    mut on_field: impl FnMut(Cow<'de, str>, Value) -> Result<(), E>,
+    mut on_field: impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
 ) -> Result<(), WalkError<E>> {
     if let Some(walked) = flat::walk(bytes, &mut on_field) {
         return walked;
@@ -57,10 +57,39 @@ pub(crate) fn walk_object<'de, E>(
     walk_object_general(bytes, on_field)
 }
 
+/// One field's value as [`walk_object`] hands it over: still borrowed from the input when the
+/// flat path read it, so that a field the caller ignores (a header's `typ`), or reads as a
+/// string without keeping it, costs no allocation.
+pub(crate) struct FieldValue<'de>(FieldRepr<'de>);
+
+enum FieldRepr<'de> {
+    Flat(flat::Flat<'de>),
+    Json(Value),
+}
+
+impl<'de> FieldValue<'de> {
+    /// The value as JSON.
+    pub(crate) fn into_value(self) -> Value {
+        match self.0 {
+            FieldRepr::Flat(flat) => flat::to_value(flat),
+            FieldRepr::Json(value) => value,
+        }
+    }
+
+    /// The value when it is a string.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match &self.0 {
+            FieldRepr::Flat(flat::Flat::Str(s)) => Some(s),
+            FieldRepr::Json(Value::String(s)) => Some(s),
+            FieldRepr::Flat(_) | FieldRepr::Json(_) => None,
+        }
+    }
+}
+
 /// [`walk_object`] through serde_json: every input, whatever its shape.
 fn walk_object_general<'de, E>(
     bytes: &'de [u8],
-    on_field: impl FnMut(Cow<'de, str>, Value) -> Result<(), E>,
+    mut on_field: impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
 ) -> Result<(), WalkError<E>> {
     let duplicate = RefCell::new(None);
     let refused = RefCell::new(None);
@@ -69,7 +98,7 @@ fn walk_object_general<'de, E>(
             duplicate: &duplicate,
         },
         refused: &refused,
-        on_field,
+        on_field: |key, value| on_field(key, FieldValue(FieldRepr::Json(value))),
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let walked = de.deserialize_map(walker).and_then(|()| de.end());
@@ -146,7 +175,7 @@ mod flat {
 
     use serde_json::Value;
 
-    use super::WalkError;
+    use super::{FieldRepr, FieldValue, WalkError};
 
     /// More keys than this go the general way (its duplicate check scales).
     pub(super) const MAX_FIELDS: usize = 16;
@@ -166,7 +195,7 @@ mod flat {
     };
 
     #[derive(Clone, Copy)]
-    enum Flat<'de> {
+    pub(super) enum Flat<'de> {
         Str(&'de str),
         Int(u64),
         Bool(bool),
@@ -273,7 +302,7 @@ mod flat {
         }
     }
 
-    fn to_value(flat: Flat<'_>) -> Value {
+    pub(super) fn to_value(flat: Flat<'_>) -> Value {
         match flat {
             Flat::Str(s) => Value::String(s.to_owned()),
             Flat::Int(n) => Value::Number(n.into()),
@@ -304,7 +333,7 @@ mod flat {
     /// `Some` when `bytes` has the flat shape (then the walk's result), `None` otherwise.
     pub(super) fn walk<'de, E>(
         bytes: &'de [u8],
-        on_field: &mut impl FnMut(Cow<'de, str>, Value) -> Result<(), E>,
+        on_field: &mut impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
     ) -> Option<Result<(), WalkError<E>>> {
         let mut fields = [("", Flat::Null); MAX_FIELDS];
         let mut n = 0;
@@ -342,11 +371,124 @@ mod flat {
             return None;
         }
         for &(key, value) in &fields[..n] {
-            if let Err(e) = on_field(Cow::Borrowed(key), to_value(value)) {
+            if let Err(e) = on_field(Cow::Borrowed(key), FieldValue(FieldRepr::Flat(value))) {
                 return Some(Err(WalkError::Field(e)));
             }
         }
         Some(Ok(()))
+    }
+}
+
+/// JSON written out the way `serde_json` writes it (compact, the same escapes, byte for byte),
+/// for the claims a signer writes into every token: through serde they cost several times as
+/// much. Anything beyond strings and integers still goes through `serde_json`.
+pub(crate) mod write {
+    use std::io::{self, Write};
+
+    /// How `serde_json` escapes each byte: 0 not at all, `u` as `\u00XX`, any other byte `b`
+    /// as `\` then `b`. Only `"`, `\` and the control characters below 0x20 are escaped; every
+    /// other character, U+2028 and U+2029 included, is written as it is (valid JSON: escaping
+    /// them is a JavaScript-embedding concern, not JSON's).
+    const ESCAPE: [u8; 256] = {
+        let mut table = [0u8; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            table[b] = b'u';
+            b += 1;
+        }
+        table[0x08] = b'b';
+        table[0x09] = b't';
+        table[0x0a] = b'n';
+        table[0x0c] = b'f';
+        table[0x0d] = b'r';
+        table[b'"' as usize] = b'"';
+        table[b'\\' as usize] = b'\\';
+        table
+    };
+
+    /// `s` as a JSON string, quotes included.
+    pub(crate) fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
+        out.write_all(b"\"")?;
+        string_contents(out, s)?;
+        out.write_all(b"\"")
+    }
+
+    /// `s` escaped for the inside of a JSON string, without the quotes (so that a caller can
+    /// write them with the text around them).
+    #[inline]
+    pub(crate) fn string_contents(out: &mut impl Write, s: &str) -> io::Result<()> {
+        let bytes = s.as_bytes();
+        let Some(first) = bytes.iter().position(|&b| ESCAPE[usize::from(b)] != 0) else {
+            return out.write_all(bytes);
+        };
+        escaped(out, bytes, first)
+    }
+
+    /// The rest of [`string_contents`] from the first byte that needs an escape, out of line.
+    #[cold]
+    fn escaped(out: &mut impl Write, bytes: &[u8], first: usize) -> io::Result<()> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut run = 0;
+        for (i, &b) in bytes.iter().enumerate().skip(first) {
+            let escape = ESCAPE[usize::from(b)];
+            if escape == 0 {
+                continue;
+            }
+            out.write_all(&bytes[run..i])?;
+            run = i + 1;
+            match escape {
+                b'u' => out.write_all(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 0xf)],
+                ])?,
+                other => out.write_all(&[b'\\', other])?,
+            }
+        }
+        out.write_all(&bytes[run..])
+    }
+
+    /// `n` in decimal.
+    #[inline]
+    pub(crate) fn int(out: &mut impl Write, n: i64) -> io::Result<()> {
+        /// "00" to "99".
+        #[allow(clippy::cast_possible_truncation)] // digits < 10
+        const PAIRS: [[u8; 2]; 100] = {
+            let mut table = [[0u8; 2]; 100];
+            let mut i = 0;
+            while i < 100 {
+                table[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+                i += 1;
+            }
+            table
+        };
+        // 20 digits and a sign: i64::MIN has 19.
+        let mut text = [0u8; 21];
+        let mut at = text.len();
+        let mut rest = n.unsigned_abs();
+        while rest >= 100 {
+            at -= 2;
+            #[allow(clippy::cast_possible_truncation)] // < 100
+            let pair = PAIRS[(rest % 100) as usize];
+            text[at..at + 2].copy_from_slice(&pair);
+            rest /= 100;
+        }
+        #[allow(clippy::cast_possible_truncation)] // < 100
+        let [tens, ones] = PAIRS[rest as usize];
+        at -= 1;
+        text[at] = ones;
+        if rest >= 10 {
+            at -= 1;
+            text[at] = tens;
+        }
+        if n < 0 {
+            at -= 1;
+            text[at] = b'-';
+        }
+        out.write_all(&text[at..])
     }
 }
 
@@ -439,7 +581,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -484,7 +626,7 @@ mod tests {
     fn walk(bytes: &[u8]) -> Result<Vec<(String, Value)>, WalkError<()>> {
         let mut out = Vec::new();
         walk_object(bytes, |k, v| {
-            out.push((k.into_owned(), v));
+            out.push((k.into_owned(), v.into_value()));
             Ok::<(), ()>(())
         })?;
         Ok(out)
@@ -538,7 +680,7 @@ mod tests {
     fn walk_general(bytes: &[u8]) -> Result<Vec<(String, Value)>, WalkError<()>> {
         let mut out = Vec::new();
         walk_object_general(bytes, |k, v| {
-            out.push((k.into_owned(), v));
+            out.push((k.into_owned(), v.into_value()));
             Ok::<(), ()>(())
         })?;
         Ok(out)
@@ -629,7 +771,7 @@ mod tests {
             }
             let mut fields = Vec::new();
             let fast = flat::walk(&input, &mut |k, v| {
-                fields.push((k.into_owned(), v));
+                fields.push((k.into_owned(), v.into_value()));
                 Ok::<(), ()>(())
             });
             if let Some(r) = fast {
@@ -651,6 +793,116 @@ mod tests {
             if k == "b" { Err("no b") } else { Ok(()) }
         });
         assert!(matches!(r, Some(Err(WalkError::Field("no b")))));
+    }
+
+    /// Strings that a JSON writer gets wrong when it forgets a rule: quotes, backslashes, every
+    /// control character, DEL, the JavaScript line separators, non-BMP characters, escapes
+    /// spelled out literally.
+    fn hostile_strings() -> Vec<String> {
+        let mut strings: Vec<String> = [
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "\\\"",
+            "a\"b\\c",
+            "\\u0000",
+            "\u{7f}",
+            "\u{2028}\u{2029}",
+            "\u{1f600}",
+            "\u{10ffff}",
+            "é\u{0}ü",
+            "</script>",
+            "\"},\"iss\":\"admin",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        strings.extend((0u8..0x20).map(|b| format!("x{}y", char::from(b))));
+        strings
+    }
+
+    /// Random strings over a pool of the characters above and plain ones (xorshift, seeded).
+    pub(crate) fn generated_strings(count: usize, mut seed: u64) -> Vec<String> {
+        const POOL: [char; 16] = [
+            'a',
+            'Z',
+            '0',
+            ' ',
+            '"',
+            '\\',
+            '/',
+            '\u{0}',
+            '\n',
+            '\u{1f}',
+            '\u{7f}',
+            'é',
+            '\u{2028}',
+            '\u{fffd}',
+            '\u{1f600}',
+            '\u{10ffff}',
+        ];
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::from(seed.to_le_bytes()[0])
+        };
+        (0..count)
+            .map(|_| (0..next() % 24).map(|_| POOL[next() % POOL.len()]).collect())
+            .collect()
+    }
+
+    #[test]
+    fn strings_are_written_byte_for_byte_as_serde_json_writes_them() {
+        for s in hostile_strings()
+            .into_iter()
+            .chain(generated_strings(20_000, 0x9e37_79b9_7f4a_7c15))
+        {
+            let mut ours = Vec::new();
+            write::string(&mut ours, &s).expect("a Vec takes every write");
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                serde_json::to_string(&s).expect("serializes"),
+                "{s:?}"
+            );
+            assert_eq!(serde_json::from_slice::<String>(&ours).expect("parses back"), s);
+        }
+    }
+
+    #[test]
+    fn control_characters_quotes_and_backslashes_are_escaped_and_nothing_else() {
+        let written = |s: &str| {
+            let mut out = Vec::new();
+            write::string(&mut out, s).expect("a Vec takes every write");
+            String::from_utf8(out).expect("UTF-8")
+        };
+        assert_eq!(written("\"\\"), r#""\"\\""#);
+        assert_eq!(written("\u{8}\u{c}\n\r\t"), r#""\b\f\n\r\t""#);
+        assert_eq!(written("\u{0}\u{1f}"), r#""\u0000\u001f""#);
+        // Valid JSON as they are: written unescaped.
+        assert_eq!(
+            written("/\u{7f}\u{2028}\u{1f600}"),
+            "\"/\u{7f}\u{2028}\u{1f600}\""
+        );
+    }
+
+    #[test]
+    fn integers_are_written_as_serde_json_writes_them() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut values = vec![0, 1, -1, 9, 10, -10, 99, 100, i64::MAX, i64::MIN, i64::MIN + 1];
+        values.extend((0..10_000).map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Every magnitude, both signs.
+            i64::from_le_bytes(seed.to_le_bytes()) >> (seed % 64)
+        }));
+        for n in values {
+            let mut ours = Vec::new();
+            write::int(&mut ours, n).expect("a Vec takes every write");
+            assert_eq!(String::from_utf8_lossy(&ours), n.to_string(), "{n}");
+        }
     }
 
     #[test]

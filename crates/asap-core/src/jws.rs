@@ -27,13 +27,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
-
-use serde_json::Value;
 
 use crate::algorithm::{Algorithm, truncate};
 use crate::error::{AlgorithmError, TokenError};
-use crate::json::{WalkError, walk_object};
+use crate::json::{FieldValue, WalkError, walk_object};
 use crate::keys::PublicKey;
 
 /// The largest token accepted by default, in bytes (8 KiB).
@@ -169,6 +168,20 @@ pub(crate) mod b64url {
         if decoded_len(input.len()) != Some(out.len()) {
             return false;
         }
+        // Two groups (six bytes) at a time, stored as one eight-byte word while eight bytes of
+        // room remain: its last two bytes are overwritten by what comes next.
+        let (mut read, mut written) = (0, 0);
+        while let (Some(chars), Some(bytes)) = (input.get(read..read + 8), out.get_mut(written..written + 8))
+        {
+            let (first, second) = (group(&chars[..4]), group(&chars[4..]));
+            if (first | second) & 1 << 31 != 0 {
+                return false;
+            }
+            bytes.copy_from_slice(&(u64::from(first) << 40 | u64::from(second) << 16).to_be_bytes());
+            read += 8;
+            written += 6;
+        }
+        let (input, out) = (&input[read..], &mut out[written..]);
         let groups = input.chunks_exact(4);
         let tail = groups.remainder();
         let mut out_groups = out.chunks_exact_mut(3);
@@ -211,39 +224,161 @@ pub(crate) mod b64url {
         }
     }
 
+    /// Every pair of base64url characters, by the 12 bits they encode, as the little-endian
+    /// `u16` of the two (first character in the low byte), so that six bytes encode by four
+    /// lookups and one eight-byte store.
+    #[allow(clippy::cast_possible_truncation)] // i < 4096
+    const PAIRS: [u16; 4096] = {
+        let mut table = [0u16; 4096];
+        let mut i = 0;
+        while i < 4096 {
+            table[i] = u16::from_le_bytes([ALPHABET[i >> 6], ALPHABET[i & 0x3f]]);
+            i += 1;
+        }
+        table
+    };
+
+    /// The length of the unpadded base64url encoding of `len` bytes.
+    pub(crate) fn encoded_len(len: usize) -> usize {
+        len / 3 * 4
+            + match len % 3 {
+                0 => 0,
+                rem => rem + 1,
+            }
+    }
+
+    /// Writes the unpadded base64url encoding of `input` into `out`, which is exactly
+    /// [`encoded_len`] bytes long (shorter: the encoding is cut short; longer: the rest is left
+    /// as it was).
+    pub(crate) fn encode_to_slice(input: &[u8], out: &mut [u8]) {
+        // Six bytes (eight characters) at a time, read as one big-endian word (eight bytes
+        // read, the first six used) while eight remain to be read.
+        let (mut read, mut written) = (0, 0);
+        while let (Some(word), Some(chars)) = (input.get(read..read + 8), out.get_mut(written..written + 8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            let n = u64::from_be_bytes(bytes) >> 16;
+            #[allow(clippy::cast_possible_truncation)] // masked to 12 bits
+            let pair = |shift: u32| u64::from(PAIRS[(n >> shift & 0xfff) as usize]);
+            let chars8 = pair(36) | pair(24) << 16 | pair(12) << 32 | pair(0) << 48;
+            chars.copy_from_slice(&chars8.to_le_bytes());
+            read += 6;
+            written += 8;
+        }
+        let (input, out) = (&input[read..], &mut out[written..]);
+        let mut groups = input.chunks_exact(3);
+        let mut out_groups = out.chunks_exact_mut(4);
+        for (group, chars) in (&mut groups).zip(&mut out_groups) {
+            let n = usize::from(group[0]) << 16 | usize::from(group[1]) << 8 | usize::from(group[2]);
+            chars.copy_from_slice(
+                &(u32::from(PAIRS[n >> 12]) | u32::from(PAIRS[n & 0xfff]) << 16).to_le_bytes(),
+            );
+        }
+        let tail = groups.remainder();
+        let sextet = |n: usize, shift: u32| ALPHABET[n >> shift & 0x3f];
+        match (tail, out_groups.into_remainder()) {
+            (&[x], [a, b, ..]) => {
+                let n = usize::from(x) << 16;
+                [*a, *b] = [sextet(n, 18), sextet(n, 12)];
+            }
+            (&[x, y], [a, b, c, ..]) => {
+                let n = usize::from(x) << 16 | usize::from(y) << 8;
+                [*a, *b, *c] = [sextet(n, 18), sextet(n, 12), sextet(n, 6)];
+            }
+            _ => {}
+        }
+    }
+
     /// Appends the unpadded base64url encoding of `input` to `out`.
     pub(crate) fn encode_into(input: &[u8], out: &mut String) {
-        out.reserve(input.len().div_ceil(3) * 4);
-        let sextet = |n: u32, shift: u32| ALPHABET[(n >> shift & 0x3f) as usize];
-        // Through a stack buffer of ASCII, pushed a chunk at a time: pushing `char`s one by
-        // one costs three times as much.
-        let mut buf = [0u8; 256];
+        out.reserve(encoded_len(input.len()));
+        // Through a stack buffer, a whole number of groups at a time.
+        let mut ascii = [0u8; 256];
         for chunk in input.chunks(192) {
-            let groups = chunk.chunks_exact(3);
-            let tail = groups.remainder();
-            let mut len = 0;
-            for (group, chars) in groups.zip(buf.chunks_exact_mut(4)) {
-                let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
-                if let [a, b, c, d] = chars {
-                    [*a, *b, *c, *d] = [sextet(n, 18), sextet(n, 12), sextet(n, 6), sextet(n, 0)];
-                }
-                len += 4;
-            }
-            let n = match *tail {
-                [a] => u32::from(a) << 16,
-                [a, b] => u32::from(a) << 16 | u32::from(b) << 8,
-                _ => 0,
-            };
-            for shift in [18, 12, 6]
-                .into_iter()
-                .take(tail.len() + usize::from(!tail.is_empty()))
-            {
-                buf[len] = sextet(n, shift);
-                len += 1;
-            }
+            let ascii = &mut ascii[..encoded_len(chunk.len())];
+            encode_to_slice(chunk, ascii);
             // Only alphabet characters were written: always ASCII.
-            out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
+            out.push_str(std::str::from_utf8(ascii).unwrap_or_default());
         }
+    }
+
+    /// Appends the unpadded base64url encoding of `input` to `out`, written in place.
+    pub(crate) fn encode_onto<const N: usize>(input: &[u8], out: &mut super::StackBuf<N>) {
+        encode_to_slice(input, out.extend_zeroed(encoded_len(input.len())));
+    }
+}
+
+/// Bytes built on the stack while they fit in `N`, moved to the heap when they outgrow it: a
+/// signer builds the claims JSON and the token in two of these, so that the token's own
+/// allocation is the only one.
+pub(crate) struct StackBuf<const N: usize> {
+    stack: [u8; N],
+    len: usize,
+    /// Everything written so far, once it outgrew `stack`.
+    heap: Option<Vec<u8>>,
+}
+
+impl<const N: usize> StackBuf<N> {
+    pub(crate) fn new() -> StackBuf<N> {
+        StackBuf {
+            stack: [0; N],
+            len: 0,
+            heap: None,
+        }
+    }
+
+    /// What was written.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.heap {
+            Some(heap) => heap,
+            None => &self.stack[..self.len],
+        }
+    }
+
+    /// Appends `bytes`.
+    #[inline]
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if let (None, Some(room)) = (&self.heap, self.stack.get_mut(self.len..self.len + bytes.len())) {
+            room.copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            self.extend_zeroed(bytes.len()).copy_from_slice(bytes);
+        }
+    }
+
+    /// Appends `n` zeros and returns them, to be written in place.
+    pub(crate) fn extend_zeroed(&mut self, n: usize) -> &mut [u8] {
+        let start = self.len;
+        if self.heap.is_none() && n <= N - start {
+            self.len += n;
+            // Never written before: still zero.
+            return &mut self.stack[start..start + n];
+        }
+        let heap = self.heap.get_or_insert_with(|| {
+            let mut heap = Vec::with_capacity(2 * N + n);
+            heap.extend_from_slice(&self.stack[..start]);
+            heap
+        });
+        let start = heap.len();
+        heap.resize(start + n, 0);
+        &mut heap[start..]
+    }
+}
+
+impl<const N: usize> std::io::Write for StackBuf<N> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.push(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.push(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -260,7 +395,7 @@ pub(crate) fn walk_error(what: &'static str) -> impl Fn(WalkError<TokenError>) -
 /// `cty`) are read past.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwsHeader {
-    alg: String,
+    alg: Cow<'static, str>,
     kid: Option<String>,
 }
 
@@ -279,15 +414,23 @@ impl JwsHeader {
             Ok(())
         })
         .map_err(walk_error("header is not a JSON object"))?;
-        let Some(Value::String(alg)) = alg else {
+        let Some(alg) = alg.as_ref().and_then(FieldValue::as_str) else {
             return Err(TokenError::MissingHeader("alg"));
         };
         let kid = match kid {
             None => None,
-            Some(Value::String(kid)) => Some(kid),
-            Some(_) => return Err(TokenError::MissingHeader("kid")),
+            Some(kid) => Some(kid.as_str().ok_or(TokenError::MissingHeader("kid"))?.to_owned()),
         };
-        Ok(JwsHeader { alg, kid })
+        Ok(JwsHeader {
+            // The algorithms this workspace knows by their static names, without an allocation.
+            alg: Algorithm::ALL
+                .iter()
+                .map(|a| a.as_str())
+                .chain(["HS256"])
+                .find(|known| *known == alg)
+                .map_or_else(|| Cow::Owned(alg.to_owned()), Cow::Borrowed),
+            kid,
+        })
     }
 
     /// The `alg` parameter, as sent. Which values a token may carry is its profile's rule.
@@ -523,7 +666,7 @@ pub fn encode_compact<E>(
 mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -560,6 +703,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn b64url_encodes_in_place_on_and_off_the_stack_as_the_base64_crate_does() {
+        // Lengths around the stack buffer's size and the string encoder's 192-byte chunks.
+        for len in [0, 1, 2, 3, 47, 48, 49, 191, 192, 193, 383, 384, 385, 1000] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| ((i * 131 + 7) % 256_usize).to_le_bytes()[0])
+                .collect();
+            let mut buf = StackBuf::<64>::new();
+            buf.push(b"h.");
+            b64url::encode_onto(&bytes, &mut buf);
+            buf.push(b".");
+            assert_eq!(
+                String::from_utf8_lossy(buf.as_bytes()),
+                format!("h.{}.", URL_SAFE_NO_PAD.encode(&bytes)),
+                "len {len}"
+            );
+            let mut string = String::from("h.");
+            b64url::encode_into(&bytes, &mut string);
+            assert_eq!(
+                string,
+                format!("h.{}", URL_SAFE_NO_PAD.encode(&bytes)),
+                "len {len}"
+            );
+            assert_eq!(b64url::encoded_len(len), URL_SAFE_NO_PAD.encode(&bytes).len());
+        }
+    }
+
+    #[test]
+    fn a_stack_buffer_keeps_every_byte_when_it_moves_to_the_heap() {
+        let mut buf = StackBuf::<8>::new();
+        let mut expected = Vec::new();
+        for piece in [&b"abc"[..], b"defgh", b"i", b"", b"jklmnopqrstuvwxyz0123456789"] {
+            buf.push(piece);
+            expected.extend_from_slice(piece);
+            assert_eq!(buf.as_bytes(), expected);
+        }
+        std::io::Write::write_all(&mut buf, b"!").expect("never fails");
+        expected.push(b'!');
+        assert_eq!(buf.as_bytes(), expected);
     }
 
     #[test]
@@ -688,6 +872,20 @@ mod tests {
             Err(TokenError::DuplicateKey(k)) if k == "alg"
         ));
         assert!(matches!(JwsHeader::decode(b"[]"), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn escaped_header_strings_are_read_like_plain_ones() {
+        // Escapes send the header through the general walker: the same values come out.
+        let h = JwsHeader::decode(br#"{"alg":"ES\u0032\u0035\u0036","kid":"a\/b","typ":"J\u0057T"}"#)
+            .expect("valid header");
+        assert_eq!((h.alg(), h.kid()), ("ES256", Some("a/b")));
+        let unknown = JwsHeader::decode(br#"{"alg":"X\u0059Z"}"#).expect("valid header");
+        assert_eq!(unknown.alg(), "XYZ");
+        assert!(matches!(
+            JwsHeader::decode(br#"{"alg":"ES256","kid":{"k":1}}"#),
+            Err(TokenError::MissingHeader("kid"))
+        ));
     }
 
     #[test]

@@ -243,6 +243,12 @@ impl PrivateKey {
     /// Signs `message` (the JWS signing input) with `alg`: the seam every signature goes through.
     /// ECDSA signatures are in the fixed-width JWS form (`r || s`).
     pub fn sign(&self, alg: Algorithm, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        Ok(self.signature(alg, message)?.as_ref().to_vec())
+    }
+
+    /// [`PrivateKey::sign`], the signature left where aws-lc-rs put it (no copy onto the heap
+    /// for the curves): what the signer writes into every token.
+    pub(crate) fn signature(&self, alg: Algorithm, message: &[u8]) -> Result<SignatureValue, SignError> {
         if alg.key_kind() != self.kind {
             return Err(SignError::Key(KeyError::AlgorithmMismatch {
                 alg,
@@ -256,14 +262,48 @@ impl PrivateKey {
                 let mut sig = vec![0; pair.public_modulus_len()];
                 pair.sign(encoding, &rng, message, &mut sig)
                     .map_err(|_| SignError::Crypto)?;
-                Ok(sig)
+                Ok(SignatureValue::Rsa(sig))
             }
-            PrivateInner::Ec(pair) => Ok(pair
-                .sign(&rng, message)
-                .map_err(|_| SignError::Crypto)?
-                .as_ref()
-                .to_vec()),
-            PrivateInner::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            PrivateInner::Ec(pair) => {
+                SignatureValue::curve(pair.sign(&rng, message).map_err(|_| SignError::Crypto)?.as_ref())
+            }
+            PrivateInner::Ed25519(pair) => {
+                SignatureValue::curve(pair.try_sign(message).map_err(|_| SignError::Crypto)?.as_ref())
+            }
+        }
+    }
+}
+
+/// The longest curve signature: P-521's `r || s`.
+const MAX_CURVE_SIGNATURE: usize = 132;
+
+/// A signature from [`PrivateKey::signature`].
+pub(crate) enum SignatureValue {
+    /// ECDSA or Ed25519: copied out of aws-lc-rs's `Signature` (4.6 KB, most of it unused,
+    /// which would otherwise be moved whole).
+    Curve([u8; MAX_CURVE_SIGNATURE], usize),
+    /// RSA, signed into a buffer of the modulus's length.
+    Rsa(Vec<u8>),
+}
+
+impl SignatureValue {
+    // Inlined into the call that made `sig`, so that aws-lc-rs's `Signature` is not moved.
+    #[inline(always)]
+    fn curve(sig: &[u8]) -> Result<SignatureValue, SignError> {
+        let mut bytes = [0; MAX_CURVE_SIGNATURE];
+        bytes
+            .get_mut(..sig.len())
+            .ok_or(SignError::Crypto)?
+            .copy_from_slice(sig);
+        Ok(SignatureValue::Curve(bytes, sig.len()))
+    }
+}
+
+impl AsRef<[u8]> for SignatureValue {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            SignatureValue::Curve(bytes, len) => &bytes[..*len],
+            SignatureValue::Rsa(sig) => sig,
         }
     }
 }

@@ -306,6 +306,34 @@ struct SignerInner {
     clock: Arc<dyn Clock>,
     claims_policy: Option<Arc<ClaimsPolicy>>,
     kid_ownership: KidOwnership,
+    /// The start of the claims of every token with the default subject.
+    default_prefix: ClaimsPrefix,
+}
+
+/// The claims JSON up to `aud` (`{"iss":…,"sub":…,"aud":`), which is the same in every token
+/// with the signer's default subject: written and base64url-encoded once, when the signer is
+/// built. Base64url maps every 3 bytes to 4 characters on their own, so the encoding of the
+/// first 3·k bytes is a prefix of the encoding of the whole claims set.
+struct ClaimsPrefix {
+    /// The JSON bytes past the encoded part (0 to 2 of them).
+    rest: Vec<u8>,
+    /// The base64url of the JSON's first 3·k bytes.
+    encoded: String,
+}
+
+impl ClaimsPrefix {
+    fn new(issuer: &str, subject: &str) -> ClaimsPrefix {
+        let mut json = Vec::new();
+        OutgoingClaims::write_prefix(&mut json, issuer, subject)
+            .unwrap_or_else(|_| unreachable!("a Vec takes every write"));
+        let aligned = json.len() / 3 * 3;
+        let mut encoded = String::new();
+        crate::jws::b64url::encode_into(&json[..aligned], &mut encoded);
+        ClaimsPrefix {
+            rest: json[aligned..].to_vec(),
+            encoded,
+        }
+    }
 }
 
 impl fmt::Debug for Signer {
@@ -416,15 +444,19 @@ impl SignerBuilder {
             i64::try_from(self.lifetime.as_secs()).map_err(|_| SignError::Config("lifetime".into()))?;
         Ok(Signer {
             inner: Arc::new(SignerInner {
-                issuer: self.issuer,
                 keys,
                 lifetime,
-                subject: self.subject,
                 extra: self.extra,
                 reuse: self.reuse.then(papaya::HashMap::new),
                 clock: self.clock,
                 claims_policy: self.claims_policy,
                 kid_ownership: self.kid_ownership,
+                default_prefix: ClaimsPrefix::new(
+                    &self.issuer,
+                    self.subject.as_deref().unwrap_or(&self.issuer),
+                ),
+                issuer: self.issuer,
+                subject: self.subject,
             }),
         })
     }
@@ -446,18 +478,140 @@ fn check_extra_claims(extra: &Map<String, Value>) -> Result<(), SignError> {
     }
 }
 
-/// 128 random bits, hex-encoded.
-fn new_jti() -> Result<String, SignError> {
+/// 128 random bits, hex-encoded. Drawn from aws-lc's RAND_bytes for every token rather than
+/// from random bytes buffered here: a buffer copied into a `fork`ed child would hand both
+/// processes the same `jti`s.
+fn new_jti() -> Result<[u8; 32], SignError> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| SignError::Crypto)?;
-    // A table, not `format!` per byte: this runs for every fresh token.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut jti = String::with_capacity(32);
-    for b in bytes {
-        jti.push(char::from(HEX[usize::from(b >> 4)]));
-        jti.push(char::from(HEX[usize::from(b & 0x0f)]));
+    /// Each byte's two hex digits.
+    const HEX: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut table = [[0u8; 2]; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = [DIGITS[b >> 4], DIGITS[b & 0x0f]];
+            b += 1;
+        }
+        table
+    };
+    let mut jti = [0u8; 32];
+    for (b, pair) in bytes.iter().zip(jti.chunks_exact_mut(2)) {
+        pair.copy_from_slice(&HEX[usize::from(*b)]);
     }
     Ok(jti)
+}
+
+#[allow(clippy::needless_pass_by_value)] // a `map_err` callback
+fn claims_error(e: std::io::Error) -> SignError {
+    SignError::Claim {
+        name: String::new(),
+        reason: e.to_string(),
+    }
+}
+
+/// What one fresh token holds beyond the signer's own settings: a [`TokenRequest`], borrowed,
+/// or one audience and nothing else (so that [`Signer::sign`] builds no request).
+#[derive(Clone, Copy)]
+struct RequestRef<'a> {
+    audiences: &'a [Audience],
+    subject: Option<&'a str>,
+    extra: &'a Map<String, Value>,
+    qsh: Option<&'a Qsh>,
+}
+
+impl<'a> From<&'a TokenRequest> for RequestRef<'a> {
+    fn from(request: &'a TokenRequest) -> RequestRef<'a> {
+        RequestRef {
+            audiences: &request.audiences,
+            subject: request.subject.as_deref(),
+            extra: &request.extra,
+            qsh: request.qsh.as_ref(),
+        }
+    }
+}
+
+/// The claims of one fresh token, in the order they are written.
+struct OutgoingClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a [Audience],
+    jti: &'a str,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    qsh: Option<&'a str>,
+    /// The signer's extra claims that the request does not set itself.
+    defaults: &'a Map<String, Value>,
+    /// The request's extra claims (they win over the defaults of the same name).
+    extra: &'a Map<String, Value>,
+}
+
+impl OutgoingClaims<'_> {
+    /// The claims as compact JSON, the bytes `serde_json` would write for them (tested against
+    /// it): `aud` a string for one audience and an array for more, `qsh` only when bound, then
+    /// the defaults and the extra claims in their maps' order.
+    fn write(&self, out: &mut impl std::io::Write) -> Result<(), SignError> {
+        self.write_io(out).map_err(claims_error)
+    }
+
+    /// The claims past [`ClaimsPrefix`] (when `iss` and `sub` are the signer's defaults).
+    fn write_rest(&self, out: &mut impl std::io::Write) -> Result<(), SignError> {
+        self.write_from_aud(out).map_err(claims_error)
+    }
+
+    fn write_io(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        OutgoingClaims::write_prefix(out, self.iss, self.sub)?;
+        self.write_from_aud(out)
+    }
+
+    /// `{"iss":…,"sub":…,"aud":`: what [`ClaimsPrefix`] holds.
+    fn write_prefix(out: &mut impl std::io::Write, iss: &str, sub: &str) -> std::io::Result<()> {
+        use crate::json::write::string_contents;
+        // Each literal carries the quotes around the strings next to it: fewer, longer writes.
+        out.write_all(b"{\"iss\":\"")?;
+        string_contents(out, iss)?;
+        out.write_all(b"\",\"sub\":\"")?;
+        string_contents(out, sub)?;
+        out.write_all(b"\",\"aud\":")
+    }
+
+    /// The claims from `aud`'s value to the closing brace.
+    fn write_from_aud(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        use crate::json::write::{self, string_contents};
+        match self.aud {
+            [one] => write::string(out, one.as_str())?,
+            many => {
+                for (i, audience) in many.iter().enumerate() {
+                    out.write_all(if i == 0 { b"[" } else { b"," })?;
+                    write::string(out, audience.as_str())?;
+                }
+                out.write_all(b"]")?;
+            }
+        }
+        out.write_all(b",\"jti\":\"")?;
+        string_contents(out, self.jti)?;
+        // The times and their names through one small buffer: one write instead of six.
+        let mut times = crate::jws::StackBuf::<96>::new();
+        times.push(b"\",\"iat\":");
+        write::int(&mut times, self.iat)?;
+        times.push(b",\"nbf\":");
+        write::int(&mut times, self.nbf)?;
+        times.push(b",\"exp\":");
+        write::int(&mut times, self.exp)?;
+        out.write_all(times.as_bytes())?;
+        if let Some(qsh) = self.qsh {
+            out.write_all(b",\"qsh\":")?;
+            write::string(out, qsh)?;
+        }
+        for (name, value) in self.defaults.iter().chain(self.extra) {
+            out.write_all(b",")?;
+            write::string(out, name)?;
+            out.write_all(b":")?;
+            serde_json::to_writer(&mut *out, value)?;
+        }
+        out.write_all(b"}")
+    }
 }
 
 impl Signer {
@@ -506,15 +660,26 @@ impl Signer {
                 clock: i.clock.clone(),
                 claims_policy: i.claims_policy.clone(),
                 kid_ownership: i.kid_ownership,
+                default_prefix: ClaimsPrefix {
+                    rest: i.default_prefix.rest.clone(),
+                    encoded: i.default_prefix.encoded.clone(),
+                },
             }),
         }
     }
 
     /// A token for one audience with the signer's defaults.
     pub fn sign(&self, audience: &Audience) -> Result<Token, SignError> {
+        // A shared empty map: a local one would be dropped on every call, reused tokens too.
+        static NO_EXTRA: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
         self.sign_with(
             || ReuseKey::Audience(audience.clone()),
-            || TokenRequest::new(audience.clone()),
+            RequestRef {
+                audiences: std::slice::from_ref(audience),
+                subject: None,
+                extra: &NO_EXTRA,
+                qsh: None,
+            },
         )
     }
 
@@ -525,22 +690,22 @@ impl Signer {
             // each gets its own `jti` (a verifier with replay protection then admits each
             // request once), and one entry per URL would crowd the reusable tokens out.
             let inner = &*self.inner;
-            return self.sign_fresh(request, &*inner.keys.current()?, inner.clock.now());
+            return self.sign_fresh(request.into(), &*inner.keys.current()?, inner.clock.now());
         }
-        self.sign_with(|| request.reuse_key(), || request.clone())
+        self.sign_with(|| request.reuse_key(), request.into())
     }
 
-    /// Returns a reusable token when one is cached, otherwise signs `request()` (built only then).
+    /// Returns a reusable token when one is cached, otherwise signs `request`.
     fn sign_with(
         &self,
         reuse_key: impl FnOnce() -> ReuseKey,
-        request: impl FnOnce() -> TokenRequest,
+        request: RequestRef<'_>,
     ) -> Result<Token, SignError> {
         let inner = &*self.inner;
         let now = inner.clock.now();
         let key = inner.keys.current()?;
         let Some(cache) = &inner.reuse else {
-            return self.sign_fresh(&request(), &key, now);
+            return self.sign_fresh(request, &key, now);
         };
         let reuse_key = reuse_key();
         let guard = cache.pin();
@@ -550,7 +715,7 @@ impl Signer {
         {
             return Ok(hit.token.clone());
         }
-        let token = self.sign_fresh(&request(), &key, now)?;
+        let token = self.sign_fresh(request, &key, now)?;
         if token.as_str().len() > MAX_REUSED_TOKEN_BYTES {
             return Ok(token);
         }
@@ -577,91 +742,268 @@ impl Signer {
         Ok(token)
     }
 
-    fn sign_fresh(&self, request: &TokenRequest, key: &SigningKey, now: i64) -> Result<Token, SignError> {
+    fn sign_fresh(&self, request: RequestRef<'_>, key: &SigningKey, now: i64) -> Result<Token, SignError> {
+        use crate::jws::{StackBuf, b64url};
         let inner = &*self.inner;
         if request.audiences.is_empty() {
             return Err(SignError::Config("a token needs at least one audience".into()));
         }
         // Checked per token too: a key source may rotate to a kid the issuer does not own.
         key.kid.check_owned_by(&inner.issuer, inner.kid_ownership)?;
-        check_extra_claims(&request.extra)?;
+        check_extra_claims(request.extra)?;
         if let Some(policy) = &inner.claims_policy {
             let mut effective = inner.extra.clone();
             effective.extend(request.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
             policy.check(&effective)?;
         }
 
-        #[derive(Serialize)]
-        #[serde(untagged)]
-        enum Aud<'a> {
-            One(&'a str),
-            Many(Vec<&'a str>),
-        }
-        #[derive(Serialize)]
-        struct Outgoing<'a> {
-            iss: &'a str,
-            sub: &'a str,
-            aud: Aud<'a>,
-            jti: &'a str,
-            iat: i64,
-            nbf: i64,
-            exp: i64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            qsh: Option<&'a str>,
-            #[serde(flatten)]
-            defaults: &'a Map<String, Value>,
-            #[serde(flatten)]
-            extra: &'a Map<String, Value>,
-        }
-        let aud = match request.audiences.as_slice() {
-            [one] => Aud::One(one.as_str()),
-            many => Aud::Many(many.iter().map(Audience::as_str).collect()),
-        };
         let jti = new_jti()?;
-        let subject = request
-            .subject
-            .as_deref()
-            .or(inner.subject.as_deref())
-            .unwrap_or(&inner.issuer);
         // Per-request claims win over the signer's defaults of the same name.
-        let defaults: Map<String, Value> = if request.extra.is_empty() {
-            Map::new()
+        let defaults: Map<String, Value>;
+        let defaults = if request.extra.is_empty() {
+            &inner.extra
         } else {
-            inner
+            defaults = inner
                 .extra
                 .iter()
                 .filter(|(k, _)| !request.extra.contains_key(*k))
                 .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
+                .collect();
+            &defaults
         };
-        let payload = serde_json::to_vec(&Outgoing {
+        // The claims JSON, then the token, each built on the stack (a usual token fits with
+        // room to spare, RSA-4096 signatures included): the token's own allocation is the
+        // only one.
+        let mut claims = StackBuf::<512>::new();
+        let outgoing = OutgoingClaims {
             iss: &inner.issuer,
-            sub: subject,
-            aud,
-            jti: &jti,
+            sub: request
+                .subject
+                .or(inner.subject.as_deref())
+                .unwrap_or(&inner.issuer),
+            aud: request.audiences,
+            jti: std::str::from_utf8(&jti).map_err(|_| SignError::Crypto)?,
             iat: now,
             nbf: now,
             exp: now + inner.lifetime,
-            qsh: request.qsh.as_ref().map(Qsh::as_str),
-            defaults: if request.extra.is_empty() {
-                &inner.extra
-            } else {
-                &defaults
-            },
-            extra: &request.extra,
-        })
-        .map_err(|e| SignError::Claim {
-            name: String::new(),
-            reason: e.to_string(),
-        })?;
-
-        let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 400);
-        token.push_str(&key.header_b64);
-        token.push('.');
-        crate::jws::b64url::encode_into(&payload, &mut token);
-        let signature = key.key.sign(key.alg, token.as_bytes())?;
-        token.push('.');
-        crate::jws::b64url::encode_into(&signature, &mut token);
+            qsh: request.qsh.map(Qsh::as_str),
+            defaults,
+            extra: request.extra,
+        };
+        let mut token = StackBuf::<1024>::new();
+        token.push(key.header_b64.as_bytes());
+        token.push(b".");
+        if request.subject.is_none() {
+            let prefix = &inner.default_prefix;
+            token.push(prefix.encoded.as_bytes());
+            claims.push(&prefix.rest);
+            outgoing.write_rest(&mut claims)?;
+        } else {
+            outgoing.write(&mut claims)?;
+        }
+        b64url::encode_onto(claims.as_bytes(), &mut token);
+        let signature = key.key.signature(key.alg, token.as_bytes())?;
+        token.push(b".");
+        b64url::encode_onto(signature.as_ref(), &mut token);
+        // Only base64url characters and dots: always ASCII.
+        let token = std::str::from_utf8(token.as_bytes()).map_err(|_| SignError::Crypto)?;
         Ok(Token(Arc::from(token)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+    use crate::json::tests::generated_strings;
+
+    /// The claims as `serde_json` writes them: the reference the hand-written JSON is held to.
+    #[derive(Serialize)]
+    struct Reference<'a> {
+        iss: &'a str,
+        sub: &'a str,
+        aud: Value,
+        jti: &'a str,
+        iat: i64,
+        nbf: i64,
+        exp: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        qsh: Option<&'a str>,
+        #[serde(flatten)]
+        defaults: &'a Map<String, Value>,
+        #[serde(flatten)]
+        extra: &'a Map<String, Value>,
+    }
+
+    fn ours(c: &OutgoingClaims<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        c.write(&mut out).expect("a Vec takes every write");
+        out
+    }
+
+    fn reference(c: &OutgoingClaims<'_>) -> Vec<u8> {
+        let aud = match c.aud {
+            [one] => json!(one.as_str()),
+            many => json!(many.iter().map(Audience::as_str).collect::<Vec<_>>()),
+        };
+        serde_json::to_vec(&Reference {
+            iss: c.iss,
+            sub: c.sub,
+            aud,
+            jti: c.jti,
+            iat: c.iat,
+            nbf: c.nbf,
+            exp: c.exp,
+            qsh: c.qsh,
+            defaults: c.defaults,
+            extra: c.extra,
+        })
+        .expect("serializes")
+    }
+
+    #[test]
+    fn claims_are_written_byte_for_byte_as_serde_json_writes_them() {
+        let strings = generated_strings(3_000, 0x0123_4567_89ab_cdef);
+        let nonempty: Vec<&str> = strings
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let pick = |i: usize| nonempty[i % nonempty.len()];
+        for i in 0..nonempty.len() {
+            let audiences: Vec<Audience> = (0..1 + i % 3)
+                .map(|k| Audience::new(pick(i + k)).expect("non-empty"))
+                .collect();
+            let mut defaults = Map::new();
+            let mut extra = Map::new();
+            for k in 0..i % 4 {
+                defaults.insert(pick(i * 7 + k).to_owned(), json!(pick(i + 5 + k)));
+                extra.insert(
+                    pick(i * 11 + k).to_owned(),
+                    json!({ pick(i + 3): [pick(i + 4), i, -1, 1.5, null, true] }),
+                );
+            }
+            let time = i64::try_from(i).expect("small") * 1_000_003 - 5;
+            let claims = OutgoingClaims {
+                iss: pick(i),
+                sub: pick(i + 1),
+                aud: &audiences,
+                jti: pick(i + 2),
+                iat: time,
+                nbf: -time,
+                exp: time + 60,
+                qsh: (i % 2 == 0).then(|| pick(i + 6)),
+                defaults: &defaults,
+                extra: &extra,
+            };
+            let written = ours(&claims);
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&reference(&claims))
+            );
+            let parsed: Value = serde_json::from_slice(&written).expect("valid JSON");
+            assert_eq!(parsed["iss"], claims.iss);
+            assert_eq!(parsed["jti"], claims.jti);
+        }
+    }
+
+    #[test]
+    fn the_precomputed_prefix_and_the_rest_encode_the_claims_serde_json_writes() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        // Issuers of every length modulo 3 (the prefix splits at a multiple of 3 bytes), with
+        // characters that are escaped; with the default subject and with a request's own.
+        for issuer in ["a", "ab", "abc", "a\"b", "a\\\u{1}", "é\u{2028}", "\u{1f600}x"] {
+            let prefix = ClaimsPrefix::new(issuer, issuer);
+            let aud = [Audience::new("svc").expect("aud")];
+            let no_extra = Map::new();
+            let claims = OutgoingClaims {
+                iss: issuer,
+                sub: issuer,
+                aud: &aud,
+                jti: "0123",
+                iat: 5,
+                nbf: 5,
+                exp: 65,
+                qsh: None,
+                defaults: &no_extra,
+                extra: &no_extra,
+            };
+            let mut rest = prefix.rest.clone();
+            claims.write_rest(&mut rest).expect("a Vec takes every write");
+            let mut encoded = prefix.encoded.clone();
+            crate::jws::b64url::encode_into(&rest, &mut encoded);
+            assert_eq!(
+                URL_SAFE_NO_PAD.decode(&encoded).expect("base64url"),
+                reference(&claims),
+                "{issuer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn signed_tokens_carry_the_claims_serde_json_writes_with_and_without_a_subject() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for issuer in ["a", "ab", "abc", "abcd"] {
+            let key = crate::PrivateKey::generate(crate::KeySpec::Curve(crate::KeyKind::P256)).expect("key");
+            let signer = Signer::builder(issuer)
+                .key(
+                    SigningKey::new(KeyId::parse(&format!("{issuer}/k")).expect("kid"), key, None)
+                        .expect("key"),
+                )
+                .build()
+                .expect("signer");
+            let aud = Audience::new("svc").expect("aud");
+            for request in [
+                TokenRequest::new(aud.clone()),
+                TokenRequest::new(aud.clone()).subject("u\"1"),
+            ] {
+                let token = signer.sign_request(&request).expect("token");
+                let payload = token.as_str().split('.').nth(1).expect("three segments");
+                let json = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+                let parsed: Value = serde_json::from_slice(&json).expect("JSON");
+                let no_extra = Map::new();
+                let expected = reference(&OutgoingClaims {
+                    iss: issuer,
+                    sub: request.subject.as_deref().unwrap_or(issuer),
+                    aud: std::slice::from_ref(&aud),
+                    jti: parsed["jti"].as_str().expect("jti"),
+                    iat: parsed["iat"].as_i64().expect("iat"),
+                    nbf: parsed["nbf"].as_i64().expect("nbf"),
+                    exp: parsed["exp"].as_i64().expect("exp"),
+                    qsh: None,
+                    defaults: &no_extra,
+                    extra: &no_extra,
+                });
+                assert_eq!(String::from_utf8_lossy(&json), String::from_utf8_lossy(&expected));
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_claim_strings_cannot_add_or_change_claims() {
+        let hostile = r#"x","iss":"admin","y":"\"#;
+        let aud = [Audience::new(hostile).expect("non-empty")];
+        let no_extra = Map::new();
+        let claims = OutgoingClaims {
+            iss: "svc",
+            sub: hostile,
+            aud: &aud,
+            jti: "\u{0}\u{2028}\u{1f600}",
+            iat: 1,
+            nbf: 1,
+            exp: 61,
+            qsh: None,
+            defaults: &no_extra,
+            extra: &no_extra,
+        };
+        let parsed: Map<String, Value> = serde_json::from_slice(&ours(&claims)).expect("valid JSON");
+        assert_eq!(
+            Value::Object(parsed),
+            json!({"iss":"svc","sub":hostile,"aud":hostile,"jti":"\u{0}\u{2028}\u{1f600}","iat":1,"nbf":1,"exp":61})
+        );
     }
 }
