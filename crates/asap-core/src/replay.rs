@@ -1,9 +1,8 @@
 //! Replay protection: a `jti` may be used once per issuer while its token lives.
 
-use std::collections::HashSet;
 use std::fmt::Debug;
 use std::future::Future;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -79,21 +78,22 @@ pub const MAX_REPLAY_HORIZON: Duration =
 /// # Cost
 ///
 /// An entry costs about 50 bytes whatever the `jti` or issuer (the issuer's name is kept once
-/// per issuer): a 16-byte key in a hash table and the same key in a per-second expiry bucket
-/// (see the `expiry` module). Recording a use costs O(1) amortised however full the guard is:
-/// one probe of the table, an append to the current second's bucket, and the share of a sweep
-/// that drops whole expired buckets in order.
+/// per issuer): a 16-byte key in an open-addressing table at most 5/8 full, and the same key
+/// in its per-second expiry bucket (see the `expiry` module). Recording a use costs O(1)
+/// amortised however full the guard is: one probe of the table (one cache line, usually), an
+/// append to its second's bucket, and its share of a sweep that drops whole expired buckets
+/// in order.
 ///
 /// # The key
 ///
 /// `(issuer, jti)` is kept as a 128-bit key: two SipHash-1-3 outputs (the standard library's
-/// keyed hash), under a key drawn at random for each guard, of the pair length-prefixed (so
-/// no two pairs share an encoding), one per domain byte. Two pairs share a key only by
+/// keyed hash) under its random keys (a `RandomState`, distinct for each guard), of the pair
+/// length-prefixed so that no two pairs share an encoding, one output per domain byte. Two pairs share a key only by
 /// chance, about 2⁻¹²⁸ for a given pair (2⁻⁶⁴ even if only one half held), and nobody can aim
 /// for that: the hash key never leaves the process, and nothing the guard answers depends on
 /// the key beyond "seen" or "not seen". A collision could only refuse one token as a replay,
 /// never accept one: a guard must fail that way if at all. Keeping the `jti` itself (or its
-/// SHA-256) would cost 32 bytes or more per entry, twice, and a hash of cold memory per use.
+/// SHA-256) would cost at least 32 bytes per entry in each of the two places instead of 16.
 ///
 /// [`VerifyError::ReplayUnavailable`]: crate::VerifyError::ReplayUnavailable
 /// [`max_entries_per_issuer`]: InMemoryReplayGuard::max_entries_per_issuer
@@ -111,39 +111,109 @@ pub struct InMemoryReplayGuard {
 }
 
 /// An `(issuer, jti)` pair as the guard keeps it (see "The key" on [`InMemoryReplayGuard`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Never [`UseKey::EMPTY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct UseKey([u64; 2]);
 
-impl Hash for UseKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0[0]);
-    }
+impl UseKey {
+    /// What an empty slot of a [`KeySet`] holds.
+    const EMPTY: UseKey = UseKey([0, 0]);
 }
 
-/// Hashes a [`UseKey`] as its first word: it is already a keyed hash.
-#[derive(Default)]
-struct FirstWord(u64);
+/// The keys of the live entries: open addressing with linear probing over the keys
+/// themselves, so that a probe reads one cache line (a swiss table keeps its control bytes
+/// apart from the entries, a second line), and deletion shifts the following keys back
+/// instead of leaving tombstones, so that a guard that keeps recording and forgetting never
+/// rehashes in place. Keys are already uniform (a keyed hash), so their first word places
+/// them. At most 5/8 full; shrunk when under 1/8.
+struct KeySet {
+    slots: Vec<UseKey>,
+    len: usize,
+}
 
-impl Hasher for FirstWord {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used (by `UseKey`); any other input still hashes, just slower.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+impl KeySet {
+    const MIN_SLOTS: usize = 64;
+
+    fn new() -> KeySet {
+        KeySet {
+            slots: vec![UseKey::EMPTY; KeySet::MIN_SLOTS],
+            len: 0,
         }
     }
 
-    fn write_u64(&mut self, word: u64) {
-        self.0 = word;
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
     }
 
-    fn finish(&self) -> u64 {
-        self.0
+    #[allow(clippy::cast_possible_truncation)] // the low bits are the ones wanted
+    fn home(&self, key: UseKey) -> usize {
+        key.0[0] as usize & self.mask()
+    }
+
+    /// The slot holding `key`, or the empty slot where it would go.
+    fn find(&self, key: UseKey) -> (usize, bool) {
+        let mut i = self.home(key);
+        loop {
+            match self.slots[i] {
+                k if k == key => return (i, true),
+                UseKey::EMPTY => return (i, false),
+                _ => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    fn contains(&self, key: UseKey) -> bool {
+        self.find(key).1
+    }
+
+    fn insert(&mut self, key: UseKey) {
+        if (self.len + 1) * 8 > self.slots.len() * 5 {
+            self.resize(self.slots.len() * 2);
+        }
+        if let (i, false) = self.find(key) {
+            self.slots[i] = key;
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, key: UseKey) {
+        let (mut hole, true) = self.find(key) else {
+            return;
+        };
+        // Shift back each following key of the run that may sit in the hole: one whose home
+        // is not between the hole and where it is now.
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let k = self.slots[j];
+            if k == UseKey::EMPTY {
+                break;
+            }
+            if (j.wrapping_sub(self.home(k)) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = k;
+                hole = j;
+            }
+        }
+        self.slots[hole] = UseKey::EMPTY;
+        self.len -= 1;
+        if self.len * 8 < self.slots.len() && self.slots.len() > KeySet::MIN_SLOTS {
+            self.resize(self.slots.len() / 2);
+        }
+    }
+
+    fn resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![UseKey::EMPTY; slots]);
+        for key in old.into_iter().filter(|&k| k != UseKey::EMPTY) {
+            let (i, _) = self.find(key);
+            self.slots[i] = key;
+        }
     }
 }
 
 struct Entries {
     /// Every entry recorded and not yet forgotten.
-    seen: HashSet<UseKey, BuildHasherDefault<FirstWord>>,
+    seen: KeySet,
     /// The same entries, by issuer and expiry.
     by_expiry: ExpiryIndex<UseKey>,
 }
@@ -157,7 +227,7 @@ impl InMemoryReplayGuard {
             max_per_issuer: max_entries.div_ceil(ISSUER_SHARES),
             hash_key: RandomState::new(),
             entries: Mutex::new(Entries {
-                seen: HashSet::default(),
+                seen: KeySet::new(),
                 by_expiry: ExpiryIndex::new(),
             }),
         }
@@ -179,7 +249,10 @@ impl InMemoryReplayGuard {
             h.write(jti.as_bytes());
             h.finish()
         };
-        UseKey([half(0), half(1)])
+        match UseKey([half(0), half(1)]) {
+            UseKey::EMPTY => UseKey([0, 1]),
+            key => key,
+        }
     }
 
     fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
@@ -198,10 +271,10 @@ impl InMemoryReplayGuard {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Entries { seen, by_expiry } = &mut *entries;
         by_expiry.sweep(use_.now, |gone| {
-            seen.remove(&gone);
+            seen.remove(gone);
         });
         // After the sweep every entry left is live: present means seen.
-        if seen.contains(&key) {
+        if seen.contains(key) {
             return Ok(false);
         }
         if by_expiry.len() >= self.max_entries {
@@ -255,11 +328,7 @@ mod tests {
         fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
             let entries = self.entries.lock().expect("lock");
             entries.by_expiry.assert_consistent();
-            assert_eq!(
-                entries.seen.len(),
-                entries.by_expiry.len(),
-                "table and index agree"
-            );
+            assert_eq!(entries.seen.len, entries.by_expiry.len(), "table and index agree");
             entries
         }
     }
@@ -561,5 +630,41 @@ mod tests {
         assert_ne!(first, second, "two halves, two domains");
         assert!(g.record(use_at("ab", "c", 0)).expect("ok"));
         assert!(g.record(use_at("a", "bc", 0)).expect("another pair"));
+    }
+
+    /// The key set agrees with a standard set through inserts and removals that collide,
+    /// wrap around the end of the slots, grow and shrink it; it never holds more slots than
+    /// 16 per key (or the minimum).
+    #[test]
+    fn the_key_set_agrees_with_a_set_through_collisions_growth_and_shrinking() {
+        let mut set = KeySet::new();
+        let mut model = std::collections::HashSet::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for step in 0..10_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct homes and a tail near the end of the slots: long runs that wrap.
+            let key = UseKey([(x % 16) | (u64::MAX << 8), x >> 8 | 1]);
+            if step % 3 == 2 || model.len() > 500 {
+                let gone = *model.iter().next().unwrap_or(&key);
+                set.remove(gone);
+                model.remove(&gone);
+            } else {
+                set.insert(key);
+                model.insert(key);
+            }
+            assert_eq!(set.len, model.len());
+            assert!(set.contains(key) == model.contains(&key));
+        }
+        assert!(model.iter().all(|&k| set.contains(k)));
+        assert_eq!(
+            set.slots.iter().filter(|&&k| k != UseKey::EMPTY).count(),
+            model.len()
+        );
+        for key in model.drain() {
+            set.remove(key);
+        }
+        assert_eq!((set.len, set.slots.len()), (0, KeySet::MIN_SLOTS), "shrunk back");
     }
 }
