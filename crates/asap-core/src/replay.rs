@@ -88,7 +88,8 @@ pub const MAX_REPLAY_HORIZON: Duration =
 ///
 /// `(issuer, jti)` is kept as a 128-bit key: two SipHash-1-3 outputs (the standard library's
 /// keyed hash) under its random keys (a `RandomState`, distinct for each guard), of the pair
-/// length-prefixed so that no two pairs share an encoding, one output per domain byte. Two pairs share a key only by
+/// (the issuer length-prefixed, so that no two pairs share an encoding) followed by a domain
+/// byte, one per half. Two pairs share a key only by
 /// chance, about 2⁻¹²⁸ for a given pair (2⁻⁶⁴ even if only one half held), and nobody can aim
 /// for that: the hash key never leaves the process, and nothing the guard answers depends on
 /// the key beyond "seen" or "not seen". A collision could only refuse one token as a replay,
@@ -241,12 +242,15 @@ impl InMemoryReplayGuard {
     }
 
     fn key(&self, issuer: &str, jti: &str) -> UseKey {
+        // The pair is hashed once, then each half adds its domain byte last: two inputs
+        // that differ, so two independent outputs, for the cost of one pass over the pair.
+        let mut pair = self.hash_key.build_hasher();
+        pair.write_usize(issuer.len());
+        pair.write(issuer.as_bytes());
+        pair.write(jti.as_bytes());
         let half = |domain: u8| {
-            let mut h = self.hash_key.build_hasher();
+            let mut h = pair.clone();
             h.write_u8(domain);
-            h.write_usize(issuer.len());
-            h.write(issuer.as_bytes());
-            h.write(jti.as_bytes());
             h.finish()
         };
         match UseKey([half(0), half(1)]) {
