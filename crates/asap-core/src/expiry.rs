@@ -34,6 +34,9 @@ pub(crate) struct ExpiryIndex<K> {
     /// largest last.
     sizes: Option<BTreeSet<(usize, IssuerId)>>,
     len: usize,
+    /// The storage of the last bucket swept, emptied, for the next new one: a steady stream
+    /// of entries then records into memory it has just freed, without allocating or growing.
+    spare: VecDeque<K>,
 }
 
 struct Issuer<K> {
@@ -50,11 +53,16 @@ struct Bucket<K> {
 }
 
 impl<K> Bucket<K> {
-    fn new(expires_at: i64, key: K) -> Bucket<K> {
-        Bucket {
-            expires_at,
-            keys: VecDeque::from([key]),
+    /// A bucket holding `key`, in `keys` (empty) if it has room, else in new storage with
+    /// room for as many keys as `like` holds (its neighbour: steady traffic fills each second
+    /// alike). Storage sized by a bucket's length, not its capacity, never exceeds the
+    /// entries held by more than that neighbour, so this at most doubles the buckets' size.
+    fn new(expires_at: i64, key: K, mut keys: VecDeque<K>, like: Option<&Bucket<K>>) -> Bucket<K> {
+        if keys.capacity() == 0 {
+            keys = VecDeque::with_capacity(like.map_or(1, |b| b.keys.len()));
         }
+        keys.push_back(key);
+        Bucket { expires_at, keys }
     }
 }
 
@@ -68,6 +76,7 @@ impl<K> ExpiryIndex<K> {
             soonest: BTreeSet::new(),
             sizes: None,
             len: 0,
+            spare: VecDeque::new(),
         }
     }
 
@@ -119,10 +128,17 @@ impl<K> ExpiryIndex<K> {
                 let at = slot.buckets.partition_point(|b| b.expires_at < expires_at);
                 match slot.buckets.get_mut(at) {
                     Some(bucket) if bucket.expires_at == expires_at => bucket.keys.push_back(key),
-                    _ => slot.buckets.insert(at, Bucket::new(expires_at, key)),
+                    _ => {
+                        let keys = std::mem::take(&mut self.spare);
+                        slot.buckets.insert(at, Bucket::new(expires_at, key, keys, None));
+                    }
                 }
             }
-            _ => slot.buckets.push_back(Bucket::new(expires_at, key)),
+            _ => {
+                let keys = std::mem::take(&mut self.spare);
+                let bucket = Bucket::new(expires_at, key, keys, slot.buckets.back());
+                slot.buckets.push_back(bucket);
+            }
         }
         slot.len += 1;
         self.len += 1;
@@ -173,11 +189,14 @@ impl<K> ExpiryIndex<K> {
             while let Some(bucket) = slot.buckets.front()
                 && bucket.expires_at < now
             {
-                let Some(bucket) = slot.buckets.pop_front() else {
+                let Some(mut bucket) = slot.buckets.pop_front() else {
                     break;
                 };
                 slot.len -= bucket.keys.len();
-                bucket.keys.into_iter().for_each(&mut forget);
+                bucket.keys.drain(..).for_each(&mut forget);
+                if bucket.keys.capacity() > self.spare.capacity() {
+                    self.spare = bucket.keys;
+                }
             }
             let (left, next) = (slot.len, slot.buckets.front().map(|b| b.expires_at));
             self.len -= held - left;
@@ -382,5 +401,23 @@ mod tests {
         }
         assert_eq!(index.len(), 0);
         assert_eq!(index.issuers.len(), 10);
+    }
+
+    /// A new bucket takes the storage of the last one swept, or room for as many keys as the
+    /// bucket before it: steady traffic neither allocates nor grows a bucket key by key.
+    #[test]
+    fn a_new_bucket_reuses_swept_storage_or_sizes_itself_on_its_neighbour() {
+        let mut index = ExpiryIndex::new();
+        for key in 0..100 {
+            index.insert("a", 10, key);
+        }
+        index.insert("a", 11, 100);
+        let capacity = |index: &ExpiryIndex<u32>, at: usize| index.issuers[0].buckets[at].keys.capacity();
+        assert!(capacity(&index, 1) >= 100, "sized like second 10");
+        assert_eq!(swept(&mut index, 11).len(), 100);
+        assert!(index.spare.capacity() >= 100);
+        index.insert("a", 12, 101);
+        assert!(capacity(&index, 1) >= 100, "took the spare");
+        assert_eq!(index.spare.capacity(), 0);
     }
 }
