@@ -808,6 +808,17 @@ fn main() {
                 profile_replay(entries, n);
                 return;
             }
+            // The verified-token cache's scale rows alone: `--cache-rows S`.
+            "--cache-rows" => {
+                let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("--cache-rows S");
+                let meter = Meter {
+                    round: Duration::from_secs_f64(seconds / 3.0),
+                    rounds: 3,
+                };
+                let rows: Vec<Value> = [1_000, 100_000].map(|n| bench_cache_size(&meter, n)).into();
+                println!("{}", flatness(&rows, "fresh_token_into_full_cache_per_s"));
+                return;
+            }
             // The replay rows alone: `--replay-rows S`, S seconds per row.
             "--replay-rows" => {
                 let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("--replay-rows S");
