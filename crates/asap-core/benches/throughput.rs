@@ -398,17 +398,7 @@ fn memory_per_entry(what: &str, n: usize) -> Option<f64> {
             black_box(&verifier);
             return Some(grown as f64 / n as f64);
         }
-        "replay" => {
-            let guard = InMemoryReplayGuard::new(n).max_entries_per_issuer(n);
-            let mut jti = String::new();
-            for i in 0..n {
-                use std::fmt::Write as _;
-                jti.clear();
-                let _ = write!(jti, "{i:032x}");
-                ready(guard.first_use(replay_use(&jti))).ok()?;
-            }
-            Box::new(guard)
-        }
+        "replay" => Box::new(ReplayLoad::filled(n)),
         _ => return None,
     };
     let grown = rss()?.saturating_sub(before);
@@ -416,12 +406,52 @@ fn memory_per_entry(what: &str, n: usize) -> Option<f64> {
     Some(grown as f64 / n as f64)
 }
 
-fn replay_use(jti: &str) -> TokenUse<'_> {
-    TokenUse {
-        issuer: "bench",
-        jti,
-        now: 1_000,
-        expires_at: 1_000_000,
+/// A replay guard holding about `entries` live entries of one issuer, in the steady state a
+/// service sees: every use is a new `jti` (32 hex characters, like a signer's 128-bit one) kept
+/// for [`ReplayLoad::KEPT_SECS`] (a 60 s token and a 30 s leeway), and the clock advances one
+/// second every `entries / KEPT_SECS` uses, so that each use also sweeps what expired. The
+/// guard's bound leaves room for twice as many, so no use is refused.
+struct ReplayLoad {
+    guard: InMemoryReplayGuard,
+    uses: u64,
+    per_second: u64,
+}
+
+impl ReplayLoad {
+    const KEPT_SECS: i64 = 91;
+
+    fn filled(entries: usize) -> ReplayLoad {
+        let guard = InMemoryReplayGuard::new(2 * entries).max_entries_per_issuer(2 * entries);
+        let per_second = (entries as u64 / Self::KEPT_SECS as u64).max(1);
+        let mut load = ReplayLoad {
+            guard,
+            uses: 0,
+            per_second,
+        };
+        for _ in 0..entries {
+            assert!(load.first_use(), "a new jti is a first use");
+        }
+        load
+    }
+
+    /// One use of a new `jti`; true if the guard recorded it as a first use.
+    fn first_use(&mut self) -> bool {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut jti = [0u8; 32];
+        let id = u128::from(self.uses) * 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+        for (i, c) in jti.iter_mut().enumerate() {
+            *c = HEX[(id >> (4 * i) & 0xf) as usize];
+        }
+        let now = 1_000_000 + (self.uses / self.per_second) as i64;
+        self.uses += 1;
+        let jti = std::str::from_utf8(&jti).expect("hex");
+        let use_ = TokenUse {
+            issuer: "bench",
+            jti,
+            now,
+            expires_at: now + Self::KEPT_SECS - 1,
+        };
+        matches!(ready(self.guard.first_use(black_box(use_))), Ok(true))
     }
 }
 
@@ -487,24 +517,25 @@ fn bench_cache_size(meter: &Meter, n: usize) -> Value {
     })
 }
 
-/// The in-memory replay guard holding `n` entries: the rate of first uses (a new jti, recorded)
-/// at that size, and the resident memory per entry.
+/// The in-memory replay guard holding `n` entries (see [`ReplayLoad`]): the rate of first uses
+/// (a new jti, recorded, and what expired swept) at that size, and the resident memory per
+/// entry.
 fn bench_replay_size(meter: &Meter, n: usize) -> Value {
-    let guard = InMemoryReplayGuard::new(n + 1_000_000).max_entries_per_issuer(n + 1_000_000);
-    let jtis: Vec<String> = (0..n).map(|i| format!("{i:032x}")).collect();
-    let use_of = replay_use;
-    for jti in &jtis {
-        assert!(ready(guard.first_use(use_of(jti))).expect("guard"));
-    }
+    let mut load = ReplayLoad::filled(n);
     let bytes_per_entry = memory_in_fresh_process("replay", n);
-    drop(jtis);
-    // New jtis on top (at most 10^6 more: the guard keeps room for them).
-    let fresh: Vec<String> = (0..200_000).map(|i| format!("f{i:031x}")).collect();
-    let first_use_per_s = meter.single(|i| {
-        let jti = &fresh[i % fresh.len()];
-        black_box(ready(guard.first_use(use_of(jti))).ok());
+    let first_use_per_s = meter.single(|_| {
+        assert!(load.first_use(), "a new jti is a first use");
     });
     json!({ "entries": n, "first_use_per_s": first_use_per_s, "bytes_per_entry": bytes_per_entry })
+}
+
+/// `--profile-replay ENTRIES N`: N first uses into a guard holding ENTRIES (see [`ReplayLoad`]),
+/// each inside `profiled`, for callgrind.
+fn profile_replay(entries: usize, n: usize) {
+    let mut load = ReplayLoad::filled(entries);
+    for _ in 0..n {
+        profiled(|| assert!(load.first_use(), "a new jti is a first use"));
+    }
 }
 
 /// Each row's rate over the largest's: the slowdown from the smallest to each size.
@@ -771,6 +802,38 @@ fn main() {
                 if let Some(bytes) = memory_per_entry(&what, n) {
                     println!("{bytes}");
                 }
+                return;
+            }
+            "--profile-replay" => {
+                let mut next = || {
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("--profile-replay ENTRIES N")
+                };
+                let (entries, n) = (next(), next());
+                profile_replay(entries, n);
+                return;
+            }
+            // The verified-token cache's scale rows alone: `--cache-rows S`.
+            "--cache-rows" => {
+                let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("--cache-rows S");
+                let meter = Meter {
+                    round: Duration::from_secs_f64(seconds / 3.0),
+                    rounds: 3,
+                };
+                let rows: Vec<Value> = [1_000, 100_000].map(|n| bench_cache_size(&meter, n)).into();
+                println!("{}", flatness(&rows, "fresh_token_into_full_cache_per_s"));
+                return;
+            }
+            // The replay rows alone: `--replay-rows S`, S seconds per row.
+            "--replay-rows" => {
+                let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("--replay-rows S");
+                let meter = Meter {
+                    round: Duration::from_secs_f64(seconds / 3.0),
+                    rounds: 3,
+                };
+                let rows: Vec<Value> = [1_000, 1_000_000].map(|n| bench_replay_size(&meter, n)).into();
+                println!("{}", flatness(&rows, "first_use_per_s"));
                 return;
             }
             "--profile" => {

@@ -192,6 +192,16 @@ pub enum ReplayError {
         /// The entries it holds.
         entries: usize,
     },
+    /// A bounded in-memory store was asked to keep an entry further ahead than it keeps any
+    /// ([`MAX_REPLAY_HORIZON`](crate::MAX_REPLAY_HORIZON)); no verifier of this workspace asks
+    /// that, since each refuses such a token first.
+    #[error("the replay entry would be kept until {expires_at}, past the latest the store keeps ({latest})")]
+    ExpiresTooLate {
+        /// When the entry could have been forgotten.
+        expires_at: i64,
+        /// The latest expiry the store accepts at the use's `now`.
+        latest: i64,
+    },
 }
 
 /// Why a token was not signed.

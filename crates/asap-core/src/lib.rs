@@ -53,6 +53,7 @@ mod claims_policy;
 mod clock;
 mod der;
 mod error;
+mod expiry;
 mod hmac;
 mod json;
 mod jws;
@@ -88,7 +89,7 @@ pub use jws::{
 pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
 pub use kid::{KeyId, KidOwnership, MAX_KID_LEN};
 pub use policy::AccessPolicy;
-pub use replay::{InMemoryReplayGuard, ReplayFuture, ReplayGuard, TokenUse};
+pub use replay::{InMemoryReplayGuard, MAX_REPLAY_HORIZON, ReplayFuture, ReplayGuard, TokenUse};
 pub use rules::{bearer_token, is_loopback_host};
 pub use signer::{
     DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,

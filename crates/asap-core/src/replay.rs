@@ -1,13 +1,14 @@
 //! Replay protection: a `jti` may be used once per issuer while its token lives.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::fmt::Debug;
 use std::future::Future;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::error::ReplayError;
+use crate::expiry::ExpiryIndex;
 
 /// One use of a token, as a [`ReplayGuard`] records it.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +44,16 @@ impl<T: ReplayGuard + ?Sized> ReplayGuard for std::sync::Arc<T> {
 /// default: the quota is `max_entries / ISSUER_SHARES` (rounded up).
 const ISSUER_SHARES: usize = 8;
 
+/// The furthest ahead of `now` an [`InMemoryReplayGuard`] records an expiry: the longest token
+/// lifetime any verifier accepts ([`MAX_LIFETIME`]) plus its leeway twice (`iat` may be a leeway
+/// ahead of the clock, and the entry is kept a leeway past `exp`). Every verifier in this
+/// workspace refuses a token that would go further before it reaches the guard; a caller that
+/// does not is refused with [`ReplayError::ExpiresTooLate`].
+///
+/// [`MAX_LIFETIME`]: crate::MAX_LIFETIME
+pub const MAX_REPLAY_HORIZON: Duration =
+    Duration::from_secs(crate::signer::MAX_LIFETIME.as_secs() + 2 * crate::time::MAX_LEEWAY.as_secs());
+
 /// A bounded in-memory replay guard for a single process.
 ///
 /// It never forgets an unexpired entry early (that would let that token be replayed), so when
@@ -59,9 +70,31 @@ const ISSUER_SHARES: usize = 8;
 ///   busiest legitimate issuer (its request rate × (token lifetime + leeway)) and the total
 ///   for the issuers that may be full at once.
 ///
-/// An entry costs about 100 bytes whatever the `jti`: the `jti` is kept as its SHA-256, and
-/// the issuer once per issuer (it is at most a kid long). Expired entries are dropped in the
-/// order they expire, so recording a use costs O(log n), however full the guard is.
+/// An entry is forgotten as soon as the clock is past its `expires_at`, and not a second
+/// before, whatever the clock did in between (a clock stepped back keeps every entry until it
+/// is past that entry's own expiry again). An expiry more than [`MAX_REPLAY_HORIZON`] ahead is
+/// refused ([`ReplayError::ExpiresTooLate`]).
+///
+/// # Cost
+///
+/// An entry costs about 50 bytes whatever the `jti` or issuer (the issuer's name is kept once
+/// per issuer): a 16-byte key in an open-addressing table at most 5/8 full, and the same key
+/// in its per-second expiry bucket (see the `expiry` module). Recording a use costs O(1)
+/// amortised however full the guard is: one probe of the table (one cache line, usually), an
+/// append to its second's bucket, and its share of a sweep that drops whole expired buckets
+/// in order.
+///
+/// # The key
+///
+/// `(issuer, jti)` is kept as a 128-bit key: two SipHash-1-3 outputs (the standard library's
+/// keyed hash) under its random keys (a `RandomState`, distinct for each guard), of the pair
+/// (the issuer length-prefixed, so that no two pairs share an encoding) followed by a domain
+/// byte, one per half. Two pairs share a key only by
+/// chance, about 2⁻¹²⁸ for a given pair (2⁻⁶⁴ even if only one half held), and nobody can aim
+/// for that: the hash key never leaves the process, and nothing the guard answers depends on
+/// the key beyond "seen" or "not seen". A collision could only refuse one token as a replay,
+/// never accept one: a guard must fail that way if at all. Keeping the `jti` itself (or its
+/// SHA-256) would cost at least 32 bytes per entry in each of the two places instead of 16.
 ///
 /// [`VerifyError::ReplayUnavailable`]: crate::VerifyError::ReplayUnavailable
 /// [`max_entries_per_issuer`]: InMemoryReplayGuard::max_entries_per_issuer
@@ -74,41 +107,116 @@ const ISSUER_SHARES: usize = 8;
 pub struct InMemoryReplayGuard {
     max_entries: usize,
     max_per_issuer: usize,
+    hash_key: RandomState,
     entries: Mutex<Entries>,
 }
 
-/// The SHA-256 of a `jti`: a fixed size per entry, whatever the token carries.
-type JtiDigest = [u8; 32];
+/// An `(issuer, jti)` pair as the guard keeps it (see "The key" on [`InMemoryReplayGuard`]).
+/// Never [`UseKey::EMPTY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct UseKey([u64; 2]);
 
-#[derive(Default)]
-struct Entries {
-    /// Per issuer: each recorded `jti` and when it may be forgotten.
-    by_issuer: HashMap<Arc<str>, HashMap<JtiDigest, i64>>,
-    /// Every entry, soonest to expire first. Exactly one item per entry in `by_issuer`.
-    by_expiry: BinaryHeap<Reverse<(i64, Arc<str>, JtiDigest)>>,
+impl UseKey {
+    /// What an empty slot of a [`KeySet`] holds.
+    const EMPTY: UseKey = UseKey([0, 0]);
 }
 
-impl Entries {
-    fn len(&self) -> usize {
-        self.by_expiry.len()
+/// The keys of the live entries: open addressing with linear probing over the keys
+/// themselves, so that a probe reads one cache line (a swiss table keeps its control bytes
+/// apart from the entries, a second line), and deletion shifts the following keys back
+/// instead of leaving tombstones, so that a guard that keeps recording and forgetting never
+/// rehashes in place. Keys are already uniform (a keyed hash), so their first word places
+/// them. At most 5/8 full; shrunk when under 1/8.
+struct KeySet {
+    slots: Vec<UseKey>,
+    len: usize,
+}
+
+impl KeySet {
+    const MIN_SLOTS: usize = 64;
+
+    fn new() -> KeySet {
+        KeySet {
+            slots: vec![UseKey::EMPTY; KeySet::MIN_SLOTS],
+            len: 0,
+        }
     }
 
-    /// Forgets every entry that expired before `now` (amortised O(log n) per entry).
-    fn sweep(&mut self, now: i64) {
-        while let Some(Reverse((expires_at, _, _))) = self.by_expiry.peek()
-            && *expires_at < now
-        {
-            let Some(Reverse((_, issuer, jti))) = self.by_expiry.pop() else {
-                break;
-            };
-            if let Some(jtis) = self.by_issuer.get_mut(&issuer) {
-                jtis.remove(&jti);
-                if jtis.is_empty() {
-                    self.by_issuer.remove(&issuer);
-                }
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    #[allow(clippy::cast_possible_truncation)] // the low bits are the ones wanted
+    fn home(&self, key: UseKey) -> usize {
+        key.0[0] as usize & self.mask()
+    }
+
+    /// The slot holding `key`, or the empty slot where it would go.
+    fn find(&self, key: UseKey) -> (usize, bool) {
+        let mut i = self.home(key);
+        loop {
+            match self.slots[i] {
+                k if k == key => return (i, true),
+                UseKey::EMPTY => return (i, false),
+                _ => i = (i + 1) & self.mask(),
             }
         }
     }
+
+    fn contains(&self, key: UseKey) -> bool {
+        self.find(key).1
+    }
+
+    fn insert(&mut self, key: UseKey) {
+        if (self.len + 1) * 8 > self.slots.len() * 5 {
+            self.resize(self.slots.len() * 2);
+        }
+        if let (i, false) = self.find(key) {
+            self.slots[i] = key;
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, key: UseKey) {
+        let (mut hole, true) = self.find(key) else {
+            return;
+        };
+        // Shift back each following key of the run that may sit in the hole: one whose home
+        // is not between the hole and where it is now.
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let k = self.slots[j];
+            if k == UseKey::EMPTY {
+                break;
+            }
+            if (j.wrapping_sub(self.home(k)) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = k;
+                hole = j;
+            }
+        }
+        self.slots[hole] = UseKey::EMPTY;
+        self.len -= 1;
+        if self.len * 8 < self.slots.len() && self.slots.len() > KeySet::MIN_SLOTS {
+            self.resize(self.slots.len() / 2);
+        }
+    }
+
+    fn resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![UseKey::EMPTY; slots]);
+        for key in old.into_iter().filter(|&k| k != UseKey::EMPTY) {
+            let (i, _) = self.find(key);
+            self.slots[i] = key;
+        }
+    }
+}
+
+struct Entries {
+    /// Every entry recorded and not yet forgotten.
+    seen: KeySet,
+    /// The same entries, by issuer and expiry.
+    by_expiry: ExpiryIndex<UseKey>,
 }
 
 impl InMemoryReplayGuard {
@@ -118,7 +226,11 @@ impl InMemoryReplayGuard {
         InMemoryReplayGuard {
             max_entries,
             max_per_issuer: max_entries.div_ceil(ISSUER_SHARES),
-            entries: Mutex::new(Entries::default()),
+            hash_key: RandomState::new(),
+            entries: Mutex::new(Entries {
+                seen: KeySet::new(),
+                by_expiry: ExpiryIndex::new(),
+            }),
         }
     }
 
@@ -129,27 +241,51 @@ impl InMemoryReplayGuard {
         self
     }
 
+    fn key(&self, issuer: &str, jti: &str) -> UseKey {
+        // The pair is hashed once, then each half adds its domain byte last: two inputs
+        // that differ, so two independent outputs, for the cost of one pass over the pair.
+        let mut pair = self.hash_key.build_hasher();
+        pair.write_usize(issuer.len());
+        pair.write(issuer.as_bytes());
+        pair.write(jti.as_bytes());
+        let half = |domain: u8| {
+            let mut h = pair.clone();
+            h.write_u8(domain);
+            h.finish()
+        };
+        match UseKey([half(0), half(1)]) {
+            UseKey::EMPTY => UseKey([0, 1]),
+            key => key,
+        }
+    }
+
     fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
-        // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
+        let latest = use_.now.saturating_add(HORIZON_SECS);
+        if use_.expires_at > latest {
+            return Err(ReplayError::ExpiresTooLate {
+                expires_at: use_.expires_at,
+                latest,
+            });
+        }
+        let key = self.key(use_.issuer, use_.jti);
+        // A poisoned lock only means another thread panicked mid-insert; the sets are sound.
         let mut entries = self
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries.sweep(use_.now);
-        let jti: JtiDigest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, use_.jti.as_bytes())
-            .as_ref()
-            .try_into()
-            .map_err(|_| ReplayError::Unavailable("SHA-256 is not 32 bytes".into()))?;
+        let Entries { seen, by_expiry } = &mut *entries;
+        by_expiry.sweep(use_.now, |gone| {
+            seen.remove(gone);
+        });
         // After the sweep every entry left is live: present means seen.
-        let held = match entries.by_issuer.get(use_.issuer) {
-            Some(jtis) if jtis.contains_key(&jti) => return Ok(false),
-            Some(jtis) => jtis.len(),
-            None => 0,
-        };
-        if entries.len() >= self.max_entries {
-            crate::metrics::memory_replay_store_full(true);
-            return Err(ReplayError::Full(entries.len()));
+        if seen.contains(key) {
+            return Ok(false);
         }
+        if by_expiry.len() >= self.max_entries {
+            crate::metrics::memory_replay_store_full(true);
+            return Err(ReplayError::Full(by_expiry.len()));
+        }
+        let held = by_expiry.held(use_.issuer);
         if held >= self.max_per_issuer {
             crate::metrics::memory_replay_store_full(false);
             return Err(ReplayError::IssuerFull {
@@ -157,19 +293,14 @@ impl InMemoryReplayGuard {
                 entries: held,
             });
         }
-        let issuer = match entries.by_issuer.get_key_value(use_.issuer) {
-            Some((issuer, _)) => issuer.clone(),
-            None => Arc::from(use_.issuer),
-        };
-        entries
-            .by_issuer
-            .entry(issuer.clone())
-            .or_default()
-            .insert(jti, use_.expires_at);
-        entries.by_expiry.push(Reverse((use_.expires_at, issuer, jti)));
+        seen.insert(key);
+        by_expiry.insert(use_.issuer, use_.expires_at, key);
         Ok(true)
     }
 }
+
+/// [`MAX_REPLAY_HORIZON`] in seconds.
+const HORIZON_SECS: i64 = MAX_REPLAY_HORIZON.as_secs() as i64;
 
 impl Debug for InMemoryReplayGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,6 +320,22 @@ impl ReplayGuard for InMemoryReplayGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Entries {
+        fn len(&self) -> usize {
+            self.by_expiry.len()
+        }
+    }
+
+    impl InMemoryReplayGuard {
+        /// The entries, checked: the table and the index hold the same number.
+        fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+            let entries = self.entries.lock().expect("lock");
+            entries.by_expiry.assert_consistent();
+            assert_eq!(entries.seen.len, entries.by_expiry.len(), "table and index agree");
+            entries
+        }
+    }
 
     fn use_at<'a>(issuer: &'a str, jti: &'a str, now: i64) -> TokenUse<'a> {
         TokenUse {
@@ -272,9 +419,9 @@ mod tests {
             }
         }
         assert_eq!(accepted, 50);
-        let entries = g.entries.lock().expect("lock");
+        let entries = g.entries();
         assert_eq!(entries.len(), 50);
-        assert_eq!(entries.by_issuer.len(), 10);
+        assert_eq!(entries.by_expiry.issuers(), 10);
     }
 
     #[test]
@@ -305,10 +452,223 @@ mod tests {
             assert!(g.record(use_).expect("ok"));
         }
         assert!(g.record(use_at("b", "x", 250)).expect("ok"));
-        let entries = g.entries.lock().expect("lock");
+        let entries = g.entries();
         // jtis 0..250 expired before 250; 250..500 and b's are live.
         assert_eq!(entries.len(), 251);
-        assert_eq!(entries.by_issuer["a"].len(), 250);
-        assert!(entries.by_issuer["a"].values().all(|&e| e >= 250));
+        assert_eq!(entries.by_expiry.held("a"), 250);
+        assert!(entries.by_expiry.expiries_of("a").iter().all(|&e| e >= 250));
+    }
+
+    fn use_until<'a>(issuer: &'a str, jti: &'a str, now: i64, expires_at: i64) -> TokenUse<'a> {
+        TokenUse {
+            issuer,
+            jti,
+            now,
+            expires_at,
+        }
+    }
+
+    /// Bucket boundaries: entries expiring in neighbouring seconds are each forgotten right
+    /// after their own second, and not a second before.
+    #[test]
+    fn each_entry_is_forgotten_right_after_its_expiry() {
+        let g = InMemoryReplayGuard::new(10);
+        assert!(g.record(use_until("a", "1", 0, 100)).expect("ok"));
+        assert!(g.record(use_until("a", "2", 0, 101)).expect("ok"));
+        assert!(
+            !g.record(use_until("a", "1", 100, 200)).expect("ok"),
+            "100 is within"
+        );
+        assert!(!g.record(use_until("a", "2", 100, 200)).expect("ok"));
+        assert!(
+            g.record(use_until("a", "1", 101, 200))
+                .expect("past 100: forgotten")
+        );
+        assert!(!g.record(use_until("a", "2", 101, 200)).expect("101 is within"));
+        assert!(
+            g.record(use_until("a", "2", 102, 200))
+                .expect("past 101: forgotten")
+        );
+        assert_eq!(g.entries().len(), 2, "only the two new entries");
+    }
+
+    /// The quota counts exactly the unexpired entries: expiry frees exactly what expired, and
+    /// replays do not count.
+    #[test]
+    fn the_quota_counts_unexpired_entries_exactly() {
+        let g = InMemoryReplayGuard::new(100).max_entries_per_issuer(3);
+        assert!(g.record(use_until("a", "1", 0, 10)).expect("ok"));
+        assert!(g.record(use_until("a", "2", 0, 20)).expect("ok"));
+        assert!(g.record(use_until("a", "3", 0, 20)).expect("ok"));
+        assert!(
+            !g.record(use_until("a", "1", 5, 10))
+                .expect("a replay is not counted")
+        );
+        assert!(matches!(
+            g.record(use_until("a", "4", 10, 30)),
+            Err(ReplayError::IssuerFull { entries: 3, .. })
+        ));
+        assert!(
+            g.record(use_until("a", "4", 11, 30))
+                .expect("one expired, one free")
+        );
+        assert!(matches!(
+            g.record(use_until("a", "5", 11, 30)),
+            Err(ReplayError::IssuerFull { entries: 3, .. })
+        ));
+        assert_eq!(g.entries().by_expiry.held("a"), 3);
+        assert!(g.record(use_until("a", "5", 21, 30)).expect("two expired"));
+        assert_eq!(g.entries().by_expiry.held("a"), 2);
+    }
+
+    /// A full guard refuses every new pair, of any issuer, with the total; it still tells a
+    /// replay apart; the first expiry makes room again.
+    #[test]
+    fn a_full_guard_refuses_new_pairs_of_every_issuer() {
+        let g = InMemoryReplayGuard::new(3).max_entries_per_issuer(3);
+        assert!(g.record(use_until("a", "1", 0, 10)).expect("ok"));
+        assert!(g.record(use_until("b", "1", 0, 20)).expect("ok"));
+        assert!(g.record(use_until("c", "1", 0, 20)).expect("ok"));
+        for issuer in ["a", "d"] {
+            assert!(matches!(
+                g.record(use_until(issuer, "2", 10, 30)),
+                Err(ReplayError::Full(3))
+            ));
+        }
+        assert!(!g.record(use_until("b", "1", 10, 30)).expect("a replay, not full"));
+        assert!(
+            g.record(use_until("d", "2", 11, 30))
+                .expect("room once a's entry expired")
+        );
+        assert!(matches!(
+            g.record(use_until("a", "2", 11, 30)),
+            Err(ReplayError::Full(3))
+        ));
+        assert_eq!(g.entries().len(), 3);
+    }
+
+    /// A clock stepped back keeps every entry until the clock is past its expiry again, and
+    /// entries recorded meanwhile keep their own, earlier expiry; a clock that jumped ahead
+    /// and came back does not hold later entries until the far time.
+    #[test]
+    fn a_clock_stepped_back_forgets_nothing_early_and_nothing_late() {
+        let g = InMemoryReplayGuard::new(10);
+        assert!(g.record(use_until("a", "late", 1000, 1060)).expect("ok"));
+        // The clock steps back 500 s: the entry is still there.
+        assert!(!g.record(use_until("a", "late", 500, 560)).expect("still seen"));
+        assert!(g.record(use_until("a", "early", 500, 560)).expect("ok"));
+        assert!(!g.record(use_until("a", "early", 560, 620)).expect("still seen"));
+        assert!(
+            g.record(use_until("a", "early", 561, 620))
+                .expect("past its own expiry")
+        );
+        assert!(
+            !g.record(use_until("a", "late", 561, 620))
+                .expect("the later entry stays")
+        );
+        assert!(
+            !g.record(use_until("a", "late", 1060, 1120))
+                .expect("still seen at 1060")
+        );
+        assert!(
+            g.record(use_until("a", "late", 1061, 1120))
+                .expect("gone after 1060")
+        );
+        assert_eq!(
+            g.entries().by_expiry.expiries_of("a"),
+            [1120],
+            "early went at 621"
+        );
+    }
+
+    /// The guard bounds how far ahead it keeps an entry itself, whatever its caller checked.
+    #[test]
+    fn an_expiry_beyond_the_horizon_is_refused() {
+        let g = InMemoryReplayGuard::new(10);
+        let latest = 1000 + HORIZON_SECS;
+        assert_eq!(HORIZON_SECS, 3600 + 2 * 300);
+        assert!(
+            g.record(use_until("a", "1", 1000, latest))
+                .expect("at the horizon")
+        );
+        assert!(matches!(
+            g.record(use_until("a", "2", 1000, latest + 1)),
+            Err(ReplayError::ExpiresTooLate { expires_at, latest: l }) if expires_at == latest + 1 && l == latest
+        ));
+        assert!(
+            matches!(g.record(use_until("a", "3", i64::MAX, i64::MAX)), Ok(true)),
+            "no overflow at the end of time"
+        );
+        assert!(matches!(
+            g.record(use_until("a", "4", 0, i64::MAX)),
+            Err(ReplayError::ExpiresTooLate { .. })
+        ));
+        assert_eq!(g.entries().len(), 1, "the entry at i64::MAX swept the others");
+    }
+
+    /// Issuers whose entries all expired leave nothing behind.
+    #[test]
+    fn many_issuers_leave_nothing_once_expired() {
+        let g = InMemoryReplayGuard::new(1000).max_entries_per_issuer(1);
+        for issuer in 0..500 {
+            assert!(
+                g.record(use_until(&format!("issuer-{issuer}"), "1", 0, 10))
+                    .expect("ok")
+            );
+        }
+        assert_eq!(g.entries().by_expiry.issuers(), 500);
+        assert!(g.record(use_until("last", "1", 11, 20)).expect("ok"));
+        let entries = g.entries();
+        assert_eq!((entries.len(), entries.by_expiry.issuers()), (1, 1));
+    }
+
+    /// The key tells apart pairs that concatenate alike, and is drawn per guard.
+    #[test]
+    fn the_key_is_keyed_per_guard_and_separates_issuer_from_jti() {
+        let g = InMemoryReplayGuard::new(10);
+        assert_ne!(g.key("ab", "c"), g.key("a", "bc"));
+        assert_ne!(g.key("a", "b"), g.key("b", "a"));
+        assert_eq!(g.key("a", "b"), g.key("a", "b"));
+        assert_ne!(g.key("a", "b"), InMemoryReplayGuard::new(10).key("a", "b"));
+        let UseKey([first, second]) = g.key("a", "b");
+        assert_ne!(first, second, "two halves, two domains");
+        assert!(g.record(use_at("ab", "c", 0)).expect("ok"));
+        assert!(g.record(use_at("a", "bc", 0)).expect("another pair"));
+    }
+
+    /// The key set agrees with a standard set through inserts and removals that collide,
+    /// wrap around the end of the slots, grow and shrink it; it never holds more slots than
+    /// 16 per key (or the minimum).
+    #[test]
+    fn the_key_set_agrees_with_a_set_through_collisions_growth_and_shrinking() {
+        let mut set = KeySet::new();
+        let mut model = std::collections::HashSet::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for step in 0..10_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct homes and a tail near the end of the slots: long runs that wrap.
+            let key = UseKey([(x % 16) | (u64::MAX << 8), x >> 8 | 1]);
+            if step % 3 == 2 || model.len() > 500 {
+                let gone = *model.iter().next().unwrap_or(&key);
+                set.remove(gone);
+                model.remove(&gone);
+            } else {
+                set.insert(key);
+                model.insert(key);
+            }
+            assert_eq!(set.len, model.len());
+            assert!(set.contains(key) == model.contains(&key));
+        }
+        assert!(model.iter().all(|&k| set.contains(k)));
+        assert_eq!(
+            set.slots.iter().filter(|&&k| k != UseKey::EMPTY).count(),
+            model.len()
+        );
+        for key in model.drain() {
+            set.remove(key);
+        }
+        assert_eq!((set.len, set.slots.len()), (0, KeySet::MIN_SLOTS), "shrunk back");
     }
 }

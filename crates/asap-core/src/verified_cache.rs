@@ -5,8 +5,8 @@
 //!
 //! Any issuer with a valid key can fill the cache with tokens of its own. So:
 //!
-//! - a lookup is lock-free and an insertion costs O(log n) (an expiry index, no scan), however
-//!   full the cache is;
+//! - a lookup is lock-free and an insertion costs O(log issuers) (the expiry index shared with
+//!   the replay guard, no scan), however full the cache is;
 //! - when it is full, expired entries go first; then an insertion may only displace an entry of
 //!   the issuer holding the most entries, and only if that is another issuer holding more than
 //!   the inserting one. An issuer that already holds the most simply is not cached (it keeps
@@ -35,9 +35,9 @@
 //!   with a replay guard this cache is off, so that every use reaches the guard;
 //! - nothing identifies a token by its text in logs or errors.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use crate::expiry::ExpiryIndex;
 use crate::verifier::Verified;
 
 /// The longest token the cache keeps, in bytes. Longer ones are verified every time.
@@ -65,10 +65,11 @@ impl Expiring for Verified {
 pub(crate) struct VerifiedCache<V = Verified> {
     max_entries: usize,
     entries: papaya::HashMap<Arc<str>, V, TailHash>,
-    index: Mutex<Index>,
+    /// Who holds which token text until when, for choosing what to drop. Changed only with
+    /// `entries`, under the lock.
+    index: Mutex<ExpiryIndex<Arc<str>>>,
 }
 
-/// An entry's place in the expiry order: its `exp`, then the order of insertion.
 /// Hashes a token by its length and its last [`TailHash::BYTES`] bytes: those are signature
 /// characters, which differ between any two tokens, so hashing the whole text (hundreds of
 /// bytes) would buy nothing but time on every lookup. The four words are mixed by folded
@@ -139,67 +140,13 @@ impl std::hash::Hasher for TailHasher {
     }
 }
 
-type Slot = (i64, u64);
-
-/// Who holds what, for choosing what to drop. Changed only with `entries`, under the lock.
-#[derive(Default)]
-struct Index {
-    by_expiry: BTreeMap<Slot, Entry>,
-    by_issuer: HashMap<Arc<str>, BTreeSet<Slot>>,
-    /// `(entries held, issuer)` for every issuer holding any: the largest last.
-    sizes: BTreeSet<(usize, Arc<str>)>,
-    next: u64,
-}
-
-struct Entry {
-    issuer: Arc<str>,
-    token: Arc<str>,
-}
-
-impl Index {
-    fn held(&self, issuer: &str) -> usize {
-        self.by_issuer.get(issuer).map_or(0, BTreeSet::len)
-    }
-
-    fn add(&mut self, issuer: &str, token: Arc<str>, exp: i64) {
-        let issuer = match self.by_issuer.get_key_value(issuer) {
-            Some((issuer, _)) => issuer.clone(),
-            None => Arc::from(issuer),
-        };
-        let slot = (exp, self.next);
-        self.next += 1;
-        let slots = self.by_issuer.entry(issuer.clone()).or_default();
-        let held = slots.len();
-        slots.insert(slot);
-        self.sizes.remove(&(held, issuer.clone()));
-        self.sizes.insert((held + 1, issuer.clone()));
-        self.by_expiry.insert(slot, Entry { issuer, token });
-    }
-
-    /// Removes the entry in `slot`; returns its token text.
-    fn remove(&mut self, slot: Slot) -> Option<Arc<str>> {
-        let Entry { issuer, token } = self.by_expiry.remove(&slot)?;
-        if let Some(slots) = self.by_issuer.get_mut(&issuer) {
-            let held = slots.len();
-            slots.remove(&slot);
-            self.sizes.remove(&(held, issuer.clone()));
-            if held > 1 {
-                self.sizes.insert((held - 1, issuer));
-            } else {
-                self.by_issuer.remove(&issuer);
-            }
-        }
-        Some(token)
-    }
-}
-
 impl<V: Expiring> VerifiedCache<V> {
     /// A cache of at most `max_entries` tokens.
     pub(crate) fn new(max_entries: usize) -> VerifiedCache<V> {
         VerifiedCache {
             max_entries,
             entries: papaya::HashMap::with_hasher(TailHash::default()),
-            index: Mutex::new(Index::default()),
+            index: Mutex::new(ExpiryIndex::by_size()),
         }
     }
 
@@ -232,32 +179,23 @@ impl<V: Expiring> VerifiedCache<V> {
         if entries.contains_key(token) {
             return;
         }
-        while let Some((&slot @ (expires_at, _), _)) = index.by_expiry.first_key_value()
-            && expires_at < now
-        {
-            if let Some(expired) = index.remove(slot) {
-                entries.remove(&*expired);
-            }
-        }
-        if index.by_expiry.len() >= self.max_entries {
-            let issuer = verified.issuer();
-            let held = index.held(issuer);
-            let Some((largest, victim)) = index.sizes.last() else {
+        index.sweep(now, |expired| {
+            entries.remove(&*expired);
+        });
+        if index.len() >= self.max_entries {
+            let held = index.held(verified.issuer());
+            let Some((largest, victim)) = index.largest() else {
                 return;
             };
-            if held >= *largest {
+            if held >= largest {
                 return;
             }
-            let victim = victim.clone();
-            let Some(&slot) = index.by_issuer.get(&victim).and_then(BTreeSet::first) else {
-                return;
-            };
-            if let Some(evicted) = index.remove(slot) {
+            if let Some(evicted) = index.pop_soonest(victim) {
                 entries.remove(&*evicted);
             }
         }
         let token: Arc<str> = Arc::from(token);
-        index.add(verified.issuer(), token.clone(), exp);
+        index.insert(verified.issuer(), exp, token.clone());
         entries.insert(token, verified.clone());
     }
 
@@ -270,17 +208,9 @@ impl<V: Expiring> VerifiedCache<V> {
     #[cfg(test)]
     fn len(&self) -> usize {
         let index = self.index.lock().expect("lock");
-        assert_eq!(
-            index.by_expiry.len(),
-            self.entries.pin().len(),
-            "index and map agree"
-        );
-        assert_eq!(
-            index.sizes.iter().map(|(n, _)| n).sum::<usize>(),
-            index.by_expiry.len(),
-            "sizes add up"
-        );
-        index.by_expiry.len()
+        assert_eq!(index.len(), self.entries.pin().len(), "index and map agree");
+        index.assert_consistent();
+        index.len()
     }
 }
 
