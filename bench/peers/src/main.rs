@@ -24,6 +24,8 @@ use asap_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod profiles;
+
 /// Polls a future that completes without waiting (static keys and secrets never wait).
 fn ready<F: Future>(f: F) -> F::Output {
     match pin!(f).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
@@ -519,9 +521,13 @@ fn main() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
             "--out" => out = args.next(),
             "--profile" => {
-                let what = args.next().expect("--profile connect-sign|connect-verify N");
+                let what = args.next().unwrap_or_else(|| {
+                    panic!("--profile connect-sign|connect-verify|{} N", profiles::PROFILES)
+                });
                 let n = args.next().and_then(|n| n.parse().ok()).expect("N");
-                profile_connect(&what, n);
+                if !profiles::profile(&what, n) {
+                    profile_connect(&what, n);
+                }
                 return;
             }
             other => panic!("unknown argument {other}"),
@@ -564,10 +570,12 @@ fn main() {
             Value::Null
         }
     };
+    let profiles = profiles::bench(&meter, seconds);
     let report = json!({
         "versions": { "jsonwebtoken": "12", "jwt-simple": "0.15 (pure-rust)" },
         "algorithms": algorithms,
         "connect_hs256": { "ours": connect, "python_atlassian_jwt": python, "npm_atlassian_jwt": npm },
+        "profiles": profiles,
     });
     let text = serde_json::to_string_pretty(&report).expect("json");
     match out {
