@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 mod connect;
+mod profiles;
 
 /// Polls a future that completes without waiting (static keys and secrets never wait).
 fn ready<F: Future>(f: F) -> F::Output {
@@ -420,9 +421,13 @@ fn main() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
             "--out" => out = args.next(),
             "--profile" => {
-                let what = args.next().expect("--profile WHAT N");
+                let what = args.next().unwrap_or_else(|| {
+                    panic!("--profile connect-…|{} N", profiles::PROFILES)
+                });
                 let n = args.next().and_then(|n| n.parse().ok()).expect("N");
-                connect::profile(&what, n);
+                if !profiles::profile(&what, n) {
+                    connect::profile(&what, n);
+                }
                 return;
             }
             other => panic!("unknown argument {other}"),
@@ -445,10 +450,12 @@ fn main() {
         algorithms.insert(alg.as_str(), row);
     }
     let connect = connect::bench(&meter, seconds);
+    let profiles = profiles::bench(&meter, seconds);
     let report = json!({
         "versions": { "jsonwebtoken": "12", "jwt-simple": "0.15 (pure-rust)" },
         "algorithms": algorithms,
         "connect_hs256": connect,
+        "profiles": profiles,
     });
     let text = serde_json::to_string_pretty(&report).expect("json");
     match out {

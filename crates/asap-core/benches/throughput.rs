@@ -775,6 +775,100 @@ fn print_table(r: &Value) {
             s["verifications"], s["succeeded"], s["fetches"]
         );
     }
+    print_profiles(&r["peers"]["profiles"]);
+}
+
+/// The rows of the Forge, per-user and central-issuer profiles (from `bench/peers`).
+fn print_profiles(p: &Value) {
+    if !p.is_object() {
+        return;
+    }
+    let k = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.1}k", x / 1000.0));
+    let pct = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.0}%", 100.0 * x));
+    let times = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.1}×"));
+    println!(
+        "
+profiles (ours next to raw aws-lc-rs on the same key and bytes, and the Python packages, in one run):"
+    );
+    let f = &p["forge"];
+    println!(
+        "Forge invocation token (RS256, {} bytes): JWKS key source {}/s, static key {}/s, raw {}/s: \
+         {} of raw (static key {}; the JWKS path at {} of the static key's rate); jsonwebtoken {}/s (ours {})",
+        f["token_bytes"],
+        k(num(&f["verify_per_s"])),
+        k(num(&f["static_key_verify_per_s"])),
+        k(num(&f["raw_verify_per_s"])),
+        pct(num(&f["verify_ratio"])),
+        pct(num(&f["static_key_verify_ratio"])),
+        pct(num(&f["jwks_vs_static_ratio"])),
+        k(num(&f["jsonwebtoken_verify_per_s"])),
+        times(num(&f["our_verify_vs_jsonwebtoken"])),
+    );
+    let j = &f["jwks_parse"];
+    println!(
+        "JWK set parse ({} RSA keys, {} bytes): {}/s; jsonwebtoken's JwkSet + DecodingKey::from_jwk {}/s (ours {})",
+        j["keys"],
+        j["set_bytes"],
+        k(num(&j["per_s"])),
+        k(num(&j["jsonwebtoken_per_s"])),
+        times(num(&j["our_ratio"])),
+    );
+    let u = &p["user_tokens"];
+    println!(
+        "per-user tokens (nonces in the in-memory store; Python asymmetric-jwt-auth {}):",
+        u["python_version"].as_str().unwrap_or("not measured")
+    );
+    println!(
+        "  {:<6} {:>9} {:>9} {:>6}   {:>9} {:>9} {:>6}   {:>9} {:>7} {:>9} {:>7}",
+        "alg", "sign/s", "raw", "ratio", "verify/s", "raw", "ratio", "py sign", "×py", "py verify", "×py"
+    );
+    for (alg, a) in u["algorithms"].as_object().into_iter().flatten() {
+        let py = &a["python"];
+        println!(
+            "  {alg:<6} {:>9} {:>9} {:>6}   {:>9} {:>9} {:>6}   {:>9} {:>7} {:>9} {:>7}",
+            k(num(&a["sign_per_s"])),
+            k(num(&a["raw_sign_per_s"])),
+            pct(num(&a["sign_ratio"])),
+            k(num(&a["verify_per_s"])),
+            k(num(&a["raw_verify_per_s"])),
+            pct(num(&a["verify_ratio"])),
+            k(num(&py["sign_per_s"])),
+            times(num(&py["our_sign_ratio"])),
+            k(num(&py["verify_per_s"])),
+            times(num(&py["our_verify_ratio"])),
+        );
+    }
+    let i = &p["issuer_tokens"];
+    println!(
+        "central-issuer tokens (RS256, route policy; Python api-jwt-2 {}):",
+        i["python_version"].as_str().unwrap_or("not measured")
+    );
+    for (name, key) in [
+        ("1 trusted key", "keys_1"),
+        ("4 keys, the last matches", "keys_4_last_matches"),
+    ] {
+        let row = &i[key];
+        println!(
+            "  {name:<25} verify {}/s, raw {}/s: {}; api_jwt decode() {}/s (ours {}), PyJWT decode {}/s (ours {})",
+            k(num(&row["verify_per_s"])),
+            k(num(&row["raw_verify_per_s"])),
+            pct(num(&row["verify_ratio"])),
+            k(num(&row["python"]["api_jwt_decode_per_s"])),
+            times(num(&row["python"]["our_ratio_to_api_jwt"])),
+            k(num(&row["python"]["pyjwt_decode_per_s"])),
+            times(num(&row["python"]["our_ratio_to_pyjwt"])),
+        );
+    }
+    let sign = &i["sign"];
+    println!(
+        "  {:<25} {}/s, raw {}/s: {}; api_jwt encode() {}/s (ours {})",
+        "sign",
+        k(num(&sign["sign_per_s"])),
+        k(num(&sign["raw_sign_per_s"])),
+        pct(num(&sign["sign_ratio"])),
+        k(num(&sign["python_api_jwt_encode_per_s"])),
+        times(num(&sign["our_ratio_to_api_jwt"])),
+    );
 }
 
 fn main() {

@@ -49,7 +49,9 @@ impl<T: UserKeySource + ?Sized> UserKeySource for Arc<T> {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct StaticUserKeys {
-    keys: HashMap<(String, Fingerprint), Arc<PublicKey>>,
+    /// By fingerprint, then username: a lookup hashes the borrowed fingerprint and compares
+    /// names, with no key of its own to allocate.
+    keys: HashMap<Fingerprint, Vec<(String, Arc<PublicKey>)>>,
 }
 
 impl StaticUserKeys {
@@ -67,8 +69,12 @@ impl StaticUserKeys {
 
     /// Adds one of `username`'s keys.
     pub fn insert(&mut self, username: impl Into<String>, key: PublicKey) {
-        self.keys
-            .insert((username.into(), Fingerprint::of(&key)), Arc::new(key));
+        let username = username.into();
+        let users = self.keys.entry(Fingerprint::of(&key)).or_default();
+        match users.iter_mut().find(|(name, _)| *name == username) {
+            Some((_, held)) => *held = Arc::new(key),
+            None => users.push((username, Arc::new(key))),
+        }
     }
 }
 
@@ -76,8 +82,58 @@ impl UserKeySource for StaticUserKeys {
     fn user_key<'a>(&'a self, username: &'a str, fingerprint: &'a Fingerprint) -> UserKeyFuture<'a> {
         let found = self
             .keys
-            .get(&(username.to_owned(), fingerprint.clone()))
-            .cloned();
+            .get(fingerprint)
+            .and_then(|users| users.iter().find(|(name, _)| name == username))
+            .map(|(_, key)| key.clone());
         Box::pin(async move { Ok(found) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use asap_core::{KeyKind, KeySpec, PrivateKey};
+
+    use super::*;
+
+    fn ed25519() -> PublicKey {
+        PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519))
+            .and_then(|k| k.public_key())
+            .expect("key")
+    }
+
+    fn lookup(keys: &StaticUserKeys, username: &str, key: &PublicKey) -> Option<Arc<PublicKey>> {
+        let fingerprint = Fingerprint::of(key);
+        let found = keys.user_key(username, &fingerprint);
+        match std::pin::pin!(found)
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(found) => found.expect("a static map always answers"),
+            std::task::Poll::Pending => panic!("a static map answers at once"),
+        }
+    }
+
+    #[test]
+    fn a_key_is_found_only_for_the_users_it_is_registered_for() {
+        let (shared, own) = (ed25519(), ed25519());
+        let keys = StaticUserKeys::new()
+            .with_key("ann", shared.clone())
+            .with_key("bob", shared.clone())
+            .with_key("ann", own.clone());
+        assert_eq!(lookup(&keys, "ann", &shared).as_deref(), Some(&shared));
+        assert_eq!(lookup(&keys, "bob", &shared).as_deref(), Some(&shared));
+        assert_eq!(lookup(&keys, "ann", &own).as_deref(), Some(&own));
+        assert_eq!(lookup(&keys, "bob", &own), None);
+        assert_eq!(lookup(&keys, "mallory", &shared), None);
+        assert_eq!(lookup(&keys, "an", &shared), None);
+    }
+
+    #[test]
+    fn registering_a_key_again_keeps_one_entry() {
+        let key = ed25519();
+        let keys = StaticUserKeys::new()
+            .with_key("ann", key.clone())
+            .with_key("ann", key.clone());
+        assert_eq!(keys.keys.get(&Fingerprint::of(&key)).map(Vec::len), Some(1));
     }
 }
