@@ -711,27 +711,58 @@ fn print_table(r: &Value) {
     );
     if let Some(load) = r["load"].as_object() {
         println!(
-            "\nload on loopback (concurrency {}):",
+            "\nload on loopback (concurrency {}; the server on one thread, its CPU time per request):",
             load.get("concurrency").unwrap_or(&Value::Null)
         );
-        for name in ["no_layer", "layer", "layer_with_token_cache"] {
-            let l = &load[name];
+        println!(
+            "  {:<24} {:>9} {:>8} {:>8} {:>14} {:>15}",
+            "server", "req/s", "p50 ms", "p99 ms", "server µs/req", "in route µs/req"
+        );
+        for (name, l) in load.iter().filter(|(_, l)| l.get("rps").is_some()) {
             println!(
-                "  {name:<24} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+                "  {name:<24} {:>9.0} {:>8.2} {:>8.2} {:>14.1} {:>15.2}",
                 num(&l["rps"]).unwrap_or(0.0),
                 num(&l["p50_ms"]).unwrap_or(0.0),
-                num(&l["p99_ms"]).unwrap_or(0.0)
+                num(&l["p99_ms"]).unwrap_or(0.0),
+                num(&l["server_cpu_us_per_request"]).unwrap_or(f64::NAN),
+                num(&l["service_cpu_us_per_request"]).unwrap_or(f64::NAN)
             );
         }
-        let rps = |name: &str| num(&load[name]["rps"]).unwrap_or(f64::NAN);
+        let cache = &load["server_cpu_with_token_cache"];
         println!(
-            "  with the token cache: {:.1}% of the route without the layer (target ≥ 95%)",
-            100.0 * rps("layer_with_token_cache") / rps("no_layer")
+            "  with the token cache (ES256): {:.2} µs per request in the layer; the server's CPU per \
+             request without the layer over with it {:.1}%, req/s {:.1}% (target ≥ 95%)",
+            num(&cache["layer_us_beyond_route"]).unwrap_or(f64::NAN),
+            100.0 * num(&cache["server_route_over_layer"]).unwrap_or(f64::NAN),
+            100.0 * num(&cache["rps_ratio"]).unwrap_or(f64::NAN)
         );
         println!(
-            "  without it: {:.1} µs of CPU per request beyond the route and the ES256 signature check",
-            num(&r["layer_us_beyond_crypto"]).unwrap_or(f64::NAN)
+            "  without it, CPU µs per request (fresh tokens; medians of rounds paired with the \
+             route and raw verify of the same round):"
         );
+        println!(
+            "  {:<6} {:>10} {:>9} {:>13} {:>14}   {:>9} {:>14} {:>18}",
+            "alg",
+            "raw verify",
+            "in layer",
+            "beyond route",
+            "beyond crypto",
+            "server",
+            "beyond crypto",
+            "(route+raw)/layer"
+        );
+        for (alg, c) in load["server_cpu_by_algorithm"].as_object().into_iter().flatten() {
+            println!(
+                "  {alg:<6} {:>10.1} {:>9.1} {:>13.1} {:>14.1}   {:>9.1} {:>14.1} {:>17.1}%",
+                num(&c["raw_verify_us"]).unwrap_or(f64::NAN),
+                num(&c["layer_us"]).unwrap_or(f64::NAN),
+                num(&c["layer_us_beyond_route"]).unwrap_or(f64::NAN),
+                num(&c["layer_us_beyond_crypto"]).unwrap_or(f64::NAN),
+                num(&c["server_layer_us"]).unwrap_or(f64::NAN),
+                num(&c["server_layer_us_beyond_crypto"]).unwrap_or(f64::NAN),
+                100.0 * num(&c["route_and_crypto_over_layer"]).unwrap_or(f64::NAN)
+            );
+        }
         let s = &load["cold_key_stampede"];
         println!(
             "  cold key stampede: {} concurrent verifications, {} succeeded, {} key fetch(es)",
@@ -846,16 +877,7 @@ fn main() {
             obj.insert("peers".into(), Value::Object(row.clone()));
         }
     }
-    // CPU per request of the layer without the cache, less the route's own and one ES256
-    // signature check: what the layer costs beyond the crypto (client and server share the cores).
-    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
-    let layer_us_beyond_crypto = (|| {
-        let per = |name: &str| Some(cores * 1e6 / num(&load[name]["rps"])?);
-        let raw_verify = num(&algorithms.get("ES256")?["raw_verify_per_s"])?;
-        Some(per("layer")? - per("no_layer")? - 1e6 / raw_verify)
-    })();
     let report = json!({
-        "layer_us_beyond_crypto": layer_us_beyond_crypto,
         "seconds_per_measurement": seconds,
         "algorithms": algorithms,
         "python_reference": python,
