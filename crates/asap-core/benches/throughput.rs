@@ -769,12 +769,53 @@ fn print_table(r: &Value) {
             s["verifications"], s["succeeded"], s["fetches"]
         );
     }
+    print_instructions(&r["instructions"]);
+}
+
+/// The callgrind counts per operation (`cargo xtask bench --instructions`), when measured.
+fn print_instructions(ins: &Value) {
+    let Some(algorithms) = ins["algorithms"].as_object() else {
+        return;
+    };
+    let count = |v: &Value| num(v).map_or("-".into(), |n| format!("{n:.0}"));
+    let pct = |v: &Value| num(v).map_or("-".into(), |n| format!("{:.1}%", 100.0 * n));
+    println!("\ninstructions per operation under callgrind (ratio = raw / ours):");
+    println!(
+        "{:<6} {:>11} {:>11} {:>7}   {:>11} {:>11} {:>7}",
+        "alg", "sign", "raw", "ratio", "verify", "raw", "ratio"
+    );
+    for (alg, a) in algorithms {
+        println!(
+            "{alg:<6} {:>11} {:>11} {:>7}   {:>11} {:>11} {:>7}",
+            count(&a["sign"]),
+            count(&a["raw_sign"]),
+            pct(&a["sign_ratio"]),
+            count(&a["verify"]),
+            count(&a["raw_verify"]),
+            pct(&a["verify_ratio"])
+        );
+    }
+    println!(
+        "repeated-token verify, cache hit (ES256): {}; reused-token sign (ES256): {}",
+        count(&ins["cached-verify_ES256"]),
+        count(&ins["reused-sign_ES256"])
+    );
+    for (mode, m) in ins["peers"].as_object().into_iter().flatten() {
+        let ratio = m
+            .get("ratio")
+            .map_or(String::new(), |r| format!(" (raw / ours {})", pct(r)));
+        println!("bench/peers {mode}: {}{ratio}", count(&m["count"]));
+    }
+    for note in ins["notes"].as_array().into_iter().flatten() {
+        println!("note: {}", note.as_str().unwrap_or(""));
+    }
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut seconds, mut out, mut python, mut load, mut peers) = (
+    let (mut seconds, mut out, mut python, mut load, mut peers, mut instructions) = (
         0.3f64,
+        None::<String>,
         None::<String>,
         None::<String>,
         None::<String>,
@@ -787,6 +828,7 @@ fn main() {
             "--python" => python = args.next(),
             "--load" => load = args.next(),
             "--peers" => peers = args.next(),
+            "--instructions" => instructions = args.next(),
             // For profilers (callgrind, perf): only `verify` (or `sign`, `raw-verify`,
             // `raw-sign`) one algorithm's token N times, inside `profiled` (for
             // `valgrind --tool=callgrind --toggle-collect=*profiled*`).
@@ -871,6 +913,7 @@ fn main() {
     let python = read_json(&python);
     let load = read_json(&load);
     let peers = read_json(&peers);
+    let instructions = read_json(&instructions);
     // One entry per peer under each algorithm, next to our ratios against raw aws-lc-rs.
     for (alg, entry) in algorithms.iter_mut() {
         if let (Some(row), Some(obj)) = (peers["algorithms"][*alg].as_object(), entry.as_object_mut()) {
@@ -887,6 +930,7 @@ fn main() {
         "verified_cache_under_attack": cache_under_attack,
         "scale": scale,
         "peers": peers,
+        "instructions": instructions,
         "memory_mib_for_10000_keys": {
             "ES256": memory_in_fresh_process("keys-es256", 10_000).map(|b| b * 10_000.0 / (1024.0 * 1024.0)),
             "RS256": memory_in_fresh_process("keys", 10_000).map(|b| b * 10_000.0 / (1024.0 * 1024.0)),
