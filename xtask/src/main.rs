@@ -7,6 +7,7 @@
 mod bench;
 mod ci;
 mod fuzz;
+mod instructions;
 mod soak;
 mod util;
 
@@ -16,7 +17,9 @@ const USAGE: &str = "\
 usage: cargo xtask <subcommand>
 
 subcommands:
-  bench   [--seconds S]: sign/verify vs raw crypto vs the Python reference, load through the layer
+  bench   [--seconds S] [--instructions]: sign/verify vs raw crypto vs the Python reference and
+          the Rust peers, load through the layer; --instructions adds callgrind instruction
+          counts per operation (needs valgrind)
   ci      [--list]: every check CI runs (fmt, cargo-deny, clippy and rustdoc -D warnings, each
           feature of each crate, the tests), with timings; --list prints the commands
   fuzz    --seconds N [--target NAME]...: run the cargo-fuzz targets in fuzz/ (nightly)

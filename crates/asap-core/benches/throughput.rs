@@ -748,27 +748,58 @@ fn print_table(r: &Value) {
     );
     if let Some(load) = r["load"].as_object() {
         println!(
-            "\nload on loopback (concurrency {}):",
+            "\nload on loopback (concurrency {}; the server on one thread, its CPU time per request):",
             load.get("concurrency").unwrap_or(&Value::Null)
         );
-        for name in ["no_layer", "layer", "layer_with_token_cache"] {
-            let l = &load[name];
+        println!(
+            "  {:<24} {:>9} {:>8} {:>8} {:>14} {:>15}",
+            "server", "req/s", "p50 ms", "p99 ms", "server µs/req", "in route µs/req"
+        );
+        for (name, l) in load.iter().filter(|(_, l)| l.get("rps").is_some()) {
             println!(
-                "  {name:<24} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+                "  {name:<24} {:>9.0} {:>8.2} {:>8.2} {:>14.1} {:>15.2}",
                 num(&l["rps"]).unwrap_or(0.0),
                 num(&l["p50_ms"]).unwrap_or(0.0),
-                num(&l["p99_ms"]).unwrap_or(0.0)
+                num(&l["p99_ms"]).unwrap_or(0.0),
+                num(&l["server_cpu_us_per_request"]).unwrap_or(f64::NAN),
+                num(&l["service_cpu_us_per_request"]).unwrap_or(f64::NAN)
             );
         }
-        let rps = |name: &str| num(&load[name]["rps"]).unwrap_or(f64::NAN);
+        let cache = &load["server_cpu_with_token_cache"];
         println!(
-            "  with the token cache: {:.1}% of the route without the layer (target ≥ 95%)",
-            100.0 * rps("layer_with_token_cache") / rps("no_layer")
+            "  with the token cache (ES256): {:.2} µs per request in the layer; the server's CPU per \
+             request without the layer over with it {:.1}%, req/s {:.1}% (target ≥ 95%)",
+            num(&cache["layer_us_beyond_route"]).unwrap_or(f64::NAN),
+            100.0 * num(&cache["server_route_over_layer"]).unwrap_or(f64::NAN),
+            100.0 * num(&cache["rps_ratio"]).unwrap_or(f64::NAN)
         );
         println!(
-            "  without it: {:.1} µs of CPU per request beyond the route and the ES256 signature check",
-            num(&r["layer_us_beyond_crypto"]).unwrap_or(f64::NAN)
+            "  without it, CPU µs per request (fresh tokens; medians of rounds paired with the \
+             route and raw verify of the same round):"
         );
+        println!(
+            "  {:<6} {:>10} {:>9} {:>13} {:>14}   {:>9} {:>14} {:>18}",
+            "alg",
+            "raw verify",
+            "in layer",
+            "beyond route",
+            "beyond crypto",
+            "server",
+            "beyond crypto",
+            "(route+raw)/layer"
+        );
+        for (alg, c) in load["server_cpu_by_algorithm"].as_object().into_iter().flatten() {
+            println!(
+                "  {alg:<6} {:>10.1} {:>9.1} {:>13.1} {:>14.1}   {:>9.1} {:>14.1} {:>17.1}%",
+                num(&c["raw_verify_us"]).unwrap_or(f64::NAN),
+                num(&c["layer_us"]).unwrap_or(f64::NAN),
+                num(&c["layer_us_beyond_route"]).unwrap_or(f64::NAN),
+                num(&c["layer_us_beyond_crypto"]).unwrap_or(f64::NAN),
+                num(&c["server_layer_us"]).unwrap_or(f64::NAN),
+                num(&c["server_layer_us_beyond_crypto"]).unwrap_or(f64::NAN),
+                100.0 * num(&c["route_and_crypto_over_layer"]).unwrap_or(f64::NAN)
+            );
+        }
         let s = &load["cold_key_stampede"];
         println!(
             "  cold key stampede: {} concurrent verifications, {} succeeded, {} key fetch(es)",
@@ -776,6 +807,7 @@ fn print_table(r: &Value) {
         );
     }
     print_profiles(&r["peers"]["profiles"]);
+    print_instructions(&r["instructions"]);
 }
 
 /// The rows of the Forge, per-user and central-issuer profiles (from `bench/peers`).
@@ -871,10 +903,50 @@ profiles (ours next to raw aws-lc-rs on the same key and bytes, and the Python p
     );
 }
 
+/// The callgrind counts per operation (`cargo xtask bench --instructions`), when measured.
+fn print_instructions(ins: &Value) {
+    let Some(algorithms) = ins["algorithms"].as_object() else {
+        return;
+    };
+    let count = |v: &Value| num(v).map_or("-".into(), |n| format!("{n:.0}"));
+    let pct = |v: &Value| num(v).map_or("-".into(), |n| format!("{:.1}%", 100.0 * n));
+    println!("\ninstructions per operation under callgrind (ratio = raw / ours):");
+    println!(
+        "{:<6} {:>11} {:>11} {:>7}   {:>11} {:>11} {:>7}",
+        "alg", "sign", "raw", "ratio", "verify", "raw", "ratio"
+    );
+    for (alg, a) in algorithms {
+        println!(
+            "{alg:<6} {:>11} {:>11} {:>7}   {:>11} {:>11} {:>7}",
+            count(&a["sign"]),
+            count(&a["raw_sign"]),
+            pct(&a["sign_ratio"]),
+            count(&a["verify"]),
+            count(&a["raw_verify"]),
+            pct(&a["verify_ratio"])
+        );
+    }
+    println!(
+        "repeated-token verify, cache hit (ES256): {}; reused-token sign (ES256): {}",
+        count(&ins["cached-verify_ES256"]),
+        count(&ins["reused-sign_ES256"])
+    );
+    for (mode, m) in ins["peers"].as_object().into_iter().flatten() {
+        let ratio = m
+            .get("ratio")
+            .map_or(String::new(), |r| format!(" (raw / ours {})", pct(r)));
+        println!("bench/peers {mode}: {}{ratio}", count(&m["count"]));
+    }
+    for note in ins["notes"].as_array().into_iter().flatten() {
+        println!("note: {}", note.as_str().unwrap_or(""));
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut seconds, mut out, mut python, mut load, mut peers) = (
+    let (mut seconds, mut out, mut python, mut load, mut peers, mut instructions) = (
         0.3f64,
+        None::<String>,
         None::<String>,
         None::<String>,
         None::<String>,
@@ -887,6 +959,7 @@ fn main() {
             "--python" => python = args.next(),
             "--load" => load = args.next(),
             "--peers" => peers = args.next(),
+            "--instructions" => instructions = args.next(),
             // For profilers (callgrind, perf): only `verify` (or `sign`, `raw-verify`,
             // `raw-sign`) one algorithm's token N times, inside `profiled` (for
             // `valgrind --tool=callgrind --toggle-collect=*profiled*`).
@@ -1003,22 +1076,14 @@ fn main() {
     let python = read_json(&python);
     let load = read_json(&load);
     let peers = read_json(&peers);
+    let instructions = read_json(&instructions);
     // One entry per peer under each algorithm, next to our ratios against raw aws-lc-rs.
     for (alg, entry) in algorithms.iter_mut() {
         if let (Some(row), Some(obj)) = (peers["algorithms"][*alg].as_object(), entry.as_object_mut()) {
             obj.insert("peers".into(), Value::Object(row.clone()));
         }
     }
-    // CPU per request of the layer without the cache, less the route's own and one ES256
-    // signature check: what the layer costs beyond the crypto (client and server share the cores).
-    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
-    let layer_us_beyond_crypto = (|| {
-        let per = |name: &str| Some(cores * 1e6 / num(&load[name]["rps"])?);
-        let raw_verify = num(&algorithms.get("ES256")?["raw_verify_per_s"])?;
-        Some(per("layer")? - per("no_layer")? - 1e6 / raw_verify)
-    })();
     let report = json!({
-        "layer_us_beyond_crypto": layer_us_beyond_crypto,
         "seconds_per_measurement": seconds,
         "algorithms": algorithms,
         "python_reference": python,
@@ -1028,6 +1093,7 @@ fn main() {
         "verified_cache_under_attack": cache_under_attack,
         "scale": scale,
         "peers": peers,
+        "instructions": instructions,
         "memory_mib_for_10000_keys": {
             "ES256": memory_in_fresh_process("keys-es256", 10_000).map(|b| b * 10_000.0 / (1024.0 * 1024.0)),
             "RS256": memory_in_fresh_process("keys", 10_000).map(|b| b * 10_000.0 / (1024.0 * 1024.0)),
