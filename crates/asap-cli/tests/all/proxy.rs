@@ -66,13 +66,19 @@ impl ProxyProcess {
         let _ = stream.write_all(request);
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
-        let answer = String::from_utf8_lossy(&answer);
-        answer
-            .strip_prefix("HTTP/1.1 ")
-            .and_then(|rest| rest.get(..3))
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+        status_of(&answer)
     }
+}
+
+/// The status code of an HTTP/1.1 answer's first bytes.
+#[track_caller]
+fn status_of(answer: &[u8]) -> u16 {
+    let answer = String::from_utf8_lossy(answer);
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
 }
 
 impl Drop for ProxyProcess {
@@ -329,14 +335,7 @@ fn status_within(stream: &mut TcpStream, within: Duration) -> Option<u16> {
             Err(e) => panic!("the proxy reset the connection: {e}"),
         }
     }
-    let answer = String::from_utf8_lossy(&answer);
-    (!answer.is_empty()).then(|| {
-        answer
-            .strip_prefix("HTTP/1.1 ")
-            .and_then(|rest| rest.get(..3))
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
-    })
+    (!answer.is_empty()).then(|| status_of(&answer))
 }
 
 /// `--max-connections` (64 by default): 64 connections are served at once, the 65th waits in
