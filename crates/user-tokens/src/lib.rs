@@ -13,7 +13,8 @@
 //!   used for the same `(username, time)` — atomically, where the package's own nonce store is
 //!   racy by its own admission ([`UserVerifier`]);
 //! - unknown users cost the same work as known ones and get the same answer;
-//! - [`user_jwks`] publishes the service's own signing keys as the package's JWKS view does.
+//! - `user_jwks` (feature `jwks`) publishes the service's own signing keys as the package's
+//!   JWKS view does.
 //!
 //! Each rule composes the core: [`asap_core::Jws::parse`] for size and framing,
 //! [`asap_core::RegisteredClaims`] for claim typing, [`asap_core::TimeRule`] for the window,
@@ -38,6 +39,7 @@
 
 mod error;
 mod fingerprint;
+#[cfg(feature = "jwks")]
 mod jwks;
 #[cfg(feature = "jwks")]
 mod per_user_jwks;
@@ -47,6 +49,7 @@ mod verifier;
 
 pub use error::{UserSignError, UserTokenError};
 pub use fingerprint::Fingerprint;
+#[cfg(feature = "jwks")]
 pub use jwks::{user_jwk, user_jwks};
 #[cfg(feature = "jwks")]
 pub use per_user_jwks::PerUserJwks;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use asap_core::KeyId;
 use zeroize::Zeroizing;
 
-use super::print_line;
+use super::{print_line, read_passphrase_file};
 
 const AFTER_HELP: &str = "\
 The output is the private key itself: keep it as secret as the file.
@@ -34,19 +34,11 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let kid = KeyId::parse(&args.kid).with_context(|| format!("invalid kid {:?}", args.kid))?;
-    let passphrase = match &args.passphrase_file {
-        Some(path) => {
-            let mut text = Zeroizing::new(
-                std::fs::read(path)
-                    .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
-            );
-            while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                text.pop();
-            }
-            Some(text)
-        }
-        None => None,
-    };
+    let passphrase = args
+        .passphrase_file
+        .as_deref()
+        .map(read_passphrase_file)
+        .transpose()?;
     let key = asap_keys::read_private_key(&args.file, passphrase.as_ref().map(|p| p.as_slice()))?;
     let uri = Zeroizing::new(asap_keys::to_data_uri(&kid, &key)?);
     print_line(&uri)

@@ -1,11 +1,13 @@
 //! The command line: one module per subcommand, and what they share.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use asap_core::Algorithm;
 use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
 
 mod connect_token;
 mod curl;
@@ -128,6 +130,19 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
+/// The passphrase in a `--passphrase-file`: the file's bytes without the line end(s) that
+/// editors and `echo` put after it (`\n`, `\r\n`), kept in memory that is wiped on drop.
+/// Every other byte, leading and inner white space included, is part of the passphrase.
+fn read_passphrase_file(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let mut text = Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
+    );
+    while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        text.pop();
+    }
+    Ok(text)
+}
+
 /// Parses an algorithm name for `--alg`.
 fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
     name.parse::<Algorithm>().map_err(|e| {
@@ -154,5 +169,35 @@ mod tests {
         assert_eq!(one_line(&error), "cannot read key.pem: disk on fire");
         let error = anyhow::anyhow!("line one\nline two").context("outer");
         assert_eq!(one_line(&error), "outer: line one line two");
+    }
+
+    #[test]
+    fn a_passphrase_file_loses_its_line_ends_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pass");
+        for (written, passphrase) in [
+            (&b"s3cret"[..], &b"s3cret"[..]),
+            (b"s3cret\n", b"s3cret"),
+            (b"s3cret\r\n", b"s3cret"),
+            (b"s3cret\n\n", b"s3cret"),
+            (b" two words \n", b" two words "),
+            (b"line\none\n", b"line\none"),
+            (b"\n", b""),
+        ] {
+            std::fs::write(&path, written).expect("write");
+            assert_eq!(
+                read_passphrase_file(&path).expect("read").as_slice(),
+                passphrase,
+                "{written:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_passphrase_file_is_named_in_the_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("absent");
+        let error = read_passphrase_file(&path).expect_err("no file");
+        assert!(one_line(&error).contains(&format!("cannot read the passphrase file {}", path.display())));
     }
 }

@@ -12,7 +12,7 @@ use asap_core::{
 use asap_keys::{ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, FileKeyRepository};
 use zeroize::Zeroizing;
 
-use super::parse_algorithm;
+use super::{parse_algorithm, read_passphrase_file};
 
 /// Where the signing key comes from and what the token says.
 #[derive(Debug, clap::Args)]
@@ -116,18 +116,10 @@ impl SignerArgs {
     }
 
     fn passphrase(&self) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
-        let Some(path) = &self.passphrase_file else {
-            return Ok(None);
-        };
-        let mut text = Zeroizing::new(
-            std::fs::read(path)
-                .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
-        );
-        // Files written by editors and `echo` end with a newline that is not part of it.
-        while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            text.pop();
-        }
-        Ok(Some(text))
+        self.passphrase_file
+            .as_deref()
+            .map(read_passphrase_file)
+            .transpose()
     }
 
     /// The key from `--private-key` or `ASAP_PRIVATE_KEY`, bound to its kid.

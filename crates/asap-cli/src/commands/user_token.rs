@@ -1,14 +1,13 @@
 //! `asap user-token`: a per-user token header (asymmetric-jwt-auth's format), signed with the
 //! user's own key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use asap_core::{Algorithm, PrivateKey};
 use user_tokens::UserSigner;
-use zeroize::Zeroizing;
 
-use super::{parse_algorithm, print_line};
+use super::{parse_algorithm, print_line, read_passphrase_file};
 
 const AFTER_HELP: &str = "\
 Prints the Authorization header value `JWT <token>`: {username, time, nonce} signed with the
@@ -43,7 +42,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let key = private_key(&args.private_key, args.passphrase_file.as_ref())?;
+    let key = private_key(&args.private_key, args.passphrase_file.as_deref())?;
     let signer = match args.alg {
         Some(alg) => UserSigner::with_algorithm(args.username.clone(), key, alg)?,
         None => UserSigner::new(args.username.clone(), key)?,
@@ -52,19 +51,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The key of `--private-key`: a data URI, or a key file in any format `asap token` reads.
-fn private_key(source: &str, passphrase_file: Option<&PathBuf>) -> anyhow::Result<PrivateKey> {
-    let passphrase = passphrase_file
-        .map(|path| {
-            let mut text = Zeroizing::new(
-                std::fs::read(path)
-                    .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
-            );
-            while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                text.pop();
-            }
-            Ok::<_, anyhow::Error>(text)
-        })
-        .transpose()?;
+fn private_key(source: &str, passphrase_file: Option<&Path>) -> anyhow::Result<PrivateKey> {
+    let passphrase = passphrase_file.map(read_passphrase_file).transpose()?;
     let source = source.trim();
     if source.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("data:")) {
         return Ok(asap_keys::parse_data_uri(source)?.1);

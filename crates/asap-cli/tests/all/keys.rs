@@ -11,7 +11,7 @@ use crate::support::{KeyServerProcess, asap, path_str, raw_get, run, run_command
 
 /// `ssh-keygen` into `dir`: the private key path and the `.pub` path. `None` (a skip) locally
 /// when ssh-keygen is missing, a panic in CI.
-fn ssh_keygen(dir: &Path, name: &str, args: &[&str]) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn ssh_keygen(dir: &Path, name: &str, args: &[&str]) -> Option<(PathBuf, PathBuf)> {
     let path = dir.join(name);
     match Command::new("ssh-keygen")
         .args(["-q", "-N", "", "-C", "me@laptop", "-f"])

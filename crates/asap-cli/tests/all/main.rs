@@ -8,6 +8,7 @@ mod generate;
 mod inspect;
 mod jwks;
 mod keys;
+mod passphrase;
 mod proxy;
 mod python;
 mod roundtrip;

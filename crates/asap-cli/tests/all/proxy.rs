@@ -66,13 +66,19 @@ impl ProxyProcess {
         let _ = stream.write_all(request);
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
-        let answer = String::from_utf8_lossy(&answer);
-        answer
-            .strip_prefix("HTTP/1.1 ")
-            .and_then(|rest| rest.get(..3))
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+        status_of(&answer)
     }
+}
+
+/// The status code of an HTTP/1.1 answer's first bytes.
+#[track_caller]
+fn status_of(answer: &[u8]) -> u16 {
+    let answer = String::from_utf8_lossy(answer);
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
 }
 
 impl Drop for ProxyProcess {
@@ -307,4 +313,88 @@ fn it_listens_on_this_machine_only_and_sends_tokens_over_https_elsewhere() {
     );
     let out = proxy("127.0.0.1:0", "https://ledger.example.com/?a=1");
     assert!(out.failure().contains("no query"), "{out:#?}");
+}
+
+/// Reads the status code of an answer on `stream`; `None` when none has begun within `within`.
+fn status_within(stream: &mut TcpStream, within: Duration) -> Option<u16> {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while answer.len() < 12 && started.elapsed() < within {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("the proxy reset the connection: {e}"),
+        }
+    }
+    (!answer.is_empty()).then(|| status_of(&answer))
+}
+
+/// `--max-connections` (64 by default): 64 connections are served at once, the 65th waits in
+/// the listen queue until one of them closes, and is then served.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_65th_connection_is_served_only_when_one_of_64_closes() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let upstream = upstream().await;
+    let proxy = ProxyProcess::start(&repos, &format!("http://{upstream}/api"), &[]);
+    let request = b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    // 63 connections that send nothing yet, and a 64th that is served (and kept alive).
+    let mut idle: Vec<TcpStream> = (0..63)
+        .map(|_| TcpStream::connect(proxy.addr).expect("connect"))
+        .collect();
+    let mut served = TcpStream::connect(proxy.addr).expect("connect");
+    served.write_all(request).expect("send");
+    assert_eq!(status_within(&mut served, Duration::from_secs(20)), Some(200));
+
+    let mut waiting = TcpStream::connect(proxy.addr).expect("connect");
+    waiting.write_all(request).expect("send");
+    assert_eq!(
+        status_within(&mut waiting, Duration::from_secs(2)),
+        None,
+        "the 65th connection is served while 64 are open"
+    );
+    drop(idle.pop());
+    assert_eq!(status_within(&mut waiting, Duration::from_secs(20)), Some(200));
+    drop((idle, served));
+}
+
+/// A client gets 10 s for its whole request head, however steadily it trickles it: the
+/// connection (and its place among `--max-connections`) is taken back, long before the 30 s
+/// hyper would allow by default.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_trickles_its_headers_is_dropped_after_the_header_timeout() {
+    const BOUND: Duration = Duration::from_secs(25);
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let upstream = upstream().await;
+    let proxy = ProxyProcess::start(&repos, &format!("http://{upstream}/api"), &[]);
+
+    let mut stream = crate::support::connect(proxy.addr);
+    stream
+        .write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .expect("send");
+    let mut trickle = stream.try_clone().expect("clone");
+    // One byte of a header that never ends, every 200 ms, until the proxy closes.
+    let writer = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        while started.elapsed() < BOUND && trickle.write_all(b"a").is_ok() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let took = crate::support::closed_within(&mut stream, BOUND);
+    assert!(took < BOUND, "{took:?}");
+    writer.join().expect("writer");
+    // The proxy still serves.
+    let ok = format!("GET /x HTTP/1.1\r\nHost: {upstream}\r\nConnection: close\r\n\r\n");
+    assert_eq!(proxy.raw(ok.as_bytes()), 200);
 }

@@ -211,10 +211,12 @@ pub(super) enum Decision {
     Fetch,
 }
 
-/// The cached state of one kid.
+/// The cached state of one kid, as read at `at`.
 pub(super) struct Cached {
     key: Option<CachedKey>,
+    /// Not read when `key` is fresh at `at`: a fresh key is the answer whatever else is cached.
     negative: Option<Negative>,
+    at: Instant,
 }
 
 impl Cached {
@@ -223,7 +225,10 @@ impl Cached {
         self.key.is_some()
     }
 
-    pub(super) fn decide(&self, kid: &KeyId, now: Instant) -> Decision {
+    /// What to do at the time the cache was read: a fresh key first (a key fetched after a
+    /// 404 is served at once), then a negative answer, then a stale key.
+    pub(super) fn decide(&self, kid: &KeyId) -> Decision {
+        let now = self.at;
         if let Some(cached) = self.key.as_ref().filter(|c| now < c.fresh_until) {
             return Decision::Answer(Ok(cached.key.clone()));
         }
@@ -316,11 +321,16 @@ impl AnswerCache {
         &self.policy
     }
 
+    /// What is cached for `kid` now. The negative answers are read only when no fresh key
+    /// answers (the lookup of every valid token), since [`Cached::decide`] puts a fresh key first.
     pub(super) async fn get(&self, kid: &KeyId) -> Cached {
-        Cached {
-            key: self.keys.get(kid).await,
-            negative: self.negative.get(kid).await,
-        }
+        let at = Instant::now();
+        let key = self.keys.get(kid).await;
+        let negative = match &key {
+            Some(cached) if at < cached.fresh_until => None,
+            _ => self.negative.get(kid).await,
+        };
+        Cached { key, negative, at }
     }
 
     /// A fetched key with the lifetimes its `Cache-Control` (and `Age`) ask for, within the
@@ -378,6 +388,46 @@ impl AnswerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn p256() -> Arc<PublicKey> {
+        Arc::new(
+            asap_core::PrivateKey::generate(asap_core::KeySpec::Curve(asap_core::KeyKind::P256))
+                .and_then(|k| k.public_key())
+                .expect("key"),
+        )
+    }
+
+    async fn answer(cache: &AnswerCache, kid: &KeyId) -> Option<Result<Arc<PublicKey>, KeySourceError>> {
+        match cache.get(kid).await.decide(kid) {
+            Decision::Answer(answer) => Some(answer),
+            Decision::Revalidate(_) | Decision::Fetch => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_fetched_after_a_404_is_the_answer_and_a_failure_does_not_hide_a_fresh_key() {
+        let cache = AnswerCache::new(CachePolicy::default());
+        let kid = KeyId::parse("billing/k1").expect("kid");
+        cache.store(&kid, &Ok(Answer::NotFound), Instant::now()).await;
+        let answered = answer(&cache, &kid).await;
+        assert!(
+            matches!(answered, Some(Err(KeySourceError::NotFound(_)))),
+            "{answered:?}"
+        );
+
+        let key = p256();
+        let fetched = Answer::Key(cache.key(key.clone(), &Directives::default(), 0, Instant::now()));
+        cache.store(&kid, &Ok(fetched), Instant::now()).await;
+        assert_eq!(answer(&cache, &kid).await.and_then(Result::ok), Some(key.clone()));
+
+        // A failure is remembered beside the key (for stale-if-error); a fresh key still answers.
+        let failed = Err(FetchError::Status {
+            url: "https://keys.example/billing/k1".into(),
+            status: 500,
+        });
+        cache.store(&kid, &failed, Instant::now()).await;
+        assert_eq!(answer(&cache, &kid).await.and_then(Result::ok), Some(key));
+    }
 
     #[test]
     fn cache_control_directives() {

@@ -185,7 +185,7 @@ impl Inner {
         kid: &KeyId,
         cached: &Cached,
     ) -> Option<Result<Arc<PublicKey>, KeySourceError>> {
-        match cached.decide(kid, Instant::now()) {
+        match cached.decide(kid) {
             Decision::Answer(answer) => {
                 let found = if answer.is_ok() {
                     CacheLookup::Hit

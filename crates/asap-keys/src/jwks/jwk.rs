@@ -247,14 +247,18 @@ impl JwkSet {
     pub fn to_json<'a>(keys: impl IntoIterator<Item = (&'a KeyId, &'a PublicKey)>) -> String {
         let keys: Vec<Value> = keys
             .into_iter()
-            .filter_map(|(kid, key)| {
-                let mut jwk = public_members(key)?;
-                jwk.insert("kid".to_owned(), Value::from(kid.as_str()));
-                jwk.insert("use".to_owned(), Value::from("sig"));
-                Some(Value::Object(jwk))
-            })
+            .filter_map(|(kid, key)| JwkSet::key_json(kid, key).map(Value::Object))
             .collect();
         json!({ "keys": keys }).to_string()
+    }
+
+    /// One key as [`JwkSet::to_json`] writes it (`kid`, `use` `sig`, `kty` and its
+    /// parameters), for a profile that adds members of its own (an `alg`) to the same writer.
+    pub fn key_json(kid: &KeyId, key: &PublicKey) -> Option<Map<String, Value>> {
+        let mut jwk = public_members(key)?;
+        jwk.insert("kid".to_owned(), Value::from(kid.as_str()));
+        jwk.insert("use".to_owned(), Value::from("sig"));
+        Some(jwk)
     }
 }
 

@@ -8,7 +8,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 
 use super::{AsapLayer, default_response};
-use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::authorize::{AdmittedBy, Authorize, AuthorizeLayer};
 use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
@@ -19,7 +19,7 @@ type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
 pub struct AsapAuthorizer {
     /// Shared by every layer made from one `AsapLayer::new` (clones, [`AsapLayer::narrow`]); its
     /// identity tells an inner layer that this very verifier already accepted the request
-    /// ([`VerifiedBy`]).
+    /// ([`AdmittedBy`]).
     verifier: Arc<Verifier>,
     policy: AccessPolicy,
     allow_anonymous: bool,
@@ -27,14 +27,6 @@ pub struct AsapAuthorizer {
     /// ([`AsapLayer::require_bound_token`]).
     pub(super) bound_to_base_url: Option<Arc<str>>,
     responder: Responder,
-}
-
-/// Which verifier accepted the request's token, next to the [`Verified`] it produced. Only this
-/// crate can insert it (the type is private), and only after a successful verification.
-#[derive(Clone)]
-struct VerifiedBy {
-    verifier: Arc<Verifier>,
-    verified: Verified,
 }
 
 impl fmt::Debug for AsapAuthorizer {
@@ -128,14 +120,12 @@ impl Authorize for AsapAuthorizer {
     /// Admits `request` with the caller in its extensions, or as an allowed anonymous request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
         hide_authorization(request.headers_mut());
-        if let Some(by) = request.extensions().get::<VerifiedBy>()
-            && Arc::ptr_eq(&by.verifier, &self.verifier)
-        {
+        if let Some(verified) = AdmittedBy::<Verifier, Verified>::get(request, &self.verifier) {
             // An outer layer made from the same `AsapLayer::new` verified this token; this one
             // only narrows who may call. A layer with another verifier verifies again below,
             // so its own audiences, keys and issuer rules are never skipped.
             return self
-                .check_policy_and_binding(by.verified.claims(), request)
+                .check_policy_and_binding(verified.claims(), request)
                 .inspect_err(counted);
         }
         let headers = request.headers().get_all(AUTHORIZATION);
@@ -153,12 +143,7 @@ impl Authorize for AsapAuthorizer {
             kid = verified.kid().as_str(),
             "ASAP caller accepted"
         );
-        let extensions = request.extensions_mut();
-        extensions.insert(VerifiedBy {
-            verifier: self.verifier.clone(),
-            verified: verified.clone(),
-        });
-        extensions.insert(verified);
+        AdmittedBy::mark(request, &self.verifier, verified);
         Ok(())
     }
 

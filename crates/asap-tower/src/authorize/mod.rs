@@ -60,6 +60,7 @@
 //! logged in one place with the authorizer's reason, and the inner service that was polled ready
 //! is the one called (see [`AuthorizeService`]).
 
+mod admitted;
 mod body;
 mod future;
 mod layer;
@@ -69,6 +70,7 @@ use std::future::Future;
 
 use http::{Request, Response};
 
+pub(crate) use admitted::AdmittedBy;
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::AuthorizeLayer;

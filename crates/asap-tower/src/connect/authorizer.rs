@@ -7,7 +7,7 @@ use connect_qsh::{AuthError, Authenticator, QshPolicy, VerifiedRequest};
 use http::{Request, Response};
 
 use super::{ConnectLayer, connect_response};
-use crate::authorize::{Authorize, AuthorizeLayer, received_uri};
+use crate::authorize::{AdmittedBy, Authorize, AuthorizeLayer, received_uri};
 use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
@@ -18,19 +18,11 @@ type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
 pub struct ConnectAuthorizer {
     /// Shared by every layer made from one `ConnectLayer::new` (clones,
     /// [`ConnectLayer::narrow`]); its identity tells an inner layer that this very authenticator
-    /// already accepted the request ([`AuthenticatedBy`]).
+    /// already accepted the request ([`AdmittedBy`]).
     authenticator: Arc<Authenticator>,
     qsh_policy: QshPolicy,
     allow_anonymous: bool,
     responder: Responder,
-}
-
-/// Which authenticator accepted the request, next to the tenant context it produced. Only this
-/// crate can insert it (the type is private), and only after a successful authentication.
-#[derive(Clone)]
-struct AuthenticatedBy {
-    authenticator: Arc<Authenticator>,
-    authenticated: VerifiedRequest,
 }
 
 impl fmt::Debug for ConnectAuthorizer {
@@ -119,14 +111,14 @@ impl Authorize for ConnectAuthorizer {
     /// request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), AuthError> {
         hide_authorization(request.headers_mut());
-        if let Some(by) = request.extensions().get::<AuthenticatedBy>()
-            && Arc::ptr_eq(&by.authenticator, &self.authenticator)
+        if let Some(authenticated) =
+            AdmittedBy::<Authenticator, VerifiedRequest>::get(request, &self.authenticator)
         {
             // An outer layer made from the same `ConnectLayer::new` authenticated this
             // request; this one only narrows where a context token may go (the rule the
             // authenticator applies to fresh tokens). A layer with another authenticator
             // authenticates again below.
-            return self.qsh_policy.admits(by.authenticated.binding());
+            return self.qsh_policy.admits(authenticated.binding());
         }
         let uri = received_uri(request);
         let result = self
@@ -143,12 +135,7 @@ impl Authorize for ConnectAuthorizer {
             binding = ?authenticated.binding(),
             "Connect request accepted"
         );
-        let extensions = request.extensions_mut();
-        extensions.insert(AuthenticatedBy {
-            authenticator: self.authenticator.clone(),
-            authenticated: authenticated.clone(),
-        });
-        extensions.insert(authenticated);
+        AdmittedBy::mark(request, &self.authenticator, authenticated);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use http::{Request, Response};
 use issuer_tokens::{IssuerClaims, IssuerPolicy, IssuerTokenError, IssuerVerifier};
 
 use super::{IssuerLayer, issuer_response};
-use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::authorize::{AdmittedBy, Authorize, AuthorizeLayer};
 use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&IssuerTokenError) -> Response<String> + Send + Sync>;
@@ -18,16 +18,11 @@ type Responder = Arc<dyn Fn(&IssuerTokenError) -> Response<String> + Send + Sync
 #[derive(Clone)]
 pub struct IssuerAuthorizer {
     /// Shared by the layers made from one `IssuerLayer::new`; its identity tells an inner layer
-    /// that this very verifier already accepted the request ([`VerifiedBy`]).
+    /// that this very verifier already accepted the request ([`AdmittedBy`]).
     verifier: Arc<IssuerVerifier>,
     policy: IssuerPolicy,
     responder: Responder,
 }
-
-/// Which verifier accepted the request's token. Only this crate can insert it (the type is
-/// private), and only after a successful verification.
-#[derive(Clone)]
-struct VerifiedBy(Arc<IssuerVerifier>);
 
 impl fmt::Debug for IssuerAuthorizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,11 +70,7 @@ impl Authorize for IssuerAuthorizer {
 
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), IssuerTokenError> {
         hide_authorization(request.headers_mut());
-        if let (Some(VerifiedBy(by)), Some(claims)) = (
-            request.extensions().get::<VerifiedBy>(),
-            request.extensions().get::<IssuerClaims>(),
-        ) && Arc::ptr_eq(by, &self.verifier)
-        {
+        if let Some(claims) = AdmittedBy::<IssuerVerifier, IssuerClaims>::get(request, &self.verifier) {
             return self.policy.check(claims);
         }
         let values = request
@@ -94,9 +85,7 @@ impl Authorize for IssuerAuthorizer {
             subject = claims.subject(),
             "central-issuer token accepted"
         );
-        let extensions = request.extensions_mut();
-        extensions.insert(VerifiedBy(self.verifier.clone()));
-        extensions.insert(claims);
+        AdmittedBy::mark(request, &self.verifier, claims);
         Ok(())
     }
 

@@ -115,3 +115,38 @@ async fn bad_tokens_are_401_and_a_scope_beyond_the_role_is_403() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.text().await.expect("body").contains("may not carry"));
 }
+
+/// A route layer made with its own `IssuerLayer::new` (another verifier, other trusted keys)
+/// verifies again: the outer layer's admission counts only for layers that share its verifier.
+#[tokio::test]
+async fn an_inner_layer_with_another_verifier_verifies_again() {
+    let (outer_key, inner_key) = (
+        PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa"),
+        PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa"),
+    );
+    let layer = |key: &PrivateKey| {
+        IssuerLayer::new(
+            IssuerVerifier::builder()
+                .trusted_key(key.public_key().expect("public"))
+                .build()
+                .expect("verifier"),
+        )
+    };
+    let app = Router::new()
+        .route("/me", get(|| async { "me" }))
+        .route("/admin", get(|| async { "admin" }).route_layer(layer(&inner_key)))
+        .layer(layer(&outer_key));
+    let base = format!("http://{}", spawn_http(app).await);
+    let token = IssuerSigner::new(outer_key)
+        .expect("signer")
+        .sign(&IssueRequest::new("ann"))
+        .expect("token");
+    assert_eq!(
+        get_with(&base, "/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_with(&base, "/admin", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
