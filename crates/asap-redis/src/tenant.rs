@@ -175,7 +175,7 @@ impl RedisTenantStore {
         let mut connection = self.connection.clone();
         let () = redis::cmd("SET")
             .arg(self.key(tenant.client_key()))
-            .arg(tenant.install_payload())
+            .arg(tenant.install_payload().expose())
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;

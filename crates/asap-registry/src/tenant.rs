@@ -135,7 +135,7 @@ impl PostgresTenantStore {
              SET install_payload = EXCLUDED.install_payload, updated_at = now()",
         )
         .bind(tenant.client_key())
-        .bind(tenant.install_payload())
+        .bind(tenant.install_payload().expose())
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;

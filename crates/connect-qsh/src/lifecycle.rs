@@ -20,6 +20,7 @@ use crate::canonical::{RequestTarget, sha256_hex};
 use crate::claims::ConnectClaims;
 use crate::error::{AuthError, ConfigError, PayloadError, truncate};
 use crate::install_key::InstallKeys;
+use crate::payload::InstallPayload;
 use crate::store::{BaseUrlRule, Tenant, TenantStore};
 
 /// How many unexpired lifecycle tokens the default in-memory replay guard remembers. Only
@@ -277,7 +278,7 @@ impl Lifecycle {
         let verified = self
             .check_callback(LifecycleEvent::Installed, method, uri, headers, body)
             .await?;
-        let tenant = Tenant::parse(verified.payload(), self.base_url_rule)?;
+        let tenant = Tenant::parse(InstallPayload::new(verified.payload()), self.base_url_rule)?;
         self.record_use(&verified).await?;
         self.tenants.save(&tenant).await?;
         tracing::info!(
