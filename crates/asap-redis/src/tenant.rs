@@ -4,7 +4,8 @@
 use std::fmt;
 
 use connect_qsh::{
-    InstallationLinks, SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant, TenantStore,
+    InstallPayload, InstallationLinks, SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant,
+    TenantStore,
 };
 use redis::aio::ConnectionManager;
 
@@ -156,10 +157,12 @@ impl RedisTenantStore {
         let Some(payload) = payload else {
             return Ok(None);
         };
+        // The record holds the shared secret: wiped when dropped, like the tenant's own copy.
+        let payload = InstallPayload::new(payload);
         // The record passed the lifecycle's base URL rule when it was saved; a loopback `http`
         // base URL can only be there because the app allowed it. Plain `http` to any other host
         // is refused here too.
-        let tenant = Tenant::from_install_payload_allowing_loopback(&payload)
+        let tenant = Tenant::from_install_payload_allowing_loopback(payload.expose())
             .map_err(|e| StoreError::Corrupt(format!("tenant record {:?}: {e}", self.key(client_key))))?;
         // A record saved under one key must never answer for another tenant.
         if tenant.client_key() != client_key {
@@ -175,7 +178,7 @@ impl RedisTenantStore {
         let mut connection = self.connection.clone();
         let () = redis::cmd("SET")
             .arg(self.key(tenant.client_key()))
-            .arg(tenant.install_payload())
+            .arg(tenant.install_payload().expose())
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;

@@ -6,7 +6,8 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use connect_qsh::{
-    InstallationLinks, SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant, TenantStore,
+    InstallPayload, InstallationLinks, SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant,
+    TenantStore,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -115,9 +116,11 @@ impl PostgresTenantStore {
         let Some(payload) = payload else {
             return Ok(None);
         };
+        // The row holds the shared secret: wiped when dropped, like the tenant's own copy.
+        let payload = InstallPayload::new(payload);
         // The record passed the lifecycle's base URL rule when it was saved; a loopback `http`
         // base URL can only be there because the app allowed it.
-        let tenant = Tenant::from_install_payload_allowing_loopback(&payload)
+        let tenant = Tenant::from_install_payload_allowing_loopback(payload.expose())
             .map_err(|e| StoreError::Corrupt(format!("tenant row {client_key:?}: {e}")))?;
         // A row saved under one key must never answer for another tenant.
         if tenant.client_key() != client_key {
@@ -135,7 +138,7 @@ impl PostgresTenantStore {
              SET install_payload = EXCLUDED.install_payload, updated_at = now()",
         )
         .bind(tenant.client_key())
-        .bind(tenant.install_payload())
+        .bind(tenant.install_payload().expose())
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;

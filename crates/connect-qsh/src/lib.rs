@@ -135,6 +135,8 @@ mod install_key;
 #[cfg(feature = "auth")]
 mod lifecycle;
 #[cfg(feature = "auth")]
+mod payload;
+#[cfg(feature = "auth")]
 mod secret;
 #[cfg(feature = "auth")]
 mod session;
@@ -158,6 +160,7 @@ pub use {
         CallbackSignature, DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES, Lifecycle, LifecycleBuilder, LifecycleEvent,
         VerifiedCallback,
     },
+    payload::InstallPayload,
     secret::SharedSecret,
     session::{DEFAULT_SESSION_LIFETIME, MAX_SESSION_LIFETIME, SESSION_TOKEN_HEADER},
     signer::{ConnectSigner, DEFAULT_CONNECT_LIFETIME, MAX_CONNECT_LIFETIME},

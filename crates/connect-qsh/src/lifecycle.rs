@@ -20,6 +20,7 @@ use crate::canonical::{RequestTarget, sha256_hex};
 use crate::claims::ConnectClaims;
 use crate::error::{AuthError, ConfigError, PayloadError, truncate};
 use crate::install_key::InstallKeys;
+use crate::payload::{InstallPayload, PayloadFields};
 use crate::store::{BaseUrlRule, Tenant, TenantStore};
 
 /// How many unexpired lifecycle tokens the default in-memory replay guard remembers. Only
@@ -70,7 +71,7 @@ pub struct VerifiedCallback {
     event: LifecycleEvent,
     claims: ConnectClaims,
     signature: CallbackSignature,
-    payload: Arc<str>,
+    payload: InstallPayload,
     token_id: Arc<str>,
 }
 
@@ -95,8 +96,8 @@ impl VerifiedCallback {
         &self.signature
     }
 
-    /// The JSON body (for `installed` it holds the shared secret: handle as a secret).
-    pub fn payload(&self) -> &str {
+    /// The JSON body (it holds the shared secret: handle as a secret).
+    pub fn payload(&self) -> &InstallPayload {
         &self.payload
     }
 }
@@ -277,7 +278,7 @@ impl Lifecycle {
         let verified = self
             .check_callback(LifecycleEvent::Installed, method, uri, headers, body)
             .await?;
-        let tenant = Tenant::parse(verified.payload(), self.base_url_rule)?;
+        let tenant = Tenant::parse(verified.payload.clone(), self.base_url_rule)?;
         self.record_use(&verified).await?;
         self.tenants.save(&tenant).await?;
         tracing::info!(
@@ -434,16 +435,13 @@ impl Lifecycle {
             QshPolicy::RequestOnly,
         )?;
         let payload = std::str::from_utf8(body).map_err(|_| PayloadError::NotAnObject)?;
-        check_payload(
-            &asap_core::parse_json_object(body).map_err(|_| PayloadError::NotAnObject)?,
-            event,
-            &claims,
-        )?;
+        let fields = PayloadFields::parse(body)?;
+        check_payload(&fields, event, &claims)?;
         Ok(VerifiedCallback {
             event,
             claims,
             signature,
-            payload: Arc::from(payload),
+            payload: InstallPayload::new(payload),
             // A token with the same signed part is the same token, whatever its signature.
             token_id: Arc::from(sha256_hex(signed.signing_input().as_bytes())),
         })

@@ -11,8 +11,8 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 
 use crate::error::{PayloadError, StoreError};
+use crate::payload::{InstallPayload, PayloadFields};
 use crate::secret::SharedSecret;
-use asap_core::parse_json_object as parse_object;
 
 /// The future returned by the store traits: boxed and `Send`, so that a store can be shared as
 /// `Arc<dyn …>` and awaited in axum handlers and `tokio::spawn`.
@@ -78,7 +78,9 @@ impl SharedSecretStore for InMemorySharedSecretStore {
 ///
 /// Built from that JSON body and kept with it, so that a store can persist
 /// [`Tenant::install_payload`] and rebuild the tenant with [`Tenant::from_install_payload`].
-/// `Debug` shows neither the shared secret nor the payload.
+/// `Debug` shows neither the shared secret nor the payload, and both are wiped from memory
+/// when the last clone of the tenant (or of them) is dropped ([`SharedSecret`],
+/// [`InstallPayload`]).
 #[derive(Clone)]
 pub struct Tenant {
     client_key: String,
@@ -86,7 +88,7 @@ pub struct Tenant {
     shared_secret: SharedSecret,
     app_key: Option<String>,
     oauth_client_id: Option<String>,
-    payload: Arc<str>,
+    payload: InstallPayload,
 }
 
 impl Tenant {
@@ -107,18 +109,19 @@ impl Tenant {
     /// # Ok::<(), connect_qsh::PayloadError>(())
     /// ```
     pub fn from_install_payload(json: &str) -> Result<Tenant, PayloadError> {
-        Tenant::parse(json, BaseUrlRule::HttpsOnly)
+        Tenant::parse(InstallPayload::new(json), BaseUrlRule::HttpsOnly)
     }
 
     /// Like [`Tenant::from_install_payload`], but also accepts a plain-`http` `baseUrl` whose
     /// host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`): a product simulator in
     /// tests or local development. Any other `http` host is still refused.
     pub fn from_install_payload_allowing_loopback(json: &str) -> Result<Tenant, PayloadError> {
-        Tenant::parse(json, BaseUrlRule::HttpsOrLoopback)
+        Tenant::parse(InstallPayload::new(json), BaseUrlRule::HttpsOrLoopback)
     }
 
-    pub(crate) fn parse(json: &str, rule: BaseUrlRule) -> Result<Tenant, PayloadError> {
-        let map = parse_object(json.as_bytes()).map_err(|_| PayloadError::NotAnObject)?;
+    /// Reads `payload` and keeps it (the same buffer, not a copy).
+    pub(crate) fn parse(payload: InstallPayload, rule: BaseUrlRule) -> Result<Tenant, PayloadError> {
+        let map = PayloadFields::parse(payload.expose().as_bytes())?;
         let field = |name: &'static str| match map.get(name) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
             _ => Err(PayloadError::Field(name)),
@@ -135,7 +138,7 @@ impl Tenant {
             shared_secret,
             app_key,
             oauth_client_id,
-            payload: Arc::from(json),
+            payload,
         })
     }
 
@@ -176,8 +179,9 @@ impl Tenant {
         self.oauth_client_id.as_deref()
     }
 
-    /// The install payload as received (it holds the shared secret: store it as a secret).
-    pub fn install_payload(&self) -> &str {
+    /// The install payload as received, for a store to persist. It holds the shared secret:
+    /// store it as a secret ([`InstallPayload::expose`] gives the text).
+    pub fn install_payload(&self) -> &InstallPayload {
         &self.payload
     }
 }
@@ -420,9 +424,37 @@ mod tests {
     #[test]
     fn tenant_debug_hides_secret_and_payload() {
         let tenant = Tenant::from_install_payload(PAYLOAD).expect("valid");
-        let shown = format!("{tenant:?}");
-        assert!(!shown.contains("very-secret"), "{shown}");
-        assert!(shown.contains("c1"));
+        for shown in [
+            format!("{tenant:?}"),
+            format!("{tenant:#?}"),
+            format!("{:?}", tenant.install_payload()),
+        ] {
+            assert!(!shown.contains("very-secret"), "{shown}");
+            assert!(!shown.contains("sharedSecret"), "{shown}");
+        }
+        assert!(format!("{tenant:?}").contains("c1"));
+    }
+
+    #[test]
+    fn the_payload_and_its_parsed_secret_are_wiped_when_dropped() {
+        use crate::payload::tests::take_wiped;
+        take_wiped();
+        let tenant = Tenant::from_install_payload(PAYLOAD).expect("valid");
+        // Parsing left no copy of the secret behind: the parsed field was wiped.
+        assert_eq!(take_wiped(), vec![vec![0; "very-secret".len()]]);
+        let copy = tenant.clone();
+        drop(tenant);
+        assert!(take_wiped().is_empty(), "the copy still holds the payload");
+        assert_eq!(copy.install_payload().expose(), PAYLOAD);
+        drop(copy);
+        assert_eq!(take_wiped(), vec![vec![0; PAYLOAD.len()]]);
+    }
+
+    #[test]
+    fn a_tenant_keeps_the_payload_it_was_read_from() {
+        let payload = InstallPayload::new(PAYLOAD);
+        let tenant = Tenant::parse(payload.clone(), BaseUrlRule::HttpsOnly).expect("valid");
+        assert!(std::ptr::eq(tenant.install_payload().expose(), payload.expose()));
     }
 
     #[test]
@@ -496,7 +528,7 @@ mod tests {
     #[test]
     fn payload_round_trips_through_a_store_record() {
         let tenant = Tenant::from_install_payload(PAYLOAD).expect("valid");
-        let again = Tenant::from_install_payload(tenant.install_payload()).expect("valid");
+        let again = Tenant::from_install_payload(tenant.install_payload().expose()).expect("valid");
         assert_eq!(again.shared_secret(), tenant.shared_secret());
         assert_eq!(again.app_key(), Some("app"));
     }

@@ -91,7 +91,7 @@ async fn keys_are_prefixed_and_unreadable_records_are_corrupt_not_missing() {
         .query_async(&mut conn)
         .await
         .expect("get");
-    assert_eq!(raw, tenant("c-1", "s").install_payload());
+    assert_eq!(raw, tenant("c-1", "s").install_payload().expose());
 
     let () = redis::cmd("SET")
         .arg("myapp:tenants:bad")

@@ -118,7 +118,10 @@ async fn concurrent_installs_of_one_tenant_leave_one_whole_row() {
     // One of the installs, whole: its secret and its payload belong together.
     let secret = loaded.shared_secret().expose().to_owned();
     assert!(secret.starts_with("secret-"), "{secret}");
-    assert_eq!(loaded.install_payload(), payload("racing-client", &secret));
+    assert_eq!(
+        loaded.install_payload().expose(),
+        payload("racing-client", &secret)
+    );
 }
 
 async fn futures_join(url: &str) -> Vec<PostgresTenantStore> {
@@ -235,7 +238,7 @@ async fn the_lifecycle_keeps_the_postgres_store_in_step() {
         .await
         .expect("answers")
         .expect("in PostgreSQL");
-    assert_eq!(saved.install_payload(), body);
+    assert_eq!(saved.install_payload().expose(), body);
 
     let (uri, headers) = callback("/uninstalled");
     let body = body.replace("\"installed\"", "\"uninstalled\"");

@@ -172,6 +172,32 @@ async fn install_flow_end_to_end_against_a_local_key_repository() {
 }
 
 #[tokio::test]
+async fn what_the_lifecycle_hands_back_never_shows_the_shared_secret() {
+    let f = fixture().await;
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    let tenant = install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("installed");
+    let token = rs256_callback(&f.install_key, KID, "/uninstalled", CLIENT_KEY, APP_BASE_URL);
+    let body = payload("uninstalled", CLIENT_KEY, "secret-1");
+    let verified = f
+        .lifecycle
+        .uninstalled(&Method::POST, &uninstalled_uri(), &jwt(&token), &body)
+        .await
+        .expect("uninstalled");
+    assert_eq!(verified.payload().expose().as_bytes(), body);
+    for shown in [
+        format!("{tenant:?}"),
+        format!("{:?}", tenant.install_payload()),
+        format!("{verified:?}"),
+        format!("{:?}", verified.payload()),
+    ] {
+        assert!(!shown.contains("secret-1"), "{shown}");
+        assert!(!shown.contains("sharedSecret"), "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn signed_install_needs_the_app_base_url_as_audience() {
     let f = fixture().await;
     let token = rs256_callback(
