@@ -38,10 +38,10 @@
 //! The pieces the [`Verifier`] is made of are public, so that another kind of token (Atlassian
 //! Connect's HS256 tenant tokens, JWKS-published keys, per-user keys, a central issuer) is
 //! checked by the same rules rather than by a copy: [`Jws::parse`] (size, framing, strict
-//! header), [`RegisteredClaims::decode`] (claim typing), the [`VerifyingKey`] signature seam
-//! ([`PublicKey`], [`HmacKey`]), the [`TimeRule`] and [`check_audience`]; their failures are a
-//! [`TokenError`], which each profile's error nests. `jws.rs` shows a whole profile in a few
-//! lines.
+//! header), [`Jws::decode_claims`] (claim typing, as [`RegisteredClaims`]), the
+//! [`VerifyingKey`] signature seam ([`PublicKey`], [`HmacKey`]), the [`TimeRule`] and
+//! [`check_audience`]; their failures are a [`TokenError`], which each profile's error nests.
+//! `jws.rs` shows a whole profile in a few lines.
 //!
 //! Keys from files, environment variables and HTTP(S) repositories come from `asap-keys`.
 

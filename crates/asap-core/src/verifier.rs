@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::algorithm::Algorithm;
-use crate::claims::{Audience, Claims, RegisteredClaims, check_audience};
+use crate::claims::{Audience, Claims, check_audience};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, VerifyError};
 use crate::jws::{DEFAULT_MAX_TOKEN_BYTES, Jws, JwsSignature};
@@ -361,7 +361,7 @@ impl Verifier {
         let i = &*self.inner;
         let jws = Jws::parse(token, i.max_token_bytes)?;
         let (alg, kid) = rules::check_header(jws.header(), i.eddsa)?;
-        let claims = Claims::from_registered(jws.with_payload(RegisteredClaims::decode)?)?;
+        let claims = Claims::from_registered(jws.decode_claims()?)?;
         let signature = jws.signature()?;
         kid.check_owned_by(&claims.iss, i.kid_ownership)?;
         i.policy.check_issuer(&claims.iss)?;

@@ -427,7 +427,7 @@ impl Authenticator {
             }
         };
         // Read before the signature only to know whose secret to use; trusted only after it.
-        let registered = RegisteredClaims::decode(&jws.payload()?)?;
+        let registered = jws.decode_claims()?;
         let signature = jws.signature()?;
         if let Some(sessions) = &self.sessions
             && public_keys.is_none()

@@ -278,7 +278,7 @@ impl InvocationVerifier {
         let jws = Jws::parse(token, self.max_token_bytes)?;
         jws.header().require_alg("RS256")?;
         let kid = KeyId::parse(jws.header().require_kid()?)?;
-        let mut claims = RegisteredClaims::decode(&jws.payload()?)?;
+        let mut claims = jws.decode_claims()?;
         match claims.iss.as_deref() {
             Some(FORGE_ISSUER) => {}
             Some(other) => return Err(ForgeError::WrongIssuer(asap_core::truncate(other))),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use asap_core::{
     Algorithm, Audience, Clock, ConfigError, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, Jws, KeyKind, Outcome,
-    PublicKey, RegisteredClaims, SystemClock, TimeClaims, TimeRule, TokenError, check_audience,
+    PublicKey, SystemClock, TimeClaims, TimeRule, TokenError, check_audience,
 };
 
 use crate::claims::{IssuerClaims, Level, Roles};
@@ -256,7 +256,7 @@ impl IssuerVerifier {
     pub fn verify(&self, token: &str) -> Result<IssuerClaims, IssuerTokenError> {
         let jws = Jws::parse(token, self.max_token_bytes)?;
         jws.header().require_alg("RS256")?;
-        let mut claims = RegisteredClaims::decode(&jws.payload()?)?;
+        let mut claims = jws.decode_claims()?;
         let issuer = claims.iss.take().ok_or(TokenError::MissingClaim("iss"))?;
         let subject = claims.sub.take().ok_or(TokenError::MissingClaim("sub"))?;
         let expires_at = claims.exp.ok_or(TokenError::MissingClaim("exp"))?;

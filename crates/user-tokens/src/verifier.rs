@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use asap_core::{
     Algorithm, Clock, ConfigError, DEFAULT_MAX_TOKEN_BYTES, InMemoryReplayGuard, Jws, KeyKind, KeySpec,
-    PrivateKey, PublicKey, RegisteredClaims, ReplayGuard, SystemClock, TimeClaims, TimeRule, TokenError,
-    TokenUse,
+    PrivateKey, PublicKey, ReplayGuard, SystemClock, TimeClaims, TimeRule, TokenError, TokenUse,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -111,7 +110,7 @@ pub fn jwt_token(value: &str) -> Result<&str, UserTokenError> {
 ///
 /// 1. size, framing and strict header ([`Jws::parse`]); `alg` one of RS512, RS384, RS256,
 ///    EdDSA; `kid` a [`Fingerprint`];
-/// 2. claims strictly typed ([`RegisteredClaims`]): `username` and `nonce` non-empty strings,
+/// 2. claims strictly typed ([`Jws::decode_claims`]): `username` and `nonce` non-empty strings,
 ///    `time` a JSON integer; the nonce at most [`MAX_NONCE_LEN`] bytes;
 /// 3. `time` within the tolerance of now (default ±20 s), by the core [`TimeRule`];
 /// 4. the key: one lookup of `(username, fingerprint)` in the [`UserKeySource`], then one
@@ -271,7 +270,7 @@ impl UserVerifier {
             .ok_or_else(|| header.alg_not_accepted("RS512, RS384, RS256 or EdDSA"))?;
         let fingerprint = Fingerprint::parse(header.require_kid()?).ok_or(UserTokenError::BadFingerprint)?;
 
-        let mut claims = RegisteredClaims::decode(&jws.payload()?)?;
+        let mut claims = jws.decode_claims()?;
         let username = claims
             .take_string("username")?
             .ok_or(TokenError::MissingClaim("username"))?;
