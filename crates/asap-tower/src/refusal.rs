@@ -3,7 +3,9 @@
 use std::fmt;
 
 use asap_core::Outcome;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{
+    AUTHORIZATION, CONTENT_TYPE, Entry, HeaderMap, HeaderValue, OccupiedEntry, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{Response, StatusCode};
 
 /// What a 503 body says instead of the error: the error names the dependency that failed (a key
@@ -68,9 +70,17 @@ pub(crate) fn challenge(scheme: Scheme, code: &str) -> Option<HeaderValue> {
 /// handler or a later layer that logs the request's headers with `{:?}` prints `Sensitive`
 /// instead of a bearer credential that is valid until it expires (and HTTP/2 never indexes it).
 pub(crate) fn hide_authorization(headers: &mut HeaderMap) {
-    if let http::header::Entry::Occupied(mut values) = headers.entry(AUTHORIZATION) {
-        for value in values.iter_mut() {
-            value.set_sensitive(true);
-        }
+    hidden_authorization(headers);
+}
+
+/// [`hide_authorization`], handing back the values it hid (`None` without the header), so that
+/// a layer that reads them next does not look the header up a second time.
+pub(crate) fn hidden_authorization(headers: &mut HeaderMap) -> Option<OccupiedEntry<'_, HeaderValue>> {
+    let Entry::Occupied(mut values) = headers.entry(AUTHORIZATION) else {
+        return None;
+    };
+    for value in values.iter_mut() {
+        value.set_sensitive(true);
     }
+    Some(values)
 }

@@ -4,12 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use asap_core::{AccessPolicy, Claims, Verified, Verifier, VerifyError, bearer_token};
-use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 
 use super::{AsapLayer, default_response};
 use crate::authorize::{AdmittedBy, Authorize, AuthorizeLayer};
-use crate::refusal::hide_authorization;
+use crate::refusal::{hidden_authorization, hide_authorization};
 
 type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
 
@@ -119,22 +118,29 @@ impl Authorize for AsapAuthorizer {
 
     /// Admits `request` with the caller in its extensions, or as an allowed anonymous request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
-        hide_authorization(request.headers_mut());
-        if let Some(verified) = AdmittedBy::<Verifier, Verified>::get(request, &self.verifier) {
+        if let Some(verified) = AdmittedBy::<Verifier, Verified>::get(request, &self.verifier).cloned() {
             // An outer layer made from the same `AsapLayer::new` verified this token; this one
             // only narrows who may call. A layer with another verifier verifies again below,
             // so its own audiences, keys and issuer rules are never skipped.
+            hide_authorization(request.headers_mut());
             return self
                 .check_policy_and_binding(verified.claims(), request)
                 .inspect_err(counted);
         }
-        let headers = request.headers().get_all(AUTHORIZATION);
-        let token = match bearer_token(headers.iter().map(HeaderValue::as_bytes)) {
-            Err(VerifyError::MissingToken) if self.allow_anonymous => return Ok(()),
-            other => other.inspect_err(counted)?,
+        let verified = {
+            // One lookup of the header both hides its values and reads the token from them.
+            let authorization = hidden_authorization(request.headers_mut());
+            let token = match &authorization {
+                Some(values) => bearer_token(values.iter().map(HeaderValue::as_bytes)),
+                None => bearer_token([]),
+            };
+            let token = match token {
+                Err(VerifyError::MissingToken) if self.allow_anonymous => return Ok(()),
+                other => other.inspect_err(counted)?,
+            };
+            // The verifier counts its own refusals.
+            self.verifier.verify(token).await?
         };
-        // The verifier counts its own refusals.
-        let verified = self.verifier.verify(token).await?;
         self.check_policy_and_binding(verified.claims(), request)
             .inspect_err(counted)?;
         tracing::debug!(
