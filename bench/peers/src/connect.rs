@@ -33,9 +33,11 @@ const URL: &str = "/rest/api/issue?expand=names&fields=summary%2Cstatus&q=a+b";
 const CLIENT_KEY: &str = "bench-client";
 const SECRET: &str = "a-shared-secret-of-thirty-two-bytes!";
 
-/// The `--profile` modes: `connect-` + one of these.
-pub(crate) const PROFILES: &str = "connect-sign|connect-verify|connect-token-sign|connect-token-verify|\
-     connect-raw-sign|connect-raw-verify|connect-floor-sign|connect-floor-verify";
+/// The `--profile` modes. Each `…-raw-…` mode is the crypto floor of the mode named without
+/// `raw-`: `connect-raw-sign|verify` (SHA-256 of the canonical request, then HMAC) for the whole
+/// request, `connect-token-raw-sign|verify` (HMAC alone) for the token with its qsh given.
+pub(crate) const PROFILES: &str = "connect-sign|connect-verify|connect-raw-sign|connect-raw-verify|\
+     connect-token-sign|connect-token-verify|connect-token-raw-sign|connect-token-raw-verify";
 
 /// Everything both sides share: the signer, the authenticator, the tokens and their signing
 /// inputs and signatures, split beforehand so that the raw side only hashes and MACs.
@@ -116,7 +118,11 @@ impl Setup {
     }
 
     fn request_sign(&self) {
-        black_box(self.signer.sign(&self.secret, METHOD, black_box(URL), "").expect("ours"));
+        black_box(
+            self.signer
+                .sign(&self.secret, METHOD, black_box(URL), "")
+                .expect("ours"),
+        );
     }
 
     fn request_verify(&self, i: usize) {
@@ -158,13 +164,13 @@ pub(crate) fn profile(what: &str, n: usize) {
         "connect-verify" => &|i| s.request_verify(i),
         "connect-token-sign" => &|_| s.token_sign(),
         "connect-token-verify" => &|i| s.token_verify(i),
-        "connect-raw-sign" => &|i| s.raw_sign(i),
-        "connect-raw-verify" => &|i| s.raw_verify(i, &s.context_split),
-        "connect-floor-sign" => &|i| {
+        "connect-token-raw-sign" => &|i| s.raw_sign(i),
+        "connect-token-raw-verify" => &|i| s.raw_verify(i, &s.context_split),
+        "connect-raw-sign" => &|i| {
             s.sha256_of_canonical();
             s.raw_sign(i);
         },
-        "connect-floor-verify" => &|i| {
+        "connect-raw-verify" => &|i| {
             s.sha256_of_canonical();
             s.raw_verify(i, &s.request_split);
         },

@@ -421,9 +421,9 @@ fn main() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
             "--out" => out = args.next(),
             "--profile" => {
-                let what = args.next().unwrap_or_else(|| {
-                    panic!("--profile connect-…|{} N", profiles::PROFILES)
-                });
+                let what = args
+                    .next()
+                    .unwrap_or_else(|| panic!("--profile {}|{} N", connect::PROFILES, profiles::PROFILES));
                 let n = args.next().and_then(|n| n.parse().ok()).expect("N");
                 if !profiles::profile(&what, n) {
                     connect::profile(&what, n);

@@ -41,9 +41,13 @@ pub(crate) fn bench(meter: &Meter, seconds: f64) -> Value {
 
 /// The operations [`profile`] knows, for the usage message.
 pub(crate) const PROFILES: &str = "forge-verify|forge-verify-static|forge-raw-verify|\
-     forge-verify-jsonwebtoken|jwks-parse|jwks-parse-jsonwebtoken|user-sign-ALG|user-raw-sign-ALG|\
-     user-verify-ALG|user-raw-verify-ALG (ALG rs256, rs384, rs512, eddsa)|issuer-sign|\
-     issuer-raw-sign|issuer-verify-1|issuer-verify-4|issuer-raw-verify-1|issuer-raw-verify-4";
+     forge-verify-jsonwebtoken|jwks-parse|jwks-parse-jsonwebtoken|\
+     user-sign-rs256|user-raw-sign-rs256|user-verify-rs256|user-raw-verify-rs256|\
+     user-sign-rs384|user-raw-sign-rs384|user-verify-rs384|user-raw-verify-rs384|\
+     user-sign-rs512|user-raw-sign-rs512|user-verify-rs512|user-raw-verify-rs512|\
+     user-sign-eddsa|user-raw-sign-eddsa|user-verify-eddsa|user-raw-verify-eddsa|\
+     issuer-sign|issuer-raw-sign|issuer-verify-1|issuer-verify-4|issuer-raw-verify-1|\
+     issuer-raw-verify-4";
 
 /// Runs `what` `n` times inside [`profiled_op`]; `false` when `what` is not one of these profiles.
 pub(crate) fn profile(what: &str, n: usize) -> bool {
