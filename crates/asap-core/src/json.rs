@@ -381,8 +381,9 @@ mod flat {
 
 /// JSON written out the way `serde_json` writes it (compact, the same escapes, byte for byte),
 /// for the claims a signer writes into every token: through serde they cost several times as
-/// much. Anything beyond strings and integers still goes through `serde_json`.
-pub(crate) mod write {
+/// much. Anything beyond strings and integers still goes through `serde_json`. Public as
+/// [`json_write`](crate::json_write) for the other profiles' signers (Connect).
+pub mod write {
     use std::io::{self, Write};
 
     /// How `serde_json` escapes each byte: 0 not at all, `u` as `\u00XX`, any other byte `b`
@@ -407,7 +408,13 @@ pub(crate) mod write {
     };
 
     /// `s` as a JSON string, quotes included.
-    pub(crate) fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
+    ///
+    /// ```
+    /// let mut out = Vec::new();
+    /// asap_core::json_write::string(&mut out, "a \"b\"\n").unwrap();
+    /// assert_eq!(out, serde_json::to_vec("a \"b\"\n").unwrap());
+    /// ```
+    pub fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
         out.write_all(b"\"")?;
         string_contents(out, s)?;
         out.write_all(b"\"")
@@ -453,7 +460,7 @@ pub(crate) mod write {
 
     /// `n` in decimal.
     #[inline]
-    pub(crate) fn int(out: &mut impl Write, n: i64) -> io::Result<()> {
+    pub fn int(out: &mut impl Write, n: i64) -> io::Result<()> {
         /// "00" to "99".
         #[allow(clippy::cast_possible_truncation)] // digits < 10
         const PAIRS: [[u8; 2]; 100] = {

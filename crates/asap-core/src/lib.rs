@@ -83,6 +83,7 @@ pub use error::{
 };
 pub use hmac::{HmacAlgorithm, HmacKey};
 pub use json::parse_json_object;
+pub use json::write as json_write;
 pub use jws::{
     DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS, Jws, JwsHeader, JwsSignature, VerifyingKey, encode_compact,
 };

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asap_core::{Algorithm, Clock, HmacAlgorithm, KeyId, PrivateKey, SystemClock, encode_compact};
+use asap_core::{
+    Algorithm, Clock, HmacAlgorithm, KeyId, PrivateKey, SystemClock, encode_compact, json_write,
+};
 use http::HeaderValue;
 
 use crate::canonical::qsh;
@@ -201,32 +203,25 @@ impl ConnectSigner {
     }
 }
 
-/// `"name":"value"`, the value escaped by serde_json (`name` needs no escaping). A value without
-/// a control character, `"` or `\` (a client key, a hex `qsh`) is what serde_json writes
-/// unchanged, and is copied as it is.
+/// `"name":"value"`, the value escaped as serde_json escapes it (`name` needs no escaping), by
+/// asap-core's one claims writer.
 fn push_string_claim(json: &mut Vec<u8>, name: &str, value: &str) {
-    json.push(b'"');
-    json.extend_from_slice(name.as_bytes());
-    json.extend_from_slice(b"\":");
-    let plain = value
-        .bytes()
-        .fold(true, |plain, b| plain & !(b < 0x20 || b == b'"' || b == b'\\'));
-    if plain {
-        json.push(b'"');
-        json.extend_from_slice(value.as_bytes());
-        json.push(b'"');
-    } else {
-        // Writing to a `Vec` cannot fail.
-        serde_json::to_writer(&mut *json, value).unwrap_or_default();
-    }
+    push_name(json, name);
+    // Writing to a `Vec` cannot fail.
+    json_write::string(json, value).unwrap_or_default();
 }
 
 /// `"name":value`, as serde_json writes an integer.
 fn push_integer_claim(json: &mut Vec<u8>, name: &str, value: i64) {
+    push_name(json, name);
+    json_write::int(json, value).unwrap_or_default();
+}
+
+/// `"name":`.
+fn push_name(json: &mut Vec<u8>, name: &str) {
     json.push(b'"');
     json.extend_from_slice(name.as_bytes());
     json.extend_from_slice(b"\":");
-    serde_json::to_writer(&mut *json, &value).unwrap_or_default();
 }
 
 /// [`encode_hs256`] of a claims `Value`.
