@@ -232,6 +232,7 @@ pub(crate) fn bench(meter: &Meter, seconds: f64) -> Value {
         "python3",
         &scripts.join("connect_python.py"),
         seconds,
+        None,
         "Python atlassian-jwt",
     );
     let npm = match std::env::var_os("ASAP_NPM_DIR") {
@@ -239,6 +240,7 @@ pub(crate) fn bench(meter: &Meter, seconds: f64) -> Value {
             "node",
             &scripts.join("connect_node.js"),
             seconds,
+            None,
             "npm atlassian-jwt",
         ),
         None => {

@@ -12,9 +12,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::hint::black_box;
+use std::io::Write as _;
 use std::path::Path;
 use std::pin::pin;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -386,18 +387,38 @@ fn bench_algorithm(meter: &Meter, alg: Algorithm) -> Value {
     Value::Object(row)
 }
 
+/// The one frame callgrind collects in (`--toggle-collect='*profiled*'`): one operation.
 #[inline(never)]
 fn profiled(op: &mut dyn FnMut()) {
     op();
 }
 
-/// Runs a peer script that prints one JSON object; `null` with a note when it cannot run.
-fn script(program: &str, script: &Path, seconds: f64, what: &str) -> Value {
-    match Command::new(program)
+/// Runs a peer script (`program script seconds`, with `input` as JSON on its stdin when given)
+/// that prints one JSON object; `null` with a note when it cannot run.
+fn script(program: &str, script: &Path, seconds: f64, input: Option<&Value>, what: &str) -> Value {
+    let child = Command::new(program)
         .arg(script)
         .arg(seconds.to_string())
-        .output()
-    {
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("note: {what} was not measured ({program}: {e})");
+            return Value::Null;
+        }
+    };
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A script that exits early (a missing package) closes its end: the note says why.
+        let _ = stdin.write_all(input.to_string().as_bytes());
+    }
+    match child.wait_with_output() {
         Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
         Ok(out) => {
             eprintln!(
@@ -407,7 +428,7 @@ fn script(program: &str, script: &Path, seconds: f64, what: &str) -> Value {
             Value::Null
         }
         Err(e) => {
-            eprintln!("note: {what} was not measured ({program}: {e})");
+            eprintln!("note: {what} was not measured ({e})");
             Value::Null
         }
     }

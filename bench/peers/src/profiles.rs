@@ -17,9 +17,7 @@ mod issuer;
 mod user;
 
 use std::hint::black_box;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use asap_core::{Algorithm, KeyKind, KeySpec, PrivateKey, PublicKey};
@@ -49,15 +47,9 @@ pub(crate) const PROFILES: &str = "forge-verify|forge-verify-static|forge-raw-ve
      issuer-sign|issuer-raw-sign|issuer-verify-1|issuer-verify-4|issuer-raw-verify-1|\
      issuer-raw-verify-4";
 
-/// Runs `what` `n` times inside [`profiled_op`]; `false` when `what` is not one of these profiles.
+/// Runs `what` `n` times inside [`crate::profiled`]; `false` when `what` is not one of these profiles.
 pub(crate) fn profile(what: &str, n: usize) -> bool {
     forge::profile(what, n) || user::profile(what, n) || issuer::profile(what, n)
-}
-
-/// The one frame callgrind collects in (`--toggle-collect='*profiled*'`): one operation.
-#[inline(never)]
-fn profiled_op(op: &mut dyn FnMut()) {
-    op();
 }
 
 /// The keys every profile signs with, each made once per process when first used: four
@@ -100,11 +92,11 @@ impl Pkcs8 {
 }
 
 /// Runs `op` once (what runs once per process: lazy tables, first allocations), then `n` times
-/// inside [`profiled_op`].
+/// inside [`crate::profiled`].
 fn profile_n(n: usize, mut op: impl FnMut()) {
     op();
     for _ in 0..n {
-        profiled_op(&mut op);
+        crate::profiled(&mut op);
     }
 }
 
@@ -176,38 +168,7 @@ fn split(token: &str) -> (String, Vec<u8>) {
 /// its one JSON object, or `null` with a note when it cannot run.
 fn python(script: &str, seconds: f64, input: &Value, what: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(script);
-    let child = Command::new("python3")
-        .arg(&path)
-        .arg(seconds.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => {
-            eprintln!("note: {what} was not measured (python3: {e})");
-            return Value::Null;
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A script that exits early (a missing package) closes its end: the note says why.
-        let _ = stdin.write_all(input.to_string().as_bytes());
-    }
-    match child.wait_with_output() {
-        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        Ok(out) => {
-            eprintln!(
-                "note: {what} was not measured: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            Value::Null
-        }
-        Err(e) => {
-            eprintln!("note: {what} was not measured ({e})");
-            Value::Null
-        }
-    }
+    crate::script("python3", &path, seconds, Some(input), what)
 }
 
 /// `ours / theirs`, or `null` when either side is missing.
