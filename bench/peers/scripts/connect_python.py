@@ -7,12 +7,10 @@ Prints one JSON object: {"sign_per_s": ..., "verify_per_s": ..., "version": ...}
 
 import importlib.metadata
 import json
-import sys
-import time
 
 import atlassian_jwt
 
-SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+from rates import rate  # noqa: E402
 METHOD, URL = "GET", "/rest/api/issue?expand=names&fields=summary%2Cstatus&q=a+b"
 CLIENT_KEY, SECRET = "bench-client", "a-shared-secret-of-thirty-two-bytes!"
 
@@ -21,16 +19,6 @@ class App(atlassian_jwt.Authenticator):
     def get_shared_secret(self, client_key):
         return SECRET
 
-
-def rate(fn):
-    best = 0.0
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < SECONDS / 3:
-            fn(n)
-            n += 1
-        best = max(best, n / (time.perf_counter() - start))
-    return best
 
 
 def main():
