@@ -343,29 +343,18 @@ impl UserVerifier {
 /// The RSA signature lengths, in bytes, of the moduli the core verifies (2048 to 8192 bits,
 /// [`asap_core::MIN_RSA_BITS`] and aws-lc-rs's upper bound): one decoy per length.
 const RSA_DECOY_BYTES: std::ops::RangeInclusive<usize> = 256..=1024;
+
 /// The nonce store's key for a token, `"{time}:{nonce}"` (a nonce is unique per user and
 /// second), written without `format!`, whose machinery cost as much as the rest of the nonce
-/// bookkeeping outside the store.
+/// bookkeeping outside the store: the digits through asap-core's integer writer.
 fn nonce_key(time: i64, nonce: &str) -> String {
-    let mut digits = [0u8; 20];
-    let mut rest = time.unsigned_abs();
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b"0123456789"[usize::try_from(rest % 10).unwrap_or(0)];
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let mut key = String::with_capacity(1 + digits.len() - start + 1 + nonce.len());
-    if time < 0 {
-        key.push('-');
-    }
-    key.extend(digits[start..].iter().map(|&d| char::from(d)));
-    key.push(':');
-    key.push_str(nonce);
-    key
+    let mut key = Vec::with_capacity(21 + 1 + nonce.len());
+    // Writing to a `Vec` cannot fail.
+    asap_core::json_write::int(&mut key, time).unwrap_or_default();
+    key.push(b':');
+    key.extend_from_slice(nonce.as_bytes());
+    // Digits, a colon and a `&str`: always UTF-8.
+    String::from_utf8(key).unwrap_or_default()
 }
 
 /// An RSA public key with a random odd `bytes`-byte modulus (top bit set) and `e = 65537`, as
