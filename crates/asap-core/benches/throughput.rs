@@ -213,51 +213,81 @@ fn bench_algorithm(meter: &Meter, alg: Algorithm) -> Value {
     })
 }
 
+/// The verified-token cache rows' parties: the service's own issuer `bench` and an attacker
+/// issuer `mallory` whose tokens live an hour, both ES256 and trusted by one key source.
+struct CacheParties {
+    keys: StaticKeySource,
+    audience: Audience,
+    signer: Signer,
+    attacker: Signer,
+}
+
+impl CacheParties {
+    fn new() -> CacheParties {
+        let kid = |name: &str| KeyId::parse(&format!("{name}/key")).expect("kid");
+        let (ours, theirs) = (
+            PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
+            PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
+        );
+        let keys = StaticKeySource::new()
+            .with_key(kid("bench"), ours.public_key().expect("public"))
+            .with_key(kid("mallory"), theirs.public_key().expect("public"));
+        let signer = Signer::builder("bench")
+            .key(SigningKey::new(kid("bench"), ours, None).expect("sk"))
+            .build()
+            .expect("s");
+        let attacker = Signer::builder("mallory")
+            .key(SigningKey::new(kid("mallory"), theirs, None).expect("sk"))
+            .lifetime(Duration::from_secs(3600))
+            .build()
+            .expect("s");
+        let audience = Audience::new("svc").expect("aud");
+        CacheParties {
+            keys,
+            audience,
+            signer,
+            attacker,
+        }
+    }
+
+    /// A verifier of both issuers' tokens with a verified-token cache of `entries`.
+    fn verifier(&self, entries: usize) -> Verifier {
+        Verifier::builder(self.keys.clone())
+            .audience(self.audience.clone())
+            .allowed_issuers(["bench", "mallory"])
+            .cache_verified_tokens(entries)
+            .build()
+            .expect("v")
+    }
+}
+
 /// Verifying fresh ES256 tokens (every one a cache miss, then kept) with no cache, with a
 /// cache that has room, and with a cache that one attacker issuer has filled with
 /// `attacker_entries` long-lived tokens of its own (issue 13, item 9: insertion used to scan
 /// every entry once full). Each batch of tokens is verified once per verifier, in alternating
 /// rounds, best round kept.
 fn bench_cache_under_attack(attacker_entries: usize, batch: usize, rounds: usize) -> Value {
-    let kid = |name: &str| KeyId::parse(&format!("{name}/key")).expect("kid");
-    let (ours, theirs) = (
-        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
-        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
-    );
-    let keys = StaticKeySource::new()
-        .with_key(kid("bench"), ours.public_key().expect("public"))
-        .with_key(kid("mallory"), theirs.public_key().expect("public"));
-    let audience = Audience::new("svc").expect("aud");
-    let signer = Signer::builder("bench")
-        .key(SigningKey::new(kid("bench"), ours, None).expect("sk"))
-        .build()
-        .expect("s");
-    let attacker = Signer::builder("mallory")
-        .key(SigningKey::new(kid("mallory"), theirs, None).expect("sk"))
-        .lifetime(Duration::from_secs(3600))
-        .build()
-        .expect("s");
-    let verifier = |entries: usize| {
-        Verifier::builder(keys.clone())
-            .audience(audience.clone())
-            .allowed_issuers(["bench", "mallory"])
-            .cache_verified_tokens(entries)
-            .build()
-            .expect("v")
-    };
+    let parties = CacheParties::new();
+    let CacheParties {
+        audience,
+        signer,
+        attacker,
+        ..
+    } = &parties;
+    let verifier = |entries: usize| parties.verifier(entries);
     let (plain, room, full) = (
         verifier(0),
         verifier(attacker_entries),
         verifier(attacker_entries),
     );
     for _ in 0..attacker_entries {
-        let token = attacker.sign(&audience).expect("token");
+        let token = attacker.sign(audience).expect("token");
         ready(full.verify(token.as_str())).expect("attacker token");
     }
     let batches: Vec<Vec<Token>> = (0..rounds)
         .map(|_| {
             (0..batch)
-                .map(|_| signer.sign(&audience).expect("token"))
+                .map(|_| signer.sign(audience).expect("token"))
                 .collect()
         })
         .collect();
@@ -460,31 +490,15 @@ impl ReplayLoad {
 /// fresh tokens from another issuer (each a miss, a signature check and an insert that must
 /// evict one of the attacker's entries), and the resident memory per cached token.
 fn bench_cache_size(meter: &Meter, n: usize) -> Value {
-    let kid = |name: &str| KeyId::parse(&format!("{name}/key")).expect("kid");
-    let (ours, theirs) = (
-        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
-        PrivateKey::generate(spec(Algorithm::ES256)).expect("key"),
-    );
-    let keys = StaticKeySource::new()
-        .with_key(kid("bench"), ours.public_key().expect("public"))
-        .with_key(kid("mallory"), theirs.public_key().expect("public"));
-    let audience = Audience::new("svc").expect("aud");
-    let signer = Signer::builder("bench")
-        .key(SigningKey::new(kid("bench"), ours, None).expect("sk"))
-        .build()
-        .expect("s");
-    let attacker = Signer::builder("mallory")
-        .key(SigningKey::new(kid("mallory"), theirs, None).expect("sk"))
-        .lifetime(Duration::from_secs(3600))
-        .build()
-        .expect("s");
-    let verifier = Verifier::builder(keys)
-        .audience(audience.clone())
-        .allowed_issuers(["bench", "mallory"])
-        .cache_verified_tokens(n)
-        .build()
-        .expect("v");
-    let attacker_tokens: Vec<Token> = (0..n).map(|_| attacker.sign(&audience).expect("token")).collect();
+    let parties = CacheParties::new();
+    let CacheParties {
+        audience,
+        signer,
+        attacker,
+        ..
+    } = &parties;
+    let verifier = parties.verifier(n);
+    let attacker_tokens: Vec<Token> = (0..n).map(|_| attacker.sign(audience).expect("token")).collect();
     for t in &attacker_tokens {
         ready(verifier.verify(t.as_str())).expect("attacker token");
     }
@@ -497,14 +511,12 @@ fn bench_cache_size(meter: &Meter, n: usize) -> Value {
     });
     // The service's own clients: 64 tokens in rotation (cached on first use) while the cache
     // holds n live entries: what the size costs a lookup.
-    let hot: Vec<Token> = (0..64).map(|_| signer.sign(&audience).expect("token")).collect();
+    let hot: Vec<Token> = (0..64).map(|_| signer.sign(audience).expect("token")).collect();
     let hit_per_s = meter.single(|i| {
         black_box(ready(verifier.verify(black_box(hot[i % hot.len()].as_str()))).expect("hit"));
     });
     let bytes_per_entry = memory_in_fresh_process("verified-cache", n);
-    let fresh: Vec<Token> = (0..1500)
-        .map(|_| signer.sign(&audience).expect("token"))
-        .collect();
+    let fresh: Vec<Token> = (0..1500).map(|_| signer.sign(audience).expect("token")).collect();
     let start = Instant::now();
     for t in &fresh {
         black_box(ready(verifier.verify(t.as_str())).expect("fresh"));
