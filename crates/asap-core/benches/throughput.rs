@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -442,16 +443,17 @@ fn memory_per_entry(what: &str, n: usize) -> Option<f64> {
 /// second every `entries / KEPT_SECS` uses, so that each use also sweeps what expired. The
 /// guard's bound leaves room for twice as many, so no use is refused.
 struct ReplayLoad {
-    guard: InMemoryReplayGuard,
+    guard: Arc<InMemoryReplayGuard>,
     uses: u64,
     per_second: u64,
 }
 
 impl ReplayLoad {
     const KEPT_SECS: i64 = 91;
+    const ISSUER: &str = "bench";
 
     fn filled(entries: usize) -> ReplayLoad {
-        let guard = InMemoryReplayGuard::new(2 * entries).max_entries_per_issuer(2 * entries);
+        let guard = Arc::new(InMemoryReplayGuard::new(2 * entries).max_entries_per_issuer(2 * entries));
         let per_second = (entries as u64 / Self::KEPT_SECS as u64).max(1);
         let mut load = ReplayLoad {
             guard,
@@ -472,17 +474,96 @@ impl ReplayLoad {
         for (i, c) in jti.iter_mut().enumerate() {
             *c = HEX[(id >> (4 * i) & 0xf) as usize];
         }
-        let now = 1_000_000 + (self.uses / self.per_second) as i64;
+        let now = self.instant(self.uses);
         self.uses += 1;
         let jti = std::str::from_utf8(&jti).expect("hex");
         let use_ = TokenUse {
-            issuer: "bench",
+            issuer: Self::ISSUER,
             jti,
             now,
             expires_at: now + Self::KEPT_SECS - 1,
         };
         matches!(ready(self.guard.first_use(black_box(use_))), Ok(true))
     }
+
+    /// The clock at the `k`-th use: one second further every `per_second` uses.
+    fn instant(&self, k: u64) -> i64 {
+        1_000_000 + (k / self.per_second) as i64
+    }
+}
+
+/// Fresh-token verification (EdDSA, the cheapest signature check after RSA to sign a large pool
+/// with) through a verifier whose replay guard holds `n` entries in the steady state of
+/// [`ReplayLoad`]: the verify cost the scale target names. Every token is a new `jti`, signed for
+/// the instant the verifier's clock stands at when it checks it (a 60 s lifetime, so its entry is
+/// kept `exp` + the 30 s leeway, as the load's are), so each verification records one entry and
+/// sweeps what expired. Each size verifies `per_round` of its tokens per round, the sizes
+/// alternating round by round; the best round of each is kept.
+fn bench_replay_verify(sizes: &[usize], rounds: usize, per_round: usize) -> Vec<Value> {
+    let key = PrivateKey::generate(spec(Algorithm::EdDSA)).expect("key");
+    let kid = KeyId::parse(&format!("{}/key", ReplayLoad::ISSUER)).expect("kid");
+    let audience = Audience::new("svc").expect("aud");
+    let public = key.public_key().expect("public");
+    let clock = Arc::new(ManualClock::new(0));
+    let signer = Signer::builder(ReplayLoad::ISSUER)
+        .key(SigningKey::new(kid.clone(), key, None).expect("sk"))
+        .lifetime(Duration::from_secs(60))
+        .clock(clock.clone())
+        .build()
+        .expect("signer");
+    struct Size {
+        entries: usize,
+        verifier: Verifier,
+        clock: Arc<ManualClock>,
+        /// Each token with the instant it is verified at.
+        tokens: Vec<(i64, Token)>,
+        best: f64,
+        _load: ReplayLoad,
+    }
+    let mut runs: Vec<Size> = sizes
+        .iter()
+        .map(|&entries| {
+            let load = ReplayLoad::filled(entries);
+            let tokens = (0..(rounds * per_round) as u64)
+                .map(|j| {
+                    let at = load.instant(load.uses + j);
+                    clock.set(at);
+                    (at, signer.sign(&audience).expect("token"))
+                })
+                .collect();
+            let verifier_clock = Arc::new(ManualClock::new(0));
+            let verifier = Verifier::builder(StaticKeySource::new().with_key(kid.clone(), public.clone()))
+                .audience(audience.clone())
+                .enable_eddsa(true)
+                .leeway(Duration::from_secs(30))
+                .replay_guard(load.guard.clone())
+                .clock(verifier_clock.clone())
+                .build()
+                .expect("verifier");
+            Size {
+                entries,
+                verifier,
+                clock: verifier_clock,
+                tokens,
+                best: 0.0,
+                _load: load,
+            }
+        })
+        .collect();
+    for round in 0..rounds {
+        for run in &mut runs {
+            let tokens = &run.tokens[round * per_round..(round + 1) * per_round];
+            let start = Instant::now();
+            for (at, token) in tokens {
+                run.clock.set(*at);
+                black_box(ready(run.verifier.verify(black_box(token.as_str()))).expect("first use"));
+            }
+            run.best = run.best.max(per_round as f64 / start.elapsed().as_secs_f64());
+        }
+    }
+    runs.iter()
+        .map(|run| json!({ "entries": run.entries, "verify_per_s": run.best }))
+        .collect()
 }
 
 /// The verified-token cache holding `n` live entries, all from one attacker issuer with
@@ -706,6 +787,25 @@ fn print_table(r: &Value) {
                 _ => println!("  {name:<21} not measured"),
             }
         }
+        println!(
+            "  the token alone, the Rust peers and ours, each as a share of raw HMAC in the same rounds:"
+        );
+        for (peer, p) in c["rust_peers"].as_object().into_iter().flatten() {
+            let share = |field: &str, raw: &str| {
+                100.0 * num(&p[field]).unwrap_or(0.0) / num(&p[raw]).unwrap_or(f64::NAN)
+            };
+            println!(
+                "  {peer:<13} sign {:>8} /s ({:.0}%; ours {:.0}%, {:.2}×)   verify {:>8} /s ({:.0}%; ours {:.0}%, {:.2}×)",
+                k(num(&p["sign_per_s"]).unwrap_or(0.0)),
+                share("sign_per_s", "raw_sign_per_s"),
+                share("our_sign_per_s", "raw_sign_per_s"),
+                num(&p["our_sign_ratio"]).unwrap_or(0.0),
+                k(num(&p["verify_per_s"]).unwrap_or(0.0)),
+                share("verify_per_s", "raw_verify_per_s"),
+                share("our_verify_per_s", "raw_verify_per_s"),
+                num(&p["our_verify_ratio"]).unwrap_or(0.0),
+            );
+        }
     }
     if let Some(rows) = r["scale"]["verified_cache_hits"]["rows"].as_array() {
         let uniform: Vec<String> = rows
@@ -729,6 +829,7 @@ fn print_table(r: &Value) {
         ("verified_cache_hits", "bytes_per_entry"),
         ("verified_cache_fresh_into_full", "bytes_per_entry"),
         ("replay_guard", "bytes_per_entry"),
+        ("verify_with_replay_guard", "bytes_per_entry"),
     ] {
         let sc = &r["scale"][name];
         let field = sc["field"].as_str().unwrap_or("");
@@ -1013,6 +1114,8 @@ fn main() {
                 };
                 let rows: Vec<Value> = [1_000, 1_000_000].map(|n| bench_replay_size(&meter, n)).into();
                 println!("{}", flatness(&rows, "first_use_per_s"));
+                let rows = bench_replay_verify(&[1_000, 1_000_000], 3, 20_000);
+                println!("{}", flatness(&rows, "verify_per_s"));
                 return;
             }
             "--profile" => {
@@ -1071,11 +1174,13 @@ fn main() {
     let key_rows: Vec<Value> = [100, 10_000, 100_000].map(|n| bench_key_count(&meter, n)).into();
     let cache_rows: Vec<Value> = [1_000, 100_000].map(|n| bench_cache_size(&meter, n)).into();
     let replay_rows: Vec<Value> = [1_000, 1_000_000].map(|n| bench_replay_size(&meter, n)).into();
+    let replay_verify_rows = bench_replay_verify(&[1_000, 1_000_000], 3, 20_000);
     let scale = json!({
         "keys": flatness(&key_rows, "verify_per_s"),
         "verified_cache_hits": flatness(&cache_rows, "hit_per_s"),
         "verified_cache_fresh_into_full": flatness(&cache_rows, "fresh_token_into_full_cache_per_s"),
         "replay_guard": flatness(&replay_rows, "first_use_per_s"),
+        "verify_with_replay_guard": flatness(&replay_verify_rows, "verify_per_s"),
     });
     eprintln!("scale: {scale}");
 
