@@ -14,6 +14,12 @@
 //!   above, plus the canonical request, SHA-256 and the constant-time `qsh` comparison). The
 //!   floor: raw aws-lc-rs SHA-256 of the same canonical request string (already built) plus the
 //!   raw HMAC sign or verify above.
+//! - **Rust peers** — `jsonwebtoken` (aws-lc-rs HMAC) and `jwt-simple` (pure-Rust HMAC) on the
+//!   token alone, next to the same raw HMAC in the same rounds: signing the claims ours signs
+//!   (`exp`, `iat`, `iss`, `qsh`) and verifying our `context-qsh` tokens (the same bytes ours
+//!   verifies) with their own checks on (signature, `exp` with Connect's 30 s leeway, the
+//!   issuer), typed into the same four claims. Neither finds the token in a request nor looks
+//!   up a tenant, which ours does inside the row it is compared with.
 //! - **Python / npm** — `atlassian-jwt` doing the whole request (scripts/connect_*).
 
 use std::hint::black_box;
@@ -156,6 +162,107 @@ impl Setup {
     }
 }
 
+/// The claims a Connect token holds, as the Rust peers type them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ConnectClaims {
+    exp: u64,
+    iat: u64,
+    iss: String,
+    qsh: String,
+}
+
+fn connect_claims(qsh: &str) -> ConnectClaims {
+    let now = super::now();
+    ConnectClaims {
+        exp: now + LIFETIME,
+        iat: now,
+        iss: CLIENT_KEY.into(),
+        qsh: qsh.into(),
+    }
+}
+
+/// The signer's default lifetime, which the peers' tokens get too.
+const LIFETIME: u64 = 180;
+const LEEWAY: u64 = 30;
+
+/// `jsonwebtoken` with HS256: its keys made once, as a service would keep them.
+struct JsonWebToken {
+    header: jsonwebtoken::Header,
+    encoding: jsonwebtoken::EncodingKey,
+    decoding: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+impl JsonWebToken {
+    fn new() -> JsonWebToken {
+        use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[CLIENT_KEY]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+        validation.validate_aud = false;
+        validation.leeway = LEEWAY;
+        JsonWebToken {
+            header: Header::new(Algorithm::HS256),
+            encoding: EncodingKey::from_secret(SECRET.as_bytes()).expect("secret"),
+            decoding: DecodingKey::from_secret(SECRET.as_bytes()).expect("secret"),
+            validation,
+        }
+    }
+
+    fn sign(&self, qsh: &str) -> String {
+        jsonwebtoken::encode(&self.header, &connect_claims(qsh), &self.encoding).expect("jsonwebtoken sign")
+    }
+
+    fn verify(&self, token: &str) {
+        black_box(
+            jsonwebtoken::decode::<ConnectClaims>(token, &self.decoding, &self.validation)
+                .expect("jsonwebtoken verify"),
+        );
+    }
+}
+
+/// `jwt-simple` with HS256.
+struct JwtSimple {
+    key: jwt_simple::prelude::HS256Key,
+    options: jwt_simple::prelude::VerificationOptions,
+}
+
+/// The claim `jwt-simple` does not know of.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Qsh {
+    qsh: String,
+}
+
+impl JwtSimple {
+    fn new() -> JwtSimple {
+        use jwt_simple::prelude::*;
+        JwtSimple {
+            key: HS256Key::from_bytes(SECRET.as_bytes()),
+            options: VerificationOptions {
+                allowed_issuers: Some(HashSet::from_strings(&[CLIENT_KEY])),
+                time_tolerance: Some(Duration::from_secs(LEEWAY)),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn sign(&self, qsh: &str) -> String {
+        use jwt_simple::prelude::*;
+        let claims = Claims::with_custom_claims(Qsh { qsh: qsh.into() }, Duration::from_secs(LIFETIME))
+            .with_issuer(CLIENT_KEY);
+        self.key.authenticate(claims).expect("jwt-simple sign")
+    }
+
+    fn verify(&self, token: &str) {
+        use jwt_simple::prelude::*;
+        black_box(
+            self.key
+                .verify_token::<Qsh>(token, Some(self.options.clone()))
+                .expect("jwt-simple verify"),
+        );
+    }
+}
+
 /// For profilers: `what` (see [`PROFILES`]) `n` times, each inside `profiled`.
 pub(crate) fn profile(what: &str, n: usize) {
     let s = setup();
@@ -227,6 +334,39 @@ pub(crate) fn bench(meter: &Meter, seconds: f64) -> Value {
     });
     eprintln!("Connect HS256, token alone: {token}");
     eprintln!("Connect HS256, whole request: {request}");
+    // The Rust peers on the token alone, each in the same rounds as ours and the raw HMAC.
+    let context_tokens: Vec<&str> = s
+        .context_headers
+        .iter()
+        .map(|h| {
+            h[http::header::AUTHORIZATION]
+                .to_str()
+                .expect("ascii")
+                .trim_start_matches("JWT ")
+        })
+        .collect();
+    let rust_peer = |sign: &dyn Fn(), verify: &dyn Fn(&str)| {
+        let signs = meter.compare(&mut [&mut |_| s.token_sign(), &mut |_| sign(), &mut |i| s.raw_sign(i)]);
+        let verifies = meter.compare(&mut [
+            &mut |i| s.token_verify(i),
+            &mut |i| verify(context_tokens[i % 64]),
+            &mut |i| s.raw_verify(i, &s.context_split),
+        ]);
+        json!({
+            "sign_per_s": signs[1], "our_sign_per_s": signs[0], "raw_sign_per_s": signs[2],
+            "sign_vs_raw": signs[1] / signs[2], "our_sign_ratio": signs[0] / signs[1],
+            "verify_per_s": verifies[1], "our_verify_per_s": verifies[0],
+            "raw_verify_per_s": verifies[2],
+            "verify_vs_raw": verifies[1] / verifies[2], "our_verify_ratio": verifies[0] / verifies[1],
+        })
+    };
+    let jwt = JsonWebToken::new();
+    let simple = JwtSimple::new();
+    let rust_peers = json!({
+        "jsonwebtoken": rust_peer(&|| drop(black_box(jwt.sign(&s.qsh))), &|t| jwt.verify(t)),
+        "jwt-simple": rust_peer(&|| drop(black_box(simple.sign(&s.qsh))), &|t| simple.verify(t)),
+    });
+    eprintln!("Connect HS256, Rust peers on the token alone: {rust_peers}");
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
     let python = script(
         "python3",
@@ -252,6 +392,7 @@ pub(crate) fn bench(meter: &Meter, seconds: f64) -> Value {
         "ours": ours,
         "token": token,
         "request": request,
+        "rust_peers": rust_peers,
         "python_atlassian_jwt": python,
         "npm_atlassian_jwt": npm,
     })
