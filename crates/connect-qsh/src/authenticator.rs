@@ -12,7 +12,7 @@ use asap_core::{
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::canonical::{RequestTarget, form_decode, qsh_matches_target};
+use crate::canonical::{RequestTarget, form_decode, qsh_matches_target, query_pairs};
 use crate::claims::{CONTEXT_QSH, ConnectClaims};
 use crate::error::{AuthError, ConfigError, truncate};
 use crate::install_key::InstallKeys;
@@ -566,8 +566,7 @@ pub(crate) fn find_token<'a>(headers: &'a HeaderMap, query: &'a str) -> Result<C
     let mut from_query: Option<Cow<'a, str>> = None;
     // Only the keys are decoded (a key without `%` or `+` is compared as it is); only the
     // values of `jwt` keys.
-    for piece in query.split('&') {
-        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+    for (key, value) in query_pairs(query) {
         if form_decode(key) != "jwt" {
             continue;
         }
