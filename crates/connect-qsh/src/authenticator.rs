@@ -604,13 +604,15 @@ fn jwt_from_authorization(value: &HeaderValue) -> Result<Option<&str>, AuthError
     {
         return Ok(Some(token));
     }
+    // The scheme first, on the bytes: a header of another scheme is ignored whatever it holds.
+    let scheme = value.as_bytes().split(|&b| b == b' ').next().unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case(b"JWT") {
+        return Ok(None);
+    }
     let Ok(value) = value.to_str() else {
         return Err(TokenError::Malformed("the Authorization header is not visible ASCII").into());
     };
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("JWT") {
-        return Ok(None);
-    }
+    let (_, token) = value.split_once(' ').unwrap_or((value, ""));
     if token.is_empty() || token.contains(' ') {
         return Err(
             TokenError::Malformed("expected `Authorization: JWT <token>` with exactly one space").into(),
@@ -698,6 +700,13 @@ mod tests {
             find_token(&headers(&["JWT\ta.b.c"]), ""),
             Err(AuthError::MissingToken)
         ));
+        // Another scheme is ignored whatever its bytes, so the query's token is the one.
+        let mut map = HeaderMap::new();
+        map.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(b"Basic dXNlcjpw\xc3\xa4ss").expect("opaque bytes"),
+        );
+        assert_eq!(find_token(&map, "jwt=t").expect("the query's token"), "t");
     }
 
     #[test]
