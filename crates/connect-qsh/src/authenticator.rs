@@ -385,7 +385,12 @@ impl Authenticator {
         policy: QshPolicy,
     ) -> Result<VerifiedRequest, AuthError> {
         let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        self.authenticate_target(method.as_str(), RequestTarget::split(target), headers, policy)
+        // Only the path and query, as for `authenticate_url`: a request target is never an origin.
+        let target = RequestTarget {
+            origin: None,
+            ..RequestTarget::split(target)
+        };
+        self.authenticate_target(method.as_str(), target, headers, policy)
             .await
     }
 
