@@ -53,14 +53,21 @@ struct Bucket<K> {
 }
 
 impl<K> Bucket<K> {
-    /// A bucket holding `key`, in `keys` (empty) if it has room, else in new storage with
-    /// room for as many keys as `like` holds (its neighbour: steady traffic fills each second
-    /// alike). Storage sized by a bucket's length, not its capacity, never exceeds the
-    /// entries held by more than that neighbour, so this at most doubles the buckets' size.
-    fn new(expires_at: i64, key: K, mut keys: VecDeque<K>, like: Option<&Bucket<K>>) -> Bucket<K> {
-        if keys.capacity() == 0 {
-            keys = VecDeque::with_capacity(like.map_or(1, |b| b.keys.len()));
-        }
+    /// A bucket holding `key`, with room for as many keys as `like` holds (its neighbour:
+    /// steady traffic fills each second alike), or for one without a neighbour. The storage of
+    /// the last bucket swept (`spare`) is taken only when its room is within twice that: room
+    /// sized by a neighbour's length, never by what some earlier bucket once held, so that the
+    /// buckets' storage stays within a small factor of the entries they hold. (Handing any
+    /// spare to any new bucket let one issuer with a valid key make each second's bucket of
+    /// one long-lived entry keep the storage of thousands, and grow memory a thousandfold
+    /// within its quota.)
+    fn new(expires_at: i64, key: K, spare: &mut VecDeque<K>, like: Option<&Bucket<K>>) -> Bucket<K> {
+        let room = like.map_or(1, |b| b.keys.len()).max(1);
+        let mut keys = if (room..=2 * room).contains(&spare.capacity()) {
+            std::mem::take(spare)
+        } else {
+            VecDeque::with_capacity(room)
+        };
         keys.push_back(key);
         Bucket { expires_at, keys }
     }
@@ -129,14 +136,13 @@ impl<K> ExpiryIndex<K> {
                 match slot.buckets.get_mut(at) {
                     Some(bucket) if bucket.expires_at == expires_at => bucket.keys.push_back(key),
                     _ => {
-                        let keys = std::mem::take(&mut self.spare);
-                        slot.buckets.insert(at, Bucket::new(expires_at, key, keys, None));
+                        let bucket = Bucket::new(expires_at, key, &mut self.spare, None);
+                        slot.buckets.insert(at, bucket);
                     }
                 }
             }
             _ => {
-                let keys = std::mem::take(&mut self.spare);
-                let bucket = Bucket::new(expires_at, key, keys, slot.buckets.back());
+                let bucket = Bucket::new(expires_at, key, &mut self.spare, slot.buckets.back());
                 slot.buckets.push_back(bucket);
             }
         }
@@ -266,6 +272,18 @@ impl<K> ExpiryIndex<K> {
             .collect()
     }
 
+    /// How many keys the storage of every bucket, and the spare, has room for (for tests).
+    #[cfg(test)]
+    pub(crate) fn room(&self) -> usize {
+        let buckets: usize = self
+            .ids
+            .values()
+            .flat_map(|&id| self.issuer(id).buckets.iter())
+            .map(|b| b.keys.capacity())
+            .sum();
+        buckets + self.spare.capacity()
+    }
+
     /// Asserts that every count, order and set agrees with the buckets (for tests).
     #[cfg(test)]
     pub(crate) fn assert_consistent(&self) {
@@ -311,6 +329,33 @@ mod tests {
         index.sweep(now, |k| gone.push(k));
         index.assert_consistent();
         gone
+    }
+
+    /// One issuer, within a quota of a few thousand entries, each second records 1,000 entries
+    /// that expire at once (and are swept the next second) and one long-lived entry, which
+    /// opens a new last bucket. The storage of the swept bucket must not go to the bucket of
+    /// one entry, second after second: the room kept stays within a small factor of the
+    /// entries held.
+    #[test]
+    fn a_swept_buckets_storage_does_not_pile_up_under_single_entries() {
+        let mut index = ExpiryIndex::new();
+        let mut key = 0u32;
+        for t in 0..300 {
+            swept(&mut index, t);
+            key += 1;
+            index.insert("mallory", 10_000 + t, key);
+            for _ in 0..1000 {
+                key += 1;
+                index.insert("mallory", t, key);
+            }
+        }
+        assert_eq!(index.len(), 300 + 1000);
+        assert!(
+            index.room() <= 4 * index.len() + 64,
+            "room for {} keys kept for {} entries",
+            index.room(),
+            index.len()
+        );
     }
 
     /// The boundary of a bucket: an entry is forgotten once the clock is past its second, and
@@ -404,7 +449,9 @@ mod tests {
     }
 
     /// A new bucket takes the storage of the last one swept, or room for as many keys as the
-    /// bucket before it: steady traffic neither allocates nor grows a bucket key by key.
+    /// bucket before it: steady traffic neither allocates nor grows a bucket key by key. A
+    /// spare with far more room than the neighbour holds is left alone (see
+    /// `a_swept_buckets_storage_does_not_pile_up_under_single_entries`).
     #[test]
     fn a_new_bucket_reuses_swept_storage_or_sizes_itself_on_its_neighbour() {
         let mut index = ExpiryIndex::new();
@@ -414,10 +461,17 @@ mod tests {
         index.insert("a", 11, 100);
         let capacity = |index: &ExpiryIndex<u32>, at: usize| index.issuers[0].buckets[at].keys.capacity();
         assert!(capacity(&index, 1) >= 100, "sized like second 10");
+        for key in 101..200 {
+            index.insert("a", 11, key);
+        }
         assert_eq!(swept(&mut index, 11).len(), 100);
         assert!(index.spare.capacity() >= 100);
-        index.insert("a", 12, 101);
+        index.insert("a", 12, 200);
         assert!(capacity(&index, 1) >= 100, "took the spare");
         assert_eq!(index.spare.capacity(), 0);
+        assert_eq!(swept(&mut index, 12).len(), 100);
+        index.insert("a", 13, 201);
+        assert!(capacity(&index, 1) < 100, "a neighbour of one key: not the spare");
+        assert!(index.spare.capacity() >= 100);
     }
 }
