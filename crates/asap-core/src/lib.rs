@@ -90,7 +90,7 @@ pub use jws::{
 pub use keys::{KeySpec, MIN_RSA_BITS, PrivateKey, PublicKey};
 pub use kid::{KeyId, KidOwnership, MAX_KID_LEN};
 pub use policy::AccessPolicy;
-pub use replay::{InMemoryReplayGuard, MAX_REPLAY_HORIZON, ReplayFuture, ReplayGuard, TokenUse};
+pub use replay::{InMemoryReplayGuard, MAX_REPLAY_HORIZON, ReplayFuture, ReplayGuard, SWEEP_GRACE, TokenUse};
 pub use rules::{bearer_token, is_loopback_host};
 pub use signer::{
     DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,

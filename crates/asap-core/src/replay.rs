@@ -28,6 +28,12 @@ pub struct TokenUse<'a> {
 pub type ReplayFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, ReplayError>> + Send + 'a>>;
 
 /// Remembers which `(iss, jti)` pairs have been used.
+///
+/// A guard answers `Ok(true)` at most once per pair for as long as a token carrying it can be
+/// accepted, whatever order concurrent callers reach it in. So a use already past its own
+/// `expires_at` by its caller's clock (`expires_at < now`: its token expired while it was being
+/// checked) is answered `Ok(false)`: the guard may forget the pair at any moment from then on,
+/// and a replay could no longer be told apart.
 pub trait ReplayGuard: Send + Sync + Debug {
     /// Atomically records the use; `Ok(true)` if this is the first use, `Ok(false)` if the pair
     /// was seen before and has not expired.
@@ -43,6 +49,11 @@ impl<T: ReplayGuard + ?Sized> ReplayGuard for std::sync::Arc<T> {
 /// How many issuers must each hold their whole quota before the guard as a whole is full, by
 /// default: the quota is `max_entries / ISSUER_SHARES` (rounded up).
 const ISSUER_SHARES: usize = 8;
+
+/// How long past its `expires_at` an [`InMemoryReplayGuard`] keeps an entry: long enough for a
+/// caller that read the clock just before another one swept to still find what it must (see
+/// the guard's documentation).
+pub const SWEEP_GRACE: Duration = Duration::from_secs(2);
 
 /// The furthest ahead of `now` an [`InMemoryReplayGuard`] records an expiry: the longest token
 /// lifetime any verifier accepts ([`MAX_LIFETIME`]) plus its leeway twice (`iat` may be a leeway
@@ -70,10 +81,15 @@ pub const MAX_REPLAY_HORIZON: Duration =
 ///   busiest legitimate issuer (its request rate × (token lifetime + leeway)) and the total
 ///   for the issuers that may be full at once.
 ///
-/// An entry is forgotten as soon as the clock is past its `expires_at`, and not a second
-/// before, whatever the clock did in between (a clock stepped back keeps every entry until it
-/// is past that entry's own expiry again). An expiry more than [`MAX_REPLAY_HORIZON`] ahead is
-/// refused ([`ReplayError::ExpiresTooLate`]).
+/// An entry is forgotten once the clock is more than [`SWEEP_GRACE`] past its `expires_at`,
+/// and not a second before, whatever the clock did in between (a clock stepped back keeps every
+/// entry until it is past that entry's own expiry again). The grace is for callers that read
+/// the clock a moment before they reach the guard: without it, one that read second `T` could
+/// arrive just after another caller, at `T + 1`, forgot the entries of second `T`, and take a
+/// replay of a token expiring at `T` for a first use. A use that is already past its own
+/// `expires_at` (`expires_at < now`: its token expired while it was being checked) counts as
+/// seen (`Ok(false)`): its entry could be forgotten before a replay arrived. An expiry more
+/// than [`MAX_REPLAY_HORIZON`] ahead is refused ([`ReplayError::ExpiresTooLate`]).
 ///
 /// # Cost
 ///
@@ -267,6 +283,11 @@ impl InMemoryReplayGuard {
                 latest,
             });
         }
+        // Expired by its caller's own clock: forgotten by the next sweep, so a replay could
+        // not be told apart. Counted as seen.
+        if use_.expires_at < use_.now {
+            return Ok(false);
+        }
         let key = self.key(use_.issuer, use_.jti);
         // A poisoned lock only means another thread panicked mid-insert; the sets are sound.
         let mut entries = self
@@ -274,7 +295,7 @@ impl InMemoryReplayGuard {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Entries { seen, by_expiry } = &mut *entries;
-        by_expiry.sweep(use_.now, |gone| {
+        by_expiry.sweep(use_.now.saturating_sub(GRACE_SECS), |gone| {
             seen.remove(gone);
         });
         // After the sweep every entry left is live: present means seen.
@@ -301,6 +322,8 @@ impl InMemoryReplayGuard {
 
 /// [`MAX_REPLAY_HORIZON`] in seconds.
 const HORIZON_SECS: i64 = MAX_REPLAY_HORIZON.as_secs() as i64;
+/// [`SWEEP_GRACE`] in seconds.
+const GRACE_SECS: i64 = SWEEP_GRACE.as_secs() as i64;
 
 impl Debug for InMemoryReplayGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -352,7 +375,11 @@ mod tests {
         assert!(g.record(use_at("a", "1", 0)).expect("ok"));
         assert!(!g.record(use_at("a", "1", 10)).expect("ok"));
         assert!(!g.record(use_at("a", "1", 60)).expect("ok"));
-        assert!(g.record(use_at("a", "1", 61)).expect("ok"));
+        assert!(
+            !g.record(use_at("a", "1", 60 + GRACE_SECS))
+                .expect("kept for the grace")
+        );
+        assert!(g.record(use_at("a", "1", 61 + GRACE_SECS)).expect("ok"));
     }
 
     #[test]
@@ -373,7 +400,10 @@ mod tests {
             !g.record(use_at("a", "1", 1))
                 .expect("a full guard still spots a replay")
         );
-        assert!(g.record(use_at("a", "3", 61)).expect("expired entries are swept"));
+        assert!(
+            g.record(use_at("a", "3", 61 + GRACE_SECS))
+                .expect("expired entries are swept")
+        );
     }
 
     /// Issue 13, item 8: one issuer with a valid key fills its quota; it gets the error, the
@@ -400,7 +430,10 @@ mod tests {
                 .expect("replays are still spotted")
         );
         // Once mallory's entries expire, its quota is free again.
-        assert!(g.record(use_at("mallory", "10", 61)).expect("quota freed"));
+        assert!(
+            g.record(use_at("mallory", "10", 61 + GRACE_SECS))
+                .expect("quota freed")
+        );
     }
 
     /// The total bound holds however many issuers there are: many issuers, each within its
@@ -451,7 +484,7 @@ mod tests {
             };
             assert!(g.record(use_).expect("ok"));
         }
-        assert!(g.record(use_at("b", "x", 250)).expect("ok"));
+        assert!(g.record(use_at("b", "x", 250 + GRACE_SECS)).expect("ok"));
         let entries = g.entries();
         // jtis 0..250 expired before 250; 250..500 and b's are live.
         assert_eq!(entries.len(), 251);
@@ -469,24 +502,28 @@ mod tests {
     }
 
     /// Bucket boundaries: entries expiring in neighbouring seconds are each forgotten right
-    /// after their own second, and not a second before.
+    /// after their own second and the grace, and not a second before.
     #[test]
-    fn each_entry_is_forgotten_right_after_its_expiry() {
+    fn each_entry_is_forgotten_right_after_its_expiry_and_the_grace() {
+        const G: i64 = GRACE_SECS;
         let g = InMemoryReplayGuard::new(10);
         assert!(g.record(use_until("a", "1", 0, 100)).expect("ok"));
         assert!(g.record(use_until("a", "2", 0, 101)).expect("ok"));
         assert!(
-            !g.record(use_until("a", "1", 100, 200)).expect("ok"),
+            !g.record(use_until("a", "1", 100 + G, 200)).expect("ok"),
             "100 is within"
         );
-        assert!(!g.record(use_until("a", "2", 100, 200)).expect("ok"));
+        assert!(!g.record(use_until("a", "2", 100 + G, 200)).expect("ok"));
         assert!(
-            g.record(use_until("a", "1", 101, 200))
+            g.record(use_until("a", "1", 101 + G, 200))
                 .expect("past 100: forgotten")
         );
-        assert!(!g.record(use_until("a", "2", 101, 200)).expect("101 is within"));
         assert!(
-            g.record(use_until("a", "2", 102, 200))
+            !g.record(use_until("a", "2", 101 + G, 200))
+                .expect("101 is within")
+        );
+        assert!(
+            g.record(use_until("a", "2", 102 + G, 200))
                 .expect("past 101: forgotten")
         );
         assert_eq!(g.entries().len(), 2, "only the two new entries");
@@ -504,20 +541,21 @@ mod tests {
             !g.record(use_until("a", "1", 5, 10))
                 .expect("a replay is not counted")
         );
+        const G: i64 = GRACE_SECS;
         assert!(matches!(
-            g.record(use_until("a", "4", 10, 30)),
+            g.record(use_until("a", "4", 10 + G, 30)),
             Err(ReplayError::IssuerFull { entries: 3, .. })
         ));
         assert!(
-            g.record(use_until("a", "4", 11, 30))
+            g.record(use_until("a", "4", 11 + G, 30))
                 .expect("one expired, one free")
         );
         assert!(matches!(
-            g.record(use_until("a", "5", 11, 30)),
+            g.record(use_until("a", "5", 11 + G, 30)),
             Err(ReplayError::IssuerFull { entries: 3, .. })
         ));
         assert_eq!(g.entries().by_expiry.held("a"), 3);
-        assert!(g.record(use_until("a", "5", 21, 30)).expect("two expired"));
+        assert!(g.record(use_until("a", "5", 21 + G, 30)).expect("two expired"));
         assert_eq!(g.entries().by_expiry.held("a"), 2);
     }
 
@@ -529,19 +567,23 @@ mod tests {
         assert!(g.record(use_until("a", "1", 0, 10)).expect("ok"));
         assert!(g.record(use_until("b", "1", 0, 20)).expect("ok"));
         assert!(g.record(use_until("c", "1", 0, 20)).expect("ok"));
+        const G: i64 = GRACE_SECS;
         for issuer in ["a", "d"] {
             assert!(matches!(
-                g.record(use_until(issuer, "2", 10, 30)),
+                g.record(use_until(issuer, "2", 10 + G, 30)),
                 Err(ReplayError::Full(3))
             ));
         }
-        assert!(!g.record(use_until("b", "1", 10, 30)).expect("a replay, not full"));
         assert!(
-            g.record(use_until("d", "2", 11, 30))
+            !g.record(use_until("b", "1", 10 + G, 30))
+                .expect("a replay, not full")
+        );
+        assert!(
+            g.record(use_until("d", "2", 11 + G, 30))
                 .expect("room once a's entry expired")
         );
         assert!(matches!(
-            g.record(use_until("a", "2", 11, 30)),
+            g.record(use_until("a", "2", 11 + G, 30)),
             Err(ReplayError::Full(3))
         ));
         assert_eq!(g.entries().len(), 3);
@@ -552,26 +594,30 @@ mod tests {
     /// and came back does not hold later entries until the far time.
     #[test]
     fn a_clock_stepped_back_forgets_nothing_early_and_nothing_late() {
+        const G: i64 = GRACE_SECS;
         let g = InMemoryReplayGuard::new(10);
         assert!(g.record(use_until("a", "late", 1000, 1060)).expect("ok"));
         // The clock steps back 500 s: the entry is still there.
         assert!(!g.record(use_until("a", "late", 500, 560)).expect("still seen"));
         assert!(g.record(use_until("a", "early", 500, 560)).expect("ok"));
-        assert!(!g.record(use_until("a", "early", 560, 620)).expect("still seen"));
         assert!(
-            g.record(use_until("a", "early", 561, 620))
+            !g.record(use_until("a", "early", 560 + G, 620))
+                .expect("still seen")
+        );
+        assert!(
+            g.record(use_until("a", "early", 561 + G, 620))
                 .expect("past its own expiry")
         );
         assert!(
-            !g.record(use_until("a", "late", 561, 620))
+            !g.record(use_until("a", "late", 561 + G, 620))
                 .expect("the later entry stays")
         );
         assert!(
-            !g.record(use_until("a", "late", 1060, 1120))
+            !g.record(use_until("a", "late", 1060 + G, 1120))
                 .expect("still seen at 1060")
         );
         assert!(
-            g.record(use_until("a", "late", 1061, 1120))
+            g.record(use_until("a", "late", 1061 + G, 1120))
                 .expect("gone after 1060")
         );
         assert_eq!(
@@ -606,6 +652,38 @@ mod tests {
         assert_eq!(g.entries().len(), 1, "the entry at i64::MAX swept the others");
     }
 
+    /// A use whose token expired while it was being checked (its caller's clock is already
+    /// past its `expires_at`) counts as seen and is not recorded: its entry would go at the
+    /// next sweep, and a replay right after it would be taken for a first use.
+    #[test]
+    fn a_use_already_past_its_expiry_counts_as_seen() {
+        let g = InMemoryReplayGuard::new(10);
+        assert!(!g.record(use_until("a", "1", 101, 100)).expect("refused"));
+        assert!(!g.record(use_until("a", "1", 101, 100)).expect("and again"));
+        assert!(
+            g.record(use_until("a", "2", 100, 100))
+                .expect("the last second is within")
+        );
+        assert_eq!(g.entries().len(), 1);
+    }
+
+    /// A caller that read the clock at second `T` and reaches the guard just after another
+    /// caller, at `T + 1`, swept: the entry of a token expiring at `T` is still there, so the
+    /// replay is refused (without the grace, that sweep forgot it).
+    #[test]
+    fn a_caller_behind_a_sweep_still_finds_the_entry() {
+        let g = InMemoryReplayGuard::new(10);
+        assert!(g.record(use_until("a", "1", 100, 100)).expect("first use"));
+        assert!(
+            g.record(use_until("b", "1", 101, 160))
+                .expect("another caller, a second on")
+        );
+        assert!(
+            !g.record(use_until("a", "1", 100, 100))
+                .expect("the replay, read at 100")
+        );
+    }
+
     /// Issuers whose entries all expired leave nothing behind.
     #[test]
     fn many_issuers_leave_nothing_once_expired() {
@@ -617,7 +695,7 @@ mod tests {
             );
         }
         assert_eq!(g.entries().by_expiry.issuers(), 500);
-        assert!(g.record(use_until("last", "1", 11, 20)).expect("ok"));
+        assert!(g.record(use_until("last", "1", 11 + GRACE_SECS, 20)).expect("ok"));
         let entries = g.entries();
         assert_eq!((entries.len(), entries.by_expiry.issuers()), (1, 1));
     }

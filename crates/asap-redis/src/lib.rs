@@ -152,6 +152,12 @@ impl RedisReplayGuard {
     }
 
     async fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
+        // Expired by the caller's own clock (its token expired while it was being checked): an
+        // entry would live one second, and a replay after it would be taken for a first use.
+        // Counted as seen, and nothing is written.
+        if use_.expires_at < use_.now {
+            return Ok(false);
+        }
         // The token is accepted through the whole second `expires_at` (times are whole
         // seconds, and the clock's second started up to a second before `now` was read), so
         // the entry lives one second past `expires_at - now`: with exactly that TTL it expired

@@ -671,15 +671,18 @@ async fn replay_entries_are_keyed_by_issuer_and_expire_at_exp_plus_leeway() {
         expires_at: NOW + 90,
     };
     assert!(guard.first_use(use_).await.expect("guard"));
-    // The entry lives until exp + leeway (NOW + 90) and no longer.
+    // The entry is recorded until exp + leeway (NOW + 90), kept SWEEP_GRACE longer, and no
+    // longer than that.
     let at = |now| TokenUse {
         issuer: ISSUER,
         jti: "j-1",
         now,
         expires_at: now + 90,
     };
+    let grace = i64::try_from(SWEEP_GRACE.as_secs()).expect("small");
     assert!(!guard.first_use(at(NOW + 90)).await.expect("guard"));
-    assert!(guard.first_use(at(NOW + 91)).await.expect("guard"));
+    assert!(!guard.first_use(at(NOW + 90 + grace)).await.expect("guard"));
+    assert!(guard.first_use(at(NOW + 91 + grace)).await.expect("guard"));
 }
 
 #[tokio::test]

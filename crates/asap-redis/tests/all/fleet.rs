@@ -138,6 +138,37 @@ async fn an_entry_outlives_the_last_second_its_token_is_accepted() {
     assert_ne!(guard.key("a:b", "c"), guard.key("a", "b:c"));
 }
 
+/// A use whose caller's clock is already past its `expires_at` (its token expired while it
+/// was being checked) counts as seen, and leaves nothing in Redis: with a one-second entry, a
+/// replay a second later would have been a first use.
+#[tokio::test]
+async fn a_use_already_past_its_expiry_counts_as_seen_and_writes_nothing() {
+    let Some(redis) = RedisServer::start() else { return };
+    let guard = RedisReplayGuard::connect(&redis.url()).await.expect("connect");
+    let late = TokenUse {
+        issuer: "billing",
+        jti: "late",
+        now: 1091,
+        expires_at: 1090,
+    };
+    assert!(!guard.first_use(late).await.expect("answered"));
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(guard.key("billing", "late"))
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert_eq!(exists, 0);
+    let last_second = TokenUse { now: 1090, ..late };
+    assert!(
+        guard
+            .first_use(last_second)
+            .await
+            .expect("the last second is within")
+    );
+}
+
 #[tokio::test]
 async fn redis_down_gives_503_quickly_and_recovers_when_it_returns() {
     let Some(mut redis) = RedisServer::start() else {
