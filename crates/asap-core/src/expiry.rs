@@ -34,8 +34,9 @@ pub(crate) struct ExpiryIndex<K> {
     /// largest last.
     sizes: Option<BTreeSet<(usize, IssuerId)>>,
     len: usize,
-    /// The storage of the last bucket swept, emptied, for the next new one: a steady stream
-    /// of entries then records into memory it has just freed, without allocating or growing.
+    /// The storage of a bucket the last sweep dropped (the largest, if it dropped several),
+    /// emptied, for the next new one: a steady stream of entries then records into memory it
+    /// has just freed, without allocating or growing.
     spare: VecDeque<K>,
 }
 
@@ -55,9 +56,9 @@ struct Bucket<K> {
 impl<K> Bucket<K> {
     /// A bucket holding `key`, with room for as many keys as `like` holds (its neighbour:
     /// steady traffic fills each second alike), or for one without a neighbour. The storage of
-    /// the last bucket swept (`spare`) is taken only when its room is within twice that: room
-    /// sized by a neighbour's length, never by what some earlier bucket once held, so that the
-    /// buckets' storage stays within a small factor of the entries they hold. (Handing any
+    /// a bucket the last sweep dropped (`spare`) is taken only when its room is within twice
+    /// that: room sized by a neighbour's length, never by what some earlier bucket once held,
+    /// so that the buckets' storage stays within a small factor of the entries they hold. (Handing any
     /// spare to any new bucket let one issuer with a valid key make each second's bucket of
     /// one long-lived entry keep the storage of thousands, and grow memory a thousandfold
     /// within its quota.)
@@ -135,8 +136,12 @@ impl<K> ExpiryIndex<K> {
                 let at = slot.buckets.partition_point(|b| b.expires_at < expires_at);
                 match slot.buckets.get_mut(at) {
                     Some(bucket) if bucket.expires_at == expires_at => bucket.keys.push_back(key),
+                    // Sized on the bucket before it (the same stream a second earlier, when
+                    // tokens of several lifetimes interleave), or else the one after it.
                     _ => {
-                        let bucket = Bucket::new(expires_at, key, &mut self.spare, None);
+                        let like = at.checked_sub(1).and_then(|i| slot.buckets.get(i));
+                        let like = like.or(slot.buckets.get(at));
+                        let bucket = Bucket::new(expires_at, key, &mut self.spare, like);
                         slot.buckets.insert(at, bucket);
                     }
                 }
@@ -186,6 +191,10 @@ impl<K> ExpiryIndex<K> {
     /// Forgets every entry that expired before `now` (whose `expires_at` is less than `now`),
     /// handing each to `forget`.
     pub(crate) fn sweep(&mut self, now: i64, mut forget: impl FnMut(K)) {
+        // The spare is replaced by the first bucket this sweep drops, then by any larger one:
+        // storage sized on what traffic was a moment ago, never kept from one old burst (a
+        // spare larger than twice every later bucket would never be taken again).
+        let mut replaced = false;
         while let Some(&(expires_at, id)) = self.soonest.first()
             && expires_at < now
         {
@@ -200,8 +209,9 @@ impl<K> ExpiryIndex<K> {
                 };
                 slot.len -= bucket.keys.len();
                 bucket.keys.drain(..).for_each(&mut forget);
-                if bucket.keys.capacity() > self.spare.capacity() {
+                if !replaced || bucket.keys.capacity() > self.spare.capacity() {
                     self.spare = bucket.keys;
+                    replaced = true;
                 }
             }
             let (left, next) = (slot.len, slot.buckets.front().map(|b| b.expires_at));
@@ -473,5 +483,57 @@ mod tests {
         index.insert("a", 13, 201);
         assert!(capacity(&index, 1) < 100, "a neighbour of one key: not the spare");
         assert!(index.spare.capacity() >= 100);
+    }
+
+    /// The spare is what the last sweep dropped, not the largest storage ever dropped: after
+    /// one burst, steady traffic of a few keys a second reuses its own storage again (a spare
+    /// kept from the burst would be too large for every later bucket to take).
+    #[test]
+    fn a_spare_from_an_old_burst_gives_way_to_later_storage() {
+        let mut index = ExpiryIndex::new();
+        for key in 0..1000 {
+            index.insert("a", 10, key);
+        }
+        // One key a second from then on (the first sized on the burst, the next on it).
+        for (second, key) in (11..14).zip(1000..) {
+            index.insert("a", second, key);
+        }
+        assert_eq!(swept(&mut index, 12).len(), 1001);
+        assert!(index.spare.capacity() >= 1000, "the burst's storage");
+        assert_eq!(swept(&mut index, 13).len(), 1);
+        assert!(
+            index.spare.capacity() < 1000,
+            "replaced by the bucket just dropped"
+        );
+        index.insert("a", 14, 1003);
+        assert_eq!(index.spare.capacity(), 0, "taken by the next bucket");
+    }
+
+    /// A bucket that goes between two others (tokens of several lifetimes from one issuer) is
+    /// sized on the one before it, and so takes the spare when that one is like it.
+    #[test]
+    fn a_bucket_between_others_is_sized_on_its_neighbour() {
+        let mut index = ExpiryIndex::new();
+        for key in 0..100 {
+            index.insert("a", 5, key);
+            index.insert("a", 10, 100 + key);
+        }
+        index.insert("a", 3600, 200);
+        assert_eq!(swept(&mut index, 6).len(), 100);
+        assert!(index.spare.capacity() >= 100);
+        index.insert("a", 11, 201);
+        assert_eq!(
+            index.issuers[0]
+                .buckets
+                .iter()
+                .map(|b| b.expires_at)
+                .collect::<Vec<_>>(),
+            [10, 11, 3600]
+        );
+        assert!(
+            index.issuers[0].buckets[1].keys.capacity() >= 100,
+            "sized like second 10"
+        );
+        assert_eq!(index.spare.capacity(), 0, "took the spare");
     }
 }
