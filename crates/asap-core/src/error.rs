@@ -192,7 +192,7 @@ pub enum ReplayError {
         /// The entries it holds.
         entries: usize,
     },
-    /// A bounded in-memory store was asked to keep an entry further ahead than it keeps any
+    /// A guard was asked to keep an entry further ahead than any is kept
     /// ([`MAX_REPLAY_HORIZON`](crate::MAX_REPLAY_HORIZON)); no verifier of this workspace asks
     /// that, since each refuses such a token first.
     #[error("the replay entry would be kept until {expires_at}, past the latest the store keeps ({latest})")]

@@ -24,19 +24,58 @@ pub struct TokenUse<'a> {
     pub expires_at: i64,
 }
 
+impl TokenUse<'_> {
+    /// How long from `now` a guard must keep this use's pair, by the rules every guard
+    /// applies before it looks the pair up:
+    ///
+    /// - `Ok(None)`: the use is already past its own `expires_at` by its caller's clock
+    ///   (`expires_at < now`: its token expired while it was being checked). It counts as
+    ///   seen, and nothing is kept: an entry could be forgotten before a replay arrived.
+    /// - `Err(`[`ReplayError::ExpiresTooLate`]`)`: `expires_at` is more than
+    ///   [`MAX_REPLAY_HORIZON`] ahead of `now`.
+    /// - `Ok(Some(d))`: the rest of `expires_at - now` seconds, the whole second `expires_at`
+    ///   (times are whole seconds, and the caller's second began up to a second before it read
+    ///   `now`), and [`SWEEP_GRACE`] beyond it, for a caller that read the clock a moment
+    ///   before another caller reached the store.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asap_core::TokenUse;
+    ///
+    /// let at = |now, expires_at| TokenUse { issuer: "billing", jti: "j", now, expires_at };
+    /// assert_eq!(at(1000, 1090).retention().unwrap(), Some(Duration::from_secs(93)));
+    /// assert_eq!(at(1091, 1090).retention().unwrap(), None);
+    /// assert!(at(1000, 1000 + 100_000).retention().is_err());
+    /// ```
+    pub fn retention(&self) -> Result<Option<Duration>, ReplayError> {
+        let latest = self.now.saturating_add(HORIZON_SECS);
+        if self.expires_at > latest {
+            return Err(ReplayError::ExpiresTooLate {
+                expires_at: self.expires_at,
+                latest,
+            });
+        }
+        let Ok(left) = u64::try_from(self.expires_at.saturating_sub(self.now)) else {
+            return Ok(None);
+        };
+        Ok(Some(Duration::from_secs(left + 1) + SWEEP_GRACE))
+    }
+}
+
 /// The future returned by [`ReplayGuard::first_use`].
 pub type ReplayFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, ReplayError>> + Send + 'a>>;
 
 /// Remembers which `(iss, jti)` pairs have been used.
 ///
 /// A guard answers `Ok(true)` at most once per pair for as long as a token carrying it can be
-/// accepted, whatever order concurrent callers reach it in. So a use already past its own
-/// `expires_at` by its caller's clock (`expires_at < now`: its token expired while it was being
-/// checked) is answered `Ok(false)`: the guard may forget the pair at any moment from then on,
-/// and a replay could no longer be told apart.
+/// accepted, whatever order concurrent callers reach it in. It keeps each pair for
+/// [`TokenUse::retention`], and answers as that says before looking anything up: a use already
+/// past its own `expires_at` by its caller's clock is answered `Ok(false)` (the guard may
+/// forget the pair at any moment from then on, and a replay could no longer be told apart).
 pub trait ReplayGuard: Send + Sync + Debug {
     /// Atomically records the use; `Ok(true)` if this is the first use, `Ok(false)` if the pair
-    /// was seen before and has not expired.
+    /// was seen before and is still kept, or if the use is already past its own expiry
+    /// ([`TokenUse::retention`] is `Ok(None)`).
     fn first_use<'a>(&'a self, use_: TokenUse<'a>) -> ReplayFuture<'a>;
 }
 
@@ -50,16 +89,16 @@ impl<T: ReplayGuard + ?Sized> ReplayGuard for std::sync::Arc<T> {
 /// default: the quota is `max_entries / ISSUER_SHARES` (rounded up).
 const ISSUER_SHARES: usize = 8;
 
-/// How long past its `expires_at` an [`InMemoryReplayGuard`] keeps an entry: long enough for a
-/// caller that read the clock just before another one swept to still find what it must (see
-/// the guard's documentation).
+/// How long past its `expires_at` a guard keeps an entry ([`TokenUse::retention`]): long
+/// enough for a caller that read the clock just before another one swept (or just before its
+/// command reached a shared store) to still find what it must (see [`InMemoryReplayGuard`]).
 pub const SWEEP_GRACE: Duration = Duration::from_secs(2);
 
-/// The furthest ahead of `now` an [`InMemoryReplayGuard`] records an expiry: the longest token
-/// lifetime any verifier accepts ([`MAX_LIFETIME`]) plus its leeway twice (`iat` may be a leeway
-/// ahead of the clock, and the entry is kept a leeway past `exp`). Every verifier in this
-/// workspace refuses a token that would go further before it reaches the guard; a caller that
-/// does not is refused with [`ReplayError::ExpiresTooLate`].
+/// The furthest ahead of `now` a guard records an expiry ([`TokenUse::retention`]): the longest
+/// token lifetime any verifier accepts ([`MAX_LIFETIME`]) plus its leeway twice (`iat` may be a
+/// leeway ahead of the clock, and the entry is kept a leeway past `exp`). Every verifier in
+/// this workspace refuses a token that would go further before it reaches the guard; a caller
+/// that does not is refused with [`ReplayError::ExpiresTooLate`].
 ///
 /// [`MAX_LIFETIME`]: crate::MAX_LIFETIME
 pub const MAX_REPLAY_HORIZON: Duration =
@@ -78,7 +117,8 @@ pub const MAX_REPLAY_HORIZON: Duration =
 /// - **in total**: at most `max_entries` entries ([`ReplayError::Full`]), so that many issuers
 ///   together cannot exhaust memory. Callers holding valid keys of
 ///   `max_entries / max_entries_per_issuer` issuers can still fill it: size the quota for the
-///   busiest legitimate issuer (its request rate × (token lifetime + leeway)) and the total
+///   busiest legitimate issuer (its request rate × (token lifetime + leeway + [`SWEEP_GRACE`]))
+///   and the total
 ///   for the issuers that may be full at once.
 ///
 /// An entry is forgotten once the clock is more than [`SWEEP_GRACE`] past its `expires_at`,
@@ -276,16 +316,8 @@ impl InMemoryReplayGuard {
     }
 
     fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
-        let latest = use_.now.saturating_add(HORIZON_SECS);
-        if use_.expires_at > latest {
-            return Err(ReplayError::ExpiresTooLate {
-                expires_at: use_.expires_at,
-                latest,
-            });
-        }
-        // Expired by its caller's own clock: forgotten by the next sweep, so a replay could
-        // not be told apart. Counted as seen.
-        if use_.expires_at < use_.now {
+        // The entry is kept by its `expires_at`: swept once the clock is SWEEP_GRACE past it.
+        if use_.retention()?.is_none() {
             return Ok(false);
         }
         let key = self.key(use_.issuer, use_.jti);

@@ -2,8 +2,9 @@
 //!
 //! Replay protection shared by a fleet: [`RedisReplayGuard`] records each `(iss, jti)` with
 //! `SET key NX EX ttl`, so a token accepted by one instance is refused by every other one
-//! until it expires (`exp + leeway`). The connection reconnects by itself; while Redis cannot
-//! answer, verification fails closed with a 503 unless [`WhenUnavailable::Allow`] is chosen.
+//! until it expires (`exp + leeway`, kept [`asap_core::SWEEP_GRACE`] longer). The connection
+//! reconnects by itself; while Redis cannot answer, verification fails closed with a 503
+//! unless [`WhenUnavailable::Allow`] is chosen.
 //!
 //! The same guard makes Connect lifecycle callbacks single-use across a fleet:
 //! `connect_qsh::LifecycleBuilder::replay_guard`, with its own [`RedisReplayGuard::key_prefix`]
@@ -152,20 +153,15 @@ impl RedisReplayGuard {
     }
 
     async fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
-        // Expired by the caller's own clock (its token expired while it was being checked): an
-        // entry would live one second, and a replay after it would be taken for a first use.
-        // Counted as seen, and nothing is written.
-        if use_.expires_at < use_.now {
+        // Already past its expiry by the caller's clock: counted as seen, nothing written.
+        // Otherwise the TTL covers the whole second `expires_at` and SWEEP_GRACE after it: with
+        // `expires_at - now` alone the entry expired up to a second before its token did (the
+        // soak found the replay this let through), and with one second more a replay whose
+        // command reached Redis a moment later than the first use's could still find it gone.
+        let Some(retention) = use_.retention()? else {
             return Ok(false);
-        }
-        // The token is accepted through the whole second `expires_at` (times are whole
-        // seconds, and the clock's second started up to a second before `now` was read), so
-        // the entry lives one second past `expires_at - now`: with exactly that TTL it expired
-        // up to a second before its token did, and a replay in that second was accepted (the
-        // soak found it). Never below one second: Redis refuses EX 0.
-        let ttl = u64::try_from(use_.expires_at.saturating_sub(use_.now))
-            .unwrap_or(0)
-            .saturating_add(1);
+        };
+        let ttl = retention.as_secs();
         let mut connection = self.connection.clone();
         let reply: Result<Option<String>, redis::RedisError> = redis::cmd("SET")
             .arg(self.key(use_.issuer, use_.jti))

@@ -127,15 +127,62 @@ async fn an_entry_outlives_the_last_second_its_token_is_accepted() {
     let client = redis::Client::open(redis.url()).expect("client");
     let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
     // The token is accepted while the clock reads 1090 (exp + leeway), a second that ends at
-    // 1091: the entry must still be there until then, so more than 90 s from `now`.
+    // 1091, and a replay checked then may reach Redis a moment after the first use did: the
+    // entry must still be there SWEEP_GRACE past that, so more than 92 s from `now`.
     let pttl: i64 = redis::cmd("PTTL")
         .arg(guard.key("billing", "j1"))
         .query_async(&mut conn)
         .await
         .expect("pttl");
-    assert!((90_001..=91_000).contains(&pttl), "pttl {pttl} ms");
+    let grace = i64::try_from(SWEEP_GRACE.as_millis()).expect("ms");
+    assert!(
+        (90_001 + grace..=91_000 + grace).contains(&pttl),
+        "pttl {pttl} ms"
+    );
     // Keys cannot collide across issuer/jti boundaries.
     assert_ne!(guard.key("a:b", "c"), guard.key("a", "b:c"));
+}
+
+/// Redis keeps no entry further ahead than the in-memory guard would: the same typed refusal,
+/// whichever `WhenUnavailable` is chosen (it is not Redis that failed), and nothing written.
+#[tokio::test]
+async fn an_expiry_beyond_the_horizon_is_refused_and_writes_nothing() {
+    let Some(redis) = RedisServer::start() else { return };
+    let guard = RedisReplayGuard::connect(&redis.url())
+        .await
+        .expect("connect")
+        .when_unavailable(WhenUnavailable::Allow);
+    let horizon = i64::try_from(MAX_REPLAY_HORIZON.as_secs()).expect("secs");
+    let far = TokenUse {
+        issuer: "billing",
+        jti: "far",
+        now: 1000,
+        expires_at: 1000 + horizon + 1,
+    };
+    match guard.first_use(far).await {
+        Err(ReplayError::ExpiresTooLate { expires_at, latest }) => {
+            assert_eq!((expires_at, latest), (1001 + horizon, 1000 + horizon));
+        }
+        other => panic!("expected ExpiresTooLate, got {other:?}"),
+    }
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(guard.key("billing", "far"))
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert_eq!(exists, 0);
+    let at_horizon = TokenUse {
+        expires_at: 1000 + horizon,
+        ..far
+    };
+    assert!(
+        guard
+            .first_use(at_horizon)
+            .await
+            .expect("the horizon itself is within")
+    );
 }
 
 /// A use whose caller's clock is already past its `expires_at` (its token expired while it
