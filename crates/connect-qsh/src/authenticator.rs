@@ -385,12 +385,7 @@ impl Authenticator {
         policy: QshPolicy,
     ) -> Result<VerifiedRequest, AuthError> {
         let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        // Only the path and query, as for `authenticate_url`: a request target is never an origin.
-        let target = RequestTarget {
-            origin: None,
-            ..RequestTarget::split(target)
-        };
-        self.authenticate_target(method.as_str(), target, headers, policy)
+        self.authenticate_target(method.as_str(), RequestTarget::received(target), headers, policy)
             .await
     }
 
@@ -403,12 +398,8 @@ impl Authenticator {
         headers: &HeaderMap,
         policy: QshPolicy,
     ) -> Result<VerifiedRequest, AuthError> {
-        // Only the path and query: the origin is not the app's to check.
-        let target = RequestTarget {
-            origin: None,
-            ..RequestTarget::split(url)
-        };
-        self.authenticate_target(method, target, headers, policy).await
+        self.authenticate_target(method, RequestTarget::received(url), headers, policy)
+            .await
     }
 
     async fn authenticate_target(

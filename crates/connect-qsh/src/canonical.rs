@@ -264,6 +264,16 @@ pub(crate) struct RequestTarget<'a> {
 }
 
 impl<'a> RequestTarget<'a> {
+    /// A request target as a server received it: only its path and query. An absolute-form
+    /// target's origin is whatever host the client addressed, which the qsh does not cover
+    /// and the app has no tenant's origin to compare it with.
+    pub(crate) fn received(target: &'a str) -> RequestTarget<'a> {
+        RequestTarget {
+            origin: None,
+            ..RequestTarget::split(target)
+        }
+    }
+
     pub(crate) fn split(url: &'a str) -> RequestTarget<'a> {
         let is_path_start = |b: &u8| matches!(b, b'/' | b'?');
         // A fragment never reaches the server.

@@ -400,7 +400,7 @@ impl Lifecycle {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<VerifiedCallback, AuthError> {
-        let target = RequestTarget::split(uri.path_and_query().map_or("/", |pq| pq.as_str()));
+        let target = RequestTarget::received(uri.path_and_query().map_or("/", |pq| pq.as_str()));
         let token = find_token(headers, target.query)?;
         let jws = Jws::parse(&token, self.max_token_bytes)?;
         let by_install_key = match jws.header().alg() {
