@@ -325,22 +325,37 @@ fn relative_path<'a>(target: &RequestTarget<'a>, base_url: &str) -> Result<&'a s
 
 fn same_origin(a: &str, b: &str) -> Result<bool, QshError> {
     // Only the origins are parsed (default ports, letter case of scheme and host); the path
-    // stays raw. An origin is `scheme://host[:port]` and nothing else: no user info (`@`), no
-    // `\` (which the WHATWG parser below reads as `/`, and other clients as part of the
-    // authority: `https://tenant\@evil/x` names the tenant to one and `evil` to the next, and
-    // a token signed for the tenant's `/x` would go to `evil`), no escapes, spaces or control
-    // characters that one parser strips or decodes and another keeps.
+    // stays raw.
     let parse = |s: &str| {
-        if s.bytes()
-            .any(|b| matches!(b, b'\\' | b'@' | b'%' | b' ') || b.is_ascii_control())
-        {
+        if !is_plain_origin(s) {
             return Err(QshError::InvalidUrl(
-                "an absolute URL's origin must be scheme://host[:port] alone".into(),
+                "an absolute URL's origin must be scheme://host[:port] alone, in ASCII".into(),
             ));
         }
         url::Url::parse(s).map_err(|e| QshError::InvalidUrl(e.to_string()))
     };
     Ok(parse(a)?.origin() == parse(b)?.origin())
+}
+
+/// `scheme://host[:port]` and nothing else, by the bytes every URL parser reads alike: a
+/// scheme of letters, digits, `+`, `-` and `.` starting with a letter, and an authority of
+/// letters, digits, `.`, `-`, `_`, `:` and the brackets of an IPv6 literal. So no user info
+/// (`@`), no `\` (which the WHATWG parser reads as `/`, and other clients as part of the authority:
+/// `https://tenant\@evil/x` names the tenant to one and `evil` to the next, and a token signed
+/// for the tenant's `/x` would go to `evil`), no escapes, spaces, controls or characters beyond
+/// ASCII that one parser strips, decodes or maps and another keeps (a host beyond ASCII is
+/// given in its `xn--` form).
+fn is_plain_origin(origin: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let mut scheme = scheme.bytes();
+    scheme.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
 }
 
 /// The canonical path rule: one trailing `/` removed, empty → `/`, a leading `/` ensured, and
@@ -733,6 +748,10 @@ mod tests {
             "https://user@acme.atlassian.net/wiki/x",
             "https://acme%2eatlassian.net/wiki/x",
             "https://acme.atlassian.net\t/wiki/x",
+            "https://acme.atlassian.net\u{3000}/wiki/x",
+            "https://acme\u{ff0e}atlassian.net/wiki/x",
+            "https://acme.atlassian.net;evil.example/wiki/x",
+            "https:///wiki/x",
         ] {
             let target = RequestTarget::split(url);
             assert!(
@@ -742,6 +761,27 @@ mod tests {
                 ),
                 "{url}"
             );
+        }
+        for (url, base, relative) in [
+            (
+                "https://ACME.atlassian.net:443/wiki/x",
+                "https://acme.atlassian.net/wiki",
+                "/x",
+            ),
+            ("http://[::1]:8080/x?a=1", "http://[::1]:8080", "/x"),
+            (
+                "https://xn--bcher-kva.example/x",
+                "https://xn--bcher-kva.example/",
+                "/x",
+            ),
+            (
+                "http://dev_box.internal:8080/x",
+                "http://dev_box.internal:8080",
+                "/x",
+            ),
+        ] {
+            let target = RequestTarget::split(url);
+            assert_eq!(relative_path(&target, base).expect(url), relative, "{url}");
         }
     }
 
