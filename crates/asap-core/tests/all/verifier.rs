@@ -655,7 +655,7 @@ async fn concurrent_uses_of_one_jti_exactly_one_succeeds() {
 }
 
 #[tokio::test]
-async fn replay_entries_are_keyed_by_issuer_and_expire_at_exp_plus_leeway() {
+async fn replay_entries_are_keyed_by_issuer_and_kept_sweep_grace_past_exp_plus_leeway() {
     let f = Fixture::new(Algorithm::ES256);
     let guard = Arc::new(InMemoryReplayGuard::new(1000));
     let verifier = replay_verifier(&f, guard.clone());
