@@ -696,7 +696,12 @@ mod tests {
             find_token(&headers(&["JWT\ta.b.c"]), ""),
             Err(AuthError::MissingToken)
         ));
-        // Another scheme is ignored whatever its bytes, so the query's token is the one.
+    }
+
+    /// An `Authorization` header of another scheme is ignored whatever its bytes (beyond ASCII
+    /// here), so the query's token is the one.
+    #[test]
+    fn a_header_of_another_scheme_is_ignored_whatever_its_bytes() {
         let mut map = HeaderMap::new();
         map.insert(
             AUTHORIZATION,
