@@ -375,10 +375,15 @@ impl Lifecycle {
     /// The single-use rule, after every other check passed: the token is recorded until
     /// `exp` + leeway, keyed by `(iss, SHA-256 of its signed part)`; a second use is a replay.
     async fn record_use(&self, verified: &VerifiedCallback) -> Result<(), AuthError> {
+        // The guard is given a fresh reading of the clock, whose second may have turned since
+        // the time check: a token that expired meanwhile is refused as expired, not taken to
+        // the guard (which would count it as seen, a misleading replay).
+        let now = self.clock.now();
+        self.time.check(verified.claims.time_claims(), now)?;
         let token_use = TokenUse {
             issuer: verified.client_key(),
             jti: &verified.token_id,
-            now: self.clock.now(),
+            now,
             expires_at: verified
                 .claims
                 .expires_at()

@@ -413,6 +413,51 @@ fn replayed(err: &AuthError) {
     assert_eq!(err.outcome().status(), 401);
 }
 
+/// A clock one second later at every reading, from `next`.
+#[derive(Debug)]
+struct Ticking {
+    next: AtomicI64,
+}
+
+impl asap_core::Clock for Ticking {
+    fn now(&self) -> i64 {
+        self.next.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// A callback whose token expires between the time check and the single-use rule (the clock's
+/// second turns over in between) is refused as expired, by the clock the rule reads, not
+/// counted as a replay by the guard.
+#[tokio::test]
+async fn a_callback_that_expires_before_its_use_is_recorded_is_expired_not_replayed() {
+    let f = fixture().await;
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    // exp is now + 180 and the leeway 30 s: the first reading is the token's last second.
+    let clock = Arc::new(Ticking {
+        next: AtomicI64::new(now() + 180 + 30),
+    });
+    let keys: Arc<dyn PublicKeySource> = Arc::new(install_keys(&f.repository.serve().await));
+    let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, f.tenants.clone())
+        .clock(clock)
+        .build()
+        .expect("valid");
+    let err = lifecycle
+        .installed(
+            &Method::POST,
+            &installed_uri(),
+            &jwt(&token),
+            &payload("installed", CLIENT_KEY, "s"),
+        )
+        .await
+        .expect_err("expired meanwhile");
+    assert!(
+        matches!(err, AuthError::Token(TokenError::Expired { .. })),
+        "{err}"
+    );
+    assert_eq!(err.outcome().status(), 401);
+    assert_eq!(stored_secret(&f).await, None);
+}
+
 #[tokio::test]
 async fn a_signed_install_replayed_with_another_body_is_refused() {
     let f = fixture().await;

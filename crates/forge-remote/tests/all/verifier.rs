@@ -504,6 +504,62 @@ async fn with_a_replay_guard_an_invocation_token_is_single_use() {
     }
 }
 
+/// A key source whose lookup takes `seconds` on the verifier's clock (a slow key fetch).
+#[derive(Debug)]
+struct Slow {
+    inner: asap_keys::JwksKeySource,
+    clock: Arc<asap_core::ManualClock>,
+    seconds: i64,
+}
+
+impl asap_core::PublicKeySource for Slow {
+    fn public_key<'a>(&'a self, kid: &'a asap_core::KeyId) -> asap_core::KeyFuture<'a> {
+        use asap_core::Clock;
+        Box::pin(async move {
+            let key = self.inner.public_key(kid).await;
+            self.clock.set(self.clock.now() + self.seconds);
+            key
+        })
+    }
+}
+
+/// A token that expires while its key is being fetched is refused as expired, by the clock
+/// read after the fetch, and never reaches the guard (which would count it as seen: a replay).
+#[tokio::test]
+async fn a_token_that_expires_during_the_key_fetch_is_expired_not_replayed() {
+    let forge = Forge::start().await;
+    let guard = Arc::new(Recording {
+        inner: asap_core::InMemoryReplayGuard::new(100),
+        uses: std::sync::Mutex::default(),
+    });
+    let slow = Slow {
+        inner: forge.jwks.clone(),
+        clock: forge.clock.clone(),
+        seconds: 60,
+    };
+    let verifier = InvocationVerifier::builder(APP_ID)
+        .key_source(Arc::new(slow))
+        .clock(forge.clock.clone())
+        .replay_guard(guard.clone())
+        .build()
+        .expect("verifier");
+    // exp is NOW + 55 and the leeway 30 s: valid when checked at NOW + 30, expired at NOW + 90.
+    forge.clock.set(NOW + 30);
+    let err = verifier
+        .verify(&forge.token(&claims()))
+        .await
+        .expect_err("expired meanwhile");
+    assert!(
+        matches!(err, ForgeError::Token(TokenError::Expired { now, .. }) if now == NOW + 90),
+        "{err}"
+    );
+    assert_eq!(err.outcome().status(), 401);
+    assert!(
+        guard.uses.lock().expect("lock").is_empty(),
+        "nothing taken to the guard"
+    );
+}
+
 #[tokio::test]
 async fn a_replay_guard_that_cannot_record_is_a_503() {
     let forge = Forge::start().await;
