@@ -58,10 +58,10 @@ impl<K> Bucket<K> {
     /// steady traffic fills each second alike), or for one without a neighbour. The storage of
     /// a bucket the last sweep dropped (`spare`) is taken only when its room is within twice
     /// that: room sized by a neighbour's length, never by what some earlier bucket once held,
-    /// so that the buckets' storage stays within a small factor of the entries they hold. (Handing any
-    /// spare to any new bucket let one issuer with a valid key make each second's bucket of
-    /// one long-lived entry keep the storage of thousands, and grow memory a thousandfold
-    /// within its quota.)
+    /// so that the buckets' storage stays within a small factor of the entries they hold.
+    /// (Handing any spare to any new bucket let one issuer with a valid key make each second's
+    /// bucket of one long-lived entry keep the storage of thousands, and grow memory a
+    /// thousandfold within its quota.)
     fn new(expires_at: i64, key: K, spare: &mut VecDeque<K>, like: Option<&Bucket<K>>) -> Bucket<K> {
         let room = like.map_or(1, |b| b.keys.len()).max(1);
         let mut keys = if (room..=2 * room).contains(&spare.capacity()) {
@@ -136,11 +136,17 @@ impl<K> ExpiryIndex<K> {
                 let at = slot.buckets.partition_point(|b| b.expires_at < expires_at);
                 match slot.buckets.get_mut(at) {
                     Some(bucket) if bucket.expires_at == expires_at => bucket.keys.push_back(key),
-                    // Sized on the bucket before it (the same stream a second earlier, when
-                    // tokens of several lifetimes interleave), or else the one after it.
+                    // Sized on the bucket before it only when that is the second before (the
+                    // same stream a second earlier, when tokens of several lifetimes
+                    // interleave): each bucket lends its size to one other at most. Sized on
+                    // any bucket before it, one large bucket lent its size to every bucket
+                    // later inserted after it, and an issuer inserting single entries in
+                    // descending order made room for its quota squared.
                     _ => {
-                        let like = at.checked_sub(1).and_then(|i| slot.buckets.get(i));
-                        let like = like.or(slot.buckets.get(at));
+                        let like = at
+                            .checked_sub(1)
+                            .and_then(|i| slot.buckets.get(i))
+                            .filter(|b| b.expires_at == expires_at - 1);
                         let bucket = Bucket::new(expires_at, key, &mut self.spare, like);
                         slot.buckets.insert(at, bucket);
                     }
@@ -510,7 +516,7 @@ mod tests {
     }
 
     /// A bucket that goes between two others (tokens of several lifetimes from one issuer) is
-    /// sized on the one before it, and so takes the spare when that one is like it.
+    /// sized on the one a second before it, and so takes the spare when that one is like it.
     #[test]
     fn a_bucket_between_others_is_sized_on_its_neighbour() {
         let mut index = ExpiryIndex::new();
@@ -535,5 +541,36 @@ mod tests {
             "sized like second 10"
         );
         assert_eq!(index.spare.capacity(), 0, "took the spare");
+    }
+
+    /// Whatever order one issuer records its expiries in, the buckets' storage stays within a
+    /// small factor of the entries they hold: one large bucket lends its size once, not to
+    /// every bucket inserted next to it (single entries recorded in descending or ascending
+    /// order between a large bucket and a far one).
+    #[test]
+    fn no_insertion_order_lends_one_buckets_size_to_many() {
+        for descending in [true, false] {
+            let mut index = ExpiryIndex::new();
+            let (near, far) = (100, 3100);
+            for key in 0..1000 {
+                index.insert("a", if descending { near } else { far }, key);
+            }
+            index.insert("a", if descending { far } else { near }, 1000);
+            let seconds: Vec<i64> = if descending {
+                (near + 1..far).rev().collect()
+            } else {
+                (near + 1..far).collect()
+            };
+            for (second, key) in seconds.into_iter().zip(1001..) {
+                index.insert("a", second, key);
+            }
+            index.assert_consistent();
+            assert!(
+                index.room() <= 4 * index.len(),
+                "descending {descending}: room for {} keys, {} held",
+                index.room(),
+                index.len()
+            );
+        }
     }
 }
