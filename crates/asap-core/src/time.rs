@@ -61,8 +61,11 @@ pub struct TimeRule {
 }
 
 impl TimeRule {
-    /// A rule with this leeway (at most [`MAX_LEEWAY`]) and maximum lifetime (at least 1 s),
-    /// and `nbf` defaulting to `iat`.
+    /// A rule with this leeway (at most [`MAX_LEEWAY`]) and maximum lifetime (1 s to
+    /// [`MAX_LIFETIME`]: no replay guard keeps an entry longer, see
+    /// [`MAX_REPLAY_HORIZON`](crate::MAX_REPLAY_HORIZON)), and `nbf` defaulting to `iat`.
+    ///
+    /// [`MAX_LIFETIME`]: crate::MAX_LIFETIME
     pub fn new(leeway: Duration, max_lifetime: Duration) -> Result<TimeRule, ConfigError> {
         if leeway > MAX_LEEWAY {
             return Err(ConfigError(format!(
@@ -71,11 +74,14 @@ impl TimeRule {
                 MAX_LEEWAY.as_secs()
             )));
         }
-        if max_lifetime < Duration::from_secs(1) {
-            return Err(ConfigError("the maximum lifetime must be at least 1 s".into()));
+        if max_lifetime < Duration::from_secs(1) || max_lifetime > crate::signer::MAX_LIFETIME {
+            return Err(ConfigError(format!(
+                "max_lifetime must be in 1..={} s",
+                crate::signer::MAX_LIFETIME.as_secs()
+            )));
         }
-        let max_lifetime = i64::try_from(max_lifetime.as_secs())
-            .map_err(|_| ConfigError("the maximum lifetime is too long".into()))?;
+        // At most 3600, so it fits.
+        let max_lifetime = i64::try_from(max_lifetime.as_secs()).unwrap_or(i64::MAX);
         Ok(TimeRule {
             // At most 300, so it fits.
             leeway: i64::try_from(leeway.as_secs()).unwrap_or(0),
@@ -211,6 +217,22 @@ mod tests {
             nbf_only.check(&timed(1000, 1060, Some(1040)), 1009),
             Err(TokenError::NotYetValid { .. })
         ));
+    }
+
+    /// Every profile's time rule is bounded alike: no maximum lifetime beyond what a replay
+    /// guard keeps (a longer one made each use of such a token a 503 with a guard set).
+    #[test]
+    fn the_maximum_lifetime_is_within_1_to_3600_s() {
+        assert!(TimeRule::new(Duration::ZERO, crate::MAX_LIFETIME).is_ok());
+        assert!(TimeRule::new(Duration::ZERO, Duration::from_secs(1)).is_ok());
+        for max in [
+            Duration::ZERO,
+            Duration::from_millis(999),
+            crate::MAX_LIFETIME + Duration::from_secs(1),
+            Duration::MAX,
+        ] {
+            assert!(TimeRule::new(Duration::ZERO, max).is_err(), "{max:?}");
+        }
     }
 
     #[test]

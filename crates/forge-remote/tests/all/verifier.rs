@@ -560,6 +560,21 @@ async fn a_token_that_expires_during_the_key_fetch_is_expired_not_replayed() {
     );
 }
 
+/// A maximum lifetime beyond an hour is refused when the verifier is built: no replay guard
+/// keeps an entry that long, so every use of such a token would have been a 503.
+#[tokio::test]
+async fn a_maximum_lifetime_beyond_an_hour_is_a_configuration_error() {
+    let forge = Forge::start().await;
+    let build = |max| {
+        InvocationVerifier::builder(APP_ID)
+            .key_source(Arc::new(forge.jwks.clone()))
+            .max_lifetime(std::time::Duration::from_secs(max))
+            .build()
+    };
+    assert!(build(3600).is_ok());
+    assert!(build(3601).is_err());
+}
+
 #[tokio::test]
 async fn a_replay_guard_that_cannot_record_is_a_503() {
     let forge = Forge::start().await;
