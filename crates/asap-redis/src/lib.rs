@@ -1,7 +1,7 @@
 //! # asap-redis
 //!
 //! Replay protection shared by a fleet: [`RedisReplayGuard`] records each `(iss, jti)` with
-//! `SET key NX EX ttl`, so a token accepted by one instance is refused by every other one
+//! `SET key NX PX ttl`, so a token accepted by one instance is refused by every other one
 //! until it expires (`exp + leeway`, kept [`asap_core::SWEEP_GRACE`] longer). The connection
 //! reconnects by itself; while Redis cannot answer, verification fails closed with a 503
 //! unless [`WhenUnavailable::Allow`] is chosen.
@@ -161,14 +161,15 @@ impl RedisReplayGuard {
         let Some(retention) = use_.retention()? else {
             return Ok(false);
         };
-        let ttl = retention.as_secs();
+        // In milliseconds, so that no part of the retention is rounded away.
+        let ttl_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
         let mut connection = self.connection.clone();
         let reply: Result<Option<String>, redis::RedisError> = redis::cmd("SET")
             .arg(self.key(use_.issuer, use_.jti))
             .arg(1)
             .arg("NX")
-            .arg("EX")
-            .arg(ttl)
+            .arg("PX")
+            .arg(ttl_ms)
             .query_async(&mut connection)
             .await;
         match reply {

@@ -5,7 +5,7 @@
 /// A per-user token is used once: its nonce is recorded for `(username, time)` through the
 /// core `ReplayGuard` seam, as issuer `username` and id `time:nonce`, until `time` plus the
 /// tolerance, after which the token's time refuses it anyway. Nothing new is needed on Redis
-/// (`SET key NX EX ttl` is already atomic), only a prefix of its own, so that usernames and
+/// (`SET key NX PX ttl` is already atomic), only a prefix of its own, so that usernames and
 /// ASAP issuers never share entries in one Redis:
 ///
 /// ```no_run
