@@ -431,10 +431,19 @@ impl asap_core::Clock for Ticking {
 #[tokio::test]
 async fn a_callback_that_expires_before_its_use_is_recorded_is_expired_not_replayed() {
     let f = fixture().await;
-    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
-    // exp is now + 180 and the leeway 30 s: the first reading is the token's last second.
+    let exp = now() + 180;
+    let claims = json!({
+        "iss": CLIENT_KEY,
+        "aud": APP_BASE_URL,
+        "iat": exp - 180,
+        "exp": exp,
+        "qsh": qsh("POST", "/installed", "").expect("qsh"),
+    });
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
+    let token = rs256_token(&header, &claims, &f.install_key);
+    // The leeway is 30 s: the first reading is the token's last second.
     let clock = Arc::new(Ticking {
-        next: AtomicI64::new(now() + 180 + 30),
+        next: AtomicI64::new(exp + 30),
     });
     let keys: Arc<dyn PublicKeySource> = Arc::new(install_keys(&f.repository.serve().await));
     let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, f.tenants.clone())
