@@ -190,7 +190,8 @@ fn connect_claims(qsh: &str) -> ConnectClaims {
     }
 }
 
-/// The signer's default lifetime, which the peers' tokens get too.
+/// The signer's default lifetime, which the tokens the peers sign get too (the tokens every
+/// verify row checks live an hour: see `setup`).
 const LIFETIME: u64 = 180;
 const LEEWAY: u64 = 30;
 
