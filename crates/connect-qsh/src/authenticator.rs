@@ -12,7 +12,7 @@ use asap_core::{
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::canonical::{RequestTarget, form_decode, qsh_matches_target, query_pairs};
+use crate::canonical::{RequestTarget, form_decode, is_plain_origin, qsh_matches_target, query_pairs};
 use crate::claims::{CONTEXT_QSH, ConnectClaims};
 use crate::error::{AuthError, ConfigError, truncate};
 use crate::install_key::InstallKeys;
@@ -333,7 +333,13 @@ pub(crate) fn connect_time_rule(leeway: Duration, max_lifetime: Duration) -> Res
 }
 
 pub(crate) fn check_base_url(base_url: &str) -> Result<(), ConfigError> {
-    if RequestTarget::split(base_url).origin.is_some() {
+    if let Some(origin) = RequestTarget::split(base_url).origin {
+        // Refused here rather than at every request.
+        if !is_plain_origin(origin) {
+            return Err(ConfigError(format!(
+                "base URL {base_url:?}: the origin must be scheme://host[:port] alone, in ASCII"
+            )));
+        }
         url::Url::parse(base_url).map_err(|e| ConfigError(format!("base URL {base_url:?}: {e}")))?;
     } else if !base_url.is_empty() && !base_url.starts_with('/') {
         return Err(ConfigError(format!(
@@ -744,6 +750,8 @@ mod tests {
         assert!(check_base_url("/c").is_ok());
         assert!(check_base_url("").is_ok());
         assert!(check_base_url("app.example.com").is_err());
+        assert!(check_base_url("https://user@app.example.com/c").is_err());
+        assert!(check_base_url("https://app\u{ff0e}example.com/c").is_err());
     }
 
     #[test]

@@ -307,6 +307,13 @@ impl<'a> RequestTarget<'a> {
 /// stripped from `/wiki/x` but not from `/wikipedia/x`), and when both are absolute the origins
 /// must be the same.
 fn relative_path<'a>(target: &RequestTarget<'a>, base_url: &str) -> Result<&'a str, QshError> {
+    // `https:evil.example/x` has no `//`, so no origin here, but every URL parser reads it as
+    // an absolute URL of that host: taken as a path, a token would be signed and sent there.
+    if target.origin.is_none() && starts_with_scheme(target.path) {
+        return Err(QshError::InvalidUrl(
+            "a URL is absolute (scheme://host…) or a path starting with /".into(),
+        ));
+    }
     let base = RequestTarget::split(base_url);
     if let (Some(origin), Some(base_origin)) = (target.origin, base.origin)
         && !same_origin(origin, base_origin)?
@@ -337,6 +344,13 @@ fn same_origin(a: &str, b: &str) -> Result<bool, QshError> {
     Ok(parse(a)?.origin() == parse(b)?.origin())
 }
 
+/// Whether `path` begins with `scheme:` (a letter, then letters, digits, `+`, `-` or `.`).
+fn starts_with_scheme(path: &str) -> bool {
+    let mut bytes = path.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.find(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))) == Some(b':')
+}
+
 /// `scheme://host[:port]` and nothing else, by the bytes every URL parser reads alike: a
 /// scheme of letters, digits, `+`, `-` and `.` starting with a letter, and an authority of
 /// letters, digits, `.`, `-`, `_`, `:` and the brackets of an IPv6 literal. So no user info
@@ -345,7 +359,7 @@ fn same_origin(a: &str, b: &str) -> Result<bool, QshError> {
 /// for the tenant's `/x` would go to `evil`), no escapes, spaces, controls or characters beyond
 /// ASCII that one parser strips, decodes or maps and another keeps (a host beyond ASCII is
 /// given in its `xn--` form).
-fn is_plain_origin(origin: &str) -> bool {
+pub(crate) fn is_plain_origin(origin: &str) -> bool {
     let Some((scheme, authority)) = origin.split_once("://") else {
         return false;
     };
@@ -782,6 +796,34 @@ mod tests {
         ] {
             let target = RequestTarget::split(url);
             assert_eq!(relative_path(&target, base).expect(url), relative, "{url}");
+        }
+    }
+
+    /// A URL with a scheme but no `//` is what every URL parser reads as absolute: refused, so
+    /// that no token is bound to it as a path and sent to its host.
+    #[test]
+    fn a_url_with_a_scheme_but_no_slashes_is_refused() {
+        for url in [
+            "https:evil.example/x",
+            "https:/evil.example/x",
+            "HTTP:evil.example",
+            "git+ssh:evil.example/x",
+        ] {
+            for base in ["", "/wiki", "https://acme.atlassian.net"] {
+                assert!(
+                    matches!(
+                        relative_path(&RequestTarget::split(url), base),
+                        Err(QshError::InvalidUrl(_))
+                    ),
+                    "{url} under {base:?}"
+                );
+            }
+        }
+        for (path, relative) in [("/x:y", "/x:y"), ("a/b:c", "a/b:c"), ("1a:b", "1a:b"), ("", "")] {
+            assert_eq!(
+                relative_path(&RequestTarget::split(path), "").expect(path),
+                relative
+            );
         }
     }
 
