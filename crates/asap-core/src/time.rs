@@ -97,9 +97,17 @@ impl TimeRule {
         self
     }
 
-    /// The leeway, in seconds (a replay guard keeps a `jti` until `exp` plus this).
+    /// The leeway, in seconds.
     pub fn leeway_secs(&self) -> i64 {
         self.leeway
+    }
+
+    /// The last second this rule accepts a token with these times (`exp` plus the leeway): how
+    /// long a replay guard must know its `jti` ([`TokenUse::expires_at`]).
+    ///
+    /// [`TokenUse::expires_at`]: crate::TokenUse::expires_at
+    pub fn accepted_until(&self, claims: &TimeClaims) -> i64 {
+        claims.expires_at.saturating_add(self.leeway)
     }
 
     /// The maximum lifetime, in seconds.
@@ -121,7 +129,7 @@ impl TimeRule {
         {
             return Err(TokenError::NotYetValid { nbf, now });
         }
-        if now > claims.expires_at.saturating_add(self.leeway) {
+        if now > self.accepted_until(claims) {
             return Err(TokenError::Expired {
                 exp: claims.expires_at,
                 now,

@@ -331,7 +331,8 @@ impl Verifier {
         signature.verify(&*key, alg)?;
 
         let now = i.clock.now();
-        i.time.check(&claims.time_claims(), now)?;
+        let times = claims.time_claims();
+        i.time.check(&times, now)?;
         check_audience(claims.audiences(), &i.audiences)?;
         rules::check_subject(&claims, i.subject_must_match_issuer, None)?;
         i.policy.check(&claims)?;
@@ -341,7 +342,7 @@ impl Verifier {
                 issuer: &claims.iss,
                 jti: &claims.jti,
                 now,
-                expires_at: claims.exp.saturating_add(i.time.leeway_secs()),
+                expires_at: i.time.accepted_until(&times),
             };
             match guard.first_use(use_).await {
                 Ok(true) => {}

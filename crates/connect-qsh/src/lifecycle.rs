@@ -384,10 +384,7 @@ impl Lifecycle {
             issuer: verified.client_key(),
             jti: &verified.token_id,
             now,
-            expires_at: verified
-                .claims
-                .expires_at()
-                .saturating_add(self.time.leeway_secs()),
+            expires_at: self.time.accepted_until(verified.claims.time_claims()),
         };
         match self.replay.first_use(token_use).await {
             Ok(true) => Ok(()),

@@ -274,7 +274,7 @@ impl InvocationVerifier {
             issuer: &claims.issuer,
             jti: &claims.token_id,
             now,
-            expires_at: claims.expires_at.saturating_add(self.time.leeway_secs()),
+            expires_at: self.time.accepted_until(&times),
         };
         match guard.first_use(use_).await {
             Ok(true) => Ok(()),

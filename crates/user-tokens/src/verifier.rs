@@ -323,7 +323,7 @@ impl UserVerifier {
                 issuer: &username,
                 jti: &nonce_key(time, &nonce),
                 now,
-                expires_at: time.saturating_add(self.window.leeway_secs()),
+                expires_at: self.window.accepted_until(&window),
             })
             .await
             .map_err(UserTokenError::NonceStoreUnavailable)?;
