@@ -110,6 +110,27 @@ impl TimeRule {
         claims.expires_at.saturating_add(self.leeway)
     }
 
+    /// The use of a token to record with a replay guard, once its times pass at `now`, the
+    /// clock reading the guard is given: a verifier that awaited something (a key fetch, a
+    /// store) since it last checked reads the clock again and calls this, so that a token
+    /// that expired meanwhile is refused as [`TokenError::Expired`] rather than counted by the
+    /// guard as seen. The use is kept until [`TimeRule::accepted_until`].
+    pub fn admit<'a>(
+        &self,
+        claims: &TimeClaims,
+        now: i64,
+        issuer: &'a str,
+        jti: &'a str,
+    ) -> Result<crate::TokenUse<'a>, TokenError> {
+        self.check(claims, now)?;
+        Ok(crate::TokenUse {
+            issuer,
+            jti,
+            now,
+            expires_at: self.accepted_until(claims),
+        })
+    }
+
     /// The maximum lifetime, in seconds.
     pub fn max_lifetime_secs(&self) -> i64 {
         self.max_lifetime

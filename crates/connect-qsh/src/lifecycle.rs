@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use asap_core::{
     Clock, DEFAULT_MAX_TOKEN_BYTES, HmacAlgorithm, InMemoryReplayGuard, Jws, KeyId, PublicKeySource,
-    ReplayGuard, SystemClock, TimeRule, TokenUse,
+    ReplayGuard, SystemClock, TimeRule,
 };
 use http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value};
@@ -375,17 +375,13 @@ impl Lifecycle {
     /// The single-use rule, after every other check passed: the token is recorded until
     /// `exp` + leeway, keyed by `(iss, SHA-256 of its signed part)`; a second use is a replay.
     async fn record_use(&self, verified: &VerifiedCallback) -> Result<(), AuthError> {
-        // The guard is given a fresh reading of the clock, whose second may have turned since
-        // the time check: a token that expired meanwhile is refused as expired, not taken to
-        // the guard (which would count it as seen, a misleading replay).
-        let now = self.clock.now();
-        self.time.check(verified.claims.time_claims(), now)?;
-        let token_use = TokenUse {
-            issuer: verified.client_key(),
-            jti: &verified.token_id,
-            now,
-            expires_at: self.time.accepted_until(verified.claims.time_claims()),
-        };
+        // A fresh reading of the clock, whose second may have turned since the time check.
+        let token_use = self.time.admit(
+            verified.claims.time_claims(),
+            self.clock.now(),
+            verified.client_key(),
+            &verified.token_id,
+        )?;
         match self.replay.first_use(token_use).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(AuthError::Replayed),

@@ -167,6 +167,15 @@ pub struct Context {
 }
 
 impl InvocationClaims {
+    /// `iat`, `nbf` and `exp`, for the time rule.
+    pub(crate) fn time_claims(&self) -> asap_core::TimeClaims {
+        asap_core::TimeClaims {
+            issued_at: self.issued_at,
+            not_before: self.not_before,
+            expires_at: self.expires_at,
+        }
+    }
+
     /// The installation id: the tenant this invocation is for.
     pub fn installation_id(&self) -> &str {
         &self.app.installation_id

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use asap_core::{
     Algorithm, Audience, Clock, DEFAULT_LEEWAY, Jws, KeyId, PublicKeySource, RegisteredClaims, ReplayGuard,
-    SystemClock, TimeClaims, TimeRule, TokenError, TokenUse, bearer_token, check_audience,
+    SystemClock, TimeRule, TokenError, bearer_token, check_audience,
 };
 use asap_keys::JwksKeySource;
 use http::HeaderMap;
@@ -260,22 +260,13 @@ impl InvocationVerifier {
         let Some(guard) = &self.replay else {
             return Ok(());
         };
-        // The clock is read again after the awaits of the checks (a key fetch may take
-        // seconds): a token that expired meanwhile is refused as expired, not taken to the
-        // guard (which would count it as seen, a misleading replay).
-        let now = self.clock.now();
-        let times = TimeClaims {
-            issued_at: claims.issued_at,
-            not_before: claims.not_before,
-            expires_at: claims.expires_at,
-        };
-        self.time.check(&times, now)?;
-        let use_ = TokenUse {
-            issuer: &claims.issuer,
-            jti: &claims.token_id,
-            now,
-            expires_at: self.time.accepted_until(&times),
-        };
+        // The clock is read again after the awaits of the checks (a key fetch may take seconds).
+        let use_ = self.time.admit(
+            &claims.time_claims(),
+            self.clock.now(),
+            &claims.issuer,
+            &claims.token_id,
+        )?;
         match guard.first_use(use_).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(ForgeError::Replayed),

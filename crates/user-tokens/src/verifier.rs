@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use asap_core::{
     Algorithm, Clock, ConfigError, DEFAULT_MAX_TOKEN_BYTES, InMemoryReplayGuard, Jws, KeyKind, KeySpec,
-    PrivateKey, PublicKey, ReplayGuard, SystemClock, TimeClaims, TimeRule, TokenError, TokenUse,
+    PrivateKey, PublicKey, ReplayGuard, SystemClock, TimeClaims, TimeRule, TokenError,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -314,17 +314,13 @@ impl UserVerifier {
 
         // Again after the key lookup, which may have waited for a key set: the window is the
         // one at the moment the token is admitted, and the nonce is kept from that moment.
-        let now = self.clock.now();
-        self.window.check(&window, now)?;
-
+        let nonce_id = nonce_key(time, &nonce);
+        let use_ = self
+            .window
+            .admit(&window, self.clock.now(), &username, &nonce_id)?;
         let first = self
             .nonces
-            .first_use(TokenUse {
-                issuer: &username,
-                jti: &nonce_key(time, &nonce),
-                now,
-                expires_at: self.window.accepted_until(&window),
-            })
+            .first_use(use_)
             .await
             .map_err(UserTokenError::NonceStoreUnavailable)?;
         if !first {
