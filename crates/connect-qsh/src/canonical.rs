@@ -344,16 +344,20 @@ fn same_origin(a: &str, b: &str) -> Result<bool, QshError> {
     Ok(parse(a)?.origin() == parse(b)?.origin())
 }
 
-/// Whether `path` begins with `scheme:` (a letter, then letters, digits, `+`, `-` or `.`).
+/// Whether `path` begins with `scheme:`.
 fn starts_with_scheme(path: &str) -> bool {
-    let mut bytes = path.bytes();
+    path.split_once(':').is_some_and(|(scheme, _)| is_scheme(scheme))
+}
+
+/// A URL scheme: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(s: &str) -> bool {
+    let mut bytes = s.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.find(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))) == Some(b':')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// `scheme://host[:port]` and nothing else, by the bytes every URL parser reads alike: a
-/// scheme of letters, digits, `+`, `-` and `.` starting with a letter, and an authority of
-/// letters, digits, `.`, `-`, `_`, `:` and the brackets of an IPv6 literal. So no user info
+/// scheme ([`is_scheme`]), and an authority of letters, digits, `.`, `-`, `_`, `:` and the brackets of an IPv6 literal. So no user info
 /// (`@`), no `\` (which the WHATWG parser reads as `/`, and other clients as part of the authority:
 /// `https://tenant\@evil/x` names the tenant to one and `evil` to the next, and a token signed
 /// for the tenant's `/x` would go to `evil`), no escapes, spaces, controls or characters beyond
@@ -363,9 +367,7 @@ pub(crate) fn is_plain_origin(origin: &str) -> bool {
     let Some((scheme, authority)) = origin.split_once("://") else {
         return false;
     };
-    let mut scheme = scheme.bytes();
-    scheme.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    is_scheme(scheme)
         && !authority.is_empty()
         && authority
             .bytes()
