@@ -118,8 +118,7 @@ pub const MAX_REPLAY_HORIZON: Duration =
 ///   together cannot exhaust memory. Callers holding valid keys of
 ///   `max_entries / max_entries_per_issuer` issuers can still fill it: size the quota for the
 ///   busiest legitimate issuer (its request rate × (token lifetime + leeway + [`SWEEP_GRACE`]))
-///   and the total
-///   for the issuers that may be full at once.
+///   and the total for the issuers that may be full at once.
 ///
 /// An entry is forgotten once the clock is more than [`SWEEP_GRACE`] past its `expires_at`,
 /// and not a second before, whatever the clock did in between (a clock stepped back keeps every

@@ -143,6 +143,17 @@ async fn an_entry_outlives_the_last_second_its_token_is_accepted() {
     assert_ne!(guard.key("a:b", "c"), guard.key("a", "b:c"));
 }
 
+/// Whether Redis holds `key`.
+async fn exists(redis: &RedisServer, key: &str) -> bool {
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("exists")
+}
+
 /// Redis keeps no entry further ahead than the in-memory guard would: the same typed refusal,
 /// whichever `WhenUnavailable` is chosen (it is not Redis that failed), and nothing written.
 #[tokio::test]
@@ -165,14 +176,7 @@ async fn an_expiry_beyond_the_horizon_is_refused_and_writes_nothing() {
         }
         other => panic!("expected ExpiresTooLate, got {other:?}"),
     }
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(guard.key("billing", "far"))
-        .query_async(&mut conn)
-        .await
-        .expect("exists");
-    assert_eq!(exists, 0);
+    assert!(!exists(&redis, &guard.key("billing", "far")).await);
     let at_horizon = TokenUse {
         expires_at: 1000 + horizon,
         ..far
@@ -199,14 +203,7 @@ async fn a_use_already_past_its_expiry_counts_as_seen_and_writes_nothing() {
         expires_at: 1090,
     };
     assert!(!guard.first_use(late).await.expect("answered"));
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(guard.key("billing", "late"))
-        .query_async(&mut conn)
-        .await
-        .expect("exists");
-    assert_eq!(exists, 0);
+    assert!(!exists(&redis, &guard.key("billing", "late")).await);
     let last_second = TokenUse { now: 1090, ..late };
     assert!(
         guard
