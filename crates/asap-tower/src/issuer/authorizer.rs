@@ -20,7 +20,12 @@ pub struct IssuerAuthorizer {
     /// Shared by the layers made from one `IssuerLayer::new`; its identity tells an inner layer
     /// that this very verifier already accepted the request ([`AdmittedBy`]).
     verifier: Arc<IssuerVerifier>,
+    /// What a valid token must satisfy here, after every policy in `outer`.
     policy: IssuerPolicy,
+    /// The policies of the layers this one was narrowed from, outermost first: a narrowed layer
+    /// keeps them, so that a request reaching it without passing them (a route added after the
+    /// outer `.layer`) is not held to less.
+    outer: Vec<IssuerPolicy>,
     responder: Responder,
 }
 
@@ -29,6 +34,7 @@ impl fmt::Debug for IssuerAuthorizer {
         f.debug_struct("IssuerAuthorizer")
             .field("verifier", &self.verifier)
             .field("policy", &self.policy)
+            .field("outer", &self.outer)
             .finish_non_exhaustive()
     }
 }
@@ -39,6 +45,7 @@ impl IssuerLayer {
         AuthorizeLayer::with_authorizer(IssuerAuthorizer {
             verifier: Arc::new(verifier),
             policy: IssuerPolicy::new(),
+            outer: Vec::new(),
             responder: Arc::new(issuer_response),
         })
     }
@@ -48,11 +55,15 @@ impl IssuerLayer {
         self.map_authorizer(|a| a.policy = policy)
     }
 
-    /// A layer for routes under this one, with `policy` as its own: it shares this layer's
-    /// verifier, so a request this layer admitted is only checked against `policy`, while a
-    /// request that reaches it any other way is verified in full first.
+    /// A layer for routes under this one that requires `policy` on top of this layer's own
+    /// policy (and of those this layer was narrowed from). It shares this layer's verifier, so a
+    /// request this layer admitted is not verified again, only checked against the policies;
+    /// a request that reaches it any other way is verified in full first.
     pub fn narrow(&self, policy: IssuerPolicy) -> IssuerLayer {
-        self.clone().policy(policy)
+        self.clone().map_authorizer(|a| {
+            let own = std::mem::replace(&mut a.policy, policy);
+            a.outer.push(own);
+        })
     }
 
     /// Replaces the response built for a refused request (default [`issuer_response`]).
@@ -71,7 +82,7 @@ impl Authorize for IssuerAuthorizer {
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), IssuerTokenError> {
         hide_authorization(request.headers_mut());
         if let Some(claims) = AdmittedBy::<IssuerVerifier, IssuerClaims>::get(request, &self.verifier) {
-            return self.policy.check(claims);
+            return self.check_policies(claims);
         }
         let values = request
             .headers()
@@ -79,7 +90,7 @@ impl Authorize for IssuerAuthorizer {
             .iter()
             .map(|v| v.as_bytes());
         let claims = self.verifier.verify_authorization(values)?;
-        self.policy.check(&claims)?;
+        self.check_policies(&claims)?;
         tracing::debug!(
             issuer = claims.issuer(),
             subject = claims.subject(),
@@ -91,5 +102,15 @@ impl Authorize for IssuerAuthorizer {
 
     fn refuse(&self, error: &IssuerTokenError) -> Response<String> {
         (self.responder)(error)
+    }
+}
+
+impl IssuerAuthorizer {
+    /// Every policy this layer holds a valid token to, outermost first.
+    fn check_policies(&self, claims: &IssuerClaims) -> Result<(), IssuerTokenError> {
+        self.outer
+            .iter()
+            .chain(std::iter::once(&self.policy))
+            .try_for_each(|policy| policy.check(claims))
     }
 }

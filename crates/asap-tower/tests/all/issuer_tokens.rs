@@ -150,3 +150,49 @@ async fn an_inner_layer_with_another_verifier_verifies_again() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A narrowed layer keeps the policy it was narrowed from: on a route added after the outer
+/// `.layer` (so the outer layer never runs for it), a `user` token signed with `admin:all` by a
+/// lax issuer is still refused by the outer `role_scopes`, not only checked against the route's
+/// own scope rule.
+#[tokio::test]
+async fn a_narrowed_layer_reached_alone_still_applies_the_outer_policy() {
+    let key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    let verifier = IssuerVerifier::builder()
+        .trusted_key(key.public_key().expect("public"))
+        .build()
+        .expect("verifier");
+    let service = IssuerLayer::new(verifier).policy(
+        IssuerPolicy::new()
+            .role_scopes("user", ["user:all"])
+            .role_scopes("admin", ["admin:all"]),
+    );
+    let narrowed = service.narrow(IssuerPolicy::new().require_scopes(["admin:all"]));
+    let app = Router::new()
+        .route("/me", get(|| async { "me" }))
+        .layer(service)
+        .route("/admin", get(|| async { "admin" }).route_layer(narrowed));
+    let base = format!("http://{}", spawn_http(app).await);
+    let lax = asap_core::ClaimsPolicy::new()
+        .role("user", ["user:all", "admin:all"])
+        .role("admin", ["admin:all"])
+        .allow_any("level");
+    let signer = IssuerSigner::new(key).expect("signer").claims_policy(lax);
+    let mallory = signer
+        .sign(&IssueRequest::new("mallory").scopes(["admin:all"]))
+        .expect("token");
+    let response = get_with(&base, "/admin", Some(&mallory)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.expect("body").contains("may not carry"));
+    // The route's own rule still holds, and a token that meets both passes.
+    let plain = signer.sign(&IssueRequest::new("bob")).expect("token");
+    assert_eq!(
+        get_with(&base, "/admin", Some(&plain)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let admin = signer
+        .sign(&IssueRequest::new("ann").role("admin").scopes(["admin:all"]))
+        .expect("token");
+    let response = get_with(&base, "/admin", Some(&admin)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+}
