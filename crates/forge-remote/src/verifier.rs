@@ -255,18 +255,19 @@ impl InvocationVerifier {
         Ok(claims)
     }
 
-    /// The last rule: a `jti` is used once while its token lives, when a guard is set.
+    /// The last rules: the token is still within its window after the awaits of the checks (a
+    /// key fetch may take seconds), and, when a guard is set, its `jti` is used once while it
+    /// lives.
     async fn record_use(&self, claims: &InvocationClaims) -> Result<(), ForgeError> {
-        let Some(guard) = &self.replay else {
-            return Ok(());
-        };
-        // The clock is read again after the awaits of the checks (a key fetch may take seconds).
         let use_ = self.time.admit(
             &claims.time_claims(),
             self.clock.now(),
             &claims.issuer,
             &claims.token_id,
         )?;
+        let Some(guard) = &self.replay else {
+            return Ok(());
+        };
         match guard.first_use(use_).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(ForgeError::Replayed),

@@ -524,7 +524,8 @@ impl asap_core::PublicKeySource for Slow {
 }
 
 /// A token that expires while its key is being fetched is refused as expired, by the clock
-/// read after the fetch, and never reaches the guard (which would count it as seen: a replay).
+/// read after the fetch, with or without a replay guard; with one, it never reaches the guard
+/// (which would count it as seen: a replay).
 #[tokio::test]
 async fn a_token_that_expires_during_the_key_fetch_is_expired_not_replayed() {
     let forge = Forge::start().await;
@@ -532,28 +533,31 @@ async fn a_token_that_expires_during_the_key_fetch_is_expired_not_replayed() {
         inner: asap_core::InMemoryReplayGuard::new(100),
         uses: std::sync::Mutex::default(),
     });
-    let slow = Slow {
-        inner: forge.jwks.clone(),
-        clock: forge.clock.clone(),
-        seconds: 60,
-    };
-    let verifier = InvocationVerifier::builder(APP_ID)
-        .key_source(Arc::new(slow))
-        .clock(forge.clock.clone())
-        .replay_guard(guard.clone())
-        .build()
-        .expect("verifier");
-    // exp is NOW + 55 and the leeway 30 s: valid when checked at NOW + 30, expired at NOW + 90.
-    forge.clock.set(NOW + 30);
-    let err = verifier
-        .verify(&forge.token(&claims()))
-        .await
-        .expect_err("expired meanwhile");
-    assert!(
-        matches!(err, ForgeError::Token(TokenError::Expired { now, .. }) if now == NOW + 90),
-        "{err}"
-    );
-    assert_eq!(err.outcome().status(), 401);
+    for guarded in [false, true] {
+        let slow = Slow {
+            inner: forge.jwks.clone(),
+            clock: forge.clock.clone(),
+            seconds: 60,
+        };
+        let mut builder = InvocationVerifier::builder(APP_ID)
+            .key_source(Arc::new(slow))
+            .clock(forge.clock.clone());
+        if guarded {
+            builder = builder.replay_guard(guard.clone());
+        }
+        let verifier = builder.build().expect("verifier");
+        // exp is NOW + 55 and the leeway 30 s: valid when checked at NOW + 30, expired at NOW + 90.
+        forge.clock.set(NOW + 30);
+        let err = verifier
+            .verify(&forge.token(&claims()))
+            .await
+            .expect_err("expired meanwhile");
+        assert!(
+            matches!(err, ForgeError::Token(TokenError::Expired { now, .. }) if now == NOW + 90),
+            "guarded: {guarded}: {err}"
+        );
+        assert_eq!(err.outcome().status(), 401);
+    }
     assert!(
         guard.uses.lock().expect("lock").is_empty(),
         "nothing taken to the guard"
