@@ -61,8 +61,9 @@ fn check_size(token: &str, max: usize) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// The three segments of a compact JWS, undecoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The three segments of a compact JWS, undecoded. No `Debug`: together they are a bearer
+/// token (see [`Jws`]'s).
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Segments<'t> {
     header: &'t str,
     payload: &'t str,
@@ -482,10 +483,22 @@ impl JwsHeader {
 /// before anything else), three segments, and a strict [`JwsHeader`]. The payload and the
 /// signature are decoded on demand, in the order the profile checks its rules, so that the
 /// cheapest refusal comes first.
-#[derive(Debug)]
+///
+/// Its `Debug` shows the header and the segments' lengths, never the segments: a token in a
+/// log line could be sent again.
 pub struct Jws<'t> {
     header: JwsHeader,
     segments: Segments<'t>,
+}
+
+impl fmt::Debug for Jws<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jws")
+            .field("header", &self.header)
+            .field("payload_len", &self.segments.payload.len())
+            .field("signature_len", &self.segments.signature.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'t> Jws<'t> {

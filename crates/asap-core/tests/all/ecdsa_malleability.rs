@@ -136,7 +136,7 @@ async fn the_twin_gains_nothing_from_the_verified_token_cache() {
 /// Errors (which integrations log) and verified tokens never carry the token text, so no log
 /// line can tell a token from its twin, or hand either to a reader.
 #[tokio::test]
-async fn errors_and_verified_tokens_never_show_the_token_text() {
+async fn errors_framed_and_verified_tokens_never_show_the_token_text() {
     let f = Fixture::new(Algorithm::ES256);
     let verifier = f
         .verifier()
@@ -152,7 +152,12 @@ async fn errors_and_verified_tokens_never_show_the_token_text() {
     let forged = verifier.verify(&tampered).await.expect_err("bad signature");
     f.clock.set(NOW + 1000);
     let expired = verifier.verify(&token).await.expect_err("expired");
+    let framed = asap_core::Jws::parse(&token, 4096).expect("framing");
+    let payload = token.split('.').nth(1).expect("payload");
+    let jws = format!("{framed:?}");
+    assert!(!jws.contains(payload), "{jws}");
     for text in [
+        jws,
         format!("{verified:?}"),
         format!("{replayed} {replayed:?}"),
         format!("{forged} {forged:?}"),
