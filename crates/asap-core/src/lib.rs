@@ -96,5 +96,5 @@ pub use signer::{
     DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,
 };
 pub use source::{KeyFuture, PublicKeySource, StaticKeySource};
-pub use time::{MAX_LEEWAY, NotBefore, TimeClaims, TimeRule};
+pub use time::{MAX_LEEWAY, TimeClaims, TimeRule};
 pub use verifier::{DEFAULT_LEEWAY, Verified, Verifier, VerifierBuilder};

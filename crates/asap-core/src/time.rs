@@ -20,24 +20,12 @@ pub struct TimeClaims {
     pub expires_at: i64,
 }
 
-/// What marks the start of a token's validity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum NotBefore {
-    /// `nbf` defaults to `iat`: a token is valid neither before its `nbf` nor before its
-    /// `iat`. With this, no accepted token outlives `now + leeway + max lifetime`, whatever
-    /// times it claims. ASAP and Connect.
-    #[default]
-    IssuedAt,
-    /// Only an explicit `nbf` delays validity; `iat` serves only to bound the lifetime. This is
-    /// how the Atlassian host's own Java reader treats Connect tokens; it lets a token with an
-    /// `iat` in the future live longer than the maximum lifetime from now.
-    NbfOnly,
-}
-
 /// The one time rule:
 ///
-/// - `iat <= now + leeway` ([`NotBefore::IssuedAt`] only);
+/// - `iat <= now + leeway`: `nbf` defaults to `iat`, a token is valid neither before its `nbf`
+///   nor before its `iat`, so no accepted token outlives `now + leeway + max lifetime`, whatever
+///   times it claims (the Atlassian host's Java reader checks only an explicit `nbf`; reading
+///   `iat` as a start is what bounds every replay guard's horizon);
 /// - `nbf <= now + leeway` when `nbf` is sent;
 /// - `now <= exp + leeway`, so a token is still good at exactly `exp`;
 /// - `iat <= exp` and `exp - iat <= max lifetime`.
@@ -57,7 +45,6 @@ pub enum NotBefore {
 pub struct TimeRule {
     leeway: i64,
     max_lifetime: i64,
-    not_before: NotBefore,
 }
 
 impl TimeRule {
@@ -86,15 +73,7 @@ impl TimeRule {
             // At most 300, so it fits.
             leeway: i64::try_from(leeway.as_secs()).unwrap_or(0),
             max_lifetime,
-            not_before: NotBefore::IssuedAt,
         })
-    }
-
-    /// Sets what marks the start of validity (default [`NotBefore::IssuedAt`]).
-    #[must_use]
-    pub fn not_before(mut self, not_before: NotBefore) -> TimeRule {
-        self.not_before = not_before;
-        self
     }
 
     /// The leeway, in seconds.
@@ -139,7 +118,7 @@ impl TimeRule {
     /// Applies the rule at `now` (seconds since the Unix epoch).
     pub fn check(&self, claims: &TimeClaims, now: i64) -> Result<(), TokenError> {
         let latest_start = now.saturating_add(self.leeway);
-        if self.not_before == NotBefore::IssuedAt && claims.issued_at > latest_start {
+        if claims.issued_at > latest_start {
             return Err(TokenError::IssuedInFuture {
                 iat: claims.issued_at,
                 now,
@@ -230,22 +209,6 @@ mod tests {
             Err(TokenError::NotYetValid { nbf: 1040, .. })
         ));
         assert!(rule(30, 3600).check(&c, 1010).is_ok());
-    }
-
-    #[test]
-    fn nbf_only_does_not_read_iat_as_a_start() {
-        let future = timed(5000, 5060, None);
-        assert!(matches!(
-            rule(30, 3600).check(&future, 1000),
-            Err(TokenError::IssuedInFuture { iat: 5000, .. })
-        ));
-        let nbf_only = rule(30, 3600).not_before(NotBefore::NbfOnly);
-        assert!(nbf_only.check(&future, 1000).is_ok());
-        // An explicit nbf still counts.
-        assert!(matches!(
-            nbf_only.check(&timed(1000, 1060, Some(1040)), 1009),
-            Err(TokenError::NotYetValid { .. })
-        ));
     }
 
     /// Every profile's time rule is bounded alike: no maximum lifetime beyond what a replay
