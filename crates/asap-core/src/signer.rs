@@ -730,7 +730,7 @@ impl Signer {
         }
         // Reuse until 95% of the lifetime has passed, so a reused token always has some life left
         // when it reaches the server.
-        let reuse_until = now + inner.lifetime * 95 / 100;
+        let reuse_until = now.saturating_add(inner.lifetime * 95 / 100);
         guard.insert(
             reuse_key,
             Reusable {
@@ -785,7 +785,7 @@ impl Signer {
             jti: std::str::from_utf8(&jti).map_err(|_| SignError::Crypto)?,
             iat: now,
             nbf: now,
-            exp: now + inner.lifetime,
+            exp: now.saturating_add(inner.lifetime),
             qsh: request.qsh.map(Qsh::as_str),
             defaults,
             extra: request.extra,
