@@ -94,6 +94,7 @@ pub use replay::{InMemoryReplayGuard, MAX_REPLAY_HORIZON, ReplayFuture, ReplayGu
 pub use rules::{bearer_token, is_loopback_host};
 pub use signer::{
     DEFAULT_LIFETIME, MAX_LIFETIME, Signer, SignerBuilder, SigningKey, SigningKeySource, Token, TokenRequest,
+    check_lifetime,
 };
 pub use source::{KeyFuture, PublicKeySource, StaticKeySource};
 pub use time::{MAX_LEEWAY, TimeClaims, TimeRule};

@@ -19,6 +19,26 @@ use crate::kid::{KeyId, KidOwnership};
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// The longest lifetime a token may have (the ASAP specification's limit).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
+/// The lifetime rule of every signer built on this core: whole seconds, 1 s to
+/// [`MAX_LIFETIME`] (a sub-second lifetime would make `exp == iat`, a token good only within the
+/// verifier's leeway).
+///
+/// ```
+/// use std::time::Duration;
+/// assert!(asap_core::check_lifetime(Duration::from_secs(60)).is_ok());
+/// assert!(asap_core::check_lifetime(Duration::from_millis(500)).is_err());
+/// assert!(asap_core::check_lifetime(Duration::from_secs(3601)).is_err());
+/// ```
+pub fn check_lifetime(lifetime: Duration) -> Result<(), SignError> {
+    if lifetime.is_zero() || lifetime > MAX_LIFETIME || lifetime.subsec_nanos() != 0 {
+        return Err(SignError::Config(format!(
+            "lifetime must be whole seconds in 1..={}, not {lifetime:?}",
+            MAX_LIFETIME.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// Most distinct reuse keys (audiences, subject, extra claims) kept at once.
 const MAX_REUSE_ENTRIES: usize = 1024;
 /// The largest token kept for reuse: one a default verifier refuses is not worth keeping, and
@@ -428,12 +448,7 @@ impl SignerBuilder {
         if self.issuer.is_empty() {
             return Err(SignError::Config("issuer must not be empty".into()));
         }
-        if self.lifetime.is_zero() || self.lifetime > MAX_LIFETIME || self.lifetime.subsec_nanos() != 0 {
-            return Err(SignError::Config(format!(
-                "lifetime must be whole seconds in 1..=3600, not {:?}",
-                self.lifetime
-            )));
-        }
+        check_lifetime(self.lifetime)?;
         check_extra_claims(&self.extra)?;
         let keys = self
             .keys

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Algorithm, ClaimsPolicy, Clock, KeyKind, MAX_LIFETIME, PrivateKey, SignError, SystemClock, encode_compact,
+    Algorithm, ClaimsPolicy, Clock, KeyKind, PrivateKey, SignError, SystemClock, encode_compact,
 };
 use serde_json::{Map, Value, json};
 
@@ -270,12 +270,7 @@ impl IssuerSigner {
     }
 }
 
+/// The core's lifetime rule ([`asap_core::check_lifetime`]), returning the lifetime.
 fn checked_lifetime(lifetime: Duration) -> Result<Duration, SignError> {
-    if lifetime.is_zero() || lifetime > MAX_LIFETIME {
-        return Err(SignError::Config(format!(
-            "the lifetime must be 1 to {} s",
-            MAX_LIFETIME.as_secs()
-        )));
-    }
-    Ok(lifetime)
+    asap_core::check_lifetime(lifetime).map(|()| lifetime)
 }

@@ -182,10 +182,17 @@ fn the_signer_refuses_what_its_policy_refuses() {
         SignError::ClaimNotAllowed { ref claim, .. } if claim == "scopes"
     ));
     assert!(matches!(refused(IssueRequest::new("")), SignError::Config(_)));
-    assert!(matches!(
-        refused(IssueRequest::new("ann").lifetime(Duration::from_secs(3601))),
-        SignError::Config(_)
-    ));
+    // The core's lifetime rule: 1 to 3600 whole seconds (500 ms would make exp == iat).
+    for lifetime in [
+        Duration::from_secs(3601),
+        Duration::from_millis(500),
+        Duration::from_millis(1500),
+    ] {
+        assert!(matches!(
+            refused(IssueRequest::new("ann").lifetime(lifetime)),
+            SignError::Config(_)
+        ));
+    }
     let ec = PrivateKey::generate(KeySpec::Curve(KeyKind::P256)).expect("ec");
     assert!(IssuerSigner::new(ec).is_err());
 }
