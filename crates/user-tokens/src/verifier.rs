@@ -58,7 +58,11 @@ impl VerifiedUser {
         &self.nonce
     }
 
-    /// The fingerprint of the key that verified the token (its `kid`).
+    /// The token's `kid`: the fingerprint under which the [`UserKeySource`](crate::UserKeySource) found the key that
+    /// verified it. [`StaticUserKeys`](crate::StaticUserKeys) files each key under its own
+    /// [`Fingerprint::of`]; a [`PerUserJwks`](crate::PerUserJwks) set files it under the `kid`
+    /// the user's set gives it, which the user chose: key allow-lists and audit records that
+    /// must name the key itself take `Fingerprint::of` the key, not this.
     pub fn fingerprint(&self) -> &Fingerprint {
         &self.fingerprint
     }
