@@ -20,7 +20,12 @@ pub struct AsapAuthorizer {
     /// identity tells an inner layer that this very verifier already accepted the request
     /// ([`AdmittedBy`]).
     verifier: Arc<Verifier>,
+    /// Who may call here, after every policy in `outer`.
     policy: AccessPolicy,
+    /// The policies of the layers this one was narrowed from, outermost first: a narrowed
+    /// layer keeps them, so that it is never wider than they are, even on a route the outer
+    /// layer does not wrap (one added after the outer `.layer`).
+    outer: Vec<AccessPolicy>,
     allow_anonymous: bool,
     /// The base URL request-bound tokens are relative to, when the route requires them
     /// ([`AsapLayer::require_bound_token`]).
@@ -33,6 +38,7 @@ impl fmt::Debug for AsapAuthorizer {
         f.debug_struct("AsapAuthorizer")
             .field("verifier", &self.verifier)
             .field("policy", &self.policy)
+            .field("outer", &self.outer)
             .field("allow_anonymous", &self.allow_anonymous)
             .field("bound_to_base_url", &self.bound_to_base_url)
             .finish_non_exhaustive()
@@ -45,6 +51,7 @@ impl AsapLayer {
         AuthorizeLayer::with_authorizer(AsapAuthorizer {
             verifier: Arc::new(verifier),
             policy: AccessPolicy::new(),
+            outer: Vec::new(),
             allow_anonymous: false,
             bound_to_base_url: None,
             responder: Arc::new(default_response),
@@ -52,10 +59,13 @@ impl AsapLayer {
     }
 
     /// A layer for routes under this one: it shares this layer's verifier, so a request this
-    /// layer admitted is not verified again — only the new layer's own [`AccessPolicy`] is
-    /// checked on the caller — while a request that reaches it any other way is verified in
-    /// full. It starts with this layer's settings except that anonymous requests are refused
-    /// (a route narrowed by a policy needs a caller); narrow it with the builder methods.
+    /// layer admitted is not verified again — only the access policies are checked on the
+    /// caller — while a request that reaches it any other way is verified in full. It starts
+    /// with this layer's settings except that anonymous requests are refused (a route narrowed
+    /// by a policy needs a caller); narrow it with the builder methods. It keeps this layer's
+    /// policy (and those this layer was narrowed from) on top of its own, so it is never wider:
+    /// `narrow().allowed_issuers(["ops", "intern"])` under a layer that allows `billing` and
+    /// `ops` admits only `ops`.
     ///
     /// ```
     /// # use asap_core::{Audience, StaticKeySource, Verifier};
@@ -70,10 +80,14 @@ impl AsapLayer {
     /// # }
     /// ```
     pub fn narrow(&self) -> AsapLayer {
-        self.clone().map_authorizer(|a| a.allow_anonymous = false)
+        self.clone().map_authorizer(|a| {
+            a.allow_anonymous = false;
+            a.outer.push(a.policy.clone());
+        })
     }
 
-    /// Replaces the access policy (issuer and subject allow-lists; a refusal is a 403).
+    /// Replaces this layer's own access policy (issuer and subject allow-lists; a refusal is a
+    /// 403); a narrowed layer still applies the policies it was narrowed from.
     pub fn policy(self, policy: AccessPolicy) -> AsapLayer {
         self.map_authorizer(|a| a.policy = policy)
     }
@@ -159,9 +173,11 @@ impl Authorize for AsapAuthorizer {
 }
 
 impl AsapAuthorizer {
-    /// The layer's access policy, then the route's binding rule when it has one.
+    /// The access policies, outermost first, then the route's binding rule when it has one.
     fn check_policy_and_binding<B>(&self, claims: &Claims, request: &Request<B>) -> Result<(), VerifyError> {
-        self.policy.check(claims)?;
+        for policy in self.outer.iter().chain(std::iter::once(&self.policy)) {
+            policy.check(claims)?;
+        }
         match &self.bound_to_base_url {
             Some(base_url) => super::bound::check_binding(claims, request, base_url),
             None => Ok(()),

@@ -192,6 +192,41 @@ async fn a_route_layer_can_be_narrower_than_the_service() {
     assert_eq!(server.get("/admin", &[]).await.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// A narrowed layer is never wider than the layer it was narrowed from, even on a route that
+/// layer does not wrap (added after the outer `.layer`, so only the narrowed one runs): an
+/// issuer it names that the outer policy does not allow is refused.
+#[tokio::test]
+async fn a_narrowed_layer_reached_alone_is_never_wider_than_its_outer_policy() {
+    let billing = Caller::new("billing");
+    let ops = Caller::new("ops");
+    let intern = Caller::new("intern");
+    let service = AsapLayer::new(verifier(keys(&[&billing, &ops, &intern])).build().expect("v"))
+        .allowed_issuers(["billing", "ops"]);
+    let narrow = service.narrow().allowed_issuers(["ops", "intern"]);
+    let router = Router::new()
+        .route("/whoami", get(|| async { "me" }))
+        .layer(service)
+        .route("/admin", get(|| async { "admin" }).route_layer(narrow));
+    let server = Server::start(router).await;
+    let auth = |c: &Caller| format!("Bearer {}", c.token());
+    assert_eq!(
+        server.get("/admin", &[&auth(&intern)]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server.get("/admin", &[&auth(&billing)]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server.get("/admin", &[&auth(&ops)]).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/whoami", &[&auth(&intern)]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
 #[tokio::test]
 async fn a_narrowed_route_layer_checks_its_policy_without_verifying_again() {
     let ops = Caller::new("ops");
