@@ -107,6 +107,9 @@ impl PostgresTenantStore {
     }
 
     async fn load(&self, client_key: &str) -> Result<Option<Tenant>, StoreError> {
+        if !storable(client_key) {
+            return Ok(None);
+        }
         let payload: Option<String> =
             sqlx::query_scalar("SELECT install_payload FROM connect_tenants WHERE client_key = $1")
                 .bind(client_key)
@@ -146,6 +149,9 @@ impl PostgresTenantStore {
     }
 
     async fn delete(&self, client_key: &str) -> Result<bool, StoreError> {
+        if !storable(client_key) {
+            return Ok(false);
+        }
         let done = sqlx::query("DELETE FROM connect_tenants WHERE client_key = $1")
             .bind(client_key)
             .execute(&self.pool)
@@ -175,6 +181,9 @@ impl PostgresTenantStore {
     }
 
     async fn linked(&self, query: &'static str, key: &str) -> Result<Option<String>, StoreError> {
+        if !storable(key) {
+            return Ok(None);
+        }
         sqlx::query_scalar(query)
             .bind(key)
             .fetch_optional(&self.pool)
@@ -199,6 +208,14 @@ impl InstallationLinks for PostgresTenantStore {
             client_key,
         ))
     }
+}
+
+/// Whether a key can be in a `TEXT` column at all. PostgreSQL refuses a NUL byte in a query
+/// parameter with an error, so a client key taken from an unauthenticated token's `iss`
+/// (`"a\u0000b"`) would otherwise look like a database outage (a 503) instead of an unknown
+/// tenant: no row can have it, so none is asked for.
+fn storable(key: &str) -> bool {
+    !key.contains('\0')
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {

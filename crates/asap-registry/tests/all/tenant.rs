@@ -319,3 +319,41 @@ async fn installation_links_are_one_to_one_in_every_tenant_store() {
         Some("installation/2")
     );
 }
+
+/// A client key no `TEXT` column can hold (a NUL byte, which PostgreSQL refuses in a query
+/// parameter) is an unknown tenant, not a store failure: otherwise any unauthenticated client
+/// could make the database look down (a 503, a warning, an alert) with `"iss":"a\u0000b"`.
+#[tokio::test]
+async fn a_client_key_with_a_nul_byte_is_an_unknown_tenant_not_a_503() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    let store = Arc::new(PostgresTenantStore::connect(&pg.url()).await.expect("connect"));
+    assert!(store.tenant("a\0b").await.expect("answers").is_none());
+    assert!(store.shared_secret("a\0b").await.expect("answers").is_none());
+    assert!(!store.remove("a\0b").await.expect("answers"));
+    assert!(store.linked_client_key("a\0b").await.expect("answers").is_none());
+    assert!(
+        store
+            .linked_installation("a\0b")
+            .await
+            .expect("answers")
+            .is_none()
+    );
+
+    let authenticator = Authenticator::builder(store.clone()).build().expect("valid");
+    let token = ConnectSigner::new("a\0b")
+        .sign(&SharedSecret::new("secret-1"), "GET", "/panel", "")
+        .expect("signed");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        http::HeaderValue::from_str(&format!("JWT {token}")).expect("header"),
+    );
+    let err = authenticator
+        .authenticate(&http::Method::GET, &http::Uri::from_static("/panel"), &headers)
+        .await
+        .expect_err("no such tenant");
+    assert!(matches!(err, AuthError::UnknownIssuer(_)), "{err}");
+    assert_eq!(err.outcome().status(), 401);
+}
