@@ -43,6 +43,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "asap:jti:";
 
+/// The longest issuer and `jti` together kept readable in a key (see [`RedisReplayGuard::key`]).
+pub const READABLE_KEY_BYTES: usize = 256;
+
 /// What to do when Redis cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -50,7 +53,10 @@ pub enum WhenUnavailable {
     /// Refuse the token (503): a replay can never slip through. The default.
     #[default]
     Refuse,
-    /// Accept the token and log a warning: availability over replay protection.
+    /// Accept the token and log a warning while Redis cannot be reached or does not answer in
+    /// time: availability over replay protection. A Redis that answers with an error (out of
+    /// memory under `noeviction`, a read-only replica) is still refused (503): it is up and may
+    /// hold the very use, so accepting would accept every replay while the error lasts.
     Allow,
 }
 
@@ -147,9 +153,24 @@ impl RedisReplayGuard {
     }
 
     /// The Redis key for one use. The issuer's length comes first, so no issuer/jti pair can
-    /// collide with another (`a:b` + `c` vs `a` + `b:c`).
+    /// collide with another (`a:b` + `c` vs `a` + `b:c`). A pair longer than
+    /// [`READABLE_KEY_BYTES`] is kept under the SHA-256 of that same text instead
+    /// (`<prefix>h:<64 hex digits>`, which no readable key can be: those start with a digit),
+    /// so that a caller sending kilobyte `jti`s cannot make each of its entries cost Redis
+    /// kilobytes for an hour.
     pub fn key(&self, issuer: &str, jti: &str) -> String {
-        format!("{}{}:{issuer}:{jti}", self.prefix, issuer.len())
+        let pair = format!("{}:{issuer}:{jti}", issuer.len());
+        if issuer.len() + jti.len() <= READABLE_KEY_BYTES {
+            return format!("{}{pair}", self.prefix);
+        }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.as_bytes());
+        let mut key = String::with_capacity(self.prefix.len() + 2 + 64);
+        key.push_str(&self.prefix);
+        key.push_str("h:");
+        for byte in digest.as_ref() {
+            key.push_str(&format!("{byte:02x}"));
+        }
+        key
     }
 
     async fn record(&self, use_: TokenUse<'_>) -> Result<bool, ReplayError> {
@@ -174,19 +195,26 @@ impl RedisReplayGuard {
             .await;
         match reply {
             Ok(set) => Ok(set.is_some()),
-            Err(e) => match self.when_unavailable {
-                WhenUnavailable::Refuse => {
-                    count_store_error(false);
-                    Err(ReplayError::Unavailable(Box::new(e)))
-                }
-                WhenUnavailable::Allow => {
-                    count_store_error(true);
-                    tracing::warn!(error = %e, issuer = use_.issuer, "Redis unavailable: token accepted without replay check");
-                    Ok(true)
-                }
-            },
+            // Fail-open is for a Redis that cannot be reached. One that answers with an error
+            // (out of memory under `noeviction`, a read-only replica) is up and may hold this
+            // very use: accepting then would accept every replay while it lasts.
+            Err(e) if self.when_unavailable == WhenUnavailable::Allow && unreachable(&e) => {
+                count_store_error(true);
+                tracing::warn!(error = %e, issuer = use_.issuer, "Redis unavailable: token accepted without replay check");
+                Ok(true)
+            }
+            Err(e) => {
+                count_store_error(false);
+                Err(ReplayError::Unavailable(Box::new(e)))
+            }
         }
     }
+}
+
+/// Whether `e` says Redis could not be reached or did not answer in time, rather than that it
+/// answered with an error.
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }
 
 /// Counts one Redis failure through the `metrics` facade (docs/metrics.md): `accepted` when the

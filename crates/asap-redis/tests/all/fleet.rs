@@ -266,3 +266,71 @@ async fn fail_open_mode_accepts_while_redis_is_down() {
     v.verify(&t).await.expect("accepted while down");
     v.verify(&t).await.expect("and, by choice, not replay-checked");
 }
+
+/// A caller with a valid key cannot make each of its entries cost Redis kilobytes: a long
+/// issuer/jti pair is kept under a fixed-size hashed key, still one entry per pair, still
+/// distinct from every other pair, and replays of it are still refused.
+#[tokio::test]
+async fn a_long_jti_is_kept_under_a_fixed_size_key() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let guard = RedisReplayGuard::connect(&redis.url()).await.expect("connect");
+    let long = "j".repeat(6000);
+    let key = guard.key("billing", &long);
+    assert_eq!(key.len(), asap_redis::DEFAULT_PREFIX.len() + 2 + 64, "{key}");
+    assert_ne!(key, guard.key("billing", &"j".repeat(6001)));
+    assert_ne!(key, guard.key("billing2", &long));
+    // Short pairs keep their readable form.
+    assert_eq!(guard.key("billing", "j1"), "asap:jti:7:billing:j1");
+    let use_ = TokenUse {
+        issuer: "billing",
+        jti: &long,
+        now: 1000,
+        expires_at: 1090,
+    };
+    assert!(guard.first_use(use_).await.expect("first"));
+    assert!(!guard.first_use(use_).await.expect("second"));
+    assert!(exists(&redis, &key).await);
+}
+
+/// Fail-open is for a Redis that cannot be reached: one that answers with an error (here out
+/// of memory under `noeviction`) is up and may hold the very use, so even in
+/// [`WhenUnavailable::Allow`] a replay of a recorded token is refused (503), never accepted.
+#[tokio::test]
+async fn fail_open_mode_refuses_when_redis_answers_with_an_error() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let keys = keys();
+    let guard = RedisReplayGuard::connect(&redis.url())
+        .await
+        .expect("connect")
+        .when_unavailable(WhenUnavailable::Allow);
+    let v = verifier(&keys, guard);
+    let t = token(&keys);
+    v.verify(&t).await.expect("first use");
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut conn)
+        .await
+        .expect("policy");
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query_async(&mut conn)
+        .await
+        .expect("maxmemory");
+    let replay = v.verify(&t).await.expect_err("a replay is never accepted");
+    assert!(matches!(replay, VerifyError::ReplayUnavailable(_)), "{replay}");
+    let fresh = v
+        .verify(&token(&keys))
+        .await
+        .expect_err("nothing can be recorded");
+    assert!(matches!(fresh, VerifyError::ReplayUnavailable(_)), "{fresh}");
+}
