@@ -13,7 +13,8 @@ use tower_service::Service;
 /// Adds the app session token that a [`ConnectLayer`](crate::ConnectLayer) minted for a page
 /// load to its response, in the `X-acpt` header ([`SESSION_TOKEN_HEADER`], as
 /// atlassian-connect-express does), marked sensitive, with `Cache-Control: no-store` unless the
-/// handler set a cache policy. Requests without a minted token (no session tokens configured,
+/// handler set a policy that already keeps shared caches out (`private` or `no-store`).
+/// Requests without a minted token (no session tokens configured,
 /// a session or `context-qsh` token, an anonymous request) pass unchanged.
 ///
 /// Put it **inside** the `ConnectLayer` (applied before it), so it sees the tenant context:
@@ -78,11 +79,24 @@ where
             if let Some(value) = token {
                 let headers = response.headers_mut();
                 headers.insert(HeaderName::from_static(SESSION_TOKEN_HEADER), value);
-                if !headers.contains_key(CACHE_CONTROL) {
+                if !kept_from_shared_caches(headers.get_all(CACHE_CONTROL)) {
                     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 }
             }
             Ok(response)
         })
     }
+}
+
+/// Whether the handler's `Cache-Control` already keeps the response out of shared caches
+/// (`private` or `no-store`): then it is left as the handler set it. Anything else (none,
+/// `public`, a bare `max-age`) could let a shared cache hand one user's session token to
+/// others, so it is replaced.
+fn kept_from_shared_caches(values: http::header::GetAll<'_, HeaderValue>) -> bool {
+    values
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|directive| directive.split('=').next().unwrap_or("").trim())
+        .any(|name| name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store"))
 }

@@ -521,6 +521,10 @@ async fn session_tokens_pass_only_where_allowed_and_keep_the_handlers_cache_poli
             "/connect/page",
             get(|| async { ([("cache-control", "private, max-age=60")], "page") }),
         )
+        .route(
+            "/connect/public",
+            get(|| async { ([("cache-control", "public, max-age=600")], "page") }),
+        )
         .route("/connect/api", get(whoami))
         .route(
             "/connect/bound",
@@ -547,6 +551,11 @@ async fn session_tokens_pass_only_where_allowed_and_keep_the_handlers_cache_poli
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()["cache-control"], "private, max-age=60");
     let session = page.headers()["x-acpt"].to_str().expect("ASCII").to_owned();
+    // A policy that lets a shared cache keep the page would let it hand this user's session
+    // token to others: replaced by `no-store`.
+    let public = get("/connect/public", bound("/connect/public")).await;
+    assert!(public.headers().contains_key("x-acpt"));
+    assert_eq!(public.headers()["cache-control"], "no-store");
 
     let api = get("/connect/api", session.clone()).await;
     assert_eq!(api.status(), StatusCode::OK);
