@@ -18,7 +18,8 @@ pub enum QshError {
     /// absolute URLs have different origins.
     #[error("the URL is not under the base URL (other origin, or a path outside the base path)")]
     NotUnderBaseUrl,
-    /// An absolute URL whose origin cannot be parsed.
+    /// An absolute URL whose origin is not plain `scheme://host[:port]` or cannot be parsed, or
+    /// a URL with a scheme but no `//`.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
 }
@@ -28,8 +29,10 @@ pub enum QshError {
 /// `url` is an absolute URL (`https://tenant.atlassian.net/wiki/rest/api/space?limit=10`) or an
 /// origin-form request target (`/wiki/rest/api/space?limit=10`); `base_url` is the tenant's (or,
 /// for inbound requests, the app's) base URL, absolute or just its path (`/wiki`), and may be
-/// empty. The base path is stripped from the path by whole segments; when both URLs are absolute
-/// their origins must match, so that a token is never made for another host by mistake.
+/// empty. The base path is stripped from the path by whole segments; an absolute `url`'s origin
+/// must be plain `scheme://host[:port]` (one that every URL parser reads as the same host), and
+/// when both URLs are absolute their origins must match, so that a token is never made for
+/// another host by mistake.
 ///
 /// The path is hashed raw, as sent on the wire (outbound rule); see
 /// [`Authenticator`](crate::Authenticator) for the inbound rule, which also accepts the
@@ -210,23 +213,32 @@ fn inbound_canonical_requests(
 /// Everything else is decoded: unreserved characters (equivalent encoded or not, RFC 3986
 /// §6.2.2.2), the other delimiters (one segment either way), and characters that cannot appear
 /// raw in a path (space, `?`, `#`, controls such as NUL, non-ASCII), whose decoded form no other
-/// request has. `None` when the decoded bytes are not UTF-8: replacing them with U+FFFD would
+/// request has.
+///
+/// `None` (no decoded form: only the raw path can match) when the path holds a `%` that does
+/// not start an escape (`%` not followed by two hex digits): kept as it is while the escapes
+/// after it were decoded, it would make a new escape of them. `/a%%32%46b` would give the text
+/// `/a%2Fb`, so a token for the segment `a/b` (`/a%2Fb`) would pass on a request that the
+/// router hands the handler as another resource (likewise `%%32%30` → `%20`, `%%32%65` →
+/// `%2e`). And `None` when the decoded bytes are not UTF-8: replacing them with U+FFFD would
 /// give `/%FF` and `/%FE` one canonical path.
 fn decode_resource_preserving(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match percent_escape(bytes, i) {
-            Some(byte) if !matches!(byte, b'/' | b'\\' | b'%' | b'.' | b';') => {
-                out.push(byte);
-                i += 3;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
+    while let Some(&byte) = bytes.get(i) {
+        if byte != b'%' {
+            out.push(byte);
+            i += 1;
+            continue;
         }
+        let escaped = percent_escape(bytes, i)?;
+        if matches!(escaped, b'/' | b'\\' | b'%' | b'.' | b';') {
+            out.extend_from_slice(&bytes[i..i + 3]);
+        } else {
+            out.push(escaped);
+        }
+        i += 3;
     }
     String::from_utf8(out).ok()
 }
@@ -304,8 +316,9 @@ impl<'a> RequestTarget<'a> {
 }
 
 /// The path relative to the base URL: the base path is removed by whole segments (`/wiki` is
-/// stripped from `/wiki/x` but not from `/wikipedia/x`), and when both are absolute the origins
-/// must be the same.
+/// stripped from `/wiki/x` but not from `/wikipedia/x`); an absolute URL's origin must be plain
+/// ([`is_plain_origin`]) whatever the base, and when the base is absolute too, the same as its
+/// origin.
 fn relative_path<'a>(target: &RequestTarget<'a>, base_url: &str) -> Result<&'a str, QshError> {
     // `https:evil.example/x` has no `//`, so no origin here, but every URL parser reads it as
     // an absolute URL of that host: taken as a path, a token would be signed and sent there.
@@ -315,8 +328,11 @@ fn relative_path<'a>(target: &RequestTarget<'a>, base_url: &str) -> Result<&'a s
         ));
     }
     let base = RequestTarget::split(base_url);
-    if let (Some(origin), Some(base_origin)) = (target.origin, base.origin)
-        && !same_origin(origin, base_origin)?
+    // The allow-list applies to every absolute URL, whatever the base: with a path base (`""`,
+    // `/wiki`) there is no origin to compare with, but the token is still sent to this one.
+    let origin = target.origin.map(plain_origin).transpose()?;
+    if let (Some(origin), Some(base_origin)) = (origin, base.origin)
+        && origin.origin() != plain_origin(base_origin)?.origin()
     {
         return Err(QshError::NotUnderBaseUrl);
     }
@@ -330,18 +346,15 @@ fn relative_path<'a>(target: &RequestTarget<'a>, base_url: &str) -> Result<&'a s
     }
 }
 
-fn same_origin(a: &str, b: &str) -> Result<bool, QshError> {
-    // Only the origins are parsed (default ports, letter case of scheme and host); the path
-    // stays raw.
-    let parse = |s: &str| {
-        if !is_plain_origin(s) {
-            return Err(QshError::InvalidUrl(
-                "an absolute URL's origin must be scheme://host[:port] alone, in ASCII".into(),
-            ));
-        }
-        url::Url::parse(s).map_err(|e| QshError::InvalidUrl(e.to_string()))
-    };
-    Ok(parse(a)?.origin() == parse(b)?.origin())
+/// `origin` (`scheme://authority`) parsed, when [`is_plain_origin`] allows it. Only origins are
+/// parsed (to compare default ports and the letter case of scheme and host); paths stay raw.
+fn plain_origin(origin: &str) -> Result<url::Url, QshError> {
+    if !is_plain_origin(origin) {
+        return Err(QshError::InvalidUrl(
+            "an absolute URL's origin must be scheme://host[:port] alone, in ASCII".into(),
+        ));
+    }
+    url::Url::parse(origin).map_err(|e| QshError::InvalidUrl(e.to_string()))
 }
 
 /// Whether `path` begins with `scheme:`.
@@ -753,9 +766,11 @@ mod tests {
         );
     }
 
-    /// An origin that parsers read apart is refused, not compared: `\` is a `/` to the WHATWG
-    /// parser (so the host is the tenant's) but part of the authority to others (so the host is
-    /// `evil.example`), and user info, escapes and spaces are read differently too.
+    /// An origin that parsers read apart is refused, not compared, whatever the base (a path base
+    /// has no origin to compare with, but the token still goes to the URL's host): `\` is a `/`
+    /// to the WHATWG parser (so the host is the tenant's) but part of the authority to others
+    /// (so the host is `evil.example`), and user info, escapes and spaces are read differently
+    /// too.
     #[test]
     fn an_origin_that_parsers_read_apart_is_refused() {
         for url in [
@@ -770,13 +785,12 @@ mod tests {
             "https:///wiki/x",
         ] {
             let target = RequestTarget::split(url);
-            assert!(
-                matches!(
-                    relative_path(&target, "https://acme.atlassian.net/wiki"),
-                    Err(QshError::InvalidUrl(_))
-                ),
-                "{url}"
-            );
+            for base in ["", "/wiki", "https://acme.atlassian.net/wiki"] {
+                assert!(
+                    matches!(relative_path(&target, base), Err(QshError::InvalidUrl(_))),
+                    "{url} under {base:?}"
+                );
+            }
         }
         for (url, base, relative) in [
             (
@@ -795,6 +809,8 @@ mod tests {
                 "http://dev_box.internal:8080",
                 "/x",
             ),
+            ("https://acme.atlassian.net/wiki/x", "", "/wiki/x"),
+            ("https://acme.atlassian.net/wiki/x", "/wiki", "/x"),
         ] {
             let target = RequestTarget::split(url);
             assert_eq!(relative_path(&target, base).expect(url), relative, "{url}");
@@ -896,11 +912,37 @@ mod tests {
         }
         assert_eq!(decoded("/a%20b%3F%23%00%41%7E").as_deref(), Some("/a b?#\0A~"));
         assert_eq!(decoded("/caf%C3%A9%3A%40%2C").as_deref(), Some("/café:@,"));
-        // Incomplete or non-hex escapes are kept as they are.
-        assert_eq!(decoded("/a%2/b%zz%").as_deref(), Some("/a%2/b%zz%"));
+        // A `%` that starts no escape gives no decoded form, wherever it is.
+        for lone in ["/a%2/b", "/b%zz", "/c%", "/a%%32%46b", "/%%41"] {
+            assert_eq!(decoded(lone), None, "{lone}");
+        }
         // Invalid UTF-8 gives no decoded form rather than U+FFFD for several byte strings.
         assert_eq!(decoded("/%FF"), None);
         assert_eq!(decoded("/%C3"), None);
+    }
+
+    /// A `%` that starts no escape cannot make one out of the escapes after it: `%%32%46` is not
+    /// `%2F` (nor `%%32%30` `%20`, nor `%%32%65` `%2e`), so a token for the one path never admits
+    /// the other, which a router decodes to another resource.
+    #[test]
+    fn a_lone_percent_does_not_make_an_escape_of_the_escapes_after_it() {
+        for (signed, sent) in [
+            ("/a%2Fb", "/a%%32%46b"),
+            ("/a%20b", "/a%%32%30b"),
+            ("/x/%2e%2e/admin", "/x/%%32%65%%32%65/admin"),
+        ] {
+            let claimed = qsh("GET", signed, "").expect("valid");
+            assert!(
+                !qsh_matches_request(&claimed, "GET", sent, "").expect("valid"),
+                "{sent}"
+            );
+            // Only the raw form can match a path with a lone `%`.
+            let raw = qsh("GET", sent, "").expect("valid");
+            assert!(
+                qsh_matches_request(&raw, "GET", sent, "").expect("valid"),
+                "{sent}"
+            );
+        }
     }
 
     #[cfg(feature = "auth")]
