@@ -67,10 +67,10 @@ struct Setup {
 const POOL: usize = 64;
 
 fn setup() -> Setup {
-    let secret = SharedSecret::new(SECRET);
+    let secret = SharedSecret::new(SECRET).expect("secret");
     let signer = ConnectSigner::new(CLIENT_KEY);
     let store = InMemorySharedSecretStore::new();
-    store.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    store.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("secret"));
     let authenticator = Authenticator::builder(store).build().expect("authenticator");
     // The tokens verified live as long as Connect allows, so that no run is long enough to
     // outlast them (the signer's default is 180 s).

@@ -178,14 +178,14 @@ impl fmt::Debug for VerifiedRequest {
 /// use http::{HeaderMap, Method, Uri};
 ///
 /// let secrets = InMemorySharedSecretStore::new();
-/// secrets.insert("tenant-1", SharedSecret::new("s3cr3t"));
+/// secrets.insert("tenant-1", SharedSecret::new("s3cr3t")?);
 /// let authenticator = Authenticator::builder(secrets)
 ///     .base_url("https://app.example.com/connect")
 ///     .build()?;
 ///
 /// // What the product would send (here made with the same library).
 /// let token = ConnectSigner::new("tenant-1").sign(
-///     &SharedSecret::new("s3cr3t"),
+///     &SharedSecret::new("s3cr3t")?,
 ///     "GET",
 ///     "/connect/panel?issue=KEY-1",
 ///     "/connect",

@@ -52,6 +52,16 @@ pub enum PayloadError {
     InsecureBaseUrl,
 }
 
+/// A shared secret that cannot be used as an HS256 key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharedSecretError {
+    /// The secret is empty: an HMAC key that everyone knows, so anyone could sign tokens
+    /// as the tenant (a secret read from configuration with a default, a store's blank field).
+    #[error("the shared secret is empty (anyone could sign the tenant's tokens with it)")]
+    Empty,
+}
+
 /// Why an outbound token was not made.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

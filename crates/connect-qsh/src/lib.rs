@@ -56,7 +56,8 @@
 //! Outbound tokens hash the raw path, as it goes on the wire; because the product signs the
 //! requests it sends over the percent-decoded path, the `Authenticator` accepts a `qsh` over
 //! either form, where the decoded form decodes only escapes that cannot change the resource
-//! (never `%2F` or `%25`), and the request method must already be upper-case.
+//! (never `%2F`, `%5C`, `%25`, `%2E` or `%3B`), there is no decoded form when the path holds a
+//! `%` that starts no escape, and the request method must already be upper-case.
 //!
 //! ## Calling the product
 //!
@@ -155,7 +156,7 @@ pub use {
         QshBinding, QshPolicy, VerifiedRequest,
     },
     claims::{CONTEXT_QSH, ConnectClaims},
-    error::{AuthError, ConfigError, PayloadError, SignError, StoreError},
+    error::{AuthError, ConfigError, PayloadError, SharedSecretError, SignError, StoreError},
     lifecycle::{
         CallbackSignature, DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES, Lifecycle, LifecycleBuilder, LifecycleEvent,
         VerifiedCallback,

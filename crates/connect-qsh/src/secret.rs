@@ -7,6 +7,8 @@ use std::sync::Arc;
 use asap_core::HmacKey;
 use zeroize::Zeroizing;
 
+use crate::error::SharedSecretError;
+
 /// A tenant's Connect shared secret, the HS256 key for every request between the app and that
 /// tenant. Cheap to clone; `Debug` never shows it.
 ///
@@ -21,10 +23,12 @@ use zeroize::Zeroizing;
 /// prepared context out of aws-lc-rs leaves behind (see [`HmacKey`]).
 ///
 /// ```
-/// use connect_qsh::SharedSecret;
-/// let secret = SharedSecret::new("s3cr3t");
+/// use connect_qsh::{SharedSecret, SharedSecretError};
+/// let secret = SharedSecret::new("s3cr3t")?;
 /// assert_eq!(format!("{secret:?}"), "SharedSecret(<redacted>)");
 /// assert_eq!(secret.expose(), "s3cr3t");
+/// assert_eq!(SharedSecret::new(""), Err(SharedSecretError::Empty));
+/// # Ok::<(), SharedSecretError>(())
 /// ```
 #[derive(Clone)]
 pub struct SharedSecret(Arc<Prepared>);
@@ -37,10 +41,18 @@ struct Prepared {
 
 impl SharedSecret {
     /// Wraps a shared secret as received in the `installed` callback, and prepares its HMAC key.
-    pub fn new(secret: impl Into<String>) -> SharedSecret {
+    ///
+    /// An empty secret is refused ([`SharedSecretError::Empty`]): HMAC accepts an empty key, so
+    /// a secret read from configuration that defaulted to `""` would let anyone sign (and the
+    /// app accept) HS256 tokens for the tenant. This is the one place that rule lives; every
+    /// `SharedSecret`, and so every key that signs or verifies, comes through here.
+    pub fn new(secret: impl Into<String>) -> Result<SharedSecret, SharedSecretError> {
         let secret = Zeroizing::new(secret.into());
+        if secret.is_empty() {
+            return Err(SharedSecretError::Empty);
+        }
         let key = HmacKey::new(secret.as_bytes());
-        SharedSecret(Arc::new(Prepared { secret, key }))
+        Ok(SharedSecret(Arc::new(Prepared { secret, key })))
     }
 
     /// The secret itself, for storing. Handle with care.
@@ -70,14 +82,20 @@ impl PartialEq for SharedSecret {
 
 impl Eq for SharedSecret {}
 
-impl From<String> for SharedSecret {
-    fn from(s: String) -> Self {
+impl TryFrom<String> for SharedSecret {
+    type Error = SharedSecretError;
+
+    /// [`SharedSecret::new`].
+    fn try_from(s: String) -> Result<Self, Self::Error> {
         SharedSecret::new(s)
     }
 }
 
-impl From<&str> for SharedSecret {
-    fn from(s: &str) -> Self {
+impl TryFrom<&str> for SharedSecret {
+    type Error = SharedSecretError;
+
+    /// [`SharedSecret::new`].
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
         SharedSecret::new(s)
     }
 }
@@ -91,7 +109,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_prepared_key_is_the_secrets_and_made_once_for_every_clone_and_lookup() {
-        let secret = SharedSecret::new("s3cr3t");
+        let secret = SharedSecret::new("s3cr3t").expect("not empty");
         let tag = HmacKey::new(b"s3cr3t").sign(HmacAlgorithm::HS256, b"input");
         assert!(
             secret
@@ -110,5 +128,19 @@ mod tests {
         assert!(std::ptr::eq(secret.clone().hmac_key(), secret.hmac_key()));
         assert!(std::ptr::eq(found.hmac_key(), secret.hmac_key()));
         assert_eq!(format!("{:?}", secret.hmac_key()), "HmacKey(<redacted>)");
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        assert_eq!(SharedSecret::new(""), Err(SharedSecretError::Empty));
+        assert_eq!(
+            SharedSecret::try_from(String::new()),
+            Err(SharedSecretError::Empty)
+        );
+        assert_eq!(SharedSecret::try_from(""), Err(SharedSecretError::Empty));
+        // Any other string is a key, even one that is only whitespace or a NUL.
+        for secret in [" ", "\0", "s"] {
+            assert_eq!(SharedSecret::new(secret).expect("not empty").expose(), secret);
+        }
     }
 }

@@ -35,7 +35,8 @@ impl<T: SharedSecretStore + ?Sized> SharedSecretStore for Arc<T> {
 /// ```
 /// use connect_qsh::{InMemorySharedSecretStore, SharedSecret};
 /// let secrets = InMemorySharedSecretStore::new();
-/// secrets.insert("tenant-client-key", SharedSecret::new("s3cr3t"));
+/// secrets.insert("tenant-client-key", SharedSecret::new("s3cr3t")?);
+/// # Ok::<(), connect_qsh::SharedSecretError>(())
 /// ```
 #[derive(Default)]
 pub struct InMemorySharedSecretStore {
@@ -127,7 +128,12 @@ impl Tenant {
             _ => Err(PayloadError::Field(name)),
         };
         let client_key = field("clientKey")?;
-        let shared_secret = SharedSecret::new(field("sharedSecret")?);
+        // Whether the secret is usable (not empty) is `SharedSecret::new`'s rule alone.
+        let shared_secret = match map.get("sharedSecret") {
+            Some(Value::String(s)) => SharedSecret::new(s.clone()).ok(),
+            _ => None,
+        }
+        .ok_or(PayloadError::Field("sharedSecret"))?;
         let base_url = field("baseUrl")?;
         rule.check(&base_url)?;
         let app_key = field("key").ok();
@@ -461,6 +467,13 @@ mod tests {
     fn payload_fields_are_required() {
         assert_eq!(
             Tenant::from_install_payload(r#"{"clientKey":"c","baseUrl":"https://a.example"}"#).err(),
+            Some(PayloadError::Field("sharedSecret"))
+        );
+        assert_eq!(
+            Tenant::from_install_payload(
+                r#"{"clientKey":"c","sharedSecret":"","baseUrl":"https://a.example"}"#
+            )
+            .err(),
             Some(PayloadError::Field("sharedSecret"))
         );
         assert_eq!(

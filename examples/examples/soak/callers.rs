@@ -385,7 +385,7 @@ async fn once(shared: &Shared, kind: Kind, phase: usize) -> Option<u16> {
             };
             let path = format!("/page?n={n}");
             let token = ConnectSigner::new(client_key)
-                .sign(&SharedSecret::new(secret), "GET", &path, "")
+                .sign(&SharedSecret::new(secret).expect("secret"), "GET", &path, "")
                 .ok()?;
             Some(get(shared, &path, "JWT", &token).await)
         }

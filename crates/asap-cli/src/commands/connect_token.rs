@@ -65,7 +65,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(audience) = &args.audience {
         signer = signer.audience(audience.clone());
     }
-    let secret = SharedSecret::new(args.shared_secret.clone());
+    let secret = SharedSecret::new(args.shared_secret.clone())?;
     let token = signer.sign(&secret, &args.method, &args.url, &args.base_url)?;
     print_line(&token)
 }

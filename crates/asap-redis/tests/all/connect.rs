@@ -59,11 +59,11 @@ async fn install_payloads_round_trip() {
     assert_eq!(loaded.install_payload(), saved.install_payload());
     assert_eq!(loaded.client_key(), "client-1");
     assert_eq!(loaded.base_url(), "https://acme.atlassian.net/wiki");
-    assert_eq!(loaded.shared_secret(), &SharedSecret::new("secret-1"));
+    assert_eq!(loaded.shared_secret(), &SharedSecret::new("secret-1").expect("secret"));
     assert_eq!(loaded.app_key(), Some("com.example.my-app"));
     assert_eq!(
         other.shared_secret("client-1").await.expect("store answers"),
-        Some(SharedSecret::new("secret-1"))
+        Some(SharedSecret::new("secret-1").expect("secret"))
     );
 
     // A re-install replaces the record.
@@ -171,7 +171,7 @@ async fn the_lifecycle_keeps_the_redis_store_in_step() {
     let sign = |secret: &str, path: &str| {
         ConnectSigner::new("c-1")
             .sign(
-                &SharedSecret::new(secret),
+                &SharedSecret::new(secret).expect("secret"),
                 "POST",
                 &format!("{APP_BASE_URL}{path}"),
                 APP_BASE_URL,
@@ -252,12 +252,12 @@ async fn redis_down_is_503_for_connect_requests_and_recovers() {
     let url = format!("http://{}/panel", spawn_http(app).await);
     let token = || {
         ConnectSigner::new("c-1")
-            .sign(&SharedSecret::new("s"), "GET", "/panel", "")
+            .sign(&SharedSecret::new("s").expect("secret"), "GET", "/panel", "")
             .expect("signed")
     };
     assert_eq!(call(&url, &token()).await, 200);
     let unknown = ConnectSigner::new("c-2")
-        .sign(&SharedSecret::new("s"), "GET", "/panel", "")
+        .sign(&SharedSecret::new("s").expect("secret"), "GET", "/panel", "")
         .expect("signed");
     assert_eq!(call(&url, &unknown).await, 401);
 
@@ -300,7 +300,7 @@ async fn a_lifecycle_callback_used_on_one_instance_is_refused_on_another() {
     // A genuine re-install that keeps the secret, signed with the tenant's current secret.
     let token = ConnectSigner::new("c-1")
         .sign(
-            &SharedSecret::new("current"),
+            &SharedSecret::new("current").expect("secret"),
             "POST",
             &format!("{APP_BASE_URL}/installed"),
             APP_BASE_URL,

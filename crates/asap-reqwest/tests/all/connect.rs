@@ -26,7 +26,7 @@ struct Product {
 impl Product {
     async fn start() -> Product {
         let secrets = InMemorySharedSecretStore::new();
-        secrets.insert(APP_KEY, SharedSecret::new(SECRET));
+        secrets.insert(APP_KEY, SharedSecret::new(SECRET).expect("secret"));
         let authenticator = Authenticator::builder(secrets)
             .base_url("/wiki")
             .build()

@@ -30,7 +30,7 @@ fn keys() -> Keys {
     let source: Arc<dyn PublicKeySource> =
         Arc::new(StaticKeySource::new().with_key(kid.clone(), product.public_key().expect("public")));
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     let authenticator = Authenticator::builder(secrets)
         .base_url(APP_BASE_URL)
         .public_keys(source)
@@ -87,7 +87,12 @@ async fn an_rs256_request_token_verifies_with_the_key_of_its_kid() {
 
     // HS256 tokens of the tenant keep working in this mode.
     let hs = ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET), "GET", TARGET, "/connect")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            "GET",
+            TARGET,
+            "/connect",
+        )
         .expect("signed");
     let ok = check(&k.authenticator, &Method::GET, &hs)
         .await
@@ -155,7 +160,7 @@ async fn rs256_refusals_name_the_rule() {
 async fn without_public_keys_rs256_is_refused() {
     let k = keys();
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     let hs_only = Authenticator::builder(secrets)
         .base_url(APP_BASE_URL)
         .build()
@@ -182,7 +187,7 @@ async fn a_non_rsa_key_for_the_kid_is_an_invalid_key() {
     let source: Arc<dyn PublicKeySource> =
         Arc::new(StaticKeySource::new().with_key(kid.clone(), ec.public_key().expect("public")));
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     let authenticator = Authenticator::builder(secrets)
         .base_url(APP_BASE_URL)
         .public_keys(source)

@@ -17,7 +17,7 @@ const SECRET: &str = "a-long-shared-secret-from-the-installed-callback";
 
 fn authenticator() -> Authenticator {
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     Authenticator::builder(secrets)
         .base_url("https://app.example.com/connect")
         .build()
@@ -26,7 +26,12 @@ fn authenticator() -> Authenticator {
 
 fn token_for(method: &str, target: &str) -> String {
     ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET), method, target, "/connect")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            method,
+            target,
+            "/connect",
+        )
         .expect("signed")
 }
 
@@ -159,7 +164,12 @@ async fn alg_rs256_is_rejected_for_tenant_tokens() {
 #[tokio::test]
 async fn unknown_issuer_is_401() {
     let token = ConnectSigner::new("someone-else")
-        .sign(&SharedSecret::new(SECRET), "GET", SIGNED, "/connect")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            "GET",
+            SIGNED,
+            "/connect",
+        )
         .expect("signed");
     let err = check("GET", SIGNED, &token).await.expect_err("must be refused");
     assert!(matches!(err, AuthError::UnknownIssuer(_)), "{err}");
@@ -169,7 +179,12 @@ async fn unknown_issuer_is_401() {
 #[tokio::test]
 async fn a_wrong_secret_fails_the_signature() {
     let token = ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new("guessed"), "GET", SIGNED, "/connect")
+        .sign(
+            &SharedSecret::new("guessed").expect("a non-empty secret"),
+            "GET",
+            SIGNED,
+            "/connect",
+        )
         .expect("signed");
     let err = check("GET", SIGNED, &token).await.expect_err("must be refused");
     assert!(matches!(err, AuthError::Token(TokenError::BadSignature)), "{err}");
@@ -180,10 +195,15 @@ async fn expired_tokens_fail_beyond_the_leeway() {
     let clock = Arc::new(ManualClock::new(now()));
     let token = ConnectSigner::new(CLIENT_KEY)
         .clock(clock.clone())
-        .sign(&SharedSecret::new(SECRET), "GET", SIGNED, "/connect")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            "GET",
+            SIGNED,
+            "/connect",
+        )
         .expect("signed");
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     let auth = Authenticator::builder(secrets)
         .base_url("/connect")
         .clock(clock.clone())
@@ -269,7 +289,12 @@ async fn context_qsh_only_where_the_route_opts_in() {
 async fn a_request_outside_the_base_path_is_refused() {
     let target = "/elsewhere/panel";
     let token = ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET), "GET", target, "")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            "GET",
+            target,
+            "",
+        )
         .expect("signed");
     let err = check("GET", target, &token).await.expect_err("must be refused");
     assert!(matches!(err, AuthError::Url(_)), "{err}");
@@ -287,7 +312,12 @@ async fn a_store_outage_is_503() {
     let auth = Authenticator::builder(Down).build().expect("valid");
     let uri: Uri = "/x".parse().expect("uri");
     let token = ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET), "GET", "/x", "")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            "GET",
+            "/x",
+            "",
+        )
         .expect("signed");
     let err = auth
         .authenticate(&Method::GET, &uri, &jwt_header(&token))
@@ -385,7 +415,7 @@ async fn lifetime_is_capped_at_an_hour_by_default_and_context_tokens_fit() {
 async fn a_lower_lifetime_cap_and_an_iat_in_the_future_are_refused() {
     let q = qsh("GET", SIGNED, "/connect").expect("qsh");
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     let strict = Authenticator::builder(secrets)
         .base_url("/connect")
         .max_lifetime(std::time::Duration::from_secs(180))

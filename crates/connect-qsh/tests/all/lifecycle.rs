@@ -138,7 +138,7 @@ async fn install_flow_end_to_end_against_a_local_key_repository() {
         .expect("valid");
     let request_token = connect_qsh::ConnectSigner::new(CLIENT_KEY)
         .sign(
-            &SharedSecret::new("secret-1"),
+            &SharedSecret::new("secret-1").expect("a non-empty secret"),
             "GET",
             "/connect/panel?x=1",
             "/connect",

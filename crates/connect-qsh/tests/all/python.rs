@@ -205,7 +205,7 @@ async fn tokens_from_python_encode_token_authenticate_here() {
         return;
     };
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     let authenticator = Authenticator::builder(secrets).build().expect("valid");
     let script = "import sys, atlassian_jwt\n\
                   print(atlassian_jwt.encode_token(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]))";
@@ -276,7 +276,12 @@ except atlassian_jwt.DecodeError as e:
         ("DELETE", "/wiki/rest/api/content/123/"),
     ] {
         let token = signer
-            .sign(&SharedSecret::new(SECRET), method, url, "")
+            .sign(
+                &SharedSecret::new(SECRET).expect("a non-empty secret"),
+                method,
+                url,
+                "",
+            )
             .expect("signed");
         let out = py.run(script, &[method, url, &token, CLIENT_KEY, SECRET], "");
         assert_eq!(out, format!("ok {CLIENT_KEY}"), "{method} {url}");

@@ -15,7 +15,7 @@ const SECRET: &str = "resource-binding-shared-secret";
 
 fn authenticator() -> Authenticator {
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     Authenticator::builder(secrets).build().expect("valid")
 }
 
@@ -23,7 +23,12 @@ fn authenticator() -> Authenticator {
 /// signs).
 fn signed_for(method: &str, target: &str) -> String {
     ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET), method, target, "")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            method,
+            target,
+            "",
+        )
         .expect("signed")
 }
 
@@ -175,5 +180,24 @@ async fn escapes_that_cannot_change_the_resource_are_decoded() {
         authenticate(&Method::GET, target, &token_over(decoded))
             .await
             .unwrap_or_else(|e| panic!("{target} as {decoded:?}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn a_lone_percent_never_makes_an_escape_of_the_escapes_after_it() {
+    // `%%32%46` kept as `%` then decoded to `2F` would be the text `%2F`: a token for
+    // `/api/items/a%2Fb` (one segment `a/b`) would admit a request that a router hands on as
+    // `a%2Fb` literally, another resource. Likewise `%20` and the dot segments `%2e%2e`.
+    for (signed, sent) in [
+        ("/api/items/a%2Fb", "/api/items/a%%32%46b"),
+        ("/api/items/a%20b", "/api/items/a%%32%30b"),
+        ("/x/%2e%2e/admin", "/x/%%32%65%%32%65/admin"),
+    ] {
+        refused(&Method::GET, sent, &signed_for("GET", signed)).await;
+        refused(&Method::GET, sent, &token_over(&format!("GET&{signed}&"))).await;
+        // The raw form, as an app's signer makes it, still authenticates.
+        authenticate(&Method::GET, sent, &signed_for("GET", sent))
+            .await
+            .unwrap_or_else(|e| panic!("{sent}: {e}"));
     }
 }

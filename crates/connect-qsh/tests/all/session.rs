@@ -23,8 +23,11 @@ const NOW: i64 = 1_800_000_000;
 
 fn authenticator(clock: &Arc<ManualClock>) -> Authenticator {
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
-    secrets.insert(OTHER_CLIENT, SharedSecret::new(OTHER_SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
+    secrets.insert(
+        OTHER_CLIENT,
+        SharedSecret::new(OTHER_SECRET).expect("a non-empty secret"),
+    );
     Authenticator::builder(secrets)
         .base_url("https://app.example.com")
         .session_tokens(APP_KEY)
@@ -47,7 +50,12 @@ async fn page_load(authenticator: &Authenticator, clock: &Arc<ManualClock>) -> V
     let token = ConnectSigner::new(CLIENT_KEY)
         .subject("acc-1")
         .clock(clock.clone())
-        .sign(&SharedSecret::new(SECRET), "GET", "/panel?lic=active", "")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            "GET",
+            "/panel?lic=active",
+            "",
+        )
         .expect("signed");
     let uri = Uri::from_static("/panel?lic=active");
     authenticator
@@ -130,7 +138,12 @@ async fn the_apps_outbound_tokens_are_not_sessions() {
     let outbound = ConnectSigner::new(APP_KEY)
         .audience(CLIENT_KEY)
         .clock(clock.clone())
-        .sign(&SharedSecret::new(SECRET), "POST", "/api/issues?page=2", "")
+        .sign(
+            &SharedSecret::new(SECRET).expect("a non-empty secret"),
+            "POST",
+            "/api/issues?page=2",
+            "",
+        )
         .expect("signed");
     let err = call(&authenticator, &outbound, QshPolicy::AllowSession)
         .await
@@ -226,7 +239,7 @@ async fn a_session_token_expires_and_its_lifetime_is_capped() {
 async fn without_session_tokens_nothing_is_minted_or_accepted() {
     let clock = Arc::new(ManualClock::new(NOW));
     let secrets = InMemorySharedSecretStore::new();
-    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET));
+    secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("a non-empty secret"));
     let plain = Authenticator::builder(secrets)
         .clock(clock.clone())
         .build()
