@@ -279,6 +279,7 @@ impl<'a> RequestTarget<'a> {
     /// A request target as a server received it: only its path and query. An absolute-form
     /// target's origin is whatever host the client addressed, which the qsh does not cover
     /// and the app has no tenant's origin to compare it with.
+    #[cfg(feature = "auth")]
     pub(crate) fn received(target: &'a str) -> RequestTarget<'a> {
         RequestTarget {
             origin: None,
