@@ -79,7 +79,7 @@ where
             if let Some(value) = token {
                 let headers = response.headers_mut();
                 headers.insert(HeaderName::from_static(SESSION_TOKEN_HEADER), value);
-                if !kept_from_shared_caches(headers.get_all(CACHE_CONTROL)) {
+                if !kept_from_shared_caches(&headers.get_all(CACHE_CONTROL)) {
                     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 }
             }
@@ -92,7 +92,7 @@ where
 /// (`private` or `no-store`): then it is left as the handler set it. Anything else (none,
 /// `public`, a bare `max-age`) could let a shared cache hand one user's session token to
 /// others, so it is replaced.
-fn kept_from_shared_caches(values: http::header::GetAll<'_, HeaderValue>) -> bool {
+fn kept_from_shared_caches(values: &http::header::GetAll<'_, HeaderValue>) -> bool {
     values
         .iter()
         .filter_map(|v| v.to_str().ok())
