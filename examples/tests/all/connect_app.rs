@@ -185,7 +185,12 @@ async fn lifecycle_events_are_signed_single_use_and_need_an_installed_tenant() {
     // Disabled signed with the tenant's shared secret, as products that do not sign it with the
     // install key send it; the tenant stays installed.
     let disabled = ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET).expect("secret"), "POST", "/disabled", "")
+        .sign(
+            &SharedSecret::new(SECRET).expect("secret"),
+            "POST",
+            "/disabled",
+            "",
+        )
         .expect("signed");
     assert_eq!(
         post_event("disabled", CLIENT_KEY, Some(disabled)).await.status(),

@@ -59,7 +59,10 @@ async fn install_payloads_round_trip() {
     assert_eq!(loaded.install_payload(), saved.install_payload());
     assert_eq!(loaded.client_key(), "client-1");
     assert_eq!(loaded.base_url(), "https://acme.atlassian.net/wiki");
-    assert_eq!(loaded.shared_secret(), &SharedSecret::new("secret-1").expect("secret"));
+    assert_eq!(
+        loaded.shared_secret(),
+        &SharedSecret::new("secret-1").expect("secret")
+    );
     assert_eq!(loaded.app_key(), Some("com.example.my-app"));
     assert_eq!(
         other.shared_secret("client-1").await.expect("store answers"),

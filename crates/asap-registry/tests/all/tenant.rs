@@ -172,7 +172,12 @@ async fn a_database_that_goes_away_is_a_503_not_an_unknown_tenant() {
     store.save(&tenant("client-1", "secret-1")).await.expect("saved");
     let authenticator = Authenticator::builder(store.clone()).build().expect("valid");
     let token = ConnectSigner::new("client-1")
-        .sign(&SharedSecret::new("secret-1").expect("secret"), "GET", "/panel", "")
+        .sign(
+            &SharedSecret::new("secret-1").expect("secret"),
+            "GET",
+            "/panel",
+            "",
+        )
         .expect("signed");
     let mut headers = http::HeaderMap::new();
     headers.insert(
@@ -343,7 +348,12 @@ async fn a_client_key_with_a_nul_byte_is_an_unknown_tenant_not_a_503() {
 
     let authenticator = Authenticator::builder(store.clone()).build().expect("valid");
     let token = ConnectSigner::new("a\0b")
-        .sign(&SharedSecret::new("secret-1").expect("secret"), "GET", "/panel", "")
+        .sign(
+            &SharedSecret::new("secret-1").expect("secret"),
+            "GET",
+            "/panel",
+            "",
+        )
         .expect("signed");
     let mut headers = http::HeaderMap::new();
     headers.insert(

@@ -98,7 +98,12 @@ impl Server {
 /// What the product sends: a token for `method` and `target` relative to the app's base URL.
 fn product_token(method: &str, target: &str) -> String {
     ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET).expect("secret"), method, target, "/connect")
+        .sign(
+            &SharedSecret::new(SECRET).expect("secret"),
+            method,
+            target,
+            "/connect",
+        )
         .expect("signed")
 }
 
@@ -189,12 +194,22 @@ async fn missing_forged_unknown_and_ambiguous_tokens_are_401() {
     assert_eq!(assert_401(response).await["error"], "missing_token");
 
     let forged = ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new("guess").expect("secret"), "GET", "/connect/panel", "/connect")
+        .sign(
+            &SharedSecret::new("guess").expect("secret"),
+            "GET",
+            "/connect/panel",
+            "/connect",
+        )
         .expect("signed");
     assert_401(server.get("/connect/panel", Some(&forged)).await).await;
 
     let unknown = ConnectSigner::new("no-such-tenant")
-        .sign(&SharedSecret::new(SECRET).expect("secret"), "GET", "/connect/panel", "/connect")
+        .sign(
+            &SharedSecret::new(SECRET).expect("secret"),
+            "GET",
+            "/connect/panel",
+            "/connect",
+        )
         .expect("signed");
     let body = assert_401(server.get("/connect/panel", Some(&unknown)).await).await;
     assert!(
@@ -403,7 +418,9 @@ impl SharedSecretStore for CountingStore {
 #[tokio::test]
 async fn a_narrowed_inner_layer_applies_its_qsh_rule_without_authenticating_again() {
     let store = Arc::new(CountingStore::default());
-    store.secrets.insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("secret"));
+    store
+        .secrets
+        .insert(CLIENT_KEY, SharedSecret::new(SECRET).expect("secret"));
     let authenticator = Authenticator::builder_shared(store.clone())
         .base_url(APP_BASE_URL)
         .build()
@@ -543,7 +560,12 @@ async fn session_tokens_pass_only_where_allowed_and_keep_the_handlers_cache_poli
     };
     let bound = |path: &str| {
         ConnectSigner::new(CLIENT_KEY)
-            .sign(&SharedSecret::new(SECRET).expect("secret"), "GET", path, "/connect")
+            .sign(
+                &SharedSecret::new(SECRET).expect("secret"),
+                "GET",
+                path,
+                "/connect",
+            )
             .expect("signed")
     };
 

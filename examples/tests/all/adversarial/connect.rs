@@ -53,7 +53,12 @@ async fn connect_qsh_tampering_is_refused() {
     let now = asap_core::Clock::now(&asap_core::SystemClock);
     let signed = "/connect/rest/issue?id=1&project=P";
     let token = ConnectSigner::new(CLIENT_KEY)
-        .sign(&SharedSecret::new(SECRET).expect("secret"), "GET", signed, "/connect")
+        .sign(
+            &SharedSecret::new(SECRET).expect("secret"),
+            "GET",
+            signed,
+            "/connect",
+        )
         .expect("sign");
     let ok = connect_call(&auth, "GET", signed, &token, QshPolicy::RequestOnly)
         .await
