@@ -95,3 +95,73 @@ fn curl_refuses_to_send_a_token_in_clear_text_off_this_machine() {
         "{line}"
     );
 }
+
+/// A listener that counts the connections it is offered, standing for a proxy named in the
+/// environment.
+fn proxy_recorder() -> (String, std::sync::mpsc::Receiver<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+            let _ = sender.send(());
+        }
+    });
+    (url, receiver)
+}
+
+/// A proxy from the environment never sees a token or a key request: `curl` (which sends the
+/// token, in clear over the loopback `http` it allows) and the key client (a loopback `http`
+/// key set a proxy could answer with its own key) go straight to the URL.
+#[test]
+fn proxies_from_the_environment_see_neither_tokens_nor_key_requests() {
+    let (proxy, connections) = proxy_recorder();
+    let with_proxy = |args: &[&str]| {
+        let mut command = crate::support::asap();
+        for name in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env(name, &proxy);
+        }
+        command.env_remove("NO_PROXY").env_remove("no_proxy");
+        crate::support::run_command(command.args(args), "")
+    };
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let (url, received) = one_shot_server(200, "paid\n");
+    let mut args = vec!["curl".to_owned()];
+    args.extend(signing_args(&repos));
+    args.push(format!("{url}/pay"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(with_proxy(&args).ok(), "paid");
+    assert!(
+        received.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "the URL got the request"
+    );
+
+    let keys = Repos::new();
+    keys.keygen("billing", &["--alg", "ES256"]);
+    let server = crate::support::KeyServerProcess::start(&keys.public(), &["--jwks"]);
+    let jwks = format!("{}.well-known/jwks.json", server.url);
+    let token = keys.token("billing", "ledger", &[]);
+    let verified = with_proxy(&[
+        "verify",
+        "--audience",
+        "ledger",
+        "--jwks",
+        &jwks,
+        "--allow-insecure-http",
+        &token,
+    ]);
+    verified.ok();
+    assert!(
+        connections.recv_timeout(Duration::from_millis(200)).is_err(),
+        "the proxy was offered a connection"
+    );
+}

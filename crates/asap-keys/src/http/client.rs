@@ -30,7 +30,9 @@ impl Default for ClientSettings {
 
 impl ClientSettings {
     /// The client: no redirects (a redirect would hand the choice of key to whoever runs its
-    /// target), both timeouts, `https` only unless loopback `http` is allowed.
+    /// target), no proxy from the environment (`HTTP_PROXY` would see, and could answer, a
+    /// loopback `http` key request in clear), both timeouts, `https` only unless loopback
+    /// `http` is allowed.
     pub(crate) fn build(&self) -> Result<reqwest::Client, ConfigError> {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(ConfigError::Setting("timeouts must not be zero".to_owned()));
@@ -40,6 +42,7 @@ impl ClientSettings {
         };
         let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .https_only(!self.allow_insecure_loopback)
