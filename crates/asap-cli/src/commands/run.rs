@@ -41,6 +41,15 @@ pub(crate) struct Args {
     command: Vec<OsString>,
 }
 
+/// Every variable `asap` reads a secret from: the private key, the Connect shared secret
+/// (`connect-token`) and the key registry's database URL, which may hold its password
+/// (`keys`). None of them reaches the child.
+const SECRET_ENV: [&str; 3] = [
+    ENV_PRIVATE_KEY,
+    "ASAP_CONNECT_SHARED_SECRET",
+    "ASAP_KEY_REGISTRY_DB",
+];
+
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let signer = args.signer.signer()?;
     let token = signer.sign_request(&args.signer.request(&args.audiences)?)?;
@@ -52,9 +61,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     command
         .args(rest)
         .env(ENV_TOKEN, token.as_str())
-        .env(ENV_AUTHORIZATION, format!("Bearer {}", token.as_str()))
-        // The child gets a token, not the key that makes them.
-        .env_remove(ENV_PRIVATE_KEY);
+        .env(ENV_AUTHORIZATION, format!("Bearer {}", token.as_str()));
+    // The child gets a token, not the secrets this command could read.
+    for name in SECRET_ENV {
+        command.env_remove(name);
+    }
     let name = program.to_string_lossy().into_owned();
     let error = match spawn(&mut command) {
         Ok(code) => return Ok(code),

@@ -3,7 +3,7 @@
 use crate::support::{Repos, asap, path_str, run, run_command};
 
 #[test]
-fn the_command_gets_a_verifiable_token_and_the_header_text_but_not_the_private_key() {
+fn the_command_gets_a_verifiable_token_and_the_header_text_but_no_secret() {
     let repos = Repos::new();
     let kid = repos.keygen("svc", &[]);
     let private = repos.private();
@@ -14,8 +14,10 @@ fn the_command_gets_a_verifiable_token_and_the_header_text_but_not_the_private_k
         .env("ASAP_ISSUER", "svc")
         .env("ASAP_PRIVATE_KEY", &data_uri)
         .env("ASAP_AUDIENCE", "ledger")
+        .env("ASAP_CONNECT_SHARED_SECRET", "tenant-secret")
+        .env("ASAP_KEY_REGISTRY_DB", "postgres://app:hunter2@db/keys")
         .args(["run", "--", "sh", "-c"])
-        .arg("printf '%s\\n%s\\n%s' \"$ASAP_TOKEN\" \"$ASAP_AUTHORIZATION\" \"${ASAP_PRIVATE_KEY-no key}\"; exit 3");
+        .arg("printf '%s\\n%s\\n%s%s%s' \"$ASAP_TOKEN\" \"$ASAP_AUTHORIZATION\" \"${ASAP_PRIVATE_KEY-no key}\" \"${ASAP_CONNECT_SHARED_SECRET-}\" \"${ASAP_KEY_REGISTRY_DB-}\"; exit 3");
     let out = run_command(&mut command, "");
     assert_eq!(out.code, Some(3), "the command's exit status: {out:#?}");
     assert_eq!(out.stderr, "", "asap prints nothing: {out:#?}");
@@ -24,7 +26,10 @@ fn the_command_gets_a_verifiable_token_and_the_header_text_but_not_the_private_k
         panic!("three lines: {out:#?}");
     };
     assert_eq!(authorization, format!("Bearer {token}"));
-    assert_eq!(key, "no key", "the child must not get ASAP_PRIVATE_KEY");
+    assert_eq!(
+        key, "no key",
+        "the child must get none of ASAP_PRIVATE_KEY, ASAP_CONNECT_SHARED_SECRET, ASAP_KEY_REGISTRY_DB"
+    );
     let public = repos.public();
     let claims = run(&[
         "verify",
