@@ -23,6 +23,22 @@ pub enum LoadError {
     /// The key itself is not acceptable (malformed, weak RSA, unsupported curve, public key).
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The key text is longer than any private key this crate reads (an RSA 8192 PEM is
+    /// about 6.5 KiB); refused before parsing.
+    #[error("the private key text is longer than {max} bytes; not a key")]
+    TooLarge {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// An RSA component longer than accepted: a modulus over 8192 bits, or another component
+    /// longer than the modulus. Refused before any arithmetic on the key.
+    #[error("the RSA {component} is longer than {max_bits} bits")]
+    RsaComponentTooLarge {
+        /// Which component (`modulus`, `private exponent`, `prime`…).
+        component: &'static str,
+        /// Its limit: 8192 for the modulus, the modulus's length for the others.
+        max_bits: usize,
+    },
     /// The key is encrypted and no passphrase was given.
     #[error("the private key is encrypted: a passphrase is required")]
     PassphraseRequired,

@@ -16,6 +16,11 @@ const MAGIC: &[u8] = b"openssh-key-v1\0";
 /// usual hardening advice), each round costs milliseconds, and a hostile file could otherwise
 /// ask for hours of work. (4096 rounds took over 30 s; found by the `private_key` fuzz target.)
 const MAX_BCRYPT_ROUNDS: u32 = 512;
+/// The longest RSA modulus accepted, in bits; every other component must be no longer than the
+/// modulus. Checked before any arithmetic: computing the CRT exponents reduces `d` bit by bit
+/// (steps ∝ bits of `d` × limbs of `p`), and unbounded components from a 64 KiB hostile key took
+/// seconds.
+const MAX_RSA_BITS: usize = 8192;
 
 fn malformed(what: &str) -> LoadError {
     LoadError::Format(format!("malformed OpenSSH private key: {what}"))
@@ -140,6 +145,16 @@ fn from_fields(r: &mut Reader<'_>) -> Result<PrivateKey, LoadError> {
             let qinv = r.positive("RSA coefficient")?;
             let p = r.positive("RSA prime")?;
             let q = r.positive("RSA prime")?;
+            check_rsa_sizes(
+                n,
+                &[
+                    ("public exponent", e),
+                    ("private exponent", d),
+                    ("coefficient", qinv),
+                    ("prime", p),
+                    ("prime", q),
+                ],
+            )?;
             // OpenSSH does not store the CRT exponents: compute them.
             let dp = Zeroizing::new(modulo(d, &minus_one(p)));
             let dq = Zeroizing::new(modulo(d, &minus_one(q)));
@@ -160,6 +175,30 @@ fn from_fields(r: &mut Reader<'_>) -> Result<PrivateKey, LoadError> {
         None => Err(LoadError::Format(format!(
             "OpenSSH key type {key_type:?} is not supported (use Ed25519, ECDSA or RSA)"
         ))),
+    }
+}
+
+/// The length in bits of a big-endian magnitude without leading zero bytes.
+fn bit_len(x: &[u8]) -> usize {
+    x.first()
+        .map_or(0, |top| 8 * x.len() - top.leading_zeros() as usize)
+}
+
+/// The modulus at most [`MAX_RSA_BITS`], every other component no longer than the modulus.
+fn check_rsa_sizes(n: &[u8], components: &[(&'static str, &[u8])]) -> Result<(), LoadError> {
+    let n_bits = bit_len(n);
+    if n_bits > MAX_RSA_BITS {
+        return Err(LoadError::RsaComponentTooLarge {
+            component: "modulus",
+            max_bits: MAX_RSA_BITS,
+        });
+    }
+    match components.iter().find(|(_, x)| bit_len(x) > n_bits) {
+        Some((component, _)) => Err(LoadError::RsaComponentTooLarge {
+            component,
+            max_bits: n_bits,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -256,6 +295,85 @@ mod tests {
         let m = 0x1_0000_0001_u128 * 0xfff1;
         let got = modulo(&a.to_be_bytes(), &m.to_be_bytes()[8..]);
         assert_eq!(value(&got), a % m);
+    }
+
+    /// An unencrypted `openssh-key-v1` RSA key with these components (`n, e, d, iqmp, p, q`).
+    fn openssh_rsa(components: [&[u8]; 6]) -> String {
+        fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+            out.extend_from_slice(&u32::try_from(bytes.len()).expect("len").to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        let mut private = Vec::new();
+        private.extend_from_slice(&[0, 0, 0, 7, 0, 0, 0, 7]);
+        string(&mut private, b"ssh-rsa");
+        for magnitude in components {
+            // A positive mpint: a leading zero byte when the top bit is set.
+            let mut mpint = vec![0];
+            mpint.extend_from_slice(magnitude);
+            string(&mut private, &mpint);
+        }
+        string(&mut private, b"comment");
+        let mut blob = MAGIC.to_vec();
+        string(&mut blob, b"none");
+        string(&mut blob, b"none");
+        string(&mut blob, b"");
+        blob.extend_from_slice(&1u32.to_be_bytes());
+        string(&mut blob, b"public key (not read)");
+        string(&mut blob, &private);
+        pem::encode(&pem::Pem::new("OPENSSH PRIVATE KEY", blob))
+    }
+
+    #[test]
+    fn rsa_components_are_bounded_before_any_arithmetic() {
+        let ones = |bytes: usize| vec![0xffu8; bytes];
+        let (n, e, small) = (ones(256), [1, 0, 1], ones(128));
+        let refused = |components: [&[u8]; 6]| {
+            let text = openssh_rsa(components);
+            assert!(text.len() <= 64 * 1024, "within the text cap");
+            match crate::parse_private_key(&text, None) {
+                Err(LoadError::RsaComponentTooLarge { component, max_bits }) => (component, max_bits),
+                other => panic!("expected RsaComponentTooLarge, got {other:?}"),
+            }
+        };
+        // A modulus of 8193 bits.
+        let mut big_n = vec![1];
+        big_n.extend(ones(1024));
+        assert_eq!(
+            refused([&big_n, &e, &small, &small, &small, &small]),
+            ("modulus", MAX_RSA_BITS)
+        );
+        // A 2048-bit modulus with a 40 KiB private exponent, prime or coefficient: the
+        // hostile key whose d was reduced bit by bit.
+        let huge = ones(40 * 1024);
+        assert_eq!(
+            refused([&n, &e, &huge, &small, &small, &small]),
+            ("private exponent", 2048)
+        );
+        assert_eq!(refused([&n, &e, &small, &small, &huge, &small]), ("prime", 2048));
+        assert_eq!(refused([&n, &e, &small, &small, &small, &huge]), ("prime", 2048));
+        assert_eq!(
+            refused([&n, &e, &small, &huge, &small, &small]),
+            ("coefficient", 2048)
+        );
+        // One bit longer than the modulus is too long; as long is not refused for its size.
+        let mut longer = vec![1];
+        longer.extend(ones(256));
+        assert_eq!(
+            refused([&n, &e, &longer, &small, &small, &small]),
+            ("private exponent", 2048)
+        );
+        assert!(!matches!(
+            crate::parse_private_key(&openssh_rsa([&n, &e, &n, &small, &small, &small]), None),
+            Err(LoadError::RsaComponentTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn bit_lengths() {
+        assert_eq!(bit_len(&[]), 0);
+        assert_eq!(bit_len(&[1]), 1);
+        assert_eq!(bit_len(&[0x80, 0]), 16);
+        assert_eq!(bit_len(&[0x7f, 0, 0]), 23);
     }
 
     #[test]
