@@ -75,10 +75,15 @@ use fetch::{Fetched, Fetcher};
 ///   every repository for [`error_ttl`](CachePolicy::error_ttl) (5 s). Keys and negative
 ///   answers are bounded apart ([`max_keys`](CachePolicy::max_keys),
 ///   [`max_negative`](CachePolicy::max_negative)), so made-up kids cannot evict good keys.
-/// - **Single flight.** However many lookups wait for the same kid, one request is sent.
+/// - **Single flight.** However many lookups wait for the same kid, one request is sent. A
+///   fetch whose task panics, or whose tokio runtime shuts down mid-fetch, fails its waiters
+///   with [`KeySourceError::Unavailable`] (a stale key within `stale-if-error` still answers)
+///   and is forgotten: the next lookup fetches again.
 /// - **Budget.** Each issuer may cause a burst of fetches for kids with no cached key, then
 ///   one per interval, and only so many fetches run at once ([`FetchBudget`]): a caller that
 ///   makes up kids for an allowed issuer costs the repositories a bounded number of requests.
+///   A key within `stale-if-error` is answered when no fetch is admitted, as when every
+///   repository fails.
 ///
 /// When no repository answers and nothing cached can, the lookup fails with
 /// [`KeySourceError::Unavailable`] (HTTP 503) whose source is a [`FetchError`].
@@ -159,7 +164,20 @@ impl HttpKeyRepository {
                 if let Some(answer) = inner.answer_from_cache(kid, &cached) {
                     return answer;
                 }
-                inner.start_fetch(kid, !cached.has_key())?
+                match inner.start_fetch(kid, !cached.has_key()) {
+                    Ok(fetch) => fetch,
+                    // A full fetch pool is the repositories' unavailability as far as this
+                    // lookup goes: stale-if-error applies, as when every repository fails. (A
+                    // spent issuer budget only refuses kids with no cached key.)
+                    Err(Refused::Budget(error)) => {
+                        let answer = cached.on_error(&error, Instant::now());
+                        if answer.is_ok() {
+                            tracing::warn!(%kid, %error, "no fetch admitted; answering with the cached key");
+                        }
+                        return answer;
+                    }
+                    Err(refused) => return Err(refused.into()),
+                }
             }
         };
         crate::metrics::key_cache_lookup(CacheLookup::Miss);
@@ -198,7 +216,7 @@ impl Inner {
             Decision::Revalidate(key) => {
                 crate::metrics::key_cache_lookup(CacheLookup::Stale);
                 if let Err(e) = self.start_fetch(kid, false) {
-                    tracing::debug!(%kid, %e, "no background refresh");
+                    tracing::debug!(%kid, error = %KeySourceError::from(e), "no background refresh");
                 }
                 Some(Ok(key))
             }
@@ -212,13 +230,13 @@ impl Inner {
         self: &Arc<Self>,
         kid: &KeyId,
         unknown: bool,
-    ) -> Result<SharedFetch<FetchOutcome>, KeySourceError> {
+    ) -> Result<SharedFetch<FetchOutcome>, Refused> {
         if let Some(fetch) = self.flights.join(kid) {
             return Ok(fetch);
         }
         let permit = self.budgets.admit(kid, unknown, Instant::now()).map_err(|e| {
             crate::metrics::budget_refusal(&e);
-            KeySourceError::Unavailable(Box::new(e))
+            Refused::Budget(e)
         })?;
         let url = format!("{}{kid}", self.fetcher.bases[0]);
         let task = {
@@ -227,13 +245,13 @@ impl Inner {
             async move { inner.fetch_and_store(&kid).await }
         };
         self.flights
-            .start(kid, permit, task, move |e| {
+            .start(kid, permit, task, move |abandoned| {
                 Err(FetchError::Transport {
                     url,
-                    source: Arc::new(e),
+                    source: Arc::new(abandoned),
                 })
             })
-            .map_err(|_| KeySourceError::Unavailable("the key repository needs a tokio runtime".into()))
+            .map_err(|_| Refused::NoRuntime)
     }
 
     async fn fetch_and_store(&self, kid: &KeyId) -> FetchOutcome {
@@ -246,6 +264,25 @@ impl Inner {
         });
         self.cache.store(kid, &outcome, now).await;
         outcome
+    }
+}
+
+/// Why no fetch was started.
+enum Refused {
+    /// The [`FetchBudget`] admits no fetch now.
+    Budget(FetchError),
+    /// No tokio runtime to run the fetch on.
+    NoRuntime,
+}
+
+impl From<Refused> for KeySourceError {
+    fn from(refused: Refused) -> KeySourceError {
+        match refused {
+            Refused::Budget(error) => KeySourceError::Unavailable(Box::new(error)),
+            Refused::NoRuntime => {
+                KeySourceError::Unavailable("the key repository needs a tokio runtime".into())
+            }
+        }
     }
 }
 

@@ -29,7 +29,10 @@ pub const JWKS_CONTENT_TYPE: &str = "application/jwk-set+json";
 /// reading of `Cache-Control` (`max-age`, `stale-while-revalidate`, `stale-if-error` within a
 /// [`CachePolicy`]). On top of that, what a key set needs (each has a test):
 ///
-/// - **One fetch at a time.** However many lookups need the set, one request is in flight.
+/// - **One fetch at a time.** However many lookups need the set, one request is in flight. A
+///   fetch whose task panics, or whose tokio runtime shuts down mid-fetch, is forgotten: its
+///   waiters get a 503 (or the held set within `stale-if-error`) and the next lookup fetches
+///   again.
 /// - **A new kid is one refetch.** A kid the cached set does not hold makes the set be fetched
 ///   again — a key rotation shows up as a new kid — but at most once per
 ///   [`refetch_cooldown`](JwksPolicy::refetch_cooldown), whether the set is fresh or stale (a
@@ -218,12 +221,14 @@ impl JwksKeySource {
         // At most two rounds: the set as held (or fetched), then once more after a refetch
         // for an unknown kid.
         let mut waited = false;
+        let mut failed = None;
         loop {
-            match self.inner.step(kid, waited) {
+            match self.inner.step(kid, waited, failed.as_ref()) {
                 Step::Answer(answer) => return answer,
                 Step::Wait(fetch) => {
-                    // The outcome is in the state; read it from there.
-                    let _ = fetch.await;
+                    // The outcome is in the state; read it from there. The error is kept for
+                    // a fetch that stored nothing (its task panicked or its runtime shut down).
+                    failed = fetch.await.err();
                     waited = true;
                 }
             }
@@ -237,8 +242,9 @@ impl Inner {
     }
 
     /// Decides under the lock, so that however many lookups run at once, one of them starts a
-    /// fetch and the cooldown is read and set in one step.
-    fn step(self: &Arc<Self>, kid: &KeyId, waited: bool) -> Step {
+    /// fetch and the cooldown is read and set in one step. `failed` is how the fetch this
+    /// lookup waited for failed, if it did.
+    fn step(self: &Arc<Self>, kid: &KeyId, waited: bool, failed: Option<&FetchError>) -> Step {
         let now = self.clock.now();
         let mut state = self.lock();
         let unavailable =
@@ -273,9 +279,11 @@ impl Inner {
             }
         }
         if waited {
-            // The fetch this lookup waited for failed, and nothing held may answer.
-            return match &state.failure {
-                Some((error, _)) => unavailable(error),
+            // The fetch this lookup waited for failed, and nothing held may answer. A fetch
+            // abandoned unfinished stored no failure: its error is a 503 (the next lookup
+            // fetches again), not "not found".
+            return match state.failure.as_ref().map(|(error, _)| error).or(failed) {
+                Some(error) => unavailable(error),
                 None => Step::Answer(Err(KeySourceError::NotFound(kid.clone()))),
             };
         }
@@ -335,10 +343,10 @@ impl Inner {
             async move { inner.fetch_and_store().await }
         };
         let url = self.url.clone();
-        match self.flight.start(&(), (), task, move |e| {
+        match self.flight.start(&(), (), task, move |abandoned| {
             Err(FetchError::Transport {
                 url,
-                source: Arc::new(e),
+                source: Arc::new(abandoned),
             })
         }) {
             Ok(fetch) => Step::Wait(fetch),

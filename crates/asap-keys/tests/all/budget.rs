@@ -166,3 +166,48 @@ async fn refreshing_a_cached_key_costs_no_budget() {
     repo.public_key(&kid("billing/k1")).await.expect("refreshed");
     assert_eq!(server.hits(), 2);
 }
+
+#[tokio::test]
+async fn a_full_fetch_pool_answers_with_a_key_within_stale_if_error() {
+    let ca = TestCa::new();
+    let server = KeyServer::start(&ca).await;
+    let key = p256();
+    // Stale at once and past stale-while-revalidate: every lookup must fetch, and may be
+    // answered with the cached key only when the fetch fails (stale-if-error).
+    server.publish(
+        "billing/k1",
+        Reply::pem(key.public_key().expect("pk").to_pem())
+            .cache_control("max-age=0, stale-while-revalidate=0, stale-if-error=3600"),
+    );
+    let hold = Hold::new();
+    server.publish("ledger/held", Reply::status(404).hold(&hold));
+    let repo = repo(&ca, &server.url())
+        .fetch_budget(budget(100, 1))
+        .build()
+        .expect("repo");
+    repo.public_key(&kid("billing/k1")).await.expect("fetched");
+
+    // The pool's one place is taken by a fetch the server holds.
+    let held = tokio::spawn({
+        let repo = repo.clone();
+        async move { repo.public_key(&kid("ledger/held")).await.map(|_| ()) }
+    });
+    hold.arrival().await;
+
+    let got = repo
+        .public_key(&kid("billing/k1"))
+        .await
+        .expect("the stale-if-error key, not a 503");
+    assert_eq!(*got, key.public_key().expect("pk"));
+    assert_eq!(server.hits(), 2, "no request was admitted for it");
+    // With nothing cached that may answer, a full pool is still a 503.
+    let err = repo.public_key(&kid("billing/k2")).await.expect_err("pool full");
+    assert!(
+        matches!(fetch_error(&err), FetchError::TooManyInFlight { limit: 1 }),
+        "{err}"
+    );
+
+    hold.release();
+    let err = held.await.expect("task").expect_err("not published");
+    assert!(matches!(err, KeySourceError::NotFound(_)), "{err}");
+}

@@ -128,6 +128,50 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_in_the_background(
     assert_eq!(server.hits(), 2, "one background refresh");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_whose_runtime_is_dropped_mid_fetch_is_fetched_again() {
+    let ca = TestCa::new();
+    let server = KeyServer::start(&ca).await;
+    let key = p256();
+    let pem = key.public_key().expect("pk").to_pem();
+    let hold = Hold::new();
+    server.publish("billing/k1", Reply::pem(pem.clone()).hold(&hold));
+    let repo = repo(&ca, &server.url())
+        .fetch_budget(unlimited())
+        .build()
+        .expect("repo");
+
+    // A lookup on a runtime of its own, dropped while the server holds its request: the
+    // fetch task goes with it, unfinished.
+    let (drop_runtime, told) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn({
+        let repo = repo.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let _lookup = runtime.spawn(async move { repo.public_key(&kid("billing/k1")).await.map(|_| ()) });
+            told.recv().expect("told");
+            drop(runtime);
+        }
+    });
+    hold.arrival().await;
+    drop_runtime.send(()).expect("send");
+    tokio::task::spawn_blocking(move || other.join())
+        .await
+        .expect("join")
+        .expect("thread");
+
+    // The kid fetches again (before the fix, every later lookup joined the dead fetch).
+    server.publish("billing/k1", Reply::pem(pem));
+    let got = repo.public_key(&kid("billing/k1")).await.expect("fetched again");
+    assert_eq!(*got, key.public_key().expect("pk"));
+    assert_eq!(server.hits(), 2);
+    hold.release();
+}
+
 #[tokio::test]
 async fn stale_if_error_answers_while_every_repository_is_down_until_the_bound() {
     let ca = TestCa::new();

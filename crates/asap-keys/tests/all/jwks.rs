@@ -12,7 +12,9 @@ use asap_keys::{FetchError, JwkError, JwkSet, JwksKeySource, JwksKeySourceBuilde
 use asap_testkit::tls::TestCa;
 use serde_json::{Value, json};
 
-use crate::support::{KeyServer, Reply, fetch_error, kid, p256};
+use futures_util::FutureExt as _;
+
+use crate::support::{Hold, KeyServer, Reply, fetch_error, kid, p256};
 
 const PATH: &str = ".well-known/jwks.json";
 const NOW: i64 = 1_800_000_000;
@@ -286,6 +288,53 @@ async fn a_set_that_may_not_be_cached_still_answers_the_lookups_that_fetched_it(
         );
         assert_eq!(f.server.hits(), 1, "{cache_control}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_whose_runtime_is_dropped_fails_its_waiters_with_503_and_is_fetched_again() {
+    let f = Fixture::new().await;
+    let (k1, key) = (kid("k1"), public(KeySpec::Curve(KeyKind::P256)));
+    let set = Reply::pem(set_json(&[(&k1, &key)])).content_type("application/jwk-set+json");
+    let hold = Hold::new();
+    f.server.publish(PATH, set.clone().hold(&hold));
+    let source = f.source();
+
+    // The fetch starts on a runtime of its own, dropped while the server holds the request.
+    let (drop_runtime, told) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn({
+        let (source, k1) = (source.clone(), k1.clone());
+        move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let _lookup = runtime.spawn(async move { source.public_key(&k1).await.map(|_| ()) });
+            told.recv().expect("told");
+            drop(runtime);
+        }
+    });
+    hold.arrival().await;
+    // A lookup here joins that fetch.
+    let mut waiter = source.public_key(&k1);
+    assert!(
+        (&mut waiter).now_or_never().is_none(),
+        "waits for the fetch in flight"
+    );
+    drop_runtime.send(()).expect("send");
+    tokio::task::spawn_blocking(move || other.join())
+        .await
+        .expect("join")
+        .expect("thread");
+
+    // The waiter hears a retryable failure, not "not found" (401) for a key never fetched.
+    let err = waiter.await.expect_err("the fetch was abandoned");
+    assert!(matches!(err, KeySourceError::Unavailable(_)), "{err:?}");
+    // And the set fetches again (before the fix, every later lookup joined the dead fetch).
+    f.server.publish(PATH, set);
+    assert_eq!(*source.public_key(&k1).await.expect("fetched again"), key);
+    assert_eq!(f.server.hits(), 2);
+    hold.release();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

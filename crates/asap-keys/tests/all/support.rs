@@ -17,6 +17,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Response, Uri};
+use tokio::sync::Semaphore;
 
 /// What the server answers.
 #[derive(Clone, Debug)]
@@ -26,6 +27,34 @@ pub(crate) struct Reply {
     pub(crate) body: String,
     pub(crate) cache_control: Option<String>,
     pub(crate) delay: Duration,
+    pub(crate) hold: Option<Hold>,
+}
+
+/// Holds the requests it is given to until [`release`](Hold::release), and tells the test when
+/// one arrives: a fetch kept in flight for exactly as long as the test needs, no timing.
+#[derive(Clone, Debug)]
+pub(crate) struct Hold {
+    arrived: Arc<Semaphore>,
+    released: Arc<Semaphore>,
+}
+
+impl Hold {
+    pub(crate) fn new() -> Hold {
+        Hold {
+            arrived: Arc::new(Semaphore::new(0)),
+            released: Arc::new(Semaphore::new(0)),
+        }
+    }
+
+    /// Waits until one more held request has arrived.
+    pub(crate) async fn arrival(&self) {
+        self.arrived.acquire().await.expect("open").forget();
+    }
+
+    /// Lets every held request (and every later one) be answered.
+    pub(crate) fn release(&self) {
+        self.released.close();
+    }
 }
 
 impl Reply {
@@ -36,6 +65,7 @@ impl Reply {
             body: body.into(),
             cache_control: None,
             delay: Duration::ZERO,
+            hold: None,
         }
     }
 
@@ -46,6 +76,7 @@ impl Reply {
             body: String::new(),
             cache_control: None,
             delay: Duration::ZERO,
+            hold: None,
         }
     }
 
@@ -61,6 +92,12 @@ impl Reply {
 
     pub(crate) fn delay(mut self, delay: Duration) -> Reply {
         self.delay = delay;
+        self
+    }
+
+    /// Answered only once `hold` is released.
+    pub(crate) fn hold(mut self, hold: &Hold) -> Reply {
+        self.hold = Some(hold.clone());
         self
     }
 }
@@ -150,6 +187,11 @@ async fn serve(State(state): State<Arc<ServerState>>, uri: Uri, headers: HeaderM
             keys.get(path.trim_start_matches('/')).cloned()
         })
         .unwrap_or_else(|| Reply::status(404));
+    if let Some(hold) = &reply.hold {
+        hold.arrived.add_permits(1);
+        // Closed on release.
+        let _ = hold.released.acquire().await;
+    }
     tokio::time::sleep(reply.delay).await;
     let mut response = Response::builder()
         .status(reply.status)
