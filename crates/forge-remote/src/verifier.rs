@@ -13,10 +13,9 @@ use asap_core::{
 use asap_keys::JwksKeySource;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::claims::{App, Context, InvocationClaims};
+use crate::claims::{App, Context, InvocationClaims, MemberError};
 use crate::error::{ConfigError, ForgeError};
 use crate::secret::{ForgeOAuthToken, SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER};
 
@@ -294,14 +293,14 @@ impl InvocationVerifier {
         let key = self.keys.public_key(&kid).await?;
         jws.signature()?.verify(&*key, Algorithm::RS256)?;
 
-        let app: App = take_typed(&mut claims, "app")?.ok_or(ForgeError::InvalidClaim {
+        let app = typed(&mut claims, "app", App::from_json)?.ok_or(ForgeError::InvalidClaim {
             claim: "app",
             reason: "is missing".to_owned(),
         })?;
         if app.id != self.app_id.as_str() {
             return Err(ForgeError::AppMismatch);
         }
-        let context: Option<Context> = take_typed(&mut claims, "context")?;
+        let context = typed(&mut claims, "context", Context::from_json)?;
         let principal = claims.take_string("principal")?;
         Ok(InvocationClaims {
             issuer: FORGE_ISSUER.to_owned(),
@@ -318,19 +317,17 @@ impl InvocationVerifier {
     }
 }
 
-/// Removes the claim `name` and types it as `T`; `null` counts as absent.
-fn take_typed<T: DeserializeOwned>(
+/// Removes the claim `name` and types it with `from_json`; `null` counts as absent.
+fn typed<T>(
     claims: &mut RegisteredClaims,
     name: &'static str,
+    from_json: fn(Value) -> Result<T, MemberError>,
 ) -> Result<Option<T>, ForgeError> {
     match claims.extra.remove(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => serde_json::from_value(value)
+        Some(value) => from_json(value)
             .map(Some)
-            .map_err(|e| ForgeError::InvalidClaim {
-                claim: name,
-                reason: e.to_string(),
-            }),
+            .map_err(|reason| ForgeError::InvalidClaim { claim: name, reason }),
     }
 }
 
