@@ -387,6 +387,70 @@ fn bench_algorithm(meter: &Meter, alg: Algorithm) -> Value {
     Value::Object(row)
 }
 
+/// The algorithms of the side-by-side rows, as `--profile` names them.
+const PROFILED_ALGORITHMS: [(Algorithm, &str); 5] = [
+    (Algorithm::RS256, "rs256"),
+    (Algorithm::PS256, "ps256"),
+    (Algorithm::ES256, "es256"),
+    (Algorithm::ES384, "es384"),
+    (Algorithm::EdDSA, "eddsa"),
+];
+
+/// `peer-{sign,verify}-<alg>-{ours,jsonwebtoken}`: the side-by-side rows' operations one at a
+/// time, so that callgrind counts ours and jsonwebtoken's (the same aws-lc calls underneath) on
+/// the same key and claims, where the wall clock cannot tell them apart.
+fn algorithm_profiles() -> String {
+    let mut names = Vec::new();
+    for (_, alg) in PROFILED_ALGORITHMS {
+        for op in ["sign", "verify"] {
+            for who in ["ours", "jsonwebtoken"] {
+                names.push(format!("peer-{op}-{alg}-{who}"));
+            }
+        }
+    }
+    names.join("|")
+}
+
+/// Runs one of [`algorithm_profiles`] `n` times inside [`profiled`]; `false` for another name.
+fn algorithm_profile(what: &str, n: usize) -> bool {
+    let Some(rest) = what.strip_prefix("peer-") else {
+        return false;
+    };
+    let Some((op, rest)) = rest.split_once('-') else {
+        return false;
+    };
+    let Some((name, who)) = rest.split_once('-') else {
+        return false;
+    };
+    let Some(&(alg, _)) = PROFILED_ALGORITHMS.iter().find(|(_, a)| *a == name) else {
+        return false;
+    };
+    let keys = keys(alg);
+    let us = ours(alg, &keys);
+    let jwt = jsonwebtoken_peer::new(alg, &keys).expect("jsonwebtoken supports every profiled algorithm");
+    let ours_pool: Vec<String> = (0..64)
+        .map(|_| us.signer.sign(&us.audience).expect("token").as_str().to_owned())
+        .collect();
+    let theirs_pool = pool(|| jwt.sign());
+    let op: &dyn Fn(usize) = match (op, who) {
+        ("sign", "ours") => &|_| {
+            black_box(us.signer.sign(&us.audience).expect("ours"));
+        },
+        ("sign", "jsonwebtoken") => &|_| {
+            black_box(jwt.sign());
+        },
+        ("verify", "ours") => &|i| {
+            black_box(ready(us.verifier.verify(&ours_pool[i % 64])).expect("ours"));
+        },
+        ("verify", "jsonwebtoken") => &|i| jwt.verify(&theirs_pool[i % 64]),
+        _ => return false,
+    };
+    for i in 0..n {
+        profiled(&mut || op(i));
+    }
+    true
+}
+
 /// The one frame callgrind collects in (`--toggle-collect='*profiled*'`): one operation.
 #[inline(never)]
 fn profiled(op: &mut dyn FnMut()) {
@@ -444,9 +508,16 @@ fn main() {
             "--profile" => {
                 let what = args
                     .next()
-                    .unwrap_or_else(|| panic!("--profile {}|{} N", connect::PROFILES, profiles::PROFILES));
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "--profile {}|{}|{} N",
+                            algorithm_profiles(),
+                            connect::PROFILES,
+                            profiles::PROFILES
+                        )
+                    });
                 let n = args.next().and_then(|n| n.parse().ok()).expect("N");
-                if !profiles::profile(&what, n) {
+                if !algorithm_profile(&what, n) && !profiles::profile(&what, n) {
                     connect::profile(&what, n);
                 }
                 return;
