@@ -30,6 +30,11 @@ fn ready<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// Rounds per measurement, each side's rounds interleaved and its best kept: more, shorter
+/// rounds give each side more chances at a moment the other core is quiet (on a shared 2-core VM
+/// a rate moves by several percent between seconds), at the same total time.
+const ROUNDS: usize = 9;
+
 /// Operations per second of `op`, best of `rounds` rounds of `round` each.
 struct Meter {
     round: Duration,
@@ -1120,8 +1125,8 @@ fn main() {
             "--cache-rows" => {
                 let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("--cache-rows S");
                 let meter = Meter {
-                    round: Duration::from_secs_f64(seconds / 3.0),
-                    rounds: 3,
+                    round: Duration::from_secs_f64(seconds / ROUNDS as f64),
+                    rounds: ROUNDS,
                 };
                 let rows: Vec<Value> = [1_000, 100_000].map(|n| bench_cache_size(&meter, n)).into();
                 println!("{}", flatness(&rows, "fresh_token_into_full_cache_per_s"));
@@ -1131,8 +1136,8 @@ fn main() {
             "--replay-rows" => {
                 let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("--replay-rows S");
                 let meter = Meter {
-                    round: Duration::from_secs_f64(seconds / 3.0),
-                    rounds: 3,
+                    round: Duration::from_secs_f64(seconds / ROUNDS as f64),
+                    rounds: ROUNDS,
                 };
                 let rows: Vec<Value> = [1_000, 1_000_000].map(|n| bench_replay_size(&meter, n)).into();
                 println!("{}", flatness(&rows, "first_use_per_s"));
@@ -1155,8 +1160,8 @@ fn main() {
         }
     }
     let meter = Meter {
-        round: Duration::from_secs_f64(seconds / 3.0),
-        rounds: 3,
+        round: Duration::from_secs_f64(seconds / ROUNDS as f64),
+        rounds: ROUNDS,
     };
     let mut algorithms = BTreeMap::new();
     for alg in [
