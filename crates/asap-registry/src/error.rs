@@ -7,7 +7,8 @@ use asap_keys::KeyFormatError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// The database URL names no supported database.
+    /// The database URL names no supported database. It holds the URL as
+    /// [`redact_url`](crate::redact_url) shows it: no credentials, no query string.
     #[error(
         "unsupported database URL {0:?}: use sqlite:PATH (or a plain file path) or postgres://USER@HOST:PORT/DB"
     )]

@@ -18,6 +18,8 @@
 //!   [`asap_core::KeySourceError::Unavailable`] (503), never a silent accept.
 //! - Per-user tokens: [`KeyRegistry`] is also a [`user_tokens::UserKeySource`], finding a
 //!   user's active key by the fingerprint asymmetric-jwt-auth sends as `kid`.
+//! - Database URLs: errors and `Debug` show them through [`redact_url`] only (no user
+//!   information, no query string), and so does the `asap` command.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,6 +43,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod redact;
 mod registry;
 #[cfg(feature = "connect")]
 mod tenant;
@@ -50,6 +53,7 @@ mod user_keys;
 /// [`asap_keys::parse_public_key`].
 pub use asap_keys::KeyFormatError;
 pub use error::RegistryError;
+pub use redact::redact_url;
 pub use registry::{
     DEFAULT_CACHE_TTL, DEFAULT_MAX_CACHED_KEYS, KeyRegistry, KeyRegistryBuilder, MIGRATIONS_TABLE,
     RegisteredKey,

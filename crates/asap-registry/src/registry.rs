@@ -18,6 +18,7 @@ use sqlx::{Row as _, SqlSafeStr as _};
 use user_tokens::Fingerprint;
 
 use crate::error::RegistryError;
+use crate::redact::redact_url;
 
 /// How long a looked-up key (or its absence) is cached by default: the default bound on how
 /// long a revoked key keeps verifying.
@@ -253,7 +254,7 @@ impl fmt::Debug for KeyRegistry {
 }
 
 /// Builds a [`KeyRegistry`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct KeyRegistryBuilder {
     url: String,
@@ -261,6 +262,19 @@ pub struct KeyRegistryBuilder {
     max_cached: u64,
     max_connections: u32,
     acquire_timeout: Duration,
+}
+
+impl fmt::Debug for KeyRegistryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password, in its user information or its query.
+        f.debug_struct("KeyRegistryBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("cache_ttl", &self.ttl)
+            .field("max_cached_keys", &self.max_cached)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
 }
 
 impl KeyRegistryBuilder {
@@ -306,7 +320,7 @@ impl KeyRegistryBuilder {
             let options = if url.starts_with("sqlite:") {
                 SqliteConnectOptions::from_str(url).map_err(RegistryError::Connect)?
             } else if url.is_empty() || url.contains("://") {
-                return Err(RegistryError::UnsupportedUrl(url.to_owned()));
+                return Err(RegistryError::UnsupportedUrl(redact_url(url)));
             } else {
                 SqliteConnectOptions::new().filename(url)
             };

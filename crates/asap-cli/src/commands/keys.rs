@@ -1,12 +1,12 @@
 //! `asap keys add|list|revoke`: manage a key registry (principals' public keys on SQLite or
 //! PostgreSQL), which `asap serve-keys --db` publishes.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use asap_registry::{KeyRegistry, RegisteredKey};
+use asap_registry::{KeyRegistry, RegisteredKey, redact_url};
 
+use super::input::{Input, read_stdin_text, read_text_file};
 use super::print_line;
 
 /// The environment variable that gives `--db` a default.
@@ -94,12 +94,12 @@ pub(crate) struct RevokeArgs {
     name: String,
 }
 
-/// Opens the registry at `url`, with the URL (never its password) in the error.
+/// Opens the registry at `url`, with the URL as [`redact_url`] shows it (no credentials, no
+/// query) in the error.
 pub(crate) async fn open(url: &str) -> anyhow::Result<KeyRegistry> {
-    let shown = url.split_once('@').map_or(url, |(_, host)| host);
     KeyRegistry::open(url)
         .await
-        .with_context(|| format!("cannot open the key registry {shown}"))
+        .with_context(|| format!("cannot open the key registry {}", redact_url(url)))
 }
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
@@ -135,15 +135,11 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn read_key_text(file: &Path) -> anyhow::Result<String> {
-    let mut text = String::new();
     if file.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the key from stdin")?;
+        read_stdin_text(Input::PublicKey, "the key on stdin")
     } else {
-        text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        read_text_file(file, Input::PublicKey)
     }
-    Ok(text)
 }
 
 fn to_json(key: &RegisteredKey) -> serde_json::Value {

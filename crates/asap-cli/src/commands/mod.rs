@@ -1,18 +1,17 @@
 //! The command line: one module per subcommand, and what they share.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use asap_core::Algorithm;
 use clap::{Parser, Subcommand};
-use zeroize::Zeroizing;
 
 mod connect_token;
 mod curl;
 mod data_uri;
 mod generate;
+mod input;
 mod inspect;
 mod issuer_verify;
 mod keygen;
@@ -26,6 +25,8 @@ mod token;
 mod user_token;
 mod user_verify;
 mod verify;
+
+use input::read_passphrase_file;
 
 const AFTER_HELP: &str = "\
 A session:
@@ -130,35 +131,6 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// The longest passphrase file read: a passphrase is short, and `--passphrase-file /dev/zero`
-/// must not read without end.
-const MAX_PASSPHRASE_FILE_BYTES: usize = 4096;
-
-/// The passphrase in a `--passphrase-file`: the file's bytes without the line end(s) that
-/// editors and `echo` put after it (`\n`, `\r\n`), kept in memory that is wiped on drop.
-/// Every other byte, leading and inner white space included, is part of the passphrase. The
-/// file is read into one buffer allocated up front, so no reallocation leaves a copy behind,
-/// and a file over [`MAX_PASSPHRASE_FILE_BYTES`] is refused.
-fn read_passphrase_file(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    use std::io::Read as _;
-    let cannot = || format!("cannot read the passphrase file {}", path.display());
-    let file = std::fs::File::open(path).with_context(cannot)?;
-    let mut text = Zeroizing::new(Vec::with_capacity(MAX_PASSPHRASE_FILE_BYTES + 1));
-    file.take(MAX_PASSPHRASE_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut text)
-        .with_context(cannot)?;
-    if text.len() > MAX_PASSPHRASE_FILE_BYTES {
-        anyhow::bail!(
-            "the passphrase file {} is longer than {MAX_PASSPHRASE_FILE_BYTES} bytes",
-            path.display()
-        );
-    }
-    while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        text.pop();
-    }
-    Ok(text)
-}
-
 /// Parses an algorithm name for `--alg`.
 fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
     name.parse::<Algorithm>().map_err(|e| {
@@ -185,53 +157,5 @@ mod tests {
         assert_eq!(one_line(&error), "cannot read key.pem: disk on fire");
         let error = anyhow::anyhow!("line one\nline two").context("outer");
         assert_eq!(one_line(&error), "outer: line one line two");
-    }
-
-    #[test]
-    fn a_passphrase_file_loses_its_line_ends_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("pass");
-        for (written, passphrase) in [
-            (&b"s3cret"[..], &b"s3cret"[..]),
-            (b"s3cret\n", b"s3cret"),
-            (b"s3cret\r\n", b"s3cret"),
-            (b"s3cret\n\n", b"s3cret"),
-            (b" two words \n", b" two words "),
-            (b"line\none\n", b"line\none"),
-            (b"\n", b""),
-        ] {
-            std::fs::write(&path, written).expect("write");
-            assert_eq!(
-                read_passphrase_file(&path).expect("read").as_slice(),
-                passphrase,
-                "{written:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_passphrase_file_over_the_cap_is_refused_and_one_at_it_is_read() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("pass");
-        std::fs::write(&path, vec![b'x'; MAX_PASSPHRASE_FILE_BYTES]).expect("write");
-        assert_eq!(
-            read_passphrase_file(&path).expect("at the cap").len(),
-            MAX_PASSPHRASE_FILE_BYTES
-        );
-        std::fs::write(&path, vec![b'x'; MAX_PASSPHRASE_FILE_BYTES + 1]).expect("write");
-        let error = read_passphrase_file(&path).expect_err("over the cap").to_string();
-        assert!(error.contains("longer than 4096 bytes"), "{error}");
-        let endless = read_passphrase_file(Path::new("/dev/zero"))
-            .expect_err("endless")
-            .to_string();
-        assert!(endless.contains("longer than"), "{endless}");
-    }
-
-    #[test]
-    fn a_missing_passphrase_file_is_named_in_the_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("absent");
-        let error = read_passphrase_file(&path).expect_err("no file");
-        assert!(one_line(&error).contains(&format!("cannot read the passphrase file {}", path.display())));
     }
 }

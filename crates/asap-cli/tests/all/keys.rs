@@ -257,6 +257,92 @@ fn bad_input_fails_with_one_clear_line() {
     run(&["keys", "add", "--principal", "svc", "key.pub"]).usage_error();
 }
 
+/// A registry URL in an error shows neither its password nor its query, whatever their shape:
+/// a password holding an unencoded `@` (`u:p@ss@host`), `?password=`, `?sslpassword=`.
+#[test]
+fn registry_url_errors_never_show_a_password() {
+    for url in [
+        // Nothing listens on port 1: a connection error (after the 5 s acquire timeout).
+        "postgres://app:p@ss-hunter2@127.0.0.1:1/keys",
+        // A port that is no number: refused as the URL is parsed.
+        "postgres://app@127.0.0.1:x/keys?password=hunter2",
+        "postgres://app@127.0.0.1:x/keys?sslmode=disable&sslpassword=hunter2",
+        // An unsupported scheme: the registry's own error quotes the URL.
+        "postgress://app:p@ss-hunter2@db.internal/keys",
+        "mysql://app@db.internal/keys?password=hunter2",
+    ] {
+        let line = run(&["keys", "list", "--db", url]).failure().to_owned();
+        assert!(!line.contains("hunter2"), "{url}: {line}");
+        assert!(line.contains("cannot open the key registry"), "{url}: {line}");
+        assert!(line.contains("<redacted>"), "{url}: {line}");
+    }
+}
+
+/// `keys add` reads at most 64 KiB (the most a key text may be) from a file or stdin: a key
+/// padded to the cap is registered, one byte more is refused, and `/dev/zero` is not read
+/// without end.
+#[test]
+fn keys_add_reads_a_key_up_to_64_kib_and_refuses_more() {
+    const CAP: usize = 64 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sqlite_url(dir.path());
+    let key =
+        asap_core::PrivateKey::generate(asap_core::KeySpec::Curve(asap_core::KeyKind::P256)).expect("key");
+    let pem = key.public_key().expect("public").to_pem();
+    let padded = |len: usize| format!("{pem}{}", "\n".repeat(len - pem.len()));
+    let file = dir.path().join("key.pem");
+
+    std::fs::write(&file, padded(CAP)).expect("write");
+    let add = |name: &str| {
+        run(&[
+            "keys",
+            "add",
+            "--db",
+            &db,
+            "--principal",
+            "svc",
+            "--name",
+            name,
+            path_str(&file),
+        ])
+    };
+    assert_eq!(add("at-cap").ok(), "svc/at-cap");
+    std::fs::write(&file, padded(CAP + 1)).expect("write");
+    let line = add("over-cap").failure().to_owned();
+    assert!(line.contains("larger than 65536 bytes"), "{line}");
+    #[cfg(unix)]
+    {
+        let line = run(&["keys", "add", "--db", &db, "--principal", "svc", "/dev/zero"])
+            .failure()
+            .to_owned();
+        assert!(line.contains("larger than 65536 bytes"), "{line}");
+    }
+
+    let stdin = |text: &str, name: &str| {
+        run_command(
+            asap().args([
+                "keys",
+                "add",
+                "--db",
+                &db,
+                "--principal",
+                "svc",
+                "--name",
+                name,
+                "-",
+            ]),
+            text,
+        )
+    };
+    assert_eq!(stdin(&padded(CAP), "stdin-at-cap").ok(), "svc/stdin-at-cap");
+    let line = stdin(&padded(CAP + 1), "stdin-over-cap").failure().to_owned();
+    assert!(
+        line.contains("the key on stdin is larger than 65536 bytes"),
+        "{line}"
+    );
+    assert!(!run(&["keys", "list", "--db", &db]).ok().contains("over-cap"));
+}
+
 #[test]
 fn the_same_commands_on_postgres() {
     let Some(pg) = PostgresServer::start() else { return };

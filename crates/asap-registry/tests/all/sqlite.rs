@@ -44,6 +44,36 @@ async fn a_missing_directory_or_unknown_scheme_is_a_clear_error() {
     assert!(err.to_string().contains("sqlite:PATH"), "{err}");
 }
 
+/// A URL's password never shows, wherever it sits: after a second `@` (an unencoded `@` in
+/// the password) or in the query (`password=`, `sslpassword=`, `passfile=`).
+#[tokio::test]
+async fn neither_errors_nor_the_builders_debug_show_a_urls_password() {
+    for url in [
+        "mysql://app:p@ss-hunter2@db.internal/keys",
+        "mysql://app@db.internal/keys?password=hunter2",
+        "postgress://app@db.internal/keys?sslmode=require&sslpassword=hunter2",
+        "mysql://app@db.internal/keys?passfile=/home/app/hunter2",
+        "mysql://app@db.internal/keys?password=p@ss-hunter2",
+    ] {
+        let err = KeyRegistry::open(url).await.expect_err("unsupported");
+        assert!(matches!(err, RegistryError::UnsupportedUrl(_)), "{err:?}");
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains("hunter2"), "{url} → {shown}");
+            assert!(shown.contains("<redacted>"), "{url} → {shown}");
+        }
+    }
+    for url in [
+        "postgres://app:p@ss-hunter2@db.internal/keys",
+        "postgres://app@db.internal/keys?password=hunter2",
+        "postgres://app@db.internal/keys?sslpassword=hunter2&passfile=/x/hunter2",
+    ] {
+        let builder = KeyRegistry::builder(url);
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2"), "{url} → {shown}");
+        assert!(shown.contains("db.internal"), "{url} → {shown}");
+    }
+}
+
 #[tokio::test]
 async fn lifecycle() {
     let dir = tempfile::tempdir().expect("tempdir");
