@@ -13,7 +13,8 @@ use super::{parse_algorithm, print_line};
 const AFTER_HELP: &str = "\
 Writes PRIVATE-DIR/ISS/NAME.pem (mode 0600) and PUBLIC-DIR/ISS/NAME.pem, and prints the kid,
 ISS/NAME.pem. The public key is written first, so a service signing from PRIVATE-DIR never uses
-a key that is not published yet. Publish PUBLIC-DIR with `asap serve-keys` or any static server.
+a key that is not published yet. Publish PUBLIC-DIR with `asap serve-keys` or any static server;
+PRIVATE-DIR/ISS may therefore be neither PUBLIC-DIR nor inside it.
 
 RSA keys do not record their algorithm: sign with `asap token --alg PS256` for a PS256 key.
 
@@ -74,6 +75,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         (_, None) => KeySpec::for_algorithm(args.alg),
     };
 
+    refuse_private_inside_public(&args.private_dir, issuer.as_str(), &args.public_dir)?;
     let private_path = args.private_dir.join(kid.as_str());
     let public_path = args.public_dir.join(kid.as_str());
     if !args.force {
@@ -93,6 +95,56 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     write_key_file(&public_path, public_pem.as_bytes(), false, args.force)?;
     write_key_file(&private_path, private_pem.as_bytes(), true, args.force)?;
     print_line(kid.as_str())
+}
+
+/// Refuses a private key directory (`PRIVATE-DIR/ISS`, where the key goes) that is the public
+/// directory or inside it: the public directory is served over HTTP (`asap serve-keys --dir`,
+/// a static server), and a private key in it would be served with the public keys. One
+/// directory for both options is the common case; a private directory below the public one
+/// (`--private-dir public/secret`, or `--public-dir private/ISS`) is the same leak. Both are
+/// compared as the file system resolves them (symlinks, `.`, `..`), before anything is
+/// created.
+fn refuse_private_inside_public(private_dir: &Path, issuer: &str, public_dir: &Path) -> anyhow::Result<()> {
+    let private = resolved(&private_dir.join(issuer))?;
+    let public = resolved(public_dir)?;
+    if private.starts_with(&public) {
+        bail!(
+            "--private-dir {} would put the private key inside --public-dir {} ({}), which is \
+             meant to be served: keep private keys in a directory outside the public one",
+            private_dir.display(),
+            public_dir.display(),
+            public.display()
+        );
+    }
+    Ok(())
+}
+
+/// `path` as the file system resolves it, whether or not it exists yet: each existing prefix
+/// canonicalised (symlinks followed), the rest appended with `.` and `..` resolved by name.
+fn resolved(path: &Path) -> anyhow::Result<PathBuf> {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    let mut resolved = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir => resolved.push(component),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::Normal(name) => {
+                resolved.push(name);
+                match resolved.canonicalize() {
+                    Ok(real) => resolved = real,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot resolve {}", resolved.display()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(resolved)
 }
 
 fn create_dir(dir: &Path, private: bool) -> anyhow::Result<()> {

@@ -157,6 +157,93 @@ fn keygen_refuses_to_overwrite_without_force() {
     );
 }
 
+/// The public directory is served over HTTP; a private key written into it (or below it) would
+/// be served too. keygen refuses, whatever the spelling, and writes nothing.
+#[test]
+fn keygen_refuses_a_private_dir_that_is_or_is_inside_the_public_dir() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let public = root.path().join("public");
+    let public_str = path_str(&public).to_owned();
+    let mut private_dirs = vec![
+        public_str.clone(),
+        format!("{public_str}/"),
+        format!("{public_str}/./sub/.."),
+        // The key goes to PRIVATE-DIR/ISS: a public directory that is PRIVATE-DIR/ISS or below.
+        format!("{public_str}/secret"),
+        format!("{}/not-yet/../public", path_str(root.path())),
+    ];
+    #[cfg(unix)]
+    {
+        std::fs::create_dir_all(&public).expect("mkdir");
+        let link = root.path().join("link-to-public");
+        std::os::unix::fs::symlink(&public, &link).expect("symlink");
+        private_dirs.push(path_str(&link).to_owned());
+    }
+    for private in &private_dirs {
+        let line = run(&[
+            "keygen",
+            "--issuer",
+            "svc",
+            "--name",
+            "k1",
+            "--private-dir",
+            private,
+            "--public-dir",
+            &public_str,
+        ])
+        .failure()
+        .to_owned();
+        assert!(
+            line.contains("inside --public-dir") && line.contains("outside the public one"),
+            "{private}: {line}"
+        );
+        assert!(!public.join("svc").exists(), "{private}: nothing is written");
+    }
+    // The public directory as the issuer directory of the private one: PRIVATE-DIR/svc is it.
+    let private = root.path().join("private");
+    let line = run(&[
+        "keygen",
+        "--issuer",
+        "svc",
+        "--private-dir",
+        path_str(&private),
+        "--public-dir",
+        path_str(&private.join("svc")),
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains("inside --public-dir"), "{line}");
+    assert!(!private.exists(), "nothing is written");
+
+    // Siblings, and a public directory inside the private one (no private key in it), are fine.
+    let kid = run(&[
+        "keygen",
+        "--issuer",
+        "svc",
+        "--name",
+        "k1",
+        "--private-dir",
+        path_str(&private),
+        "--public-dir",
+        &public_str,
+    ])
+    .ok()
+    .to_owned();
+    assert_eq!(kid, "svc/k1.pem");
+    run(&[
+        "keygen",
+        "--issuer",
+        "svc",
+        "--name",
+        "k2",
+        "--private-dir",
+        path_str(&private),
+        "--public-dir",
+        path_str(&private.join("published")),
+    ])
+    .ok();
+}
+
 #[test]
 fn the_default_key_name_sorts_newest_last_so_the_repository_rotates() {
     let repos = Repos::new();
