@@ -8,6 +8,7 @@ use anyhow::{Context as _, anyhow, bail};
 use asap_keys::ENV_AUDIENCE;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 
+use super::input::{Input, read_file};
 use super::signing::SignerArgs;
 use super::write_stdout;
 
@@ -120,7 +121,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(args.max_time))
         .user_agent(concat!("asap-cli/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &args.cacert {
-        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let pem = read_file(path, Input::CaBundle)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .with_context(|| format!("{} holds no usable certificate", path.display()))?;
         client = client.tls_certs_merge(certs);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use issuer_tokens::{IssuerPolicy, IssuerVerifier, Roles};
 
+use super::input::{Input, read_text_file};
 use super::print_line;
 
 const AFTER_HELP: &str = "\
@@ -59,8 +60,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let mut builder = IssuerVerifier::builder().leeway(Duration::from_secs(args.leeway));
     for path in &args.public_keys {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = read_text_file(path, Input::PublicKey)?;
         let key = asap_keys::parse_public_key(&text).with_context(|| format!("{}", path.display()))?;
         builder = builder.trusted_key(key);
     }

@@ -26,6 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::input::{Input, read_file};
 use super::signing::SignerArgs;
 
 const AFTER_HELP: &str = "\
@@ -134,7 +135,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .connect_timeout(Duration::from_secs(args.max_time.min(30)))
         .read_timeout(Duration::from_secs(args.max_time));
     if let Some(path) = &args.cacert {
-        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let pem = read_file(path, Input::CaBundle)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .with_context(|| format!("{} holds no usable certificate", path.display()))?;
         client = client.tls_certs_merge(certs);

@@ -12,6 +12,7 @@ use asap_core::{
 use asap_keys::{ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, FileKeyRepository};
 use zeroize::Zeroizing;
 
+use super::input::read_private_key_file;
 use super::{parse_algorithm, read_passphrase_file};
 
 /// Where the signing key comes from and what the token says.
@@ -129,9 +130,13 @@ impl SignerArgs {
                 .ok()
                 .filter(|v| !v.trim().is_empty())
         };
-        let source = Zeroizing::new(self.private_key.clone().or_else(from_env).ok_or_else(|| {
-            anyhow!("no private key: give --private-key FILE|DATA-URI or --private-key-repo DIR, or set {ENV_PRIVATE_KEY}")
-        })?);
+        let (source, origin) = match &self.private_key {
+            Some(value) => (value.clone(), "--private-key"),
+            None => (from_env().ok_or_else(|| {
+                anyhow!("no private key: give --private-key FILE|DATA-URI or --private-key-repo DIR, or set {ENV_PRIVATE_KEY}")
+            })?, ENV_PRIVATE_KEY),
+        };
+        let source = Zeroizing::new(source);
         let kid = match &self.kid {
             Some(kid) => Some(kid.clone()),
             None => std::env::var(ENV_KEY_ID).ok().filter(|v| !v.trim().is_empty()),
@@ -158,8 +163,13 @@ impl SignerArgs {
                 })?;
                 (kid, key)
             } else {
+                let key = read_private_key_file(
+                    source,
+                    origin,
+                    "a PEM private key (-----BEGIN …), a data: URI",
+                    passphrase,
+                )?;
                 let path = Path::new(source);
-                let key = asap_keys::read_private_key(path, passphrase)?;
                 let kid = match kid {
                     Some(kid) => kid,
                     None => kid_from_repository_path(path, issuer).ok_or_else(|| {

@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use asap_core::{Algorithm, PrivateKey};
 use user_tokens::UserSigner;
 
+use super::input::read_private_key_file;
 use super::{parse_algorithm, print_line, read_passphrase_file};
 
 const AFTER_HELP: &str = "\
@@ -60,8 +61,10 @@ fn private_key(source: &str, passphrase_file: Option<&Path>) -> anyhow::Result<P
     if source.is_empty() {
         return Err(anyhow!("--private-key is empty"));
     }
-    Ok(asap_keys::read_private_key(
+    read_private_key_file(
         source,
+        "--private-key",
+        "a data: URI",
         passphrase.as_ref().map(|p| p.as_slice()),
-    )?)
+    )
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use user_tokens::{StaticUserKeys, UserVerifier};
 
+use super::input::{Input, read_text_file};
 use super::print_line;
 
 const AFTER_HELP: &str = "\
@@ -41,8 +42,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let mut keys = StaticUserKeys::new();
     for path in &args.public_keys {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = read_text_file(path, Input::PublicKey)?;
         let key = asap_keys::parse_public_key(&text).with_context(|| format!("{}", path.display()))?;
         keys.insert(args.username.clone(), key);
     }

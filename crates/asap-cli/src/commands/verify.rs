@@ -12,6 +12,7 @@ use asap_keys::{
     HttpKeyRepository, JwksKeySource,
 };
 
+use super::input::{Input, read_text_file};
 use super::print_line;
 
 const AFTER_HELP: &str = "\
@@ -139,9 +140,7 @@ pub(crate) fn read_token_from_stdin() -> anyhow::Result<String> {
 
 fn key_source(args: &Args) -> anyhow::Result<Arc<dyn PublicKeySource>> {
     let cacert = match &args.cacert {
-        Some(path) => {
-            Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
-        }
+        Some(path) => Some(read_text_file(path, Input::CaBundle)?),
         None => None,
     };
     if let Some(url) = &args.jwks {

@@ -189,6 +189,105 @@ fn verify_against_serve_keys_over_https() {
     );
 }
 
+/// `--cacert` (verify, curl, proxy) is read up to 1 MiB, room for a whole system bundle: a CA
+/// file padded to the cap is trusted, one byte more is refused, and `/dev/zero` is not read
+/// without end.
+#[test]
+fn cacert_files_are_read_up_to_1_mib_and_refused_beyond() {
+    const CAP: usize = 1024 * 1024;
+    let ca = asap_testkit::tls::TestCa::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, ca.server_cert_pem()).expect("write");
+    std::fs::write(&key, ca.server_key_pem()).expect("write");
+    let root = ca.root_pem();
+    let padded = |len: usize| format!("{root}{}", "\n".repeat(len - root.len()));
+    let at_cap = dir.path().join("at-cap.pem");
+    let over_cap = dir.path().join("over-cap.pem");
+    std::fs::write(&at_cap, padded(CAP)).expect("write");
+    std::fs::write(&over_cap, padded(CAP + 1)).expect("write");
+
+    let repos = Repos::new();
+    let kid = repos.keygen("svc", &[]);
+    let server = KeyServerProcess::start(
+        &repos.public(),
+        &["--tls-cert", path_str(&cert), "--tls-key", path_str(&key)],
+    );
+    let token = repos.token("svc", "ledger", &[]);
+    let private = repos.private();
+    let signing = [
+        "--issuer",
+        "svc",
+        "--private-key-repo",
+        path_str(&private),
+        "--audience",
+        "ledger",
+    ];
+    let key_url = format!("{}/{kid}", server.url.trim_end_matches('/'));
+    let verify = |cacert: &str| {
+        run(&[
+            "verify",
+            "--audience",
+            "ledger",
+            "--key-repo",
+            &server.url,
+            "--cacert",
+            cacert,
+            &token,
+        ])
+    };
+    let curl = |cacert: &str| {
+        let mut args = vec!["curl", "--cacert", cacert];
+        args.extend(signing);
+        args.push(&key_url);
+        run(&args)
+    };
+    let proxy = |cacert: &str| {
+        let mut command = asap();
+        command
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                &server.url,
+                "--cacert",
+                cacert,
+            ])
+            .args(signing);
+        command
+    };
+
+    // The proxy's first stderr line says where it listens, or why it does not; a proxy that
+    // started is stopped at once (it would otherwise serve until killed).
+    let proxy_first_line = |cacert: &str| {
+        let (mut child, line, _log) = crate::support::spawn_announcing(&mut proxy(cacert), "proxy");
+        let _ = child.kill();
+        let _ = child.wait();
+        line
+    };
+
+    verify(path_str(&at_cap)).ok();
+    assert!(curl(path_str(&at_cap)).ok().contains("PUBLIC KEY"));
+    let line = proxy_first_line(path_str(&at_cap));
+    assert!(line.contains(" at http://127.0.0.1:"), "{line}");
+
+    let mut over = vec![path_str(&over_cap)];
+    if cfg!(unix) {
+        over.push("/dev/zero");
+    }
+    for cacert in over {
+        for line in [
+            verify(cacert).failure().to_owned(),
+            curl(cacert).failure().to_owned(),
+            proxy_first_line(cacert),
+        ] {
+            assert!(line.contains("larger than 1048576 bytes"), "{cacert}: {line}");
+        }
+    }
+}
+
 #[test]
 fn serve_keys_refuses_a_missing_directory_and_half_a_tls_configuration() {
     let line = run(&[

@@ -1,6 +1,6 @@
 //! The exit status contract: 0 success, 1 failure with one stderr line, 2 usage error; and help.
 
-use crate::support::{Repos, path_str, run};
+use crate::support::{Repos, asap, path_str, run, run_command};
 
 #[test]
 fn wrong_flags_exit_2_with_a_helpful_message() {
@@ -246,7 +246,12 @@ fn token_failures_say_what_to_give() {
     ])
     .failure()
     .to_owned();
-    assert!(line.contains("/nonexistent/key.pem"), "{line}");
+    // A value that names no file is not shown (it may be a key; see the next test), but the
+    // error says what was expected.
+    assert!(
+        line.contains("--private-key is neither") && line.contains("existing file"),
+        "{line}"
+    );
     let repos = Repos::new();
     repos.keygen("svc", &["--name", "k1"]);
     let private = repos.private();
@@ -294,6 +299,66 @@ fn token_failures_say_what_to_give() {
     .failure()
     .to_owned();
     assert!(line.contains("does not belong"), "{line}");
+}
+
+/// A private key value that is neither PEM, nor a data URI, nor an existing file may still be
+/// a secret (a key pasted without its PEM lines into `ASAP_PRIVATE_KEY`, the wrong variable):
+/// the error names where it came from and what was expected, never the value. A value that
+/// names an existing file is a path, and is named.
+#[test]
+fn an_unrecognised_private_key_value_is_never_echoed() {
+    let secret = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgS3cr3tK3yMat3r1al";
+    let pem_without_armor = format!("  {secret}\n{secret}  ");
+    for (value, from_env) in [
+        (secret, false),
+        (secret, true),
+        (pem_without_armor.as_str(), true),
+    ] {
+        let mut command = asap();
+        command.args(["token", "--issuer", "svc", "--audience", "a"]);
+        if from_env {
+            command.env("ASAP_PRIVATE_KEY", value);
+        } else {
+            command.args(["--private-key", value]);
+        }
+        let out = run_command(&mut command, "");
+        let line = out.failure();
+        assert!(!line.contains(&secret[..16]), "{line}");
+        let origin = if from_env {
+            "ASAP_PRIVATE_KEY"
+        } else {
+            "--private-key"
+        };
+        assert!(
+            line.contains(&format!("{origin} is neither a PEM private key"))
+                && line.contains("data: URI")
+                && line.contains("existing file"),
+            "{line}"
+        );
+    }
+    // user-token takes a data URI or a file: the same rule.
+    let line = run(&["user-token", "--username", "ann", "--private-key", secret])
+        .failure()
+        .to_owned();
+    assert!(!line.contains(&secret[..16]), "{line}");
+    assert!(line.contains("--private-key is neither a data: URI"), "{line}");
+
+    // An existing path that is not a key file: named, since it is a path.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = run(&[
+        "token",
+        "--issuer",
+        "svc",
+        "--audience",
+        "a",
+        "--kid",
+        "svc/k1",
+        "--private-key",
+        path_str(dir.path()),
+    ])
+    .failure()
+    .to_owned();
+    assert!(line.contains(path_str(dir.path())), "{line}");
 }
 
 /// `--subject` is an allow-list of effective subjects (`sub`, or `iss` without one), as its help

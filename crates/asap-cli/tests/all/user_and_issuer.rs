@@ -63,6 +63,56 @@ fn a_user_token_header_verifies_and_its_claims_print_as_json() {
     }
 }
 
+/// `--public-key` files are read up to 64 KiB (the most a key text may be): a key padded to the
+/// cap verifies, one byte more is refused before any token is looked at, by both commands.
+#[test]
+fn public_key_files_are_read_up_to_64_kib_and_refused_beyond() {
+    const CAP: usize = 64 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519)).expect("ed25519");
+    let private = write(dir.path(), "user.pem", &key.to_pkcs8_pem().expect("pem"));
+    let pem = key.public_key().expect("public").to_pem();
+    let padded = |len: usize| format!("{pem}{}", "\n".repeat(len - pem.len()));
+    let at_cap = write(dir.path(), "at-cap.pem", &padded(CAP));
+    let over_cap = write(dir.path(), "over-cap.pem", &padded(CAP + 1));
+    let header = run(&["user-token", "--username", "ann", "--private-key", &private])
+        .ok()
+        .to_owned();
+
+    let verify = |public: &str| {
+        run(&[
+            "user-verify",
+            "--username",
+            "ann",
+            "--public-key",
+            public,
+            &header,
+        ])
+    };
+    verify(&at_cap).ok();
+    let line = verify(&over_cap).failure().to_owned();
+    assert!(line.contains("larger than 65536 bytes"), "{line}");
+    let line = run(&["issuer-verify", "--public-key", &over_cap, "not-a-token"])
+        .failure()
+        .to_owned();
+    assert!(line.contains("larger than 65536 bytes"), "{line}");
+    #[cfg(unix)]
+    for args in [
+        &[
+            "user-verify",
+            "--username",
+            "ann",
+            "--public-key",
+            "/dev/zero",
+            "t",
+        ][..],
+        &["issuer-verify", "--public-key", "/dev/zero", "t"],
+    ] {
+        let line = run(args).failure().to_owned();
+        assert!(line.contains("larger than 65536 bytes"), "{args:?}: {line}");
+    }
+}
+
 #[test]
 fn user_token_takes_openssh_keys_and_refuses_ec_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
