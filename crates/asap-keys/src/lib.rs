@@ -110,7 +110,7 @@ pub use env::{ENV_AUDIENCE, ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, EnvSigner};
 pub use error::{ConfigError, EnvError, FetchError, KeyFormatError, LoadError, SharedError};
 pub use file_repo::{DEFAULT_RESCAN_INTERVAL, FileKeyRepository, FileKeyRepositoryBuilder};
 pub use formats::{
-    SSH_KEY_TYPES, parse_data_uri, parse_private_key, parse_public_key, read_private_key,
+    MAX_KEY_TEXT_BYTES, SSH_KEY_TYPES, parse_data_uri, parse_private_key, parse_public_key, read_private_key,
     signing_key_from_pem, to_data_uri,
 };
 pub use http::{

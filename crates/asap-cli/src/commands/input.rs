@@ -11,9 +11,8 @@ use asap_core::PrivateKey;
 use zeroize::Zeroizing;
 
 /// The longest public key read (`asap keys add FILE` or stdin, `--public-key FILE`): the bound
-/// `asap_keys::parse_public_key` puts on a key text, so no file it would accept is refused. A
-/// 16384-bit RSA key is about 3 KiB of PEM.
-pub(crate) const MAX_PUBLIC_KEY_BYTES: u64 = 64 * 1024;
+/// asap-keys' parsers put on a key text, so no file they would accept is refused.
+pub(crate) const MAX_PUBLIC_KEY_BYTES: u64 = asap_keys::MAX_KEY_TEXT_BYTES as u64;
 
 /// The longest CA certificate file read (`--cacert` of `verify`, `curl` and `proxy`): a whole
 /// system bundle fits (Debian's `ca-certificates.crt` is about 220 KB).

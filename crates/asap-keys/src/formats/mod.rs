@@ -13,6 +13,13 @@
 //! `der`, into the standard documents aws-lc-rs loads; the object identifiers in those
 //! documents are [`asap_core::oid`]'s.
 
+/// The longest key text any reader here accepts, public or private, PEM or OpenSSH (an RSA
+/// 8192 PEM is about 6.5 KiB; a 16384-bit `authorized_keys` line about 3 KiB): whatever a
+/// parser costs per byte, a hostile key costs at most this many. Callers that read key text
+/// from elsewhere (a file, stdin) cap their reads with it, so that no key these readers would
+/// accept is refused before them.
+pub const MAX_KEY_TEXT_BYTES: usize = 64 * 1024;
+
 mod data_uri;
 pub(crate) mod der;
 mod encrypted_pkcs8;

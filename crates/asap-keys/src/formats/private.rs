@@ -7,12 +7,10 @@ use asap_core::{Algorithm, KeyId, PrivateKey, SigningKey};
 use zeroize::Zeroizing;
 
 use crate::error::LoadError;
-use crate::formats::{encrypted_pkcs8, openssh};
+use crate::formats::{MAX_KEY_TEXT_BYTES, encrypted_pkcs8, openssh};
 
-/// Private key text (and files) larger than this are refused before parsing (an RSA 8192 PEM
-/// is ~6.5 KiB): whatever a parser costs per byte, a hostile key costs at most this many.
-const MAX_PRIVATE_KEY_TEXT: usize = 64 * 1024;
-const MAX_PRIVATE_KEY_FILE: u64 = MAX_PRIVATE_KEY_TEXT as u64;
+/// Private key files larger than the key text bound are refused before parsing.
+const MAX_PRIVATE_KEY_FILE: u64 = MAX_KEY_TEXT_BYTES as u64;
 
 /// Parses a private key in any supported PEM form, decrypting it with `passphrase` if it is
 /// encrypted:
@@ -22,8 +20,8 @@ const MAX_PRIVATE_KEY_FILE: u64 = MAX_PRIVATE_KEY_TEXT as u64;
 /// - `ENCRYPTED PRIVATE KEY` (PKCS#8 with PBES2: PBKDF2 or scrypt, AES-CBC),
 /// - `OPENSSH PRIVATE KEY` (`ssh-keygen` keys: Ed25519, ECDSA, RSA; encrypted too).
 ///
-/// A passphrase given for an unencrypted key is ignored. Text longer than 64 KiB is refused
-/// before parsing ([`LoadError::TooLarge`]).
+/// A passphrase given for an unencrypted key is ignored. Text longer than
+/// [`MAX_KEY_TEXT_BYTES`] (64 KiB) is refused before parsing ([`LoadError::TooLarge`]).
 ///
 /// ```
 /// use asap_core::{KeyKind, KeySpec, PrivateKey};
@@ -33,9 +31,9 @@ const MAX_PRIVATE_KEY_FILE: u64 = MAX_PRIVATE_KEY_TEXT as u64;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn parse_private_key(text: &str, passphrase: Option<&[u8]>) -> Result<PrivateKey, LoadError> {
-    if text.len() > MAX_PRIVATE_KEY_TEXT {
+    if text.len() > MAX_KEY_TEXT_BYTES {
         return Err(LoadError::TooLarge {
-            max: MAX_PRIVATE_KEY_TEXT,
+            max: MAX_KEY_TEXT_BYTES,
         });
     }
     let blocks = pem::parse_many(text).map_err(|e| LoadError::Format(e.to_string()))?;
@@ -159,14 +157,14 @@ mod tests {
         let key = PrivateKey::generate(KeySpec::Curve(KeyKind::P256)).expect("generate");
         let pem = key.to_pkcs8_pem().expect("pem");
         // A valid key padded past the cap: refused for its size, not its content.
-        let padded = format!("{pem}{}", "\n".repeat(MAX_PRIVATE_KEY_TEXT + 1 - pem.len()));
+        let padded = format!("{pem}{}", "\n".repeat(MAX_KEY_TEXT_BYTES + 1 - pem.len()));
         assert!(matches!(
             parse_private_key(&padded, None),
             Err(LoadError::TooLarge {
-                max: MAX_PRIVATE_KEY_TEXT
+                max: MAX_KEY_TEXT_BYTES
             })
         ));
-        let at_the_cap = format!("{pem}{}", "\n".repeat(MAX_PRIVATE_KEY_TEXT - pem.len()));
+        let at_the_cap = format!("{pem}{}", "\n".repeat(MAX_KEY_TEXT_BYTES - pem.len()));
         assert!(parse_private_key(&at_the_cap, None).is_ok());
     }
 

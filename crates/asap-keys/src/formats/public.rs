@@ -3,10 +3,7 @@
 use asap_core::{KeyError, PublicKey};
 
 use crate::error::KeyFormatError;
-use crate::formats::openssh;
-
-/// The longest key text accepted: far above a 16384-bit RSA `authorized_keys` line.
-const MAX_KEY_TEXT: usize = 64 * 1024;
+use crate::formats::{MAX_KEY_TEXT_BYTES, openssh};
 
 /// Parses a public key given as PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`) or as one OpenSSH
 /// `authorized_keys` line (`ssh-ed25519`, `ecdsa-sha2-nistp256/384/521`, `ssh-rsa` of at least
@@ -21,8 +18,10 @@ const MAX_KEY_TEXT: usize = 64 * 1024;
 /// # Ok::<(), asap_keys::KeyFormatError>(())
 /// ```
 pub fn parse_public_key(text: &str) -> Result<PublicKey, KeyFormatError> {
-    if text.len() > MAX_KEY_TEXT {
-        return Err(KeyFormatError::TooLarge { max: MAX_KEY_TEXT });
+    if text.len() > MAX_KEY_TEXT_BYTES {
+        return Err(KeyFormatError::TooLarge {
+            max: MAX_KEY_TEXT_BYTES,
+        });
     }
     let trimmed = text.trim();
     if trimmed.starts_with("-----BEGIN") {
@@ -77,7 +76,7 @@ mod tests {
             Err(KeyFormatError::PrivateKey)
         ));
         assert!(matches!(
-            parse_public_key(&"#".repeat(MAX_KEY_TEXT + 1)),
+            parse_public_key(&"#".repeat(MAX_KEY_TEXT_BYTES + 1)),
             Err(KeyFormatError::TooLarge { .. })
         ));
     }

@@ -329,7 +329,7 @@ mod tests {
         let (n, e, small) = (ones(256), [1, 0, 1], ones(128));
         let refused = |components: [&[u8]; 6]| {
             let text = openssh_rsa(components);
-            assert!(text.len() <= 64 * 1024, "within the text cap");
+            assert!(text.len() <= crate::MAX_KEY_TEXT_BYTES, "within the text cap");
             match crate::parse_private_key(&text, None) {
                 Err(LoadError::RsaComponentTooLarge { component, max_bits }) => (component, max_bits),
                 other => panic!("expected RsaComponentTooLarge, got {other:?}"),
