@@ -99,13 +99,18 @@ impl Roles {
 /// The claims of a verified central-issuer token: `iss` and its role, `sub`, `exp`, and the
 /// extras typed from their string encodings — `level` (`"3.1"`), `factor`, `target`, `dnt`
 /// (`"0"`), `scopes` (`"a,b"`). An extra the token does not carry reads as api_jwt reads it:
-/// level 0.0, empty strings, dnt 0, no scopes. Other claims are kept as JSON.
+/// level 0.0, empty strings, dnt 0, no scopes. The other registered claims (`aud`, `jti`,
+/// `iat`, `nbf`) are typed when sent; every other claim is kept as JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IssuerClaims {
     pub(crate) issuer: String,
     pub(crate) role: String,
     pub(crate) subject: String,
     pub(crate) expires_at: i64,
+    pub(crate) audience: Vec<String>,
+    pub(crate) token_id: Option<String>,
+    pub(crate) issued_at: Option<i64>,
+    pub(crate) not_before: Option<i64>,
     pub(crate) level: Level,
     pub(crate) factor: String,
     pub(crate) target: String,
@@ -135,6 +140,27 @@ impl IssuerClaims {
         self.expires_at
     }
 
+    /// `aud`: the audiences the token names (one string or an array of them), empty when it
+    /// names none.
+    pub fn audience(&self) -> &[String] {
+        &self.audience
+    }
+
+    /// `jti`, when sent.
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_deref()
+    }
+
+    /// `iat`, seconds since the Unix epoch, when sent.
+    pub fn issued_at(&self) -> Option<i64> {
+        self.issued_at
+    }
+
+    /// `nbf`, seconds since the Unix epoch, when sent.
+    pub fn not_before(&self) -> Option<i64> {
+        self.not_before
+    }
+
     /// `level`: the authentication level.
     pub fn level(&self) -> Level {
         self.level
@@ -160,7 +186,7 @@ impl IssuerClaims {
         &self.scopes
     }
 
-    /// Every other claim.
+    /// Every claim not typed above, as JSON.
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }
@@ -294,6 +320,25 @@ impl Serialize for IssuerClaims {
         all.insert("iss", Value::from(self.issuer.as_str()));
         all.insert("sub", Value::from(self.subject.as_str()));
         all.insert("exp", Value::from(self.expires_at));
+        match self.audience.as_slice() {
+            [] => {}
+            [one] => {
+                all.insert("aud", Value::from(one.as_str()));
+            }
+            many => {
+                all.insert("aud", Value::from(many.to_vec()));
+            }
+        }
+        let optional = [
+            ("jti", self.token_id.as_deref().map(Value::from)),
+            ("iat", self.issued_at.map(Value::from)),
+            ("nbf", self.not_before.map(Value::from)),
+        ];
+        all.extend(
+            optional
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value?))),
+        );
         all.insert("level", Value::from(self.level.0));
         all.insert("factor", Value::from(self.factor.as_str()));
         all.insert("target", Value::from(self.target.as_str()));

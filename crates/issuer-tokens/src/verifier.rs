@@ -294,28 +294,21 @@ impl IssuerVerifier {
             .role_of(&issuer)
             .ok_or_else(|| IssuerTokenError::UnknownIssuer(asap_core::truncate(&issuer)))?
             .to_owned();
-        let mut extra = std::mem::take(&mut claims.extra);
-        for (name, value) in [("aud", claims.aud.first()), ("jti", claims.jti.as_ref())] {
-            if let Some(value) = value {
-                extra.insert(name.to_owned(), value.clone().into());
-            }
-        }
-        for (name, value) in [("iat", claims.iat), ("nbf", claims.nbf)] {
-            if let Some(value) = value {
-                extra.insert(name.to_owned(), value.into());
-            }
-        }
         Ok(IssuerClaims {
             issuer,
             role,
             subject,
             expires_at,
+            audience: std::mem::take(&mut claims.aud),
+            token_id: claims.jti.take(),
+            issued_at: claims.iat,
+            not_before: claims.nbf,
             level: extras.level,
             factor: extras.factor,
             target: extras.target,
             dnt: extras.dnt,
             scopes: extras.scopes,
-            extra,
+            extra: std::mem::take(&mut claims.extra),
         })
     }
 }

@@ -229,3 +229,49 @@ fn signed_tokens_round_trip_with_the_packages_encodings() {
         json!({"iss": "auth_admin", "sub": "ann", "exp": NOW + 3600, "level": 4.0, "factor": "", "target": "", "dnt": 3, "scopes": ["admin:all"]})
     );
 }
+
+#[test]
+fn the_other_registered_claims_are_typed_and_kept_out_of_extra() {
+    let f = fixture();
+    let audiences = ["billing", "search"];
+    let verifier = IssuerVerifier::builder()
+        .trusted_key(f.key.public_key().expect("public"))
+        .audience(asap_core::Audience::new("billing").expect("aud"))
+        .clock(Arc::new(ManualClock::new(NOW)))
+        .build()
+        .expect("verifier");
+    let mut sent = claims();
+    sent["aud"] = json!(audiences);
+    sent["jti"] = json!("t-1");
+    sent["iat"] = json!(NOW - 5);
+    sent["nbf"] = json!(NOW - 5);
+    sent["team"] = json!("ops");
+    let token = f.token(&json!({"alg": "RS256"}), &sent);
+    let verified = verifier.verify(&token).expect("verifies");
+    assert_eq!(verified.audience(), audiences);
+    assert_eq!(verified.token_id(), Some("t-1"));
+    assert_eq!(
+        (verified.issued_at(), verified.not_before()),
+        (Some(NOW - 5), Some(NOW - 5))
+    );
+    assert_eq!(Value::Object(verified.extra().clone()), json!({"team": "ops"}));
+    // Serialized, every claim is there again, both audiences included.
+    let json = serde_json::to_value(&verified).expect("serialize");
+    for name in ["aud", "jti", "iat", "nbf", "team"] {
+        assert_eq!(json[name], sent[name], "{name}");
+    }
+
+    // Without them, nothing is made up.
+    let plain = f.verify(&claims()).expect("verifies");
+    assert!(plain.audience().is_empty());
+    assert_eq!(
+        (plain.token_id(), plain.issued_at(), plain.not_before()),
+        (None, None, None)
+    );
+    let json = serde_json::to_value(&plain).expect("serialize");
+    assert!(
+        ["aud", "jti", "iat", "nbf"]
+            .iter()
+            .all(|name| json.get(name).is_none())
+    );
+}
