@@ -5,6 +5,7 @@ use std::time::Duration;
 use connect_qsh::{ConnectSigner, SharedSecret};
 
 use super::print_line;
+use super::redact::{Secret, SecretUrl};
 
 const AFTER_HELP: &str = "\
 Send it as `Authorization: JWT <token>`. A secret on the command line is visible to other users of
@@ -29,7 +30,7 @@ pub(crate) struct Args {
         env = "ASAP_CONNECT_SHARED_SECRET",
         hide_env_values = true
     )]
-    shared_secret: String,
+    shared_secret: Secret,
 
     /// Seconds until the token expires (at most 3600)
     #[arg(long, value_name = "SECS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -37,7 +38,7 @@ pub(crate) struct Args {
 
     /// The base URL the qsh path is relative to (the tenant's baseUrl, or the app's)
     #[arg(long, value_name = "URL", default_value = "")]
-    base_url: String,
+    base_url: SecretUrl,
 
     /// The subject (`sub`): an Atlassian account id to act for
     #[arg(long, value_name = "SUB")]
@@ -53,7 +54,7 @@ pub(crate) struct Args {
 
     /// The request URL: absolute, or a path with its query
     #[arg(value_name = "URL")]
-    url: String,
+    url: SecretUrl,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -65,7 +66,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(audience) = &args.audience {
         signer = signer.audience(audience.clone());
     }
-    let secret = SharedSecret::new(args.shared_secret.clone())?;
-    let token = signer.sign(&secret, &args.method, &args.url, &args.base_url)?;
+    let secret = SharedSecret::new(args.shared_secret.as_str().to_owned())?;
+    let token = signer.sign(&secret, &args.method, args.url.as_str(), args.base_url.as_str())?;
     print_line(&token)
 }

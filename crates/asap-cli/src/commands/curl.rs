@@ -1,14 +1,14 @@
 //! `asap curl`: one HTTP request with a fresh ASAP token, like `curl --fail`.
 
-use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use asap_keys::ENV_AUDIENCE;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 
-use super::input::{Input, read_file};
+use super::input::{Input, read_file, read_stdin};
+use super::redact::{Secret, SecretUrl};
 use super::signing::SignerArgs;
 use super::write_stdout;
 
@@ -36,11 +36,11 @@ pub(crate) struct Args {
 
     /// A request header (repeatable)
     #[arg(short = 'H', long = "header", value_name = "Name: value")]
-    headers: Vec<String>,
+    headers: Vec<Secret>,
 
-    /// The request body; @FILE reads a file, @- stdin
+    /// The request body; @FILE reads a file, @- stdin (at most 16 MiB)
     #[arg(short = 'd', long = "data", value_name = "DATA")]
-    data: Option<String>,
+    data: Option<Secret>,
 
     /// The audience (`aud`) of the token: the service called (repeatable)
     #[arg(long = "audience", env = ENV_AUDIENCE, hide_env_values = true, value_name = "AUD", required = true)]
@@ -73,18 +73,19 @@ pub(crate) struct Args {
     /// The base URL (or base path) --bind is relative to, as the server has it [default: none,
     /// the whole path]
     #[arg(long, value_name = "URL", requires = "bind")]
-    base_url: Option<String>,
+    base_url: Option<SecretUrl>,
 
     #[command(flatten)]
     signer: SignerArgs,
 
     /// The URL to request
     #[arg(value_name = "URL")]
-    url: String,
+    url: SecretUrl,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let url = url::Url::parse(&args.url).with_context(|| format!("invalid URL {:?}", args.url))?;
+    let url =
+        url::Url::parse(args.url.as_str()).with_context(|| format!("invalid URL {:?}", args.url.as_str()))?;
     match url.scheme() {
         "https" => {}
         "http" if args.allow_insecure_http || asap_keys::is_loopback(&url) => {}
@@ -94,7 +95,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         other => bail!("unsupported URL scheme {other:?}: use https or http"),
     }
     let headers = parse_headers(&args.headers)?;
-    let body = args.data.as_deref().map(read_data).transpose()?;
+    let body = args.data.as_ref().map(|d| read_data(d.as_str())).transpose()?;
     let method = match (&args.method, &body) {
         (Some(method), _) => reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| anyhow!("invalid method {method:?}"))?,
@@ -106,7 +107,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let mut token_request = args.signer.request(&args.audiences)?;
     if args.bind {
         // The URL as it goes on the wire: reqwest sends `url` serialised as it is here.
-        let base_url = args.base_url.as_deref().unwrap_or("");
+        let base_url = args.base_url.as_ref().map_or("", SecretUrl::as_str);
         token_request = super::token::bind(token_request, method.as_str(), url.as_str(), base_url)?;
     }
     let token = signer.sign_request(&token_request)?;
@@ -175,9 +176,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_headers(headers: &[String]) -> anyhow::Result<HeaderMap> {
+fn parse_headers(headers: &[Secret]) -> anyhow::Result<HeaderMap> {
     let mut map = HeaderMap::new();
-    for header in headers {
+    for header in headers.iter().map(Secret::as_str) {
         let (name, value) = header
             .split_once(':')
             .ok_or_else(|| anyhow!("-H {header:?} is not 'Name: value'"))?;
@@ -196,14 +197,8 @@ fn parse_headers(headers: &[String]) -> anyhow::Result<HeaderMap> {
 /// `-d` as curl reads it: the text itself, `@FILE`, or `@-` for stdin.
 fn read_data(data: &str) -> anyhow::Result<Vec<u8>> {
     match data.strip_prefix('@') {
-        Some("-") => {
-            let mut body = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut body)
-                .context("cannot read the body from stdin")?;
-            Ok(body)
-        }
-        Some(path) => std::fs::read(path).with_context(|| format!("cannot read {path}")),
+        Some("-") => read_stdin(Input::RequestBody, "the body on stdin"),
+        Some(path) => read_file(Path::new(path), Input::RequestBody),
         None => Ok(data.as_bytes().to_vec()),
     }
 }
@@ -222,4 +217,22 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::super::Cli;
+    use super::super::input::MAX_REQUEST_BODY_BYTES;
+
+    #[test]
+    fn the_help_of_data_states_the_body_cap() {
+        let cli = Cli::command();
+        let curl = cli.find_subcommand("curl").expect("curl");
+        let data = curl.get_arguments().find(|a| a.get_id() == "data").expect("-d");
+        let help = data.get_help().expect("help").to_string();
+        let cap = format!("at most {} MiB", MAX_REQUEST_BODY_BYTES / (1024 * 1024));
+        assert!(help.contains(&cap), "{help}");
+    }
 }

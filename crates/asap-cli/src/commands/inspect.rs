@@ -15,6 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::print_line;
+use super::redact::Secret;
 use super::verify::read_token_from_stdin;
 
 const AFTER_HELP: &str = "\
@@ -45,7 +46,7 @@ pub(crate) struct Args {
 
     /// The token [default: read from stdin]
     #[arg(value_name = "TOKEN")]
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 /// One line of the report.
@@ -56,7 +57,7 @@ enum Check {
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let token = match args.token.as_deref() {
+    let token = match args.token.as_ref().map(Secret::as_str) {
         Some(token) if token != "-" => token.to_owned(),
         _ => read_token_from_stdin()?,
     };

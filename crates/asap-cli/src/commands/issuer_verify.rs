@@ -9,6 +9,7 @@ use issuer_tokens::{IssuerPolicy, IssuerVerifier, Roles};
 
 use super::input::{Input, read_text_file};
 use super::print_line;
+use super::redact::Secret;
 
 const AFTER_HELP: &str = "\
 On success prints the claims as one line of JSON, the extras typed (level a number, dnt an
@@ -54,7 +55,7 @@ pub(crate) struct Args {
 
     /// The token (or `Bearer <token>`)
     #[arg(value_name = "TOKEN")]
-    token: String,
+    token: Secret,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -86,7 +87,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
         policy = policy.min_level(min);
     }
-    let input = args.token.trim();
+    let input = args.token.as_str().trim();
     let claims = if input.contains(' ') {
         verifier.verify_authorization([input.as_bytes()])?
     } else {

@@ -8,6 +8,7 @@ use asap_registry::{KeyRegistry, RegisteredKey, redact_url};
 
 use super::input::{Input, read_stdin_text, read_text_file};
 use super::print_line;
+use super::redact::SecretUrl;
 
 /// The environment variable that gives `--db` a default.
 pub(crate) const ENV_DB: &str = "ASAP_KEY_REGISTRY_DB";
@@ -40,7 +41,7 @@ pub(crate) enum Command {
 pub(crate) struct Db {
     /// The registry database: sqlite:PATH or postgres://USER@HOST:PORT/DB
     #[arg(long, value_name = "URL", env = ENV_DB, hide_env_values = true)]
-    db: String,
+    db: SecretUrl,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,7 +107,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Add(args) => {
             let text = read_key_text(&args.file)?;
-            let registry = open(&args.db.db).await?;
+            let registry = open(args.db.db.as_str()).await?;
             let key = registry
                 .add(&args.principal, args.name.as_deref(), &text)
                 .await
@@ -114,7 +115,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             print_line(key.kid().as_str())
         }
         Command::List(args) => {
-            let registry = open(&args.db.db).await?;
+            let registry = open(args.db.db.as_str()).await?;
             let keys = registry.list(args.principal.as_deref()).await?;
             if args.json {
                 let keys: Vec<serde_json::Value> = keys.iter().map(to_json).collect();
@@ -127,7 +128,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Revoke(args) => {
-            let registry = open(&args.db.db).await?;
+            let registry = open(args.db.db.as_str()).await?;
             let key = registry.revoke(&args.principal, &args.name).await?;
             print_line(key.kid().as_str())
         }

@@ -18,6 +18,7 @@ mod keygen;
 mod keys;
 mod proxy;
 mod qsh;
+mod redact;
 mod run;
 mod serve_keys;
 mod signing;

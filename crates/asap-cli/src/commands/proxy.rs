@@ -26,7 +26,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::input::{Input, read_file};
+use super::input::{Input, MAX_REQUEST_BODY_BYTES, read_file};
+use super::redact::SecretUrl;
 use super::signing::SignerArgs;
 
 const AFTER_HELP: &str = "\
@@ -58,7 +59,7 @@ pub(crate) struct Args {
 
     /// The service to forward to; each request's path and query are appended to it
     #[arg(long, value_name = "URL")]
-    upstream: String,
+    upstream: SecretUrl,
 
     /// The audience (`aud`) of the tokens: the upstream service (repeatable)
     #[arg(long = "audience", env = ENV_AUDIENCE, hide_env_values = true, value_name = "AUD", required = true)]
@@ -73,7 +74,7 @@ pub(crate) struct Args {
     cacert: Option<PathBuf>,
 
     /// The largest request body forwarded, in bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = MAX_REQUEST_BODY_BYTES)]
     max_body_bytes: usize,
 
     /// The most client connections served at once (more wait)
@@ -195,8 +196,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 /// The upstream base URL: https, or http on this machine (or anywhere with the flag); no query,
 /// since each request brings its own.
 fn upstream_url(args: &Args) -> anyhow::Result<url::Url> {
-    let url =
-        url::Url::parse(&args.upstream).with_context(|| format!("invalid --upstream {:?}", args.upstream))?;
+    let url = url::Url::parse(args.upstream.as_str())
+        .with_context(|| format!("invalid --upstream {:?}", args.upstream.as_str()))?;
     match url.scheme() {
         "https" => {}
         "http" if args.allow_insecure_http || asap_keys::is_loopback(&url) => {}

@@ -1,6 +1,7 @@
 //! `asap qsh`: the Atlassian Connect query string hash of a request, or its canonical form.
 
 use super::print_line;
+use super::redact::SecretUrl;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -18,7 +19,7 @@ pub(crate) struct Args {
 
     /// The base URL (or base path) the request path is relative to, e.g. the tenant's baseUrl
     #[arg(long, value_name = "URL", default_value = "")]
-    base_url: String,
+    base_url: SecretUrl,
 
     /// The HTTP method
     #[arg(value_name = "METHOD")]
@@ -26,14 +27,14 @@ pub(crate) struct Args {
 
     /// The request URL: absolute, or a path with its query (`/path?a=b`)
     #[arg(value_name = "URL")]
-    url: String,
+    url: SecretUrl,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let line = if args.canonical {
-        connect_qsh::canonical_request(&args.method, &args.url, &args.base_url)?
+        connect_qsh::canonical_request(&args.method, args.url.as_str(), args.base_url.as_str())?
     } else {
-        connect_qsh::qsh(&args.method, &args.url, &args.base_url)?
+        connect_qsh::qsh(&args.method, args.url.as_str(), args.base_url.as_str())?
     };
     print_line(&line)
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use asap_keys::{ENV_AUDIENCE, ENV_PRIVATE_KEY};
 
+use super::redact::Secret;
 use super::signing::SignerArgs;
 
 /// The child's variable holding the token.
@@ -38,7 +39,7 @@ pub(crate) struct Args {
 
     /// The command and its arguments, after `--`
     #[arg(value_name = "COMMAND", last = true, required = true)]
-    command: Vec<OsString>,
+    command: Vec<Secret<OsString>>,
 }
 
 /// Every variable `asap` reads a secret from: the private key, the Connect shared secret
@@ -57,16 +58,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .command
         .split_first()
         .context("no command: give it after `--`")?;
-    let mut command = std::process::Command::new(program);
+    let mut command = std::process::Command::new(program.expose());
     command
-        .args(rest)
+        .args(rest.iter().map(Secret::expose))
         .env(ENV_TOKEN, token.as_str())
         .env(ENV_AUTHORIZATION, format!("Bearer {}", token.as_str()));
     // The child gets a token, not the secrets this command could read.
     for name in SECRET_ENV {
         command.env_remove(name);
     }
-    let name = program.to_string_lossy().into_owned();
+    let name = program.expose().to_string_lossy().into_owned();
     let error = match spawn(&mut command) {
         Ok(code) => return Ok(code),
         Err(e) => e,

@@ -3,17 +3,20 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use asap_keys::server::{ConnectionLimits, KeyServer, KeyServerConfig, load_tls_config};
+use asap_keys::server::{ConnectionLimits, KeyServer, KeyServerConfig, tls_config_from_pem};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+use super::input::{Input, read_file, read_secret_file};
+use super::redact::SecretUrl;
 
 const AFTER_HELP: &str = "\
 Serves DIR/<kid> at /<kid> with Content-Type: application/x-pem-file, the layout
@@ -55,7 +58,7 @@ pub(crate) struct Args {
 
     /// Serve a key registry instead: sqlite:PATH or postgres://USER@HOST:PORT/DB
     #[arg(long, value_name = "URL", env = super::keys::ENV_DB, hide_env_values = true)]
-    db: Option<String>,
+    db: Option<SecretUrl>,
 
     /// Also publish the directory as a JSON Web Key Set at /.well-known/jwks.json
     #[arg(long, conflicts_with = "db")]
@@ -69,11 +72,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS")]
     max_age: Option<u64>,
 
-    /// Serve HTTPS with this PEM certificate chain (leaf first)
+    /// Serve HTTPS with this PEM certificate chain (leaf first; at most 1 MiB)
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
 
-    /// The PEM private key of --tls-cert
+    /// The PEM private key of --tls-cert (at most 64 KiB)
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
@@ -109,7 +112,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let (config, serving, default_max_age) = match (&args.dir, &args.db) {
         (Some(dir), None) => (KeyServerConfig::new(dir), dir.display().to_string(), 300),
         (None, Some(url)) => {
-            let registry = super::keys::open(url).await?;
+            let registry = super::keys::open(url.as_str()).await?;
             let serving = format!("the {} key registry", registry.backend());
             (KeyServerConfig::from_source(Arc::new(registry)), serving, 30)
         }
@@ -130,7 +133,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .publish_jwks(args.jwks)
         .limits(limits);
     match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => config = config.tls(load_tls_config(cert, key)?),
+        (Some(cert), Some(key)) => config = with_tls(config, cert, key)?,
         (None, None) => {}
         _ => bail!("--tls-cert and --tls-key go together"),
     }
@@ -147,6 +150,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     server.serve(shutdown_signal()).await?;
     eprintln!("asap serve-keys: stopped");
     Ok(())
+}
+
+/// `config` serving HTTPS with `--tls-cert` and `--tls-key`, each read up to its cap; the
+/// key's bytes are wiped once parsed.
+fn with_tls(config: KeyServerConfig, cert: &Path, key: &Path) -> anyhow::Result<KeyServerConfig> {
+    let chain = read_file(cert, Input::CertificateChain)?;
+    let key = read_secret_file(key, Input::TlsPrivateKey)?;
+    Ok(config.tls(tls_config_from_pem(&chain, &key)?))
 }
 
 /// Ctrl-C, or SIGTERM (what `kill`, systemd and container runtimes send).

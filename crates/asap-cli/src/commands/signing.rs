@@ -13,6 +13,7 @@ use asap_keys::{ENV_ISSUER, ENV_KEY_ID, ENV_PRIVATE_KEY, FileKeyRepository};
 use zeroize::Zeroizing;
 
 use super::input::read_private_key_file;
+use super::redact::Secret;
 use super::{parse_algorithm, read_passphrase_file};
 
 /// Where the signing key comes from and what the token says.
@@ -32,7 +33,7 @@ pub(crate) struct SignerArgs {
     /// URI `data:application/pkcs8;kid=...;base64,...` [env: ASAP_PRIVATE_KEY, which may also
     /// hold the PEM text]
     #[arg(long, value_name = "FILE|DATA-URI", conflicts_with = "private_key_repo")]
-    private_key: Option<String>,
+    private_key: Option<Secret>,
 
     /// A private key repository: signs with the last DIR/ISS/*.pem (kid ISS/FILE)
     #[arg(long, value_name = "DIR")]
@@ -131,7 +132,7 @@ impl SignerArgs {
                 .filter(|v| !v.trim().is_empty())
         };
         let (source, origin) = match &self.private_key {
-            Some(value) => (value.clone(), "--private-key"),
+            Some(value) => (value.as_str().to_owned(), "--private-key"),
             None => (from_env().ok_or_else(|| {
                 anyhow!("no private key: give --private-key FILE|DATA-URI or --private-key-repo DIR, or set {ENV_PRIVATE_KEY}")
             })?, ENV_PRIVATE_KEY),

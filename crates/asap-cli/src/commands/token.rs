@@ -5,6 +5,7 @@ use asap_core::{Qsh, TokenRequest};
 use asap_keys::ENV_AUDIENCE;
 
 use super::print_line;
+use super::redact::SecretUrl;
 use super::signing::SignerArgs;
 
 const AFTER_HELP: &str = "\
@@ -29,12 +30,12 @@ pub(crate) struct Args {
     /// Bind the token to one request (its `qsh` claim): the method and URL (absolute, or a
     /// path with its query)
     #[arg(long, num_args = 2, value_names = ["METHOD", "URL"])]
-    bind: Option<Vec<String>>,
+    bind: Option<Vec<SecretUrl>>,
 
     /// The base URL (or base path) the --bind URL is relative to, as the server that checks
     /// the binding has it [default: none, the whole path]
     #[arg(long, value_name = "URL", requires = "bind")]
-    base_url: Option<String>,
+    base_url: Option<SecretUrl>,
 
     #[command(flatten)]
     signer: SignerArgs,
@@ -44,7 +45,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let signer = args.signer.signer()?;
     let mut request = args.signer.request(&args.audiences)?;
     if let Some([method, url]) = args.bind.as_deref() {
-        request = bind(request, method, url, args.base_url.as_deref().unwrap_or(""))?;
+        let base_url = args.base_url.as_ref().map_or("", SecretUrl::as_str);
+        request = bind(request, method.as_str(), url.as_str(), base_url)?;
     }
     let token = signer.sign_request(&request)?;
     print_line(token.as_str())

@@ -8,6 +8,7 @@ use asap_core::{Algorithm, PrivateKey};
 use user_tokens::UserSigner;
 
 use super::input::read_private_key_file;
+use super::redact::Secret;
 use super::{parse_algorithm, print_line, read_passphrase_file};
 
 const AFTER_HELP: &str = "\
@@ -30,7 +31,7 @@ pub(crate) struct Args {
     /// The private key: a PEM file (PKCS#8, PKCS#1, encrypted PKCS#8), an OpenSSH key
     /// (`~/.ssh/id_ed25519`, `id_rsa`) or a data URI; RSA or Ed25519
     #[arg(long, value_name = "FILE|DATA-URI")]
-    private_key: String,
+    private_key: Secret,
 
     /// A file holding the passphrase of an encrypted private key
     #[arg(long, value_name = "FILE")]
@@ -43,7 +44,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let key = private_key(&args.private_key, args.passphrase_file.as_deref())?;
+    let key = private_key(args.private_key.as_str(), args.passphrase_file.as_deref())?;
     let signer = match args.alg {
         Some(alg) => UserSigner::with_algorithm(args.username.clone(), key, alg)?,
         None => UserSigner::new(args.username.clone(), key)?,

@@ -8,6 +8,7 @@ use user_tokens::{StaticUserKeys, UserVerifier};
 
 use super::input::{Input, read_text_file};
 use super::print_line;
+use super::redact::Secret;
 
 const AFTER_HELP: &str = "\
 On success prints the claims ({\"nonce\",\"time\",\"username\"}) as one line of JSON and exits 0;
@@ -36,7 +37,7 @@ pub(crate) struct Args {
 
     /// The header value `JWT <token>`, or the token alone
     #[arg(value_name = "HEADER-OR-TOKEN")]
-    token: String,
+    token: Secret,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -49,7 +50,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let verifier = UserVerifier::builder(keys)
         .tolerance(Duration::from_secs(args.tolerance))
         .build()?;
-    let input = args.token.trim();
+    let input = args.token.as_str().trim();
     let token = match input.split_once(' ') {
         Some(_) => user_tokens::jwt_token(input)?,
         None if input.is_empty() => return Err(anyhow!("no token")),

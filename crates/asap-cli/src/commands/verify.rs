@@ -1,6 +1,6 @@
 //! `asap verify`: check a token against a key repository and print its claims.
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +12,9 @@ use asap_keys::{
     HttpKeyRepository, JwksKeySource,
 };
 
-use super::input::{Input, read_text_file};
+use super::input::{Input, read_stdin_text, read_text_file};
 use super::print_line;
+use super::redact::{Secret, SecretUrl};
 
 const AFTER_HELP: &str = "\
 On success prints the claims as one line of JSON (keys sorted) and exits 0; otherwise prints one
@@ -36,16 +37,16 @@ pub(crate) struct Args {
     /// The public key repository: an https URL (`url1 | url2` for mirrors) or a directory in
     /// repository layout (DIR/KID)
     #[arg(long, env = ENV_REPOSITORY_URL, hide_env_values = true, value_name = "URL-OR-DIR")]
-    key_repo: Option<String>,
+    key_repo: Option<SecretUrl>,
 
     /// Take the keys from the JSON Web Key Set at this https URL instead of a key repository
     /// (`asap serve-keys --jwks` publishes one at /.well-known/jwks.json)
     #[arg(long, value_name = "URL")]
-    jwks: Option<String>,
+    jwks: Option<SecretUrl>,
 
     /// A repository tried when every --key-repo URL fails
     #[arg(long, env = ENV_FALLBACK_REPOSITORY_URL, hide_env_values = true, value_name = "URL")]
-    fallback_key_repo: Option<String>,
+    fallback_key_repo: Option<SecretUrl>,
 
     /// Accept only tokens from this issuer (repeatable) [default: any issuer]
     #[arg(long = "issuer", value_name = "ISS")]
@@ -80,11 +81,11 @@ pub(crate) struct Args {
 
     /// The token [default: read from stdin]
     #[arg(value_name = "TOKEN")]
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let token = match args.token.as_deref() {
+    let token = match args.token.as_ref().map(Secret::as_str) {
         Some(token) if token != "-" => token.to_owned(),
         _ => read_token_from_stdin()?,
     };
@@ -120,17 +121,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 pub(crate) fn read_token_from_stdin() -> anyhow::Result<String> {
-    let mut stdin = std::io::stdin();
-    if stdin.is_terminal() {
+    if std::io::stdin().is_terminal() {
         bail!("no token: give it as an argument or pipe it on stdin");
     }
-    let mut token = String::new();
-    // A token is at most 8 KiB; read a little more so the size rule can say so.
-    stdin
-        .by_ref()
-        .take(64 * 1024)
-        .read_to_string(&mut token)
-        .context("cannot read the token from stdin")?;
+    let token = read_stdin_text(Input::Token, "the token on stdin")?;
     let token = token.trim().to_owned();
     if token.is_empty() {
         bail!("no token on stdin");
@@ -145,7 +139,7 @@ fn key_source(args: &Args) -> anyhow::Result<Arc<dyn PublicKeySource>> {
     };
     if let Some(url) = &args.jwks {
         let mut builder =
-            JwksKeySource::builder(url.trim()).allow_insecure_loopback(args.allow_insecure_http);
+            JwksKeySource::builder(url.as_str().trim()).allow_insecure_loopback(args.allow_insecure_http);
         if let Some(pem) = cacert {
             builder = builder.add_root_certificates_pem(pem);
         }
@@ -156,7 +150,8 @@ fn key_source(args: &Args) -> anyhow::Result<Arc<dyn PublicKeySource>> {
     }
     let repo = args
         .key_repo
-        .as_deref()
+        .as_ref()
+        .map(SecretUrl::as_str)
         .ok_or_else(|| anyhow!("give --key-repo (or ASAP_PUBLIC_KEY_REPOSITORY_URL) or --jwks"))?
         .trim();
     if !repo.contains("://") {
@@ -175,7 +170,7 @@ fn key_source(args: &Args) -> anyhow::Result<Arc<dyn PublicKeySource>> {
     for url in urls.chain(
         args.fallback_key_repo
             .iter()
-            .flat_map(|f| f.split('|'))
+            .flat_map(|f| f.as_str().split('|'))
             .map(str::trim),
     ) {
         if !url.is_empty() {

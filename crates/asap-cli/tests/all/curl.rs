@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Repos, one_shot_server, path_str, run};
+use crate::support::{Repos, asap, one_shot_server, path_str, run, run_command};
 
 fn signing_args(repos: &Repos) -> Vec<String> {
     vec![
@@ -163,5 +163,42 @@ fn proxies_from_the_environment_see_neither_tokens_nor_key_requests() {
     assert!(
         connections.recv_timeout(Duration::from_millis(200)).is_err(),
         "the proxy was offered a connection"
+    );
+}
+
+/// `-d @FILE` and `-d @-` read at most 16 MiB, as `--help` says: a body at the cap is read
+/// (the command goes on to the signing options, missing here), one byte more is refused with
+/// the cap named, before anything is signed or sent.
+#[test]
+fn request_bodies_are_read_up_to_16_mib_and_refused_beyond() {
+    const CAP: usize = 16 * 1024 * 1024;
+    let help = run(&["curl", "--help"]).ok().to_owned();
+    assert!(help.contains("at most 16 MiB"), "{help}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at_cap = dir.path().join("at-cap.bin");
+    let over_cap = dir.path().join("over-cap.bin");
+    std::fs::write(&at_cap, vec![b'x'; CAP]).expect("write");
+    std::fs::write(&over_cap, vec![b'x'; CAP + 1]).expect("write");
+    let curl = |data: &str, stdin: &str| {
+        run_command(
+            asap().args(["curl", "--audience", "ledger", "-d", data, "http://127.0.0.1:9/"]),
+            stdin,
+        )
+    };
+    let too_large = "larger than 16777216 bytes (16 MiB), too large for a request body (-d)";
+
+    let at_cap_data = format!("@{}", path_str(&at_cap));
+    let line = curl(&at_cap_data, "").failure().to_owned();
+    assert!(line.contains("no issuer"), "{line}");
+    let over_cap_data = format!("@{}", path_str(&over_cap));
+    let line = curl(&over_cap_data, "").failure().to_owned();
+    assert!(line.contains(too_large), "{line}");
+
+    let line = curl("@-", &"x".repeat(CAP)).failure().to_owned();
+    assert!(line.contains("no issuer"), "{line}");
+    let line = curl("@-", &"x".repeat(CAP + 1)).failure().to_owned();
+    assert!(
+        line.contains(&format!("the body on stdin is {too_large}")),
+        "{line}"
     );
 }

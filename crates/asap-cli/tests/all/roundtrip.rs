@@ -372,3 +372,41 @@ fn verify_reads_the_token_from_stdin() {
     assert_eq!(keys, sorted);
     assert!(out.stdout.starts_with("{\"aud\":"), "{}", out.stdout);
 }
+
+/// A token on stdin (`verify`, `inspect`) is read up to 16 KiB, twice the verifier's 8 KiB size
+/// limit: a token padded with white space to the cap verifies, and more is refused rather than
+/// cut, so bytes after the cap are never silently dropped.
+#[test]
+fn a_token_on_stdin_is_read_up_to_16_kib_and_refused_beyond() {
+    const CAP: usize = 2 * 8 * 1024;
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let token = repos.token("svc", "ledger", &[]);
+    let public = repos.public();
+    let padded =
+        |len: usize, tail: &str| format!("{token}{}{tail}", " ".repeat(len - token.len() - tail.len()));
+    let verify = |stdin: &str| {
+        run_command(
+            asap().args(["verify", "--audience", "ledger", "--key-repo", path_str(&public)]),
+            stdin,
+        )
+    };
+    let inspect = |stdin: &str| run_command(asap().args(["inspect", "--audience", "ledger"]), stdin);
+
+    let at_cap = padded(CAP, "\n");
+    let claims: serde_json::Value = serde_json::from_str(verify(&at_cap).ok()).expect("JSON");
+    assert_eq!(claims["iss"], "svc");
+    assert!(inspect(&at_cap).ok().contains("UNVERIFIED"));
+    // Beyond any earlier bound too: what follows the white space is part of the input.
+    for over_cap in [padded(CAP + 1, "\n"), padded(128 * 1024, "junk")] {
+        for out in [verify(&over_cap), inspect(&over_cap)] {
+            let line = out.failure().to_owned();
+            assert!(
+                line.contains(
+                    "the token on stdin is larger than 16384 bytes (16 KiB), too large for a token"
+                ),
+                "{line}"
+            );
+        }
+    }
+}

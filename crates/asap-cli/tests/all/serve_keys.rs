@@ -288,6 +288,72 @@ fn cacert_files_are_read_up_to_1_mib_and_refused_beyond() {
     }
 }
 
+/// `--tls-cert` is read up to 1 MiB (as a CA bundle) and `--tls-key` up to 64 KiB (as any key
+/// text): files padded to the caps serve HTTPS, one byte more is refused before anything
+/// listens, and `/dev/zero` is not read without end.
+#[test]
+fn tls_cert_and_key_files_are_read_up_to_their_caps_and_refused_beyond() {
+    const CERT_CAP: usize = 1024 * 1024;
+    const KEY_CAP: usize = 64 * 1024;
+    let ca = asap_testkit::tls::TestCa::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let public = dir.path().join("public");
+    std::fs::create_dir(&public).expect("mkdir");
+    let padded = |name: &str, pem: &str, len: usize| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{pem}{}", "\n".repeat(len - pem.len()))).expect("write");
+        path.to_str().expect("UTF-8 temp path").to_owned()
+    };
+    let (cert_pem, key_pem) = (ca.server_cert_pem(), ca.server_key_pem());
+    let cert = padded("cert-at-cap.pem", &cert_pem, CERT_CAP);
+    let cert_over = padded("cert-over-cap.pem", &cert_pem, CERT_CAP + 1);
+    let key = padded("key-at-cap.pem", &key_pem, KEY_CAP);
+    let key_over = padded("key-over-cap.pem", &key_pem, KEY_CAP + 1);
+    // The first stderr line says where the server listens, or why it does not; a server that
+    // started is stopped at once.
+    let first_line = |cert: &str, key: &str| {
+        let mut command = asap();
+        command.args([
+            "serve-keys",
+            "--dir",
+            path_str(&public),
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        command.args(["--tls-cert", cert, "--tls-key", key]);
+        let (mut child, line, _log) = crate::support::spawn_announcing(&mut command, "serve-keys");
+        let _ = child.kill();
+        let _ = child.wait();
+        line
+    };
+
+    let line = first_line(&cert, &key);
+    assert!(line.contains(" at https://127.0.0.1:"), "{line}");
+    let mut refused = vec![
+        (
+            cert_over.as_str(),
+            key.as_str(),
+            "larger than 1048576 bytes (1 MiB), too large for a certificate chain",
+        ),
+        (
+            cert.as_str(),
+            key_over.as_str(),
+            "larger than 65536 bytes (64 KiB), too large for a TLS private key",
+        ),
+    ];
+    if cfg!(unix) {
+        refused.push(("/dev/zero", key.as_str(), "larger than 1048576 bytes"));
+        refused.push((cert.as_str(), "/dev/zero", "larger than 65536 bytes"));
+    }
+    for (cert, key, expected) in refused {
+        let line = first_line(cert, key);
+        assert!(
+            line.starts_with("asap: ") && line.contains(expected),
+            "{cert} {key}: {line}"
+        );
+    }
+}
+
 #[test]
 fn serve_keys_refuses_a_missing_directory_and_half_a_tls_configuration() {
     let line = run(&[
