@@ -192,11 +192,36 @@ pub fn tls_config_from_pem(
     Ok(Arc::new(config))
 }
 
-/// [`tls_config_from_pem`] from two files.
+/// The longest certificate chain file [`load_tls_config`] reads: a chain is a few KB.
+pub const MAX_CERT_CHAIN_FILE_BYTES: usize = 1024 * 1024;
+
+/// [`tls_config_from_pem`] from two files: the chain read up to [`MAX_CERT_CHAIN_FILE_BYTES`],
+/// the key up to [`MAX_KEY_TEXT_BYTES`](crate::MAX_KEY_TEXT_BYTES) into memory wiped on drop. A
+/// longer file (a path given by mistake: `/dev/zero`, a log) is refused after reading at most
+/// its cap and one byte.
 pub fn load_tls_config(cert_chain: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, ServeError> {
-    let read =
-        |path: &Path| std::fs::read(path).map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())));
-    tls_config_from_pem(&read(cert_chain)?, &read(key)?)
+    let chain = read_capped(cert_chain, MAX_CERT_CHAIN_FILE_BYTES)?;
+    let key = read_capped(key, crate::MAX_KEY_TEXT_BYTES)?;
+    tls_config_from_pem(&chain, &key)
+}
+
+/// The file at `path`, at most `max` bytes, in one buffer allocated up front (no reallocation
+/// leaves a copy of a key behind) and wiped on drop.
+fn read_capped(path: &Path, max: usize) -> Result<zeroize::Zeroizing<Vec<u8>>, ServeError> {
+    use std::io::Read as _;
+    let fail = |e: std::io::Error| ServeError::Tls(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let size = file.metadata().map_err(fail)?.len();
+    let capacity = usize::try_from(size).unwrap_or(max).min(max) + 1;
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
+    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() > max {
+        return Err(ServeError::Tls(format!(
+            "{}: larger than {max} bytes, not a PEM file",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A bound key repository server; [`serve`](KeyServer::serve) runs it.

@@ -453,3 +453,34 @@ async fn shutdown_stops_accepting_and_closes_idle_connections() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
 }
+
+#[test]
+fn tls_files_are_read_up_to_their_caps_and_refused_beyond() {
+    use asap_keys::server::{MAX_CERT_CHAIN_FILE_BYTES, load_tls_config};
+    let ca = asap_testkit::tls::TestCa::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ca.server_cert_pem()).expect("cert");
+    std::fs::write(&key, ca.server_key_pem()).expect("key");
+    assert!(load_tls_config(&cert, &key).is_ok());
+
+    // PEM allows text around its blocks: padded to exactly the cap, the files still load.
+    let padded = |pem: String, to: usize| format!("{pem}{}", "\n".repeat(to - pem.len()));
+    std::fs::write(&cert, padded(ca.server_cert_pem(), MAX_CERT_CHAIN_FILE_BYTES)).expect("cert");
+    std::fs::write(&key, padded(ca.server_key_pem(), asap_keys::MAX_KEY_TEXT_BYTES)).expect("key");
+    assert!(load_tls_config(&cert, &key).is_ok());
+
+    // One byte more is refused as too large, before any PEM parsing.
+    for (path, cap) in [
+        (&cert, MAX_CERT_CHAIN_FILE_BYTES),
+        (&key, asap_keys::MAX_KEY_TEXT_BYTES),
+    ] {
+        let pem = std::fs::read_to_string(path).expect("read");
+        std::fs::write(path, format!("{pem}\n")).expect("grow");
+        let err = load_tls_config(&cert, &key)
+            .expect_err("over the cap")
+            .to_string();
+        assert!(err.contains(&format!("larger than {cap} bytes")), "{err}");
+        std::fs::write(path, pem).expect("restore");
+    }
+}
