@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::TokenError;
-use crate::json::walk_object;
+use crate::json::{TypedClaims, Untyped, WalkError, walk_object_typed};
 use crate::jws::walk_error;
 use crate::time::TimeClaims;
 
@@ -155,8 +155,20 @@ impl RegisteredClaims {
     /// Types a token's payload in one pass, without building an intermediate map: one JSON
     /// object, no key repeated at any depth, registered claims typed, the rest kept as JSON.
     pub fn decode(json: &[u8]) -> Result<RegisteredClaims, TokenError> {
+        RegisteredClaims::decode_with(json, &mut Untyped)
+    }
+
+    /// [`decode`](Self::decode), with the profile's own claims ([`T::NAMES`](TypedClaims::NAMES))
+    /// typed by `typed` straight from the text instead of kept in `extra` as JSON: the same
+    /// strict rules inside them (see [`TypedClaims`]), and for a refused one the profile's
+    /// error ([`TypedClaims::refused`]).
+    pub fn decode_with<T: TypedClaims>(json: &[u8], typed: &mut T) -> Result<RegisteredClaims, T::Error> {
+        debug_assert!(
+            !T::NAMES.iter().any(|name| REGISTERED_CLAIMS.contains(name)),
+            "a registered claim is typed by the core"
+        );
         let mut c = RegisteredClaims::default();
-        walk_object(json, |name, value| {
+        walk_object_typed(json, typed, |name, value| {
             let value = value.into_value();
             match &*name {
                 "iss" => c.iss = Some(string_claim("iss", value)?),
@@ -172,7 +184,10 @@ impl RegisteredClaims {
             }
             Ok(())
         })
-        .map_err(walk_error("claims are not a JSON object"))?;
+        .map_err(|e| match e {
+            WalkError::Refused { field, reason } => T::refused(field, reason),
+            other => walk_error("claims are not a JSON object")(other).into(),
+        })?;
         Ok(c)
     }
 

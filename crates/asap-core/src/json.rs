@@ -1,13 +1,21 @@
 //! Strict JSON: objects whose keys repeat, at any depth, are refused. Two parsers that disagree on
 //! which duplicate wins (first or last) let one token mean two things; refusing both closes that.
+//!
+//! A profile whose claims nest (Forge's `app` and `context`) types them straight from the text
+//! with [`TypedClaims`] and [`FromJsonObject`]: known members are matched on names borrowed from
+//! the input, only the members it does not type become JSON values, and the same rules hold
+//! inside (no repeated key at any depth, `null` counts as absent, unknown members kept).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+
+use crate::error::TokenError;
 
 /// Parses `bytes` as one JSON object, refusing a key repeated at any depth. `Err(Some(key))`
 /// for a duplicate key (shortened for messages), `Err(None)` for anything else that is not one
@@ -27,7 +35,7 @@ pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Option<Stri
     })
     .map_err(|e| match e {
         WalkError::Duplicate(key) => Some(key),
-        WalkError::NotAnObject | WalkError::Field(_) => None,
+        WalkError::NotAnObject | WalkError::Field(_) | WalkError::Refused { .. } => None,
     })?;
     Ok(map)
 }
@@ -41,6 +49,13 @@ pub(crate) enum WalkError<E> {
     Duplicate(String),
     /// The field callback refused a field.
     Field(E),
+    /// A field typed from the text ([`walk_object_typed`]) is not of its profile's type.
+    Refused {
+        /// The field.
+        field: &'static str,
+        /// The member and what is wrong with it, from [`Members`] or [`ClaimValue`].
+        reason: String,
+    },
 }
 
 /// Walks one JSON object field by field, refusing duplicate keys at any depth like
@@ -49,12 +64,64 @@ pub(crate) enum WalkError<E> {
 /// verifier uses this for every token, so it allocates only for the values it keeps.
 pub(crate) fn walk_object<'de, E>(
     bytes: &'de [u8],
+    on_field: impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
+) -> Result<(), WalkError<E>> {
+    walk_object_typed(bytes, &mut Untyped, on_field)
+}
+
+/// [`walk_object`], with the fields named by [`T::NAMES`](TypedClaims::NAMES) handed to `typed`
+/// instead of `on_field`, straight from the text (through the general walker, or as the value
+/// the flat path read).
+pub(crate) fn walk_object_typed<'de, E, T: TypedClaims>(
+    bytes: &'de [u8],
+    typed: &mut T,
     mut on_field: impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
 ) -> Result<(), WalkError<E>> {
-    if let Some(walked) = flat::walk(bytes, &mut on_field) {
+    let flat = if T::NAMES.is_empty() {
+        // Nothing typed (the core's own headers and claims): the fields go to `on_field` as
+        // they are, without the wrapping below.
+        flat::walk(bytes, &mut on_field)
+    } else {
+        let mut field = |key: Cow<'de, str>, value: FieldValue<'de>| match typed_name::<T>(&key) {
+            Some(name) => type_flat_field(typed, name, value.into_value()),
+            None => on_field(key, value).map_err(WalkError::Field),
+        };
+        // The flat path itself answers only `Ok` or a refused field (here a `WalkError`).
+        flat::walk(bytes, &mut field).map(|walked| {
+            walked.map_err(|e| match e {
+                WalkError::Field(e) => e,
+                WalkError::NotAnObject => WalkError::NotAnObject,
+                WalkError::Duplicate(key) => WalkError::Duplicate(key),
+                WalkError::Refused { field, reason } => WalkError::Refused { field, reason },
+            })
+        })
+    };
+    if let Some(walked) = flat {
         return walked;
     }
-    walk_object_general(bytes, on_field)
+    walk_object_general(bytes, typed, on_field)
+}
+
+/// The name in [`T::NAMES`](TypedClaims::NAMES) that `key` is, if any.
+fn typed_name<T: TypedClaims>(key: &str) -> Option<&'static str> {
+    T::NAMES.iter().copied().find(|name| *name == key)
+}
+
+/// A typed field the flat path read (a scalar or an array of scalars), typed from its value.
+fn type_flat_field<E, T: TypedClaims>(
+    typed: &mut T,
+    name: &'static str,
+    value: Value,
+) -> Result<(), WalkError<E>> {
+    let refusals = Refusals::default();
+    let claim = ClaimValue {
+        de: value,
+        name,
+        report: Report(Some(&refusals)),
+    };
+    typed
+        .type_claim(name, claim)
+        .map_err(|_| refusals.into_error(name))
 }
 
 /// One field's value as [`walk_object`] hands it over: still borrowed from the input when the
@@ -86,34 +153,41 @@ impl<'de> FieldValue<'de> {
     }
 }
 
-/// [`walk_object`] through serde_json: every input, whatever its shape.
-fn walk_object_general<'de, E>(
+/// [`walk_object_typed`] through serde_json: every input, whatever its shape.
+fn walk_object_general<'de, E, T: TypedClaims>(
     bytes: &'de [u8],
+    typed: &mut T,
     mut on_field: impl FnMut(Cow<'de, str>, FieldValue<'de>) -> Result<(), E>,
 ) -> Result<(), WalkError<E>> {
-    let duplicate = RefCell::new(None);
+    let refusals = Refusals::default();
     let refused = RefCell::new(None);
     let walker = Walker {
-        value: StrictValue {
-            duplicate: &duplicate,
-        },
+        refusals: &refusals,
         refused: &refused,
+        typed,
         on_field: |key, value| on_field(key, FieldValue(FieldRepr::Json(value))),
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // UTF-8 checked once for the whole input, so that serde_json does not check each string
+    // again (a Forge token has about 60). Input that is not UTF-8 is never one JSON object.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(WalkError::NotAnObject);
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
     let walked = de.deserialize_map(walker).and_then(|()| de.end());
     if let Some(e) = refused.into_inner() {
-        return Err(WalkError::Field(e));
+        return Err(e);
     }
-    if let Some(key) = duplicate.into_inner() {
-        return Err(WalkError::Duplicate(key));
-    }
-    walked.map_err(|_| WalkError::NotAnObject)
+    walked.map_err(|_| match refusals.duplicate.into_inner() {
+        Some(key) => WalkError::Duplicate(key),
+        None => WalkError::NotAnObject,
+    })
 }
 
-struct Walker<'a, E, F> {
-    value: StrictValue<'a>,
-    refused: &'a RefCell<Option<E>>,
+struct Walker<'a, E, T, F> {
+    refusals: &'a Refusals,
+    /// Why `on_field` or `typed` refused a field.
+    refused: &'a RefCell<Option<WalkError<E>>>,
+    typed: &'a mut T,
     on_field: F,
 }
 
@@ -121,8 +195,9 @@ struct Walker<'a, E, F> {
 /// so that a token full of keys costs linear time, not quadratic.
 const LINEAR_SCAN_KEYS: usize = 16;
 
-impl<'de, E, F> Visitor<'de> for Walker<'_, E, F>
+impl<'de, E, T, F> Visitor<'de> for Walker<'_, E, T, F>
 where
+    T: TypedClaims,
     F: FnMut(Cow<'de, str>, Value) -> Result<(), E>,
 {
     type Value = ();
@@ -131,34 +206,74 @@ where
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen: Vec<Cow<'de, str>> = Vec::new();
-        let mut seen_set: HashSet<Cow<'de, str>> = HashSet::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Walker {
+            refusals,
+            refused,
+            typed,
+            mut on_field,
+        } = self;
+        let report = Report(Some(refusals));
+        let mut seen = SeenKeys::new();
         while let Some(key) = map.next_key_seed(BorrowedKey)? {
-            let repeated = if seen.len() < LINEAR_SCAN_KEYS {
-                seen.contains(&key)
-            } else {
-                if seen_set.is_empty() {
-                    seen_set.extend(seen.iter().cloned());
+            if !seen.insert(key.clone()) {
+                return Err(report.duplicate(&key));
+            }
+            if let Some(name) = typed_name::<T>(&key) {
+                let claim = ClaimSeed {
+                    typed: &mut *typed,
+                    name,
+                    report,
+                };
+                if let Err(e) = map.next_value_seed(claim) {
+                    if let Some(reason) = refusals.refused.take() {
+                        *refused.borrow_mut() = Some(WalkError::Refused { field: name, reason });
+                    }
+                    return Err(e);
                 }
-                seen_set.contains(&key)
-            };
-            if repeated {
-                *self.value.duplicate.borrow_mut() = Some(crate::truncate(&key));
-                return Err(de::Error::custom("duplicate key"));
+                continue;
             }
-            if seen.len() < LINEAR_SCAN_KEYS {
-                seen.push(key.clone());
-            } else {
-                seen_set.insert(key.clone());
-            }
-            let value = map.next_value_seed(self.value)?;
-            if let Err(e) = (self.on_field)(key, value) {
-                *self.refused.borrow_mut() = Some(e);
+            let value = map.next_value_seed(StrictValue { report })?;
+            if let Err(e) = on_field(key, value) {
+                *refused.borrow_mut() = Some(WalkError::Field(e));
                 return Err(de::Error::custom("field refused"));
             }
         }
         Ok(())
+    }
+}
+
+/// The keys of one object seen so far: up to [`LINEAR_SCAN_KEYS`] in place (no allocation for
+/// the objects of a token), then in a set.
+struct SeenKeys<'de> {
+    few: [Cow<'de, str>; LINEAR_SCAN_KEYS],
+    len: usize,
+    many: Option<HashSet<Cow<'de, str>>>,
+}
+
+impl<'de> SeenKeys<'de> {
+    fn new() -> SeenKeys<'de> {
+        SeenKeys {
+            few: std::array::from_fn(|_| Cow::Borrowed("")),
+            len: 0,
+            many: None,
+        }
+    }
+
+    /// Records `key` (a clone of a borrowed key costs nothing); `false` when it was seen before.
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
+        if self.len < LINEAR_SCAN_KEYS {
+            if self.few[..self.len].contains(&key) {
+                return false;
+            }
+            self.few[self.len] = key;
+            self.len += 1;
+            return true;
+        }
+        let few = &self.few;
+        self.many
+            .get_or_insert_with(|| few.iter().cloned().collect())
+            .insert(key)
     }
 }
 
@@ -508,6 +623,671 @@ pub mod write {
     }
 }
 
+/// A profile's own claims, typed straight from the claims' JSON text by
+/// [`RegisteredClaims::decode_with`](crate::RegisteredClaims::decode_with) and
+/// [`Jws::decode_claims_with`](crate::Jws::decode_claims_with): each claim in [`NAMES`](Self::NAMES)
+/// is handed to [`type_claim`](Self::type_claim) as a [`ClaimValue`] instead of becoming a JSON
+/// value in `extra`. The strict rules hold inside: a key repeated at any depth refuses the token
+/// with [`TokenError::DuplicateKey`], `null` counts as absent, and the members a type does not
+/// know are kept as JSON ([`Member::keep`]), never dropped and never refused.
+///
+/// ```
+/// use asap_core::{ClaimValue, FromJsonObject, Members, RegisteredClaims, TokenError, TypedClaims};
+/// use serde::de::{Deserializer, MapAccess};
+///
+/// /// The `tenant` claim: `{"id": "…", "region": "…", …}`.
+/// struct Tenant { id: String, region: Option<String>, extra: serde_json::Map<String, serde_json::Value> }
+///
+/// impl FromJsonObject for Tenant {
+///     fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Tenant, A::Error> {
+///         let (mut id, mut region, mut extra) = (None, None, serde_json::Map::new());
+///         while let Some(member) = m.next_member()? {
+///             match member.name() {
+///                 "id" => id = member.string()?,
+///                 "region" => region = member.string()?,
+///                 _ => member.keep(&mut extra)?,
+///             }
+///         }
+///         Ok(Tenant { id: m.required("id", id)?, region, extra })
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// struct MyClaims { tenant: Option<Tenant> }
+///
+/// #[derive(Debug)]
+/// enum MyError { Token(TokenError), Claim(&'static str, String) }
+/// impl From<TokenError> for MyError {
+///     fn from(e: TokenError) -> MyError { MyError::Token(e) }
+/// }
+///
+/// impl TypedClaims for MyClaims {
+///     const NAMES: &'static [&'static str] = &["tenant"];
+///     type Error = MyError;
+///     fn type_claim<'de, D: Deserializer<'de>>(
+///         &mut self,
+///         _name: &'static str,
+///         value: ClaimValue<'_, D>,
+///     ) -> Result<(), D::Error> {
+///         self.tenant = value.object()?;
+///         Ok(())
+///     }
+///     fn refused(name: &'static str, reason: String) -> MyError {
+///         MyError::Claim(name, reason)
+///     }
+/// }
+///
+/// let mut mine = MyClaims::default();
+/// let claims = RegisteredClaims::decode_with(
+///     br#"{"iss":"a","tenant":{"id":"t1","plan":{"tier":2}}}"#,
+///     &mut mine,
+/// )?;
+/// let tenant = mine.tenant.expect("sent");
+/// assert_eq!((claims.iss.as_deref(), tenant.id.as_str()), (Some("a"), "t1"));
+/// assert_eq!(tenant.extra["plan"]["tier"], 2);
+/// assert!(claims.extra.is_empty() && tenant.region.is_none());
+///
+/// let refused = |json: &[u8]| RegisteredClaims::decode_with(json, &mut MyClaims::default()).unwrap_err();
+/// assert!(matches!(
+///     refused(br#"{"tenant":{"id":7}}"#),
+///     MyError::Claim("tenant", reason) if reason == "tenant.id is a number, not a string"
+/// ));
+/// assert!(matches!(
+///     refused(br#"{"tenant":{"id":"t1","plan":{"tier":1,"tier":2}}}"#),
+///     MyError::Token(TokenError::DuplicateKey(key)) if key == "tier"
+/// ));
+/// # Ok::<(), MyError>(())
+/// ```
+pub trait TypedClaims {
+    /// The claims this profile types itself. A registered claim (`iss`, `aud`, …) is the
+    /// core's: never name one here.
+    const NAMES: &'static [&'static str];
+
+    /// The profile's error: every refusal of the core (`From<TokenError>`), and
+    /// [`refused`](Self::refused) for its own claims.
+    type Error: From<TokenError>;
+
+    /// Types the claim `name` (one of [`NAMES`](Self::NAMES)) by one read of `value`, and
+    /// keeps the result. An error is passed on as it came: the walk then says what it was.
+    fn type_claim<'de, D: Deserializer<'de>>(
+        &mut self,
+        name: &'static str,
+        value: ClaimValue<'_, D>,
+    ) -> Result<(), D::Error>;
+
+    /// The error for the claim `name`, refused by its typing: `reason` names the member by
+    /// its path and says what is wrong with it (`tenant.id is a number, not a string`).
+    fn refused(name: &'static str, reason: String) -> Self::Error;
+}
+
+/// Types nothing: the walks of the core's own headers and claims.
+pub(crate) struct Untyped;
+
+impl TypedClaims for Untyped {
+    const NAMES: &'static [&'static str] = &[];
+    type Error = TokenError;
+
+    fn type_claim<'de, D: Deserializer<'de>>(
+        &mut self,
+        _name: &'static str,
+        value: ClaimValue<'_, D>,
+    ) -> Result<(), D::Error> {
+        value.json().map(drop)
+    }
+
+    fn refused(name: &'static str, _reason: String) -> TokenError {
+        TokenError::InvalidClaim {
+            claim: name,
+            reason: "is not of its documented type",
+        }
+    }
+}
+
+/// A type read from one JSON object, member by member, with the strict rules: what
+/// [`ClaimValue::object`] and [`Member::object`] make of an object, and
+/// [`deserialize_object`] of any serde input (so that a type's `Deserialize` is the same
+/// typing as its profile's verifier).
+pub trait FromJsonObject: Sized {
+    /// Reads every member of `members` ([`Members::next_member`] until it answers `None`),
+    /// each once.
+    fn from_members<'de, A: MapAccess<'de>>(members: &mut Members<'_, 'de, A>) -> Result<Self, A::Error>;
+}
+
+/// A `T` from any serde deserializer by [`FromJsonObject`]: for `T`'s `Deserialize`. `path` is
+/// where the object sits, for messages (`app.environment`). Refuses what the strict walk refuses
+/// (a repeated key at any depth, a member of another type), with the same messages.
+///
+/// ```
+/// # use asap_core::{FromJsonObject, Members, deserialize_object};
+/// # use serde::de::MapAccess;
+/// #[derive(Debug)]
+/// struct Module { key: Option<String> }
+/// impl FromJsonObject for Module {
+///     fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Module, A::Error> {
+///         let mut key = None;
+///         while let Some(member) = m.next_member()? {
+///             match member.name() {
+///                 "key" => key = member.string()?,
+///                 _ => member.json().map(drop)?,
+///             }
+///         }
+///         Ok(Module { key })
+///     }
+/// }
+/// let module = |json: &str| {
+///     deserialize_object::<Module, _>(&mut serde_json::Deserializer::from_str(json), "app.module")
+///         .map_err(|e| e.to_string())
+/// };
+/// assert_eq!(module(r#"{"key":"m","x":null}"#)?.key.as_deref(), Some("m"));
+/// assert!(module(r#"{"key":1}"#).unwrap_err().starts_with("app.module.key is a number, not a string"));
+/// assert!(module(r#"{"key":"m","key":"n"}"#).unwrap_err().starts_with("duplicate key \"key\""));
+/// # Ok::<(), String>(())
+/// ```
+pub fn deserialize_object<'de, T: FromJsonObject, D: Deserializer<'de>>(
+    deserializer: D,
+    path: &str,
+) -> Result<T, D::Error> {
+    let at = Path::root(path);
+    let report = Report(None);
+    ObjectRead::new(at, report)
+        .deserialize(deserializer)?
+        .ok_or_else(|| wrong(at, report, "null", "an object"))
+}
+
+/// The value of a claim [`TypedClaims`] types, read once, from the text (or from the value the
+/// flat path read). Every read takes `null` as absent.
+pub struct ClaimValue<'r, D> {
+    de: D,
+    name: &'static str,
+    report: Report<'r>,
+}
+
+impl<D> fmt::Debug for ClaimValue<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimValue")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'de, D: Deserializer<'de>> ClaimValue<'_, D> {
+    /// An object, typed by `T`.
+    pub fn object<T: FromJsonObject>(self) -> Result<Option<T>, D::Error> {
+        ObjectRead::new(Path::root(self.name), self.report).deserialize(self.de)
+    }
+
+    /// An array of objects, each typed by `T`; empty when absent.
+    pub fn objects<T: FromJsonObject>(self) -> Result<Vec<T>, D::Error> {
+        ObjectsRead::new(Path::root(self.name), self.report).deserialize(self.de)
+    }
+
+    /// A string.
+    pub fn string(self) -> Result<Option<String>, D::Error> {
+        StringRead(Path::root(self.name), self.report).deserialize(self.de)
+    }
+
+    /// `true` or `false`.
+    pub fn bool(self) -> Result<Option<bool>, D::Error> {
+        BoolRead(Path::root(self.name), self.report).deserialize(self.de)
+    }
+
+    /// Any JSON value, strictly (no key repeated at any depth).
+    pub fn json(self) -> Result<Option<Value>, D::Error> {
+        let value = StrictValue { report: self.report }.deserialize(self.de)?;
+        Ok(Some(value).filter(|v| !v.is_null()))
+    }
+}
+
+/// The members of one JSON object, for [`FromJsonObject::from_members`]: handed over in order,
+/// names borrowed from the input where they have no escapes, a name seen twice refused.
+pub struct Members<'p, 'de, A> {
+    map: A,
+    path: Path<'p>,
+    report: Report<'p>,
+    seen: SeenKeys<'de>,
+    /// The name of the member [`next_member`](Self::next_member) handed over last.
+    current: Cow<'de, str>,
+}
+
+impl<A> fmt::Debug for Members<'_, '_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Members")
+            .field("path", &format_args!("{}", self.path))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p, 'de, A: MapAccess<'de>> Members<'p, 'de, A> {
+    fn new(map: A, path: Path<'p>, report: Report<'p>) -> Members<'p, 'de, A> {
+        Members {
+            map,
+            path,
+            report,
+            seen: SeenKeys::new(),
+            current: Cow::Borrowed(""),
+        }
+    }
+
+    /// The next member, to be read once; `None` after the last. A name the object already had
+    /// refuses it (the walk reports [`TokenError::DuplicateKey`]).
+    pub fn next_member(&mut self) -> Result<Option<Member<'_, 'p, 'de, A>>, A::Error> {
+        let Some(name) = self.map.next_key_seed(BorrowedKey)? else {
+            return Ok(None);
+        };
+        if !self.seen.insert(name.clone()) {
+            return Err(self.report.duplicate(&name));
+        }
+        self.current = name;
+        Ok(Some(Member { members: self }))
+    }
+
+    /// `value`, the member `name` read before, which this type requires: refused as
+    /// `<path>.<name> is missing` when it was absent (or `null`).
+    pub fn required<T>(&self, name: &str, value: Option<T>) -> Result<T, A::Error> {
+        value.ok_or_else(|| {
+            self.report
+                .refuse(format!("{} is missing", self.path.member(name)))
+        })
+    }
+}
+
+/// One member of a [`Members`], read by exactly one of its methods. Every read takes `null` as
+/// absent and refuses another type as `<path> is <kind>, not <expected>`.
+#[must_use = "every member is read once, or kept"]
+pub struct Member<'m, 'p, 'de, A> {
+    members: &'m mut Members<'p, 'de, A>,
+}
+
+impl<A> fmt::Debug for Member<'_, '_, '_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Member")
+            .field(
+                "path",
+                &format_args!("{}", self.members.path.member(&self.members.current)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'de, A: MapAccess<'de>> Member<'_, '_, 'de, A> {
+    /// The member's name.
+    pub fn name(&self) -> &str {
+        &self.members.current
+    }
+
+    /// An object, typed by `T`.
+    pub fn object<T: FromJsonObject>(self) -> Result<Option<T>, A::Error> {
+        let Members {
+            map,
+            path,
+            report,
+            current,
+            ..
+        } = self.members;
+        map.next_value_seed(ObjectRead::new(path.member(current), *report))
+    }
+
+    /// An array of objects, each typed by `T`; empty when absent.
+    pub fn objects<T: FromJsonObject>(self) -> Result<Vec<T>, A::Error> {
+        let Members {
+            map,
+            path,
+            report,
+            current,
+            ..
+        } = self.members;
+        map.next_value_seed(ObjectsRead::new(path.member(current), *report))
+    }
+
+    /// A string.
+    pub fn string(self) -> Result<Option<String>, A::Error> {
+        let Members {
+            map,
+            path,
+            report,
+            current,
+            ..
+        } = self.members;
+        map.next_value_seed(StringRead(path.member(current), *report))
+    }
+
+    /// `true` or `false`.
+    pub fn bool(self) -> Result<Option<bool>, A::Error> {
+        let Members {
+            map,
+            path,
+            report,
+            current,
+            ..
+        } = self.members;
+        map.next_value_seed(BoolRead(path.member(current), *report))
+    }
+
+    /// Any JSON value, strictly (no key repeated at any depth).
+    pub fn json(self) -> Result<Option<Value>, A::Error> {
+        let value = self.members.map.next_value_seed(StrictValue {
+            report: self.members.report,
+        })?;
+        Ok(Some(value).filter(|v| !v.is_null()))
+    }
+
+    /// Keeps the member, whatever it holds (`null` too), as JSON in `extra`: for the members a
+    /// type does not know, which are never dropped and never refused.
+    pub fn keep(self, extra: &mut Map<String, Value>) -> Result<(), A::Error> {
+        let Members {
+            map, report, current, ..
+        } = self.members;
+        let value = map.next_value_seed(StrictValue { report: *report })?;
+        extra.insert(std::mem::take(current).into_owned(), value);
+        Ok(())
+    }
+}
+
+/// Where a typed value sits in the claims (`app.installation.contexts[]`), for messages;
+/// written out only when something is refused.
+#[derive(Clone, Copy)]
+struct Path<'p> {
+    parent: Option<&'p Path<'p>>,
+    /// The member's name; unused for an array's item.
+    name: &'p str,
+    item: bool,
+}
+
+impl<'p> Path<'p> {
+    fn root(name: &'p str) -> Path<'p> {
+        Path {
+            parent: None,
+            name,
+            item: false,
+        }
+    }
+
+    fn member<'q>(&'q self, name: &'q str) -> Path<'q> {
+        Path {
+            parent: Some(self),
+            name,
+            item: false,
+        }
+    }
+
+    fn item(&self) -> Path<'_> {
+        Path {
+            parent: Some(self),
+            name: "",
+            item: true,
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            fmt::Display::fmt(parent, f)?;
+            if !self.item {
+                f.write_str(".")?;
+            }
+        }
+        f.write_str(if self.item { "[]" } else { self.name })
+    }
+}
+
+/// What a strict read refused, kept aside while serde unwinds with an error that cannot carry
+/// it: the repeated key, or why a typed member was refused.
+#[derive(Default)]
+struct Refusals {
+    duplicate: RefCell<Option<String>>,
+    refused: RefCell<Option<String>>,
+}
+
+impl Refusals {
+    /// The walk's error once a read of the field `name` failed.
+    fn into_error<E>(self, name: &'static str) -> WalkError<E> {
+        if let Some(reason) = self.refused.into_inner() {
+            return WalkError::Refused { field: name, reason };
+        }
+        match self.duplicate.into_inner() {
+            Some(key) => WalkError::Duplicate(key),
+            None => WalkError::NotAnObject,
+        }
+    }
+}
+
+/// Where refusals go: the walk's [`Refusals`], or (a `Deserialize` outside a walk) into the
+/// serde error itself.
+#[derive(Clone, Copy)]
+struct Report<'r>(Option<&'r Refusals>);
+
+impl Report<'_> {
+    fn duplicate<E: de::Error>(self, key: &str) -> E {
+        let key = crate::truncate(key);
+        match self.0 {
+            Some(refusals) => {
+                *refusals.duplicate.borrow_mut() = Some(key);
+                E::custom("duplicate key")
+            }
+            None => E::custom(format_args!("duplicate key {key:?}")),
+        }
+    }
+
+    fn refuse<E: de::Error>(self, reason: String) -> E {
+        match self.0 {
+            Some(refusals) => {
+                *refusals.refused.borrow_mut() = Some(reason);
+                E::custom("member refused")
+            }
+            None => E::custom(reason),
+        }
+    }
+}
+
+/// Refuses the value at `at` for being of another kind than `expected`.
+fn wrong<E: de::Error>(at: Path<'_>, report: Report<'_>, kind: &str, expected: &str) -> E {
+    report.refuse(format!("{at} is {kind}, not {expected}"))
+}
+
+/// A typed claim handed to its profile: [`TypedClaims::type_claim`] as a seed.
+struct ClaimSeed<'a, 'r, T> {
+    typed: &'a mut T,
+    name: &'static str,
+    report: Report<'r>,
+}
+
+impl<'de, T: TypedClaims> DeserializeSeed<'de> for ClaimSeed<'_, '_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        let value = ClaimValue {
+            de: deserializer,
+            name: self.name,
+            report: self.report,
+        };
+        self.typed.type_claim(self.name, value)
+    }
+}
+
+/// The visit methods of a typed read for the JSON kinds it does not take: each refuses the
+/// value by its path and its kind (never its content: claims can be long).
+macro_rules! refuse_kinds {
+    ($expected:literal: $($kind:ident),*) => {
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str($expected)
+        }
+        $(refuse_kinds!(@ $kind $expected);)*
+    };
+    (@ boolean $expected:literal) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(wrong(self.at(), self.report(), "a boolean", $expected))
+        }
+    };
+    (@ number $expected:literal) => {
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(wrong(self.at(), self.report(), "a number", $expected))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(wrong(self.at(), self.report(), "a number", $expected))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(wrong(self.at(), self.report(), "a number", $expected))
+        }
+    };
+    (@ string $expected:literal) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(wrong(self.at(), self.report(), "a string", $expected))
+        }
+    };
+    (@ array $expected:literal) => {
+        fn visit_seq<S: SeqAccess<'de>>(self, _: S) -> Result<Self::Value, S::Error> {
+            Err(wrong(self.at(), self.report(), "an array", $expected))
+        }
+    };
+    (@ object $expected:literal) => {
+        fn visit_map<M: MapAccess<'de>>(self, _: M) -> Result<Self::Value, M::Error> {
+            Err(wrong(self.at(), self.report(), "an object", $expected))
+        }
+    };
+}
+
+/// The seeds below, as seeds: every JSON kind through `deserialize_any`.
+macro_rules! any_seed {
+    ($($ty:ident$(<$t:ident>)?: $out:ty;)*) => {$(
+        impl<'de, $($t: FromJsonObject)?> DeserializeSeed<'de> for $ty<'_, $($t)?> {
+            type Value = $out;
+            fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<$out, D::Error> {
+                deserializer.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+any_seed! {
+    StringRead: Option<String>;
+    BoolRead: Option<bool>;
+    ObjectRead<T>: Option<T>;
+    ObjectsRead<T>: Vec<T>;
+}
+
+/// A string member.
+struct StringRead<'p>(Path<'p>, Report<'p>);
+
+impl StringRead<'_> {
+    fn at(&self) -> Path<'_> {
+        self.0
+    }
+    fn report(&self) -> Report<'_> {
+        self.1
+    }
+}
+
+impl<'de> Visitor<'de> for StringRead<'_> {
+    type Value = Option<String>;
+    refuse_kinds!("a string": boolean, number, array, object);
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A `true` or `false` member.
+struct BoolRead<'p>(Path<'p>, Report<'p>);
+
+impl BoolRead<'_> {
+    fn at(&self) -> Path<'_> {
+        self.0
+    }
+    fn report(&self) -> Report<'_> {
+        self.1
+    }
+}
+
+impl<'de> Visitor<'de> for BoolRead<'_> {
+    type Value = Option<bool>;
+    refuse_kinds!("true or false": number, string, array, object);
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// An object member, typed by `T`.
+struct ObjectRead<'p, T> {
+    at: Path<'p>,
+    report: Report<'p>,
+    typed: PhantomData<fn() -> T>,
+}
+
+impl<'p, T> ObjectRead<'p, T> {
+    fn new(at: Path<'p>, report: Report<'p>) -> ObjectRead<'p, T> {
+        ObjectRead {
+            at,
+            report,
+            typed: PhantomData,
+        }
+    }
+    fn at(&self) -> Path<'_> {
+        self.at
+    }
+    fn report(&self) -> Report<'_> {
+        self.report
+    }
+}
+
+impl<'de, T: FromJsonObject> Visitor<'de> for ObjectRead<'_, T> {
+    type Value = Option<T>;
+    refuse_kinds!("an object": boolean, number, string, array);
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+        T::from_members(&mut Members::new(map, self.at, self.report)).map(Some)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// An array member whose items are objects, each typed by `T`.
+struct ObjectsRead<'p, T> {
+    at: Path<'p>,
+    report: Report<'p>,
+    typed: PhantomData<fn() -> T>,
+}
+
+impl<'p, T> ObjectsRead<'p, T> {
+    fn new(at: Path<'p>, report: Report<'p>) -> ObjectsRead<'p, T> {
+        ObjectsRead {
+            at,
+            report,
+            typed: PhantomData,
+        }
+    }
+    fn at(&self) -> Path<'_> {
+        self.at
+    }
+    fn report(&self) -> Report<'_> {
+        self.report
+    }
+}
+
+impl<'de, T: FromJsonObject> Visitor<'de> for ObjectsRead<'_, T> {
+    type Value = Vec<T>;
+    refuse_kinds!("an array": boolean, number, string, object);
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let item = self.at.item();
+        let mut out = Vec::new();
+        // An item is an object: `null` here is not an absent member but a wrong item.
+        while let Some(typed) = seq.next_element_seed(ObjectRead::new(item, self.report))? {
+            out.push(typed.ok_or_else(|| wrong(item, self.report, "null", "an object"))?);
+        }
+        Ok(out)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+}
+
 /// An object key, borrowed from the input when it has no escapes.
 struct BorrowedKey;
 
@@ -534,9 +1314,10 @@ impl<'de> Visitor<'de> for BorrowedKey {
     }
 }
 
+/// Any JSON value, refusing a key repeated at any depth.
 #[derive(Clone, Copy)]
 struct StrictValue<'a> {
-    duplicate: &'a RefCell<Option<String>>,
+    report: Report<'a>,
 }
 
 impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
@@ -586,8 +1367,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                *self.duplicate.borrow_mut() = Some(crate::truncate(&key));
-                return Err(de::Error::custom("duplicate key"));
+                return Err(self.report.duplicate(&key));
             }
             let value = map.next_value_seed(self)?;
             out.insert(key, value);
@@ -690,12 +1470,13 @@ pub(crate) mod tests {
             Err(WalkError::NotAnObject) => "not an object".into(),
             Err(WalkError::Duplicate(k)) => format!("duplicate {k}"),
             Err(WalkError::Field(())) => "refused".into(),
+            Err(WalkError::Refused { field, reason }) => format!("{field} refused: {reason}"),
         }
     }
 
     fn walk_general(bytes: &[u8]) -> Result<Vec<(String, Value)>, WalkError<()>> {
         let mut out = Vec::new();
-        walk_object_general(bytes, |k, v| {
+        walk_object_general(bytes, &mut Untyped, |k, v| {
             out.push((k.into_owned(), v.into_value()));
             Ok::<(), ()>(())
         })?;
@@ -919,6 +1700,258 @@ pub(crate) mod tests {
             write::int(&mut ours, n).expect("a Vec takes every write");
             assert_eq!(String::from_utf8_lossy(&ours), n.to_string(), "{n}");
         }
+    }
+
+    /// A profile's nested claim for the typed-claims tests: `tenant`, with a required `id`, an
+    /// optional `active`, `sites` (objects with a `url`) and `notes` (any JSON).
+    #[derive(Debug, PartialEq)]
+    struct Tenant {
+        id: String,
+        active: Option<bool>,
+        sites: Vec<Site>,
+        notes: Option<Value>,
+        extra: Map<String, Value>,
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Site {
+        url: Option<String>,
+        extra: Map<String, Value>,
+    }
+
+    impl FromJsonObject for Tenant {
+        fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Tenant, A::Error> {
+            let (mut id, mut active, mut sites, mut notes) = (None, None, Vec::new(), None);
+            let mut extra = Map::new();
+            while let Some(member) = m.next_member()? {
+                match member.name() {
+                    "id" => id = member.string()?,
+                    "active" => active = member.bool()?,
+                    "sites" => sites = member.objects()?,
+                    "notes" => notes = member.json()?,
+                    _ => member.keep(&mut extra)?,
+                }
+            }
+            Ok(Tenant {
+                id: m.required("id", id)?,
+                active,
+                sites,
+                notes,
+                extra,
+            })
+        }
+    }
+
+    impl FromJsonObject for Site {
+        fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Site, A::Error> {
+            let (mut url, mut extra) = (None, Map::new());
+            while let Some(member) = m.next_member()? {
+                match member.name() {
+                    "url" => url = member.string()?,
+                    _ => member.keep(&mut extra)?,
+                }
+            }
+            Ok(Site { url, extra })
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct TenantClaims {
+        tenant: Option<Tenant>,
+        /// How many times `type_claim` was called.
+        calls: usize,
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum TenantError {
+        Token(TokenError),
+        Claim(&'static str, String),
+    }
+
+    impl From<TokenError> for TenantError {
+        fn from(e: TokenError) -> TenantError {
+            TenantError::Token(e)
+        }
+    }
+
+    impl TypedClaims for TenantClaims {
+        const NAMES: &'static [&'static str] = &["tenant"];
+        type Error = TenantError;
+        fn type_claim<'de, D: Deserializer<'de>>(
+            &mut self,
+            _name: &'static str,
+            value: ClaimValue<'_, D>,
+        ) -> Result<(), D::Error> {
+            self.calls += 1;
+            self.tenant = value.object()?;
+            Ok(())
+        }
+        fn refused(name: &'static str, reason: String) -> TenantError {
+            TenantError::Claim(name, reason)
+        }
+    }
+
+    fn decode_tenant(json: &str) -> Result<(crate::RegisteredClaims, TenantClaims), TenantError> {
+        let mut typed = TenantClaims::default();
+        let claims = crate::RegisteredClaims::decode_with(json.as_bytes(), &mut typed)?;
+        Ok((claims, typed))
+    }
+
+    fn tenant_refusal(json: &str) -> TenantError {
+        decode_tenant(json).expect_err("refused")
+    }
+
+    #[test]
+    fn a_typed_claim_is_typed_from_the_text_and_its_unknown_members_are_kept() {
+        let (claims, typed) = decode_tenant(
+            r#"{"iss":"a","tenant":{"id":"t1","active":true,"sites":[{"url":"https://x","tz":"UTC"}],
+                "notes":{"n":[1,{"m":null}]},"plan":{"tier":2},"later":null},"other":{"k":1}}"#,
+        )
+        .expect("valid");
+        let tenant = typed.tenant.expect("typed");
+        assert_eq!((tenant.id.as_str(), tenant.active), ("t1", Some(true)));
+        assert_eq!(tenant.sites[0].url.as_deref(), Some("https://x"));
+        assert_eq!(tenant.sites[0].extra["tz"], "UTC");
+        assert_eq!(tenant.notes, Some(serde_json::json!({"n": [1, {"m": null}]})));
+        // Unknown members are kept, whatever they hold (`null` too), never dropped or refused.
+        assert_eq!(tenant.extra["plan"], serde_json::json!({"tier": 2}));
+        assert_eq!(tenant.extra.get("later"), Some(&Value::Null));
+        assert_eq!(tenant.extra.len(), 2);
+        // The typed claim is the profile's; the rest is as `decode` makes it.
+        assert_eq!(claims.iss.as_deref(), Some("a"));
+        assert!(!claims.extra.contains_key("tenant"));
+        assert_eq!(claims.extra["other"], serde_json::json!({"k": 1}));
+    }
+
+    #[test]
+    fn a_typed_claim_is_typed_the_same_on_the_flat_path_and_without_it() {
+        // Flat: every value a scalar, the typed claim `null` (absent) or of another type.
+        let (claims, typed) = decode_tenant(r#"{"iss":"a","tenant":null}"#).expect("valid");
+        assert_eq!((typed.calls, typed.tenant), (1, None));
+        assert!(claims.extra.is_empty(), "a null typed claim is absent, not extra");
+        assert_eq!(
+            tenant_refusal(r#"{"iss":"a","tenant":"t1"}"#),
+            TenantError::Claim("tenant", "tenant is a string, not an object".into())
+        );
+        assert_eq!(
+            tenant_refusal(r#"{"tenant":[1]}"#),
+            TenantError::Claim("tenant", "tenant is an array, not an object".into())
+        );
+        // The same claims either way when nothing nests.
+        assert_eq!(
+            decode_tenant(r#"{"iss":"a","x":[1,"y"]}"#).expect("valid").0,
+            crate::RegisteredClaims::decode(br#"{"iss":"a","x":[1,"y"]}"#).expect("valid")
+        );
+    }
+
+    #[test]
+    fn a_key_repeated_inside_a_typed_claim_is_refused_at_any_depth() {
+        for (json, key) in [
+            (r#"{"tenant":{"id":"a","id":"b"}}"#, "id"),
+            // `null` counts as absent, but the key was sent: still a repeat.
+            (r#"{"tenant":{"id":"a","active":null,"active":true}}"#, "active"),
+            (r#"{"tenant":{"id":"a","\u0069d":"b"}}"#, "id"),
+            (r#"{"tenant":{"id":"a","sites":[{"url":"u","url":"v"}]}}"#, "url"),
+            // In what is kept as JSON: an unknown member, a member read as any JSON.
+            (r#"{"tenant":{"id":"a","plan":{"tier":1,"tier":2}}}"#, "tier"),
+            (r#"{"tenant":{"id":"a","x":1,"x":1}}"#, "x"),
+            (r#"{"tenant":{"id":"a","notes":[{"n":1,"n":2}]}}"#, "n"),
+            (r#"{"tenant":{"id":"a","sites":[{"tz":{"z":1,"z":1}}]}}"#, "z"),
+            // The typed claim itself, twice.
+            (r#"{"tenant":{"id":"a"},"tenant":{"id":"b"}}"#, "tenant"),
+        ] {
+            assert_eq!(
+                tenant_refusal(json),
+                TenantError::Token(TokenError::DuplicateKey(key.into())),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_typed_member_missing_or_of_another_type_is_refused_with_the_claim_name() {
+        for (json, reason) in [
+            (r#"{"tenant":{"id":7}}"#, "tenant.id is a number, not a string"),
+            (r#"{"tenant":{}}"#, "tenant.id is missing"),
+            (r#"{"tenant":{"id":null}}"#, "tenant.id is missing"),
+            (
+                r#"{"tenant":{"id":"a","active":"yes"}}"#,
+                "tenant.active is a string, not true or false",
+            ),
+            (
+                r#"{"tenant":{"id":"a","sites":{}}}"#,
+                "tenant.sites is an object, not an array",
+            ),
+            (
+                r#"{"tenant":{"id":"a","sites":[null]}}"#,
+                "tenant.sites[] is null, not an object",
+            ),
+            (
+                r#"{"tenant":{"id":"a","sites":[{"url":false}]}}"#,
+                "tenant.sites[].url is a boolean, not a string",
+            ),
+            (
+                r#"{"tenant":{"id":["a"]}}"#,
+                "tenant.id is an array, not a string",
+            ),
+            (
+                r#"{"tenant":{"id":{"a":1}}}"#,
+                "tenant.id is an object, not a string",
+            ),
+        ] {
+            assert_eq!(
+                tenant_refusal(json),
+                TenantError::Claim("tenant", reason.into()),
+                "{json}"
+            );
+        }
+        // Not JSON inside a typed claim is not JSON: the core's refusal.
+        assert_eq!(
+            tenant_refusal(r#"{"tenant":{"id":"a",}}"#),
+            TenantError::Token(TokenError::Malformed("claims are not a JSON object"))
+        );
+        // A registered claim keeps the core's refusal.
+        assert!(matches!(
+            tenant_refusal(r#"{"iss":1,"tenant":{"id":"a"}}"#),
+            TenantError::Token(TokenError::InvalidClaim { claim: "iss", .. })
+        ));
+    }
+
+    #[test]
+    fn null_members_of_a_typed_claim_are_absent_and_not_kept() {
+        let (_, typed) =
+            decode_tenant(r#"{"tenant":{"id":"a","active":null,"sites":null,"notes":null}}"#).expect("valid");
+        let tenant = typed.tenant.expect("typed");
+        assert_eq!((tenant.active, tenant.sites.len(), tenant.notes), (None, 0, None));
+        assert!(tenant.extra.is_empty());
+    }
+
+    #[test]
+    fn deserialize_object_types_as_the_walk_does_and_refuses_what_it_refuses() {
+        let text = r#"{"id":"t1","sites":[{"url":"u"}],"plan":{"tier":2}}"#;
+        let standalone = |text: &str| {
+            deserialize_object::<Tenant, _>(&mut serde_json::Deserializer::from_str(text), "tenant")
+                .map_err(|e| e.to_string())
+        };
+        let (_, typed) = decode_tenant(&format!(r#"{{"tenant":{text}}}"#)).expect("valid");
+        assert_eq!(standalone(text).expect("valid"), typed.tenant.expect("typed"));
+        // From a JSON value too (a `Deserialize` through `serde_json::from_value`).
+        let value: Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(
+            deserialize_object::<Tenant, _>(value, "tenant").map_err(|e| e.to_string()),
+            standalone(text)
+        );
+        let refused = standalone(r#"{"id":"a","plan":{"t":1,"t":2}}"#).expect_err("refused");
+        assert!(refused.starts_with("duplicate key \"t\""), "{refused}");
+        let refused = standalone(r#"{"id":1}"#).expect_err("refused");
+        assert!(
+            refused.starts_with("tenant.id is a number, not a string"),
+            "{refused}"
+        );
+        assert_eq!(
+            deserialize_object::<Tenant, _>(Value::Null, "tenant").map_err(|e| e.to_string()),
+            Err("tenant is null, not an object".to_owned())
+        );
     }
 
     #[test]

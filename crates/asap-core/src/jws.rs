@@ -33,7 +33,7 @@ use std::fmt;
 use crate::algorithm::{Algorithm, truncate};
 use crate::claims::RegisteredClaims;
 use crate::error::{AlgorithmError, TokenError};
-use crate::json::{FieldValue, WalkError, walk_object};
+use crate::json::{FieldValue, TypedClaims, WalkError, walk_object};
 use crate::keys::PublicKey;
 
 /// The largest token accepted by default, in bytes (8 KiB).
@@ -389,6 +389,12 @@ pub(crate) fn walk_error(what: &'static str) -> impl Fn(WalkError<TokenError>) -
         WalkError::NotAnObject => TokenError::Malformed(what),
         WalkError::Duplicate(key) => TokenError::DuplicateKey(key),
         WalkError::Field(e) => e,
+        // Only a typed walk refuses a typed field, and it maps that refusal itself
+        // (`RegisteredClaims::decode_with`).
+        WalkError::Refused { field, .. } => TokenError::InvalidClaim {
+            claim: field,
+            reason: "is not of its documented type",
+        },
     }
 }
 
@@ -564,6 +570,13 @@ impl<'t> Jws<'t> {
     /// ```
     pub fn decode_claims(&self) -> Result<RegisteredClaims, TokenError> {
         self.with_payload(RegisteredClaims::decode)
+    }
+
+    /// [`Jws::decode_claims`], with the profile's own claims typed by `typed` straight from the
+    /// text ([`RegisteredClaims::decode_with`]): what a profile whose claims nest calls, so that
+    /// they never become JSON values first.
+    pub fn decode_claims_with<T: TypedClaims>(&self, typed: &mut T) -> Result<RegisteredClaims, T::Error> {
+        self.with_payload(|payload| Ok(RegisteredClaims::decode_with(payload, typed)))?
     }
 
     /// [`Jws::payload`] handed to `f` without allocating when it is small (up to 512 bytes).

@@ -38,7 +38,9 @@
 //! The pieces the [`Verifier`] is made of are public, so that another kind of token (Atlassian
 //! Connect's HS256 tenant tokens, JWKS-published keys, per-user keys, a central issuer) is
 //! checked by the same rules rather than by a copy: [`Jws::parse`] (size, framing, strict
-//! header), [`Jws::decode_claims`] (claim typing, as [`RegisteredClaims`]), the
+//! header), [`Jws::decode_claims`] (claim typing, as [`RegisteredClaims`]; a profile's own
+//! nested claims typed straight from the text by [`Jws::decode_claims_with`] and
+//! [`TypedClaims`]), the
 //! [`VerifyingKey`] signature seam ([`PublicKey`], [`HmacKey`]), the [`TimeRule`] and
 //! [`check_audience`]; their failures are a [`TokenError`], which each profile's error nests.
 //! `jws.rs` shows a whole profile in a few lines.
@@ -82,8 +84,10 @@ pub use error::{
     SignError, TokenError, VerifyError,
 };
 pub use hmac::{HmacAlgorithm, HmacKey};
-pub use json::parse_json_object;
 pub use json::write as json_write;
+pub use json::{
+    ClaimValue, FromJsonObject, Member, Members, TypedClaims, deserialize_object, parse_json_object,
+};
 pub use jws::{
     DEFAULT_MAX_TOKEN_BYTES, FORBIDDEN_HEADERS, Jws, JwsHeader, JwsSignature, VerifyingKey, encode_compact,
 };

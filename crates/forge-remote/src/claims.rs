@@ -1,9 +1,12 @@
 //! The claims of a Forge Invocation Token, typed as Forge documents them; every field Forge
 //! adds later is kept as JSON (`extra`), never dropped and never refused.
 
-use serde::de::{self, Deserializer};
+use asap_core::{ClaimValue, FromJsonObject, Members, TypedClaims};
+use serde::de::{Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::error::ForgeError;
 
 /// Every claim of a verified invocation token.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,205 +196,186 @@ impl InvocationClaims {
     }
 }
 
-/// Types a JSON object's members by moving them out of its map, so that typing a verified token's
-/// `app` and `context` costs no copy of their strings. One rule for both ways in: the verifier
-/// calls [`App::from_json`] and [`Context::from_json`], and each type's `Deserialize` goes
-/// through the same function. `null` counts as absent for every optional member; what is not
-/// typed stays in `extra`.
-struct Members {
-    /// Where the object sits in the claims (`app.environment`), for messages.
-    path: &'static str,
-    map: Map<String, Value>,
+/// The claims a Forge token types itself, straight from the claims' text
+/// ([`asap_core::TypedClaims`]): `app` and `context`, with the core's strict rules inside them.
+/// One rule for both ways in: the verifier reads them through each type's [`FromJsonObject`],
+/// and each type's `Deserialize` goes through the same impl. `null` counts as absent for every
+/// optional member; what is not typed stays in `extra`.
+#[derive(Debug, Default)]
+pub(crate) struct ForgeClaims {
+    pub(crate) app: Option<App>,
+    pub(crate) context: Option<Context>,
 }
 
-/// Why a claim's members could not be typed: the member's path and what is wrong with it.
-pub(crate) type MemberError = String;
+impl TypedClaims for ForgeClaims {
+    const NAMES: &'static [&'static str] = &["app", "context"];
+    type Error = ForgeError;
 
-impl Members {
-    fn of(path: &'static str, value: Value) -> Result<Members, MemberError> {
-        match value {
-            Value::Object(map) => Ok(Members { path, map }),
-            other => Err(format!("{path} is {}, not an object", kind(&other))),
-        }
-    }
-
-    /// The member `name`, absent when missing or `null`.
-    fn take(&mut self, name: &str) -> Option<Value> {
-        self.map.remove(name).filter(|v| !v.is_null())
-    }
-
-    fn string(&mut self, name: &str) -> Result<Option<String>, MemberError> {
-        match self.take(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.wrong(name, &other, "a string")),
-        }
-    }
-
-    fn required_string(&mut self, name: &str) -> Result<String, MemberError> {
-        self.string(name)?
-            .ok_or_else(|| format!("{}.{name} is missing", self.path))
-    }
-
-    fn bool(&mut self, name: &str) -> Result<Option<bool>, MemberError> {
-        match self.take(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(other) => Err(self.wrong(name, &other, "true or false")),
-        }
-    }
-
-    fn object<T>(
+    fn type_claim<'de, D: Deserializer<'de>>(
         &mut self,
-        name: &str,
-        path: &'static str,
-        typed: fn(Members) -> Result<T, MemberError>,
-    ) -> Result<Option<T>, MemberError> {
-        self.take(name).map(|v| typed(Members::of(path, v)?)).transpose()
-    }
-
-    fn objects<T>(
-        &mut self,
-        name: &str,
-        path: &'static str,
-        typed: fn(Members) -> Result<T, MemberError>,
-    ) -> Result<Vec<T>, MemberError> {
-        match self.take(name) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items.into_iter().map(|v| typed(Members::of(path, v)?)).collect(),
-            Some(other) => Err(self.wrong(name, &other, "an array")),
+        name: &'static str,
+        value: ClaimValue<'_, D>,
+    ) -> Result<(), D::Error> {
+        if name == "app" {
+            self.app = value.object()?;
+        } else {
+            self.context = value.object()?;
         }
+        Ok(())
     }
 
-    fn wrong(&self, name: &str, value: &Value, expected: &str) -> MemberError {
-        format!("{}.{name} is {}, not {expected}", self.path, kind(value))
-    }
-
-    /// What is left: every member not typed.
-    fn rest(self) -> Map<String, Value> {
-        self.map
+    fn refused(claim: &'static str, reason: String) -> ForgeError {
+        ForgeError::InvalidClaim { claim, reason }
     }
 }
 
-/// A JSON value's kind, for messages (never its content: claims can be long).
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-impl App {
-    /// Types the `app` claim, moving its members out of `value`.
-    pub(crate) fn from_json(value: Value) -> Result<App, MemberError> {
-        Members::of("app", value).and_then(App::from_members)
-    }
-
-    fn from_members(mut m: Members) -> Result<App, MemberError> {
+impl FromJsonObject for App {
+    fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<App, A::Error> {
+        let (mut id, mut installation_id, mut api_base_url, mut app_version) = (None, None, None, None);
+        let (mut environment, mut module, mut license, mut installation) = (None, None, None, None);
+        let mut extra = Map::new();
+        while let Some(member) = m.next_member()? {
+            match member.name() {
+                "id" => id = member.string()?,
+                "installationId" => installation_id = member.string()?,
+                "apiBaseUrl" => api_base_url = member.string()?,
+                "appVersion" => app_version = member.string()?,
+                "environment" => environment = member.object()?,
+                "module" => module = member.object()?,
+                "license" => license = member.object()?,
+                "installation" => installation = member.object()?,
+                _ => member.keep(&mut extra)?,
+            }
+        }
         Ok(App {
-            id: m.required_string("id")?,
-            installation_id: m.required_string("installationId")?,
-            api_base_url: m.required_string("apiBaseUrl")?,
-            app_version: m.string("appVersion")?,
-            environment: m.object("environment", "app.environment", Environment::from_members)?,
-            module: m.object("module", "app.module", Module::from_members)?,
-            license: m.object("license", "app.license", License::from_members)?,
-            installation: m.object("installation", "app.installation", Installation::from_members)?,
-            extra: m.rest(),
+            id: m.required("id", id)?,
+            installation_id: m.required("installationId", installation_id)?,
+            api_base_url: m.required("apiBaseUrl", api_base_url)?,
+            app_version,
+            environment,
+            module,
+            license,
+            installation,
+            extra,
         })
     }
 }
 
-impl Environment {
-    fn from_members(mut m: Members) -> Result<Environment, MemberError> {
-        Ok(Environment {
-            kind: m.string("type")?,
-            id: m.string("id")?,
-            extra: m.rest(),
-        })
+impl FromJsonObject for Environment {
+    fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Environment, A::Error> {
+        let (mut kind, mut id, mut extra) = (None, None, Map::new());
+        while let Some(member) = m.next_member()? {
+            match member.name() {
+                "type" => kind = member.string()?,
+                "id" => id = member.string()?,
+                _ => member.keep(&mut extra)?,
+            }
+        }
+        Ok(Environment { kind, id, extra })
     }
 }
 
-impl Module {
-    fn from_members(mut m: Members) -> Result<Module, MemberError> {
-        Ok(Module {
-            kind: m.string("type")?,
-            key: m.string("key")?,
-            extra: m.rest(),
-        })
+impl FromJsonObject for Module {
+    fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Module, A::Error> {
+        let (mut kind, mut key, mut extra) = (None, None, Map::new());
+        while let Some(member) = m.next_member()? {
+            match member.name() {
+                "type" => kind = member.string()?,
+                "key" => key = member.string()?,
+                _ => member.keep(&mut extra)?,
+            }
+        }
+        Ok(Module { kind, key, extra })
     }
 }
 
-impl License {
-    fn from_members(mut m: Members) -> Result<License, MemberError> {
-        Ok(License {
-            is_active: m.bool("isActive")?,
-            extra: m.rest(),
-        })
+impl FromJsonObject for License {
+    fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<License, A::Error> {
+        let (mut is_active, mut extra) = (None, Map::new());
+        while let Some(member) = m.next_member()? {
+            match member.name() {
+                "isActive" => is_active = member.bool()?,
+                _ => member.keep(&mut extra)?,
+            }
+        }
+        Ok(License { is_active, extra })
     }
 }
 
-impl Installation {
-    fn from_members(mut m: Members) -> Result<Installation, MemberError> {
-        Ok(Installation {
-            id: m.string("id")?,
-            contexts: m.objects(
-                "contexts",
-                "app.installation.contexts[]",
-                InstallationContext::from_members,
-            )?,
-            extra: m.rest(),
-        })
+impl FromJsonObject for Installation {
+    fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Installation, A::Error> {
+        let (mut id, mut contexts, mut extra) = (None, Vec::new(), Map::new());
+        while let Some(member) = m.next_member()? {
+            match member.name() {
+                "id" => id = member.string()?,
+                "contexts" => contexts = member.objects()?,
+                _ => member.keep(&mut extra)?,
+            }
+        }
+        Ok(Installation { id, contexts, extra })
     }
 }
 
-impl InstallationContext {
-    fn from_members(mut m: Members) -> Result<InstallationContext, MemberError> {
+impl FromJsonObject for InstallationContext {
+    fn from_members<'de, A: MapAccess<'de>>(
+        m: &mut Members<'_, 'de, A>,
+    ) -> Result<InstallationContext, A::Error> {
+        let (mut name, mut cloud_id, mut api_base_url, mut extra) = (None, None, None, Map::new());
+        while let Some(member) = m.next_member()? {
+            match member.name() {
+                "name" => name = member.string()?,
+                "cloudId" => cloud_id = member.string()?,
+                "apiBaseUrl" => api_base_url = member.string()?,
+                _ => member.keep(&mut extra)?,
+            }
+        }
         Ok(InstallationContext {
-            name: m.string("name")?,
-            cloud_id: m.string("cloudId")?,
-            api_base_url: m.string("apiBaseUrl")?,
-            extra: m.rest(),
+            name,
+            cloud_id,
+            api_base_url,
+            extra,
         })
     }
 }
 
-impl Context {
-    /// Types the `context` claim, moving its members out of `value`.
-    pub(crate) fn from_json(value: Value) -> Result<Context, MemberError> {
-        Members::of("context", value).and_then(Context::from_members)
-    }
-
-    fn from_members(mut m: Members) -> Result<Context, MemberError> {
+impl FromJsonObject for Context {
+    fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Context, A::Error> {
+        let (mut cloud_id, mut site_url, mut module_key, mut local_id) = (None, None, None, None);
+        let (mut extension, mut extra) = (None, Map::new());
+        while let Some(member) = m.next_member()? {
+            match member.name() {
+                "cloudId" => cloud_id = member.string()?,
+                "siteUrl" => site_url = member.string()?,
+                "moduleKey" => module_key = member.string()?,
+                "localId" => local_id = member.string()?,
+                "extension" => extension = member.json()?,
+                _ => member.keep(&mut extra)?,
+            }
+        }
         Ok(Context {
-            cloud_id: m.string("cloudId")?,
-            site_url: m.string("siteUrl")?,
-            module_key: m.string("moduleKey")?,
-            local_id: m.string("localId")?,
-            extension: m.take("extension"),
-            extra: m.rest(),
+            cloud_id,
+            site_url,
+            module_key,
+            local_id,
+            extension,
+            extra,
         })
     }
 }
 
-/// `Deserialize` for each claim type through its `from_members`: the same typing as the
-/// verifier's, so the two cannot drift apart.
-macro_rules! deserialize_through_members {
+/// `Deserialize` for each claim type through its [`FromJsonObject`]: the same typing as the
+/// verifier's, so the two cannot drift apart; the path names where the type sits in the claims.
+macro_rules! deserialize_as_object {
     ($($ty:ident: $path:literal;)*) => {$(
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$ty, D::Error> {
-                let value = Value::deserialize(deserializer)?;
-                Members::of($path, value).and_then($ty::from_members).map_err(de::Error::custom)
+                asap_core::deserialize_object(deserializer, $path)
             }
         }
     )*};
 }
 
-deserialize_through_members! {
+deserialize_as_object! {
     App: "app";
     Environment: "app.environment";
     Module: "app.module";
@@ -406,6 +390,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// `App`'s typing (its `Deserialize`, the verifier's `FromJsonObject`), the refusal as its
+    /// message.
+    fn typed_app(value: Value) -> Result<App, String> {
+        App::deserialize(value).map_err(|e| e.to_string())
+    }
+
+    fn typed_context(value: Value) -> Result<Context, String> {
+        Context::deserialize(value).map_err(|e| e.to_string())
+    }
 
     /// An `app` claim with every typed member and an unknown one at each level.
     fn full_app() -> Value {
@@ -428,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_typed_claim_writes_back_out_as_it_came_and_deserialize_types_it_the_same() {
-        let typed = App::from_json(full_app()).expect("app");
+        let typed = typed_app(full_app()).expect("app");
         assert_eq!(
             typed.environment.as_ref().and_then(|e| e.kind.as_deref()),
             Some("PRODUCTION")
@@ -440,10 +434,44 @@ mod tests {
 
         let context = json!({"cloudId": "3", "siteUrl": "https://acme.atlassian.net", "moduleKey": "m",
             "localId": "l", "extension": {"type": "macro"}, "later": 2});
-        let typed = Context::from_json(context.clone()).expect("context");
+        let typed = typed_context(context.clone()).expect("context");
         assert_eq!(typed.extension, Some(json!({"type": "macro"})));
         assert_eq!(serde_json::to_value(&typed).expect("json"), context);
         assert_eq!(serde_json::from_value::<Context>(context).expect("serde"), typed);
+    }
+
+    #[test]
+    fn the_verifier_types_app_and_context_as_their_deserialize_does() {
+        let context = json!({"cloudId": "3", "extension": {"type": "macro"}, "later": [null]});
+        let text = json!({"iss": "forge/invocation-token", "app": full_app(), "context": context,
+            "principal": "p"})
+        .to_string();
+        let mut typed = ForgeClaims::default();
+        let claims = asap_core::RegisteredClaims::decode_with(text.as_bytes(), &mut typed).expect("claims");
+        assert_eq!(typed.app, Some(typed_app(full_app()).expect("app")));
+        assert_eq!(typed.context, Some(typed_context(context).expect("context")));
+        assert_eq!(
+            serde_json::from_str::<App>(&full_app().to_string()).expect("from text"),
+            typed.app.expect("app")
+        );
+        assert_eq!(claims.extra.keys().collect::<Vec<_>>(), ["principal"]);
+    }
+
+    #[test]
+    fn the_verifier_refuses_a_member_by_its_claim_and_path() {
+        let mut app = full_app();
+        app["installation"]["contexts"][0]["cloudId"] = json!(3);
+        let text = json!({ "app": app }).to_string();
+        let refused = asap_core::RegisteredClaims::decode_with(text.as_bytes(), &mut ForgeClaims::default())
+            .expect_err("refused");
+        assert!(
+            matches!(
+                &refused,
+                ForgeError::InvalidClaim { claim: "app", reason }
+                    if reason == "app.installation.contexts[].cloudId is a number, not a string"
+            ),
+            "{refused}"
+        );
     }
 
     #[test]
@@ -451,7 +479,7 @@ mod tests {
         let mut app = full_app();
         app["appVersion"] = Value::Null;
         app["installation"] = Value::Null;
-        let typed = App::from_json(app).expect("app");
+        let typed = typed_app(app).expect("app");
         assert_eq!((typed.app_version, typed.installation), (None, None));
         assert!(!typed.extra.contains_key("appVersion") && !typed.extra.contains_key("installation"));
     }
@@ -475,7 +503,7 @@ mod tests {
                 }
                 (v, Err(_)) => at[*last] = v,
             }
-            App::from_json(app).expect_err("refused")
+            typed_app(app).expect_err("refused")
         };
         assert_eq!(refused(&["id"], Value::Null), "app.id is missing");
         assert_eq!(
@@ -503,7 +531,7 @@ mod tests {
             "app.installation.contexts[] is a number, not an object"
         );
         assert_eq!(
-            Context::from_json(json!([1])).expect_err("refused"),
+            typed_context(json!([1])).expect_err("refused"),
             "context is an array, not an object"
         );
         assert!(serde_json::from_value::<App>(json!({"id": 1})).is_err());

@@ -1,5 +1,5 @@
 //! [`InvocationVerifier`]: the Forge Invocation Token profile, composed of the core's pieces
-//! ([`Jws::parse`], [`RegisteredClaims`], [`check_audience`], [`TimeRule`], the signature seam)
+//! ([`Jws::parse`], [`Jws::decode_claims_with`], [`check_audience`], [`TimeRule`], the signature seam)
 //! and a [`PublicKeySource`] (Forge's JWKS).
 
 use std::fmt;
@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{
-    Algorithm, Audience, Clock, DEFAULT_LEEWAY, Jws, KeyId, PublicKeySource, RegisteredClaims, ReplayGuard,
-    SystemClock, TimeRule, TokenError, bearer_token, check_audience,
+    Algorithm, Audience, Clock, DEFAULT_LEEWAY, Jws, KeyId, PublicKeySource, ReplayGuard, SystemClock,
+    TimeRule, TokenError, bearer_token, check_audience,
 };
 use asap_keys::JwksKeySource;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use serde_json::Value;
 
-use crate::claims::{App, Context, InvocationClaims, MemberError};
+use crate::claims::{App, ForgeClaims, InvocationClaims};
 use crate::error::{ConfigError, ForgeError};
 use crate::secret::{ForgeOAuthToken, SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER};
 
@@ -121,13 +120,16 @@ impl Invocation {
 ///    long, a compact JWS with a strict header ([`Jws::parse`]);
 /// 2. `alg` is `RS256`, nothing else (no HS256 keyed with the public key, no `none`, no other
 ///    RSA padding); a `kid` is present and a valid key id;
-/// 3. the claims are strict JSON with typed registered claims ([`RegisteredClaims`]);
+/// 3. the claims are strict JSON with typed registered claims
+///    ([`RegisteredClaims`](asap_core::RegisteredClaims)), and `app` and `context` typed from
+///    the text with their documented types ([`Jws::decode_claims_with`]: `app.id`,
+///    `app.installationId` or `app.apiBaseUrl` missing, or a member of another type, refuses
+///    the token here, before any key lookup);
 ///    `iss` is [`FORGE_ISSUER`]; `aud` is the app id; `iat`, `exp` (and `nbf`) pass the core
 ///    [`TimeRule`]; `jti` is present;
 /// 4. the key for the `kid` comes from the key source (Forge's JWKS), is an RSA key of at least
 ///    2048 bits, and the signature verifies;
-/// 5. `app` has `id` (equal to the audience), `installationId` and `apiBaseUrl`; `app`,
-///    `context` and `principal` have their documented types. Members Forge adds are kept;
+/// 5. `app` is present, its `id` equal to the audience; `principal` is a string when sent. Members Forge adds are kept;
 /// 6. with a [`replay_guard`](InvocationVerifierBuilder::replay_guard) (off by default), the
 ///    `jti` is single-use: recorded after every other check (the OAuth token headers too, in
 ///    [`verify_request`](InvocationVerifier::verify_request)), keyed by `(iss, jti)` until `exp`
@@ -279,7 +281,9 @@ impl InvocationVerifier {
         let jws = Jws::parse(token, self.max_token_bytes)?;
         jws.header().require_alg("RS256")?;
         let kid = KeyId::parse(jws.header().require_kid()?)?;
-        let mut claims = jws.decode_claims()?;
+        // `app` and `context` typed straight from the text, refused here when not of their type.
+        let mut typed = ForgeClaims::default();
+        let mut claims = jws.decode_claims_with(&mut typed)?;
         match claims.iss.as_deref() {
             Some(FORGE_ISSUER) => {}
             Some(other) => return Err(ForgeError::WrongIssuer(asap_core::truncate(other))),
@@ -293,14 +297,13 @@ impl InvocationVerifier {
         let key = self.keys.public_key(&kid).await?;
         jws.signature()?.verify(&*key, Algorithm::RS256)?;
 
-        let app = typed(&mut claims, "app", App::from_json)?.ok_or(ForgeError::InvalidClaim {
+        let app = typed.app.ok_or(ForgeError::InvalidClaim {
             claim: "app",
             reason: "is missing".to_owned(),
         })?;
         if app.id != self.app_id.as_str() {
             return Err(ForgeError::AppMismatch);
         }
-        let context = typed(&mut claims, "context", Context::from_json)?;
         let principal = claims.take_string("principal")?;
         Ok(InvocationClaims {
             issuer: FORGE_ISSUER.to_owned(),
@@ -310,24 +313,10 @@ impl InvocationVerifier {
             not_before: times.not_before,
             expires_at: times.expires_at,
             app,
-            context,
+            context: typed.context,
             principal,
             extra: std::mem::take(&mut claims.extra),
         })
-    }
-}
-
-/// Removes the claim `name` and types it with `from_json`; `null` counts as absent.
-fn typed<T>(
-    claims: &mut RegisteredClaims,
-    name: &'static str,
-    from_json: fn(Value) -> Result<T, MemberError>,
-) -> Result<Option<T>, ForgeError> {
-    match claims.extra.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => from_json(value)
-            .map(Some)
-            .map_err(|reason| ForgeError::InvalidClaim { claim: name, reason }),
     }
 }
 

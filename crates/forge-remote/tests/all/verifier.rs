@@ -271,6 +271,36 @@ async fn app_claims_must_have_their_documented_types() {
         refused(&forge, &token).await.0,
         ForgeError::Token(TokenError::DuplicateKey(_))
     ));
+    // Inside `app` too: a typed member, and a member kept as JSON.
+    for (member, key) in [
+        ("\"installationId\"", "installationId"),
+        ("\"billingPeriod\"", "billingPeriod"),
+    ] {
+        let text = claims()
+            .to_string()
+            .replacen(member, &format!("{member}:\"x\",{member}"), 1);
+        let token = asap_testkit::forge::signed_text(
+            &json!({"alg": "RS256", "kid": forge.kid}).to_string(),
+            &text,
+            |input| forge.key.sign(asap_core::Algorithm::RS256, input).expect("sign"),
+        );
+        let (err, status) = refused(&forge, &token).await;
+        assert!(
+            matches!(err, ForgeError::Token(TokenError::DuplicateKey(ref k)) if k == key),
+            "{key}: {err}"
+        );
+        assert_eq!(status, 401);
+    }
+    // A member of another type is refused by its path, before any key lookup: under a kid the
+    // key set does not have, the refusal is still the claim's.
+    let bad = with(claims(), &["app", "license", "isActive"], json!("yes"));
+    let token = sign(&json!({"alg": "RS256", "kid": "not-published"}), &bad, &forge.key);
+    let (err, status) = refused(&forge, &token).await;
+    assert_eq!(
+        err.to_string(),
+        "claim \"app\" is invalid: app.license.isActive is a string, not true or false"
+    );
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]
