@@ -119,9 +119,12 @@ fn type_flat_field<E, T: TypedClaims>(
         name,
         report: Report(Some(&refusals)),
     };
-    typed
-        .type_claim(name, claim)
-        .map_err(|_| refusals.into_error(name))
+    let typed = typed.type_claim(name, claim);
+    match refusals.into_error(name) {
+        // Nothing refused on the way: the profile's own answer.
+        WalkError::NotAnObject => typed.map_err(|_| WalkError::NotAnObject),
+        refused => Err(refused),
+    }
 }
 
 /// One field's value as [`walk_object`] hands it over: still borrowed from the input when the
@@ -177,10 +180,11 @@ fn walk_object_general<'de, E, T: TypedClaims>(
     if let Some(e) = refused.into_inner() {
         return Err(e);
     }
-    walked.map_err(|_| match refusals.duplicate.into_inner() {
-        Some(key) => WalkError::Duplicate(key),
-        None => WalkError::NotAnObject,
-    })
+    // A repeated key refuses the input whether or not serde_json's walk went on to fail.
+    if let Some(key) = refusals.duplicate.into_inner() {
+        return Err(WalkError::Duplicate(key));
+    }
+    walked.map_err(|_| WalkError::NotAnObject)
 }
 
 struct Walker<'a, E, T, F> {
@@ -755,7 +759,8 @@ pub trait FromJsonObject: Sized {
 
 /// A `T` from any serde deserializer by [`FromJsonObject`]: for `T`'s `Deserialize`. `path` is
 /// where the object sits, for messages (`app.environment`). Refuses what the strict walk refuses
-/// (a repeated key at any depth, a member of another type), with the same messages.
+/// (a repeated key at any depth, a member of another type), with the same messages, when it
+/// reads text; a `serde_json::Value` has already kept only the last of a repeated key.
 ///
 /// ```
 /// # use asap_core::{FromJsonObject, Members, deserialize_object};
@@ -796,6 +801,7 @@ pub fn deserialize_object<'de, T: FromJsonObject, D: Deserializer<'de>>(
 
 /// The value of a claim [`TypedClaims`] types, read once, from the text (or from the value the
 /// flat path read). Every read takes `null` as absent.
+#[must_use = "a typed claim is read once: a value left unread would be dropped"]
 pub struct ClaimValue<'r, D> {
     de: D,
     name: &'static str,
@@ -1027,7 +1033,15 @@ impl fmt::Display for Path<'_> {
                 f.write_str(".")?;
             }
         }
-        f.write_str(if self.item { "[]" } else { self.name })
+        if self.item {
+            return f.write_str("[]");
+        }
+        // A member name can come from the token (a profile reading every member): shortened
+        // like every other name a message shows.
+        match self.name.len() {
+            0..=64 => f.write_str(self.name),
+            _ => f.write_str(&crate::truncate(self.name)),
+        }
     }
 }
 
@@ -1799,6 +1813,31 @@ pub(crate) mod tests {
 
     fn tenant_refusal(json: &str) -> TenantError {
         decode_tenant(json).expect_err("refused")
+    }
+
+    /// Reads every member as a string, the names it does not know too.
+    struct AllStrings;
+
+    impl FromJsonObject for AllStrings {
+        fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<AllStrings, A::Error> {
+            while let Some(member) = m.next_member()? {
+                member.string()?;
+            }
+            Ok(AllStrings)
+        }
+    }
+
+    #[test]
+    fn a_member_name_from_the_token_is_shortened_in_a_refusal() {
+        let name = "k".repeat(4000);
+        let json = format!(r#"{{"{name}":1}}"#);
+        let refused =
+            deserialize_object::<AllStrings, _>(&mut serde_json::Deserializer::from_str(&json), "c")
+                .err()
+                .expect("a number is not a string")
+                .to_string();
+        let shown = format!("c.{}… is a number, not a string", "k".repeat(64));
+        assert!(refused.starts_with(&shown), "{refused}");
     }
 
     #[test]
