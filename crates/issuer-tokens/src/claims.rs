@@ -108,6 +108,8 @@ pub struct IssuerClaims {
     pub(crate) subject: String,
     pub(crate) expires_at: i64,
     pub(crate) audience: Vec<String>,
+    /// Whether `aud` came as an array, so that it is written back as it was sent.
+    pub(crate) aud_was_array: bool,
     pub(crate) token_id: Option<String>,
     pub(crate) issued_at: Option<i64>,
     pub(crate) not_before: Option<i64>,
@@ -321,12 +323,12 @@ impl Serialize for IssuerClaims {
         all.insert("sub", Value::from(self.subject.as_str()));
         all.insert("exp", Value::from(self.expires_at));
         match self.audience.as_slice() {
-            [] => {}
-            [one] => {
+            [] if !self.aud_was_array => {}
+            [one] if !self.aud_was_array => {
                 all.insert("aud", Value::from(one.as_str()));
             }
-            many => {
-                all.insert("aud", Value::from(many.to_vec()));
+            all_of_them => {
+                all.insert("aud", Value::from(all_of_them.to_vec()));
             }
         }
         let optional = [

@@ -300,6 +300,7 @@ impl IssuerVerifier {
             subject,
             expires_at,
             audience: std::mem::take(&mut claims.aud),
+            aud_was_array: claims.aud_was_array,
             token_id: claims.jti.take(),
             issued_at: claims.iat,
             not_before: claims.nbf,

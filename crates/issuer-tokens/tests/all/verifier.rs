@@ -261,6 +261,14 @@ fn the_other_registered_claims_are_typed_and_kept_out_of_extra() {
         assert_eq!(json[name], sent[name], "{name}");
     }
 
+    // One audience is written back as it came: a string, or an array of one.
+    for aud in [json!("billing"), json!(["billing"])] {
+        sent["aud"] = aud;
+        let token = f.token(&json!({"alg": "RS256"}), &sent);
+        let json = serde_json::to_value(verifier.verify(&token).expect("verifies")).expect("serialize");
+        assert_eq!(json["aud"], sent["aud"]);
+    }
+
     // Without them, nothing is made up.
     let plain = f.verify(&claims()).expect("verifies");
     assert!(plain.audience().is_empty());
