@@ -196,23 +196,37 @@ pub fn tls_config_from_pem(
 pub const MAX_CERT_CHAIN_FILE_BYTES: usize = 1024 * 1024;
 
 /// [`tls_config_from_pem`] from two files: the chain read up to [`MAX_CERT_CHAIN_FILE_BYTES`],
-/// the key up to [`MAX_KEY_TEXT_BYTES`](crate::MAX_KEY_TEXT_BYTES) into memory wiped on drop. A
-/// longer file (a path given by mistake: `/dev/zero`, a log) is refused after reading at most
-/// its cap and one byte.
+/// the key up to [`MAX_KEY_TEXT_BYTES`](crate::MAX_KEY_TEXT_BYTES) into one buffer of that
+/// size, wiped on drop. A longer file (a path given by mistake: `/dev/zero`, a log) is refused
+/// after reading at most its cap and one byte.
 pub fn load_tls_config(cert_chain: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, ServeError> {
-    let chain = read_capped(cert_chain, MAX_CERT_CHAIN_FILE_BYTES)?;
-    let key = read_capped(key, crate::MAX_KEY_TEXT_BYTES)?;
+    let chain = read_capped(cert_chain, MAX_CERT_CHAIN_FILE_BYTES, Buffer::SizedByTheFile)?;
+    let key = read_capped(key, crate::MAX_KEY_TEXT_BYTES, Buffer::WholeCap)?;
     tls_config_from_pem(&chain, &key)
 }
 
-/// The file at `path`, at most `max` bytes, in one buffer allocated up front (no reallocation
-/// leaves a copy of a key behind) and wiped on drop.
-fn read_capped(path: &Path, max: usize) -> Result<zeroize::Zeroizing<Vec<u8>>, ServeError> {
+/// How [`read_capped`] sizes its buffer.
+#[derive(Clone, Copy)]
+enum Buffer {
+    /// As the file says it is long: for a certificate chain, which is public.
+    SizedByTheFile,
+    /// The whole cap, whatever the file says: for a key, so that no reallocation leaves a copy
+    /// behind (a pipe or `/proc` file reports no length).
+    WholeCap,
+}
+
+/// The file at `path`, at most `max` bytes, in memory wiped on drop.
+fn read_capped(path: &Path, max: usize, buffer: Buffer) -> Result<zeroize::Zeroizing<Vec<u8>>, ServeError> {
     use std::io::Read as _;
     let fail = |e: std::io::Error| ServeError::Tls(format!("{}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(fail)?;
-    let size = file.metadata().map_err(fail)?.len();
-    let capacity = usize::try_from(size).unwrap_or(max).min(max) + 1;
+    let capacity = match buffer {
+        Buffer::SizedByTheFile => {
+            let size = file.metadata().map_err(fail)?.len();
+            usize::try_from(size).unwrap_or(max).min(max) + 1
+        }
+        Buffer::WholeCap => max + 1,
+    };
     let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
     file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(fail)?;
     if bytes.len() > max {
