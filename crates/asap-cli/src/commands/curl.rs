@@ -84,13 +84,16 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let url =
-        url::Url::parse(args.url.as_str()).with_context(|| format!("invalid URL {:?}", args.url.as_str()))?;
+    // What messages show of the URL: never its userinfo or query (`redact_url`).
+    let shown = asap_registry::redact_url(args.url.as_str());
+    let url = url::Url::parse(args.url.as_str()).with_context(|| format!("invalid URL {shown:?}"))?;
     match url.scheme() {
         "https" => {}
         "http" if args.allow_insecure_http || asap_keys::is_loopback(&url) => {}
         "http" => {
-            bail!("refusing to send a token in clear text to {url}: use https, or pass --allow-insecure-http")
+            bail!(
+                "refusing to send a token in clear text to {shown}: use https, or pass --allow-insecure-http"
+            )
         }
         other => bail!("unsupported URL scheme {other:?}: use https or http"),
     }
@@ -141,7 +144,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let response = request
         .send()
         .await
-        .map_err(|e| anyhow!("request to {url} failed: {}", error_chain(&e)))?;
+        .map_err(|e| anyhow!("request to {shown} failed: {}", error_chain(&e.without_url())))?;
 
     let status = response.status();
     if args.include {
@@ -161,17 +164,19 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let failed = status.as_u16() >= 400;
     if !failed || args.fail_with_body {
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| anyhow!("reading the response from {url} failed: {}", error_chain(&e)))?;
+        let body = response.bytes().await.map_err(|e| {
+            anyhow!(
+                "reading the response from {shown} failed: {}",
+                error_chain(&e.without_url())
+            )
+        })?;
         write_stdout(&body)?;
     }
     if failed {
         let challenge = challenge
             .map(|c| format!(" (WWW-Authenticate: {c})"))
             .unwrap_or_default();
-        bail!("{url} answered HTTP {status}{challenge}");
+        bail!("{shown} answered HTTP {status}{challenge}");
     }
     Ok(())
 }
@@ -181,7 +186,8 @@ fn parse_headers(headers: &[Secret]) -> anyhow::Result<HeaderMap> {
     for header in headers.iter().map(Secret::as_str) {
         let (name, value) = header
             .split_once(':')
-            .ok_or_else(|| anyhow!("-H {header:?} is not 'Name: value'"))?;
+            // The value may be a credential: the message never shows it.
+            .ok_or_else(|| anyhow!("a -H value is not 'Name: value'"))?;
         let name = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| anyhow!("invalid header name {name:?}"))?;
         if name == AUTHORIZATION {

@@ -196,21 +196,25 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 /// The upstream base URL: https, or http on this machine (or anywhere with the flag); no query,
 /// since each request brings its own.
 fn upstream_url(args: &Args) -> anyhow::Result<url::Url> {
-    let url = url::Url::parse(args.upstream.as_str())
-        .with_context(|| format!("invalid --upstream {:?}", args.upstream.as_str()))?;
+    // What messages show of the URL: never its userinfo or query (`redact_url`).
+    let shown = asap_registry::redact_url(args.upstream.as_str());
+    let url =
+        url::Url::parse(args.upstream.as_str()).with_context(|| format!("invalid --upstream {shown:?}"))?;
     match url.scheme() {
         "https" => {}
         "http" if args.allow_insecure_http || asap_keys::is_loopback(&url) => {}
         "http" => {
-            bail!("refusing to send tokens in clear text to {url}: use https, or pass --allow-insecure-http")
+            bail!(
+                "refusing to send tokens in clear text to {shown}: use https, or pass --allow-insecure-http"
+            )
         }
         other => bail!("unsupported --upstream scheme {other:?}: use https or http"),
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        bail!("--upstream {url}: no query or fragment; each request brings its own");
-    }
     if !url.username().is_empty() || url.password().is_some() {
         bail!("--upstream: no user or password in the URL; the ASAP token is the credential");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("--upstream {shown}: no query or fragment; each request brings its own");
     }
     Ok(url)
 }
@@ -331,7 +335,11 @@ impl Proxy {
                 );
             }
             Ok(Err(e)) => {
-                eprintln!("asap proxy: upstream failed: {}", super::curl::error_chain(&e));
+                // Without the URL: a client's query may carry a credential.
+                eprintln!(
+                    "asap proxy: upstream failed: {}",
+                    super::curl::error_chain(&e.without_url())
+                );
                 return answer(
                     StatusCode::BAD_GATEWAY,
                     "asap proxy: the upstream cannot be reached",

@@ -188,14 +188,17 @@ fn key_source(args: &Args) -> anyhow::Result<Arc<dyn PublicKeySource>> {
 
 /// The error for a URL that cannot be used, saying what to do about plain http.
 fn insecure_url(e: ConfigError, allowed: bool, what: &str) -> anyhow::Error {
+    let shown = |url: &str| asap_registry::redact_url(url);
     match e {
         ConfigError::InsecureUrl(url) if allowed => anyhow!(
-            "{what} {url} is plain http and not on this machine: use https \
-             (--allow-insecure-http covers 127.0.0.0/8, ::1 and localhost only)"
+            "{what} {} is plain http and not on this machine: use https \
+             (--allow-insecure-http covers 127.0.0.0/8, ::1 and localhost only)",
+            shown(&url)
         ),
         ConfigError::InsecureUrl(url) => anyhow!(
-            "{what} {url} is plain http: use https, or pass --allow-insecure-http for a \
-             {what} on this machine"
+            "{what} {} is plain http: use https, or pass --allow-insecure-http for a \
+             {what} on this machine",
+            shown(&url)
         ),
         e => e.into(),
     }

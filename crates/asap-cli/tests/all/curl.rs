@@ -96,6 +96,35 @@ fn curl_refuses_to_send_a_token_in_clear_text_off_this_machine() {
     );
 }
 
+#[test]
+fn curl_never_shows_url_credentials_or_header_values_in_its_errors() {
+    let repos = Repos::new();
+    repos.keygen("svc", &[]);
+    let secret = "pw-9f3k";
+    let cases: [&[&str]; 3] = [
+        // Refused before any connection, the URL in the message.
+        &[&format!(
+            "http://ann:{secret}@keys.example.invalid/api?key={secret}"
+        )],
+        // Not a URL at all.
+        &[&format!("ht!tp://ann:{secret}@x/?key={secret}")],
+        // A -H value without a colon: the whole value may be the credential.
+        &[
+            "-H",
+            &format!("X-Api-Key {secret}"),
+            "https://keys.example.invalid/",
+        ],
+    ];
+    for case in cases {
+        let mut args: Vec<String> = vec!["curl".to_owned()];
+        args.extend(signing_args(&repos));
+        args.extend(case.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = run(&args).failure().to_owned();
+        assert!(!line.contains(secret), "{line}");
+    }
+}
+
 /// A listener that counts the connections it is offered, standing for a proxy named in the
 /// environment.
 fn proxy_recorder() -> (String, std::sync::mpsc::Receiver<()>) {

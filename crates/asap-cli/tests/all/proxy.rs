@@ -313,6 +313,15 @@ fn it_listens_on_this_machine_only_and_sends_tokens_over_https_elsewhere() {
     );
     let out = proxy("127.0.0.1:0", "https://ledger.example.com/?a=1");
     assert!(out.failure().contains("no query"), "{out:#?}");
+    // Userinfo is refused first, and neither it nor the query is shown.
+    let out = proxy(
+        "127.0.0.1:0",
+        "https://ann:pw-9f3k@ledger.example.com/?key=pw-9f3k",
+    );
+    assert!(out.failure().contains("no user or password"), "{out:#?}");
+    assert!(!out.failure().contains("pw-9f3k"), "{out:#?}");
+    let out = proxy("127.0.0.1:0", "http://ann:pw-9f3k@ledger.example.com/");
+    assert!(!out.failure().contains("pw-9f3k"), "{out:#?}");
 }
 
 /// Reads the status code of an answer on `stream`; `None` when none has begun within `within`.
