@@ -138,7 +138,7 @@ pub enum ConfigError {
     /// A repository URL that cannot be used (not absolute, has a query, fragment or credentials).
     #[error("invalid key repository URL {url:?}: {reason}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as [`redact_url`](crate::redact_url) shows it: without userinfo or query.
         url: String,
         /// What is wrong.
         reason: String,
@@ -149,7 +149,10 @@ pub enum ConfigError {
         "key repository URL {0:?} is not https (plain http is allowed only to a loopback address, \
          with allow_insecure_loopback)"
     )]
-    InsecureUrl(String),
+    InsecureUrl(
+        /// The URL as [`redact_url`](crate::redact_url) shows it.
+        String,
+    ),
     /// No repository URL was given.
     #[error("no key repository URL given")]
     NoRepository,

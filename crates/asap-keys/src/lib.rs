@@ -101,6 +101,7 @@ mod formats;
 mod http;
 mod jwks;
 pub mod metrics;
+mod redact;
 #[cfg(feature = "server")]
 pub mod server;
 mod sources;
@@ -121,4 +122,5 @@ pub use jwks::{
     JWKS_CONTENT_TYPE, Jwk, JwkError, JwkSet, JwksKeySource, JwksKeySourceBuilder, JwksPolicy, MAX_JWKS_KEYS,
     PRIVATE_JWK_MEMBERS,
 };
+pub use redact::redact_url;
 pub use sources::{ChainKeySource, DirectoryKeySource};

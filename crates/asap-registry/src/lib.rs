@@ -43,7 +43,6 @@
 #![deny(unsafe_code)]
 
 mod error;
-mod redact;
 mod registry;
 #[cfg(feature = "connect")]
 mod tenant;
@@ -52,8 +51,9 @@ mod user_keys;
 /// Why a key text was refused ([`RegistryError::BadKey`]): the error of
 /// [`asap_keys::parse_public_key`].
 pub use asap_keys::KeyFormatError;
+/// The one rule for showing a database URL (asap-keys' [`asap_keys::redact_url`]).
+pub use asap_keys::redact_url;
 pub use error::RegistryError;
-pub use redact::redact_url;
 pub use registry::{
     DEFAULT_CACHE_TTL, DEFAULT_MAX_CACHED_KEYS, KeyRegistry, KeyRegistryBuilder, MIGRATIONS_TABLE,
     RegisteredKey,

@@ -18,7 +18,7 @@ use sqlx::{Row as _, SqlSafeStr as _};
 use user_tokens::Fingerprint;
 
 use crate::error::RegistryError;
-use crate::redact::redact_url;
+use asap_keys::redact_url;
 
 /// How long a looked-up key (or its absence) is cached by default: the default bound on how
 /// long a revoked key keeps verifying.

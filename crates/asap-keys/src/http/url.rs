@@ -32,7 +32,7 @@ pub(crate) fn checked_url(url: &str, allow_insecure_loopback: bool) -> Result<ur
     match parsed.scheme() {
         "https" => {}
         "http" if allow_insecure_loopback && is_loopback(&parsed) => {}
-        "http" => return Err(ConfigError::InsecureUrl(url.to_owned())),
+        "http" => return Err(ConfigError::InsecureUrl(crate::redact_url(url))),
         other => return Err(invalid(url, &format!("unsupported scheme {other:?}"))),
     }
     Ok(parsed)
@@ -40,7 +40,7 @@ pub(crate) fn checked_url(url: &str, allow_insecure_loopback: bool) -> Result<ur
 
 fn invalid(url: &str, reason: &str) -> ConfigError {
     ConfigError::InvalidUrl {
-        url: url.to_owned(),
+        url: crate::redact_url(url),
         reason: reason.to_owned(),
     }
 }
@@ -118,6 +118,20 @@ mod tests {
                 matches!(base_url(bad, false), Err(ConfigError::InvalidUrl { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn a_refused_url_is_shown_without_its_credentials_or_query() {
+        for bad in [
+            "https://ann:pw-9f3k@keys.example/",
+            "https://keys.example/?token=pw-9f3k",
+            "http://ann:pw-9f3k@keys.example/",
+            "http://keys.example/?token=pw-9f3k",
+            "ftp://ann:pw-9f3k@keys.example/",
+        ] {
+            let e = base_url(bad, false).expect_err("refused");
+            assert!(!format!("{e} {e:?}").contains("pw-9f3k"), "{e:?}");
         }
     }
 }

@@ -1,9 +1,10 @@
-//! The one rule for showing a database URL: in errors, `Debug` output, logs and the CLI.
+//! The one rule for showing a URL that may carry credentials (a database URL, a key repository
+//! URL given with a password): in errors, `Debug` output, logs and the CLI.
 
 /// What stands in for a removed part of a URL.
 const REDACTED: &str = "<redacted>";
 
-/// A database URL as it may be shown (errors, `Debug`, logs): without its credentials and
+/// A URL as it may be shown (errors, `Debug`, logs): without its credentials and
 /// without its query string.
 ///
 /// - Everything between `scheme://` and the **last** `@` is the user information and becomes
@@ -19,7 +20,7 @@ const REDACTED: &str = "<redacted>";
 /// rule from its start, so a URL missing its scheme (`u:pw@host/db`) shows no password either.
 ///
 /// ```
-/// use asap_registry::redact_url;
+/// use asap_keys::redact_url;
 ///
 /// assert_eq!(redact_url("postgres://app:p@ss@db:5432/keys"), "postgres://<redacted>@db:5432/keys");
 /// assert_eq!(
