@@ -837,6 +837,11 @@ impl<'de, D: Deserializer<'de>> ClaimValue<'_, D> {
         BoolRead(Path::root(self.name), self.report).deserialize(self.de)
     }
 
+    /// A JSON integer that fits an `i64` (not `1.0`, not `1e3`).
+    pub fn integer(self) -> Result<Option<i64>, D::Error> {
+        IntegerRead(Path::root(self.name), self.report).deserialize(self.de)
+    }
+
     /// Any JSON value, strictly (no key repeated at any depth).
     pub fn json(self) -> Result<Option<Value>, D::Error> {
         let value = StrictValue { report: self.report }.deserialize(self.de)?;
@@ -967,6 +972,18 @@ impl<'de, A: MapAccess<'de>> Member<'_, '_, 'de, A> {
             ..
         } = self.members;
         map.next_value_seed(BoolRead(path.member(current), *report))
+    }
+
+    /// A JSON integer that fits an `i64` (not `1.0`, not `1e3`).
+    pub fn integer(self) -> Result<Option<i64>, A::Error> {
+        let Members {
+            map,
+            path,
+            report,
+            current,
+            ..
+        } = self.members;
+        map.next_value_seed(IntegerRead(path.member(current), *report))
     }
 
     /// Any JSON value, strictly (no key repeated at any depth).
@@ -1175,6 +1192,7 @@ macro_rules! any_seed {
 any_seed! {
     StringRead: Option<String>;
     BoolRead: Option<bool>;
+    IntegerRead: Option<i64>;
     ObjectRead<T>: Option<T>;
     ObjectsRead<T>: Vec<T>;
 }
@@ -1222,6 +1240,38 @@ impl<'de> Visitor<'de> for BoolRead<'_> {
     refuse_kinds!("true or false": number, string, array, object);
     fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
         Ok(Some(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// An integer member: a JSON integer that fits an `i64`.
+struct IntegerRead<'p>(Path<'p>, Report<'p>);
+
+impl IntegerRead<'_> {
+    fn at(&self) -> Path<'_> {
+        self.0
+    }
+    fn report(&self) -> Report<'_> {
+        self.1
+    }
+}
+
+impl<'de> Visitor<'de> for IntegerRead<'_> {
+    type Value = Option<i64>;
+    refuse_kinds!("an integer": boolean, string, array, object);
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        i64::try_from(v)
+            .map(Some)
+            .map_err(|_| wrong(self.0, self.1, "an integer beyond i64", "an integer"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        // serde_json reads `1.0` and `1e3` as floats: not an integer as JSON writes one.
+        Err(wrong(self.0, self.1, "a number with a fraction or an exponent", "an integer"))
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -1824,6 +1874,50 @@ pub(crate) mod tests {
                 member.string()?;
             }
             Ok(AllStrings)
+        }
+    }
+
+    /// Reads `n` as an integer.
+    struct Count(Option<i64>);
+
+    impl FromJsonObject for Count {
+        fn from_members<'de, A: MapAccess<'de>>(m: &mut Members<'_, 'de, A>) -> Result<Count, A::Error> {
+            let mut n = None;
+            while let Some(member) = m.next_member()? {
+                match member.name() {
+                    "n" => n = member.integer()?,
+                    _ => member.json().map(drop)?,
+                }
+            }
+            Ok(Count(n))
+        }
+    }
+
+    #[test]
+    fn an_integer_is_a_json_integer_that_fits_an_i64() {
+        let count = |json: &str| {
+            deserialize_object::<Count, _>(&mut serde_json::Deserializer::from_str(json), "c")
+                .map(|c| c.0)
+                .map_err(|e| e.to_string())
+        };
+        for (json, n) in [
+            (r#"{"n":0}"#, Some(0)),
+            (r#"{"n":-7}"#, Some(-7)),
+            (r#"{"n":9223372036854775807}"#, Some(i64::MAX)),
+            (r#"{"n":null}"#, None),
+            ("{}", None),
+        ] {
+            assert_eq!(count(json), Ok(n), "{json}");
+        }
+        for (json, kind) in [
+            (r#"{"n":9223372036854775808}"#, "an integer beyond i64"),
+            (r#"{"n":1.0}"#, "a number with a fraction or an exponent"),
+            (r#"{"n":1e3}"#, "a number with a fraction or an exponent"),
+            (r#"{"n":"1"}"#, "a string"),
+            (r#"{"n":true}"#, "a boolean"),
+        ] {
+            let refused = count(json).expect_err(json);
+            assert!(refused.starts_with(&format!("c.n is {kind}, not an integer")), "{refused}");
         }
     }
 
