@@ -5,9 +5,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use asap_core::{
-    Algorithm, Clock, ConfigError, DEFAULT_MAX_TOKEN_BYTES, InMemoryReplayGuard, Jws, KeyKind, KeySpec,
-    PrivateKey, PublicKey, ReplayGuard, SystemClock, TimeClaims, TimeRule, TokenError,
+    Algorithm, ClaimValue, Clock, ConfigError, DEFAULT_MAX_TOKEN_BYTES, InMemoryReplayGuard, Jws, KeyKind,
+    KeySpec, PrivateKey, PublicKey, ReplayGuard, SystemClock, TimeClaims, TimeRule, TokenError, TypedClaims,
 };
+use serde::de::Deserializer;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::error::UserTokenError;
@@ -114,8 +115,8 @@ pub fn jwt_token(value: &str) -> Result<&str, UserTokenError> {
 ///
 /// 1. size, framing and strict header ([`Jws::parse`]); `alg` one of RS512, RS384, RS256,
 ///    EdDSA; `kid` a [`Fingerprint`];
-/// 2. claims strictly typed ([`Jws::decode_claims`]): `username` and `nonce` non-empty strings,
-///    `time` a JSON integer; the nonce at most [`MAX_NONCE_LEN`] bytes;
+/// 2. claims strictly typed ([`Jws::decode_claims_with`]): `username` and `nonce` non-empty
+///    strings, `time` a JSON integer; the nonce at most [`MAX_NONCE_LEN`] bytes;
 /// 3. `time` within the tolerance of now (default ±20 s), by the core [`TimeRule`];
 /// 4. the key: one lookup of `(username, fingerprint)` in the [`UserKeySource`], then one
 ///    signature check. When there is no such key (unknown user, unknown fingerprint) or it does
@@ -274,16 +275,20 @@ impl UserVerifier {
             .ok_or_else(|| header.alg_not_accepted("RS512, RS384, RS256 or EdDSA"))?;
         let fingerprint = Fingerprint::parse(header.require_kid()?).ok_or(UserTokenError::BadFingerprint)?;
 
-        let mut claims = jws.decode_claims()?;
-        let username = claims
-            .take_string("username")?
-            .ok_or(TokenError::MissingClaim("username"))?;
-        let time = claims
-            .take_time("time")?
-            .ok_or(TokenError::MissingClaim("time"))?;
-        let nonce = claims
-            .take_string("nonce")?
-            .ok_or(TokenError::MissingClaim("nonce"))?;
+        let mut own = UserClaims::default();
+        jws.decode_claims_with(&mut own)?;
+        let username = own.username.ok_or(TokenError::MissingClaim("username"))?;
+        let time = own.time.ok_or(TokenError::MissingClaim("time"))?;
+        let nonce = own.nonce.ok_or(TokenError::MissingClaim("nonce"))?;
+        for (claim, value) in [("username", &username), ("nonce", &nonce)] {
+            if value.is_empty() {
+                return Err(TokenError::InvalidClaim {
+                    claim,
+                    reason: "must not be empty",
+                }
+                .into());
+            }
+        }
         if nonce.len() > MAX_NONCE_LEN {
             return Err(UserTokenError::NonceTooLong(nonce.len()));
         }
@@ -340,6 +345,42 @@ impl UserVerifier {
             fingerprint,
             algorithm: alg,
         })
+    }
+}
+
+/// A per-user token's own claims, typed by the claims walk ([`Jws::decode_claims_with`])
+/// instead of kept as JSON and taken out again: `username` and `nonce` strings, `time` a JSON
+/// integer. `null` reads as absent.
+#[derive(Default)]
+struct UserClaims {
+    username: Option<String>,
+    time: Option<i64>,
+    nonce: Option<String>,
+}
+
+impl TypedClaims for UserClaims {
+    const NAMES: &'static [&'static str] = &["username", "time", "nonce"];
+    type Error = UserTokenError;
+
+    fn type_claim<'de, D: Deserializer<'de>>(
+        &mut self,
+        name: &'static str,
+        value: ClaimValue<'_, D>,
+    ) -> Result<(), D::Error> {
+        match name {
+            "time" => self.time = value.integer()?,
+            "username" => self.username = value.string()?,
+            _ => self.nonce = value.string()?,
+        }
+        Ok(())
+    }
+
+    fn refused(claim: &'static str, _reason: String) -> UserTokenError {
+        let reason = match claim {
+            "time" => "must be a JSON integer number of seconds",
+            _ => "must be a string",
+        };
+        TokenError::InvalidClaim { claim, reason }.into()
     }
 }
 
