@@ -1271,7 +1271,12 @@ impl<'de> Visitor<'de> for IntegerRead<'_> {
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
         // serde_json reads `1.0` and `1e3` as floats: not an integer as JSON writes one.
-        Err(wrong(self.0, self.1, "a number with a fraction or an exponent", "an integer"))
+        Err(wrong(
+            self.0,
+            self.1,
+            "a number with a fraction or an exponent",
+            "an integer",
+        ))
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -1917,7 +1922,10 @@ pub(crate) mod tests {
             (r#"{"n":true}"#, "a boolean"),
         ] {
             let refused = count(json).expect_err(json);
-            assert!(refused.starts_with(&format!("c.n is {kind}, not an integer")), "{refused}");
+            assert!(
+                refused.starts_with(&format!("c.n is {kind}, not an integer")),
+                "{refused}"
+            );
         }
     }
 
