@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
-use asap_core::{RegisteredClaims, TokenError};
+use asap_core::{ClaimValue, TokenError, TypedClaims};
+use serde::de::Deserializer;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -54,7 +56,7 @@ impl fmt::Display for Level {
 /// assert_eq!(Roles::default().role_of("auth_admin"), Some("admin"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Roles(BTreeMap<String, String>);
+pub struct Roles(BTreeMap<Arc<str>, String>);
 
 impl Default for Roles {
     fn default() -> Roles {
@@ -71,7 +73,7 @@ impl Roles {
     /// Role `role`'s tokens carry `iss` = `issuer`.
     #[must_use]
     pub fn role(mut self, role: impl Into<String>, issuer: impl Into<String>) -> Roles {
-        self.0.insert(role.into(), issuer.into());
+        self.0.insert(Arc::from(role.into()), issuer.into());
         self
     }
 
@@ -83,9 +85,14 @@ impl Roles {
     /// The role whose tokens carry `issuer`; `None` when no role does, or when several do (an
     /// ambiguous configuration refuses those tokens rather than picking one role's scopes).
     pub fn role_of(&self, issuer: &str) -> Option<&str> {
+        self.shared_role_of(issuer).map(|role| &**role)
+    }
+
+    /// [`role_of`](Roles::role_of), shared: what a verified token keeps without a copy.
+    pub(crate) fn shared_role_of(&self, issuer: &str) -> Option<&Arc<str>> {
         let mut roles = self.0.iter().filter(|(_, i)| *i == issuer);
         match (roles.next(), roles.next()) {
-            (Some((role, _)), None) => Some(role.as_str()),
+            (Some((role, _)), None) => Some(role),
             _ => None,
         }
     }
@@ -104,7 +111,7 @@ impl Roles {
 #[derive(Debug, Clone, PartialEq)]
 pub struct IssuerClaims {
     pub(crate) issuer: String,
-    pub(crate) role: String,
+    pub(crate) role: Arc<str>,
     pub(crate) subject: String,
     pub(crate) expires_at: i64,
     pub(crate) audience: Vec<String>,
@@ -192,25 +199,62 @@ impl IssuerClaims {
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }
+}
 
-    /// Types the extras of `claims` (after `iss`, `sub` and `exp` were taken), leaving the
-    /// other claims in `claims.extra`. One pass over the claims, not a removal per extra.
-    pub(crate) fn extras(claims: &mut RegisteredClaims) -> Result<Extras, TokenError> {
-        let [mut level, mut dnt, mut scopes, mut factor, mut target] = [const { None }; 5];
-        for (name, value) in std::mem::take(&mut claims.extra) {
-            let slot = match name.as_str() {
-                "level" => &mut level,
-                "dnt" => &mut dnt,
-                "scopes" => &mut scopes,
-                "factor" => &mut factor,
-                "target" => &mut target,
-                _ => {
-                    claims.extra.insert(name, value);
-                    continue;
-                }
-            };
-            *slot = Some(value);
+/// The extras (`level`, `dnt`, `scopes`, `factor`, `target`) as the claims walk hands them over
+/// ([`Jws::decode_claims_with`](asap_core::Jws::decode_claims_with)), instead of kept in the
+/// claims' `extra` map and taken out again; [`typed`](ExtraClaims::typed) then reads each from
+/// its string encoding.
+#[derive(Debug, Default)]
+pub(crate) struct ExtraClaims {
+    level: Option<Value>,
+    dnt: Option<Value>,
+    scopes: Option<Value>,
+    factor: Option<Value>,
+    target: Option<Value>,
+}
+
+impl TypedClaims for ExtraClaims {
+    const NAMES: &'static [&'static str] = &["level", "dnt", "scopes", "factor", "target"];
+    type Error = TokenError;
+
+    fn type_claim<'de, D: Deserializer<'de>>(
+        &mut self,
+        name: &'static str,
+        value: ClaimValue<'_, D>,
+    ) -> Result<(), D::Error> {
+        let slot = match name {
+            "level" => &mut self.level,
+            "dnt" => &mut self.dnt,
+            "scopes" => &mut self.scopes,
+            "factor" => &mut self.factor,
+            _ => &mut self.target,
+        };
+        // Only a claim the token carries is handed over: `None` here is a `null`, which the
+        // typing below refuses like any other value of the wrong kind (absent is the default).
+        *slot = Some(value.json()?.unwrap_or(Value::Null));
+        Ok(())
+    }
+
+    fn refused(claim: &'static str, _reason: String) -> TokenError {
+        // Any JSON is taken here; what is refused (a repeated key, broken JSON) is the core's.
+        TokenError::InvalidClaim {
+            claim,
+            reason: "is not JSON",
         }
+    }
+}
+
+impl ExtraClaims {
+    /// Each extra typed from its string encoding; an extra not sent reads as api_jwt reads it.
+    pub(crate) fn typed(self) -> Result<Extras, TokenError> {
+        let ExtraClaims {
+            level,
+            dnt,
+            scopes,
+            factor,
+            target,
+        } = self;
         let level = match level {
             None => Level::ZERO,
             Some(v) => number_claim(&v)
@@ -356,6 +400,7 @@ impl Serialize for IssuerClaims {
 
 #[cfg(test)]
 mod tests {
+    use asap_core::RegisteredClaims;
     use serde_json::json;
 
     use super::*;
@@ -371,8 +416,9 @@ mod tests {
     }
 
     fn extras(v: &Value) -> Result<Extras, TokenError> {
-        let mut claims = RegisteredClaims::decode(v.to_string().as_bytes()).expect("json");
-        IssuerClaims::extras(&mut claims)
+        let mut own = ExtraClaims::default();
+        RegisteredClaims::decode_with(v.to_string().as_bytes(), &mut own)?;
+        own.typed()
     }
 
     #[test]
@@ -400,13 +446,15 @@ mod tests {
 
     #[test]
     fn extras_are_taken_and_other_claims_stay() {
-        let mut claims = RegisteredClaims::decode(
+        let mut own = ExtraClaims::default();
+        let claims = RegisteredClaims::decode_with(
             json!({"level":"2.0","dnt":"1","team":"ops","n":[1]})
                 .to_string()
                 .as_bytes(),
+            &mut own,
         )
         .expect("json");
-        let e = IssuerClaims::extras(&mut claims).expect("ok");
+        let e = own.typed().expect("ok");
         assert_eq!((e.level, e.dnt), (Level(2.0), 1));
         assert_eq!(Value::Object(claims.extra), json!({"team":"ops","n":[1]}));
     }
@@ -424,6 +472,12 @@ mod tests {
             (json!({"scopes":"a,,b"}), "scopes"),
             (json!({"scopes":["a"]}), "scopes"),
             (json!({"factor":1}), "factor"),
+            // `null` is a value of the wrong kind, not an absent extra (which has a default).
+            (json!({"level":null}), "level"),
+            (json!({"dnt":null}), "dnt"),
+            (json!({"scopes":null}), "scopes"),
+            (json!({"factor":null}), "factor"),
+            (json!({"target":null}), "target"),
         ] {
             assert!(
                 matches!(extras(&bad), Err(TokenError::InvalidClaim { claim: c, .. }) if c == claim),

@@ -10,7 +10,7 @@ use asap_core::{
     PublicKey, SystemClock, TimeClaims, TimeRule, TokenError, check_audience,
 };
 
-use crate::claims::{IssuerClaims, Level, Roles};
+use crate::claims::{ExtraClaims, IssuerClaims, Level, Roles};
 
 /// The most trusted keys a verifier holds. A token names no key, so a forged one costs one
 /// signature check per trusted key: the bound keeps that cost small (rotation needs two).
@@ -256,11 +256,12 @@ impl IssuerVerifier {
     pub fn verify(&self, token: &str) -> Result<IssuerClaims, IssuerTokenError> {
         let jws = Jws::parse(token, self.max_token_bytes)?;
         jws.header().require_alg("RS256")?;
-        let mut claims = jws.decode_claims()?;
+        let mut own = ExtraClaims::default();
+        let mut claims = jws.decode_claims_with(&mut own)?;
         let issuer = claims.iss.take().ok_or(TokenError::MissingClaim("iss"))?;
         let subject = claims.sub.take().ok_or(TokenError::MissingClaim("sub"))?;
         let expires_at = claims.exp.ok_or(TokenError::MissingClaim("exp"))?;
-        let extras = IssuerClaims::extras(&mut claims)?;
+        let extras = own.typed()?;
 
         let now = self.clock.now();
         self.time.check(
@@ -291,9 +292,9 @@ impl IssuerVerifier {
         }
         let role = self
             .roles
-            .role_of(&issuer)
+            .shared_role_of(&issuer)
             .ok_or_else(|| IssuerTokenError::UnknownIssuer(asap_core::truncate(&issuer)))?
-            .to_owned();
+            .clone();
         Ok(IssuerClaims {
             issuer,
             role,
