@@ -792,11 +792,13 @@ pub fn deserialize_object<'de, T: FromJsonObject, D: Deserializer<'de>>(
     deserializer: D,
     path: &str,
 ) -> Result<T, D::Error> {
-    let at = Path::root(path);
-    let report = Report(None);
-    ObjectRead::new(at, report)
+    let place = Place {
+        at: Path::root(path),
+        report: Report(None),
+    };
+    ObjectRead::new(place)
         .deserialize(deserializer)?
-        .ok_or_else(|| wrong(at, report, "null", "an object"))
+        .ok_or_else(|| place.wrong("null", "an object"))
 }
 
 /// The value of a claim [`TypedClaims`] types, read once, from the text (or from the value the
@@ -816,30 +818,44 @@ impl<D> fmt::Debug for ClaimValue<'_, D> {
     }
 }
 
-impl<'de, D: Deserializer<'de>> ClaimValue<'_, D> {
+impl<'r, 'de, D: Deserializer<'de>> ClaimValue<'r, D> {
     /// An object, typed by `T`.
     pub fn object<T: FromJsonObject>(self) -> Result<Option<T>, D::Error> {
-        ObjectRead::new(Path::root(self.name), self.report).deserialize(self.de)
+        let (de, place) = self.split();
+        ObjectRead::new(place).deserialize(de)
     }
 
     /// An array of objects, each typed by `T`; empty when absent.
     pub fn objects<T: FromJsonObject>(self) -> Result<Vec<T>, D::Error> {
-        ObjectsRead::new(Path::root(self.name), self.report).deserialize(self.de)
+        let (de, place) = self.split();
+        ObjectsRead::new(place).deserialize(de)
     }
 
     /// A string.
     pub fn string(self) -> Result<Option<String>, D::Error> {
-        StringRead(Path::root(self.name), self.report).deserialize(self.de)
+        let (de, place) = self.split();
+        StringRead(place).deserialize(de)
     }
 
     /// `true` or `false`.
     pub fn bool(self) -> Result<Option<bool>, D::Error> {
-        BoolRead(Path::root(self.name), self.report).deserialize(self.de)
+        let (de, place) = self.split();
+        BoolRead(place).deserialize(de)
     }
 
     /// A JSON integer that fits an `i64` (not `1.0`, not `1e3`).
     pub fn integer(self) -> Result<Option<i64>, D::Error> {
-        IntegerRead(Path::root(self.name), self.report).deserialize(self.de)
+        let (de, place) = self.split();
+        IntegerRead(place).deserialize(de)
+    }
+
+    /// The deserializer, and the claim as the place a typed read refuses at.
+    fn split(self) -> (D, Place<'r>) {
+        let place = Place {
+            at: Path::root(self.name),
+            report: self.report,
+        };
+        (self.de, place)
     }
 
     /// Any JSON value, strictly (no key repeated at any depth).
@@ -900,6 +916,15 @@ impl<'p, 'de, A: MapAccess<'de>> Members<'p, 'de, A> {
                 .refuse(format!("{} is missing", self.path.member(name)))
         })
     }
+
+    /// The map, and the current member as the place a typed read of its value refuses at.
+    fn current_value(&mut self) -> (&mut A, Place<'_>) {
+        let place = Place {
+            at: self.path.member(&self.current),
+            report: self.report,
+        };
+        (&mut self.map, place)
+    }
 }
 
 /// One member of a [`Members`], read by exactly one of its methods. Every read takes `null` as
@@ -928,62 +953,32 @@ impl<'de, A: MapAccess<'de>> Member<'_, '_, 'de, A> {
 
     /// An object, typed by `T`.
     pub fn object<T: FromJsonObject>(self) -> Result<Option<T>, A::Error> {
-        let Members {
-            map,
-            path,
-            report,
-            current,
-            ..
-        } = self.members;
-        map.next_value_seed(ObjectRead::new(path.member(current), *report))
+        let (map, place) = self.members.current_value();
+        map.next_value_seed(ObjectRead::new(place))
     }
 
     /// An array of objects, each typed by `T`; empty when absent.
     pub fn objects<T: FromJsonObject>(self) -> Result<Vec<T>, A::Error> {
-        let Members {
-            map,
-            path,
-            report,
-            current,
-            ..
-        } = self.members;
-        map.next_value_seed(ObjectsRead::new(path.member(current), *report))
+        let (map, place) = self.members.current_value();
+        map.next_value_seed(ObjectsRead::new(place))
     }
 
     /// A string.
     pub fn string(self) -> Result<Option<String>, A::Error> {
-        let Members {
-            map,
-            path,
-            report,
-            current,
-            ..
-        } = self.members;
-        map.next_value_seed(StringRead(path.member(current), *report))
+        let (map, place) = self.members.current_value();
+        map.next_value_seed(StringRead(place))
     }
 
     /// `true` or `false`.
     pub fn bool(self) -> Result<Option<bool>, A::Error> {
-        let Members {
-            map,
-            path,
-            report,
-            current,
-            ..
-        } = self.members;
-        map.next_value_seed(BoolRead(path.member(current), *report))
+        let (map, place) = self.members.current_value();
+        map.next_value_seed(BoolRead(place))
     }
 
     /// A JSON integer that fits an `i64` (not `1.0`, not `1e3`).
     pub fn integer(self) -> Result<Option<i64>, A::Error> {
-        let Members {
-            map,
-            path,
-            report,
-            current,
-            ..
-        } = self.members;
-        map.next_value_seed(IntegerRead(path.member(current), *report))
+        let (map, place) = self.members.current_value();
+        map.next_value_seed(IntegerRead(place))
     }
 
     /// Any JSON value, strictly (no key repeated at any depth).
@@ -1111,9 +1106,19 @@ impl Report<'_> {
     }
 }
 
-/// Refuses the value at `at` for being of another kind than `expected`.
-fn wrong<E: de::Error>(at: Path<'_>, report: Report<'_>, kind: &str, expected: &str) -> E {
-    report.refuse(format!("{at} is {kind}, not {expected}"))
+/// Where a typed read sits, and where its refusals go.
+#[derive(Clone, Copy)]
+struct Place<'p> {
+    at: Path<'p>,
+    report: Report<'p>,
+}
+
+impl Place<'_> {
+    /// Refuses the value here for being of another kind than `expected`.
+    fn wrong<E: de::Error>(self, kind: &str, expected: &str) -> E {
+        self.report
+            .refuse(format!("{} is {kind}, not {expected}", self.at))
+    }
 }
 
 /// A typed claim handed to its profile: [`TypedClaims::type_claim`] as a seed.
@@ -1146,33 +1151,33 @@ macro_rules! refuse_kinds {
     };
     (@ boolean $expected:literal) => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Err(wrong(self.at(), self.report(), "a boolean", $expected))
+            Err(self.0.wrong("a boolean", $expected))
         }
     };
     (@ number $expected:literal) => {
         fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Err(wrong(self.at(), self.report(), "a number", $expected))
+            Err(self.0.wrong("a number", $expected))
         }
         fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Err(wrong(self.at(), self.report(), "a number", $expected))
+            Err(self.0.wrong("a number", $expected))
         }
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err(wrong(self.at(), self.report(), "a number", $expected))
+            Err(self.0.wrong("a number", $expected))
         }
     };
     (@ string $expected:literal) => {
         fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Err(wrong(self.at(), self.report(), "a string", $expected))
+            Err(self.0.wrong("a string", $expected))
         }
     };
     (@ array $expected:literal) => {
         fn visit_seq<S: SeqAccess<'de>>(self, _: S) -> Result<Self::Value, S::Error> {
-            Err(wrong(self.at(), self.report(), "an array", $expected))
+            Err(self.0.wrong("an array", $expected))
         }
     };
     (@ object $expected:literal) => {
         fn visit_map<M: MapAccess<'de>>(self, _: M) -> Result<Self::Value, M::Error> {
-            Err(wrong(self.at(), self.report(), "an object", $expected))
+            Err(self.0.wrong("an object", $expected))
         }
     };
 }
@@ -1198,16 +1203,7 @@ any_seed! {
 }
 
 /// A string member.
-struct StringRead<'p>(Path<'p>, Report<'p>);
-
-impl StringRead<'_> {
-    fn at(&self) -> Path<'_> {
-        self.0
-    }
-    fn report(&self) -> Report<'_> {
-        self.1
-    }
-}
+struct StringRead<'p>(Place<'p>);
 
 impl<'de> Visitor<'de> for StringRead<'_> {
     type Value = Option<String>;
@@ -1224,16 +1220,7 @@ impl<'de> Visitor<'de> for StringRead<'_> {
 }
 
 /// A `true` or `false` member.
-struct BoolRead<'p>(Path<'p>, Report<'p>);
-
-impl BoolRead<'_> {
-    fn at(&self) -> Path<'_> {
-        self.0
-    }
-    fn report(&self) -> Report<'_> {
-        self.1
-    }
-}
+struct BoolRead<'p>(Place<'p>);
 
 impl<'de> Visitor<'de> for BoolRead<'_> {
     type Value = Option<bool>;
@@ -1247,16 +1234,7 @@ impl<'de> Visitor<'de> for BoolRead<'_> {
 }
 
 /// An integer member: a JSON integer that fits an `i64`.
-struct IntegerRead<'p>(Path<'p>, Report<'p>);
-
-impl IntegerRead<'_> {
-    fn at(&self) -> Path<'_> {
-        self.0
-    }
-    fn report(&self) -> Report<'_> {
-        self.1
-    }
-}
+struct IntegerRead<'p>(Place<'p>);
 
 impl<'de> Visitor<'de> for IntegerRead<'_> {
     type Value = Option<i64>;
@@ -1267,16 +1245,13 @@ impl<'de> Visitor<'de> for IntegerRead<'_> {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         i64::try_from(v)
             .map(Some)
-            .map_err(|_| wrong(self.0, self.1, "an integer beyond i64", "an integer"))
+            .map_err(|_| self.0.wrong("an integer beyond i64", "an integer"))
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
         // serde_json reads `1.0` and `1e3` as floats: not an integer as JSON writes one.
-        Err(wrong(
-            self.0,
-            self.1,
-            "a number with a fraction or an exponent",
-            "an integer",
-        ))
+        Err(self
+            .0
+            .wrong("a number with a fraction or an exponent", "an integer"))
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -1284,25 +1259,11 @@ impl<'de> Visitor<'de> for IntegerRead<'_> {
 }
 
 /// An object member, typed by `T`.
-struct ObjectRead<'p, T> {
-    at: Path<'p>,
-    report: Report<'p>,
-    typed: PhantomData<fn() -> T>,
-}
+struct ObjectRead<'p, T>(Place<'p>, PhantomData<fn() -> T>);
 
 impl<'p, T> ObjectRead<'p, T> {
-    fn new(at: Path<'p>, report: Report<'p>) -> ObjectRead<'p, T> {
-        ObjectRead {
-            at,
-            report,
-            typed: PhantomData,
-        }
-    }
-    fn at(&self) -> Path<'_> {
-        self.at
-    }
-    fn report(&self) -> Report<'_> {
-        self.report
+    fn new(place: Place<'p>) -> ObjectRead<'p, T> {
+        ObjectRead(place, PhantomData)
     }
 }
 
@@ -1310,7 +1271,7 @@ impl<'de, T: FromJsonObject> Visitor<'de> for ObjectRead<'_, T> {
     type Value = Option<T>;
     refuse_kinds!("an object": boolean, number, string, array);
     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
-        T::from_members(&mut Members::new(map, self.at, self.report)).map(Some)
+        T::from_members(&mut Members::new(map, self.0.at, self.0.report)).map(Some)
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -1318,25 +1279,11 @@ impl<'de, T: FromJsonObject> Visitor<'de> for ObjectRead<'_, T> {
 }
 
 /// An array member whose items are objects, each typed by `T`.
-struct ObjectsRead<'p, T> {
-    at: Path<'p>,
-    report: Report<'p>,
-    typed: PhantomData<fn() -> T>,
-}
+struct ObjectsRead<'p, T>(Place<'p>, PhantomData<fn() -> T>);
 
 impl<'p, T> ObjectsRead<'p, T> {
-    fn new(at: Path<'p>, report: Report<'p>) -> ObjectsRead<'p, T> {
-        ObjectsRead {
-            at,
-            report,
-            typed: PhantomData,
-        }
-    }
-    fn at(&self) -> Path<'_> {
-        self.at
-    }
-    fn report(&self) -> Report<'_> {
-        self.report
+    fn new(place: Place<'p>) -> ObjectsRead<'p, T> {
+        ObjectsRead(place, PhantomData)
     }
 }
 
@@ -1344,11 +1291,14 @@ impl<'de, T: FromJsonObject> Visitor<'de> for ObjectsRead<'_, T> {
     type Value = Vec<T>;
     refuse_kinds!("an array": boolean, number, string, object);
     fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
-        let item = self.at.item();
+        let item = Place {
+            at: self.0.at.item(),
+            report: self.0.report,
+        };
         let mut out = Vec::new();
         // An item is an object: `null` here is not an absent member but a wrong item.
-        while let Some(typed) = seq.next_element_seed(ObjectRead::new(item, self.report))? {
-            out.push(typed.ok_or_else(|| wrong(item, self.report, "null", "an object"))?);
+        while let Some(typed) = seq.next_element_seed(ObjectRead::new(item))? {
+            out.push(typed.ok_or_else(|| item.wrong("null", "an object"))?);
         }
         Ok(out)
     }
