@@ -93,6 +93,7 @@
 
 #![deny(unsafe_code)]
 
+mod capped_file;
 mod directory;
 mod env;
 mod error;

@@ -6,11 +6,9 @@ use std::path::Path;
 use asap_core::{Algorithm, KeyId, PrivateKey, SigningKey};
 use zeroize::Zeroizing;
 
+use crate::capped_file::{Buffer, read_capped};
 use crate::error::LoadError;
 use crate::formats::{MAX_KEY_TEXT_BYTES, encrypted_pkcs8, openssh};
-
-/// Private key files larger than the key text bound are refused before parsing.
-const MAX_PRIVATE_KEY_FILE: u64 = MAX_KEY_TEXT_BYTES as u64;
 
 /// Parses a private key in any supported PEM form, decrypting it with `passphrase` if it is
 /// encrypted:
@@ -87,26 +85,30 @@ pub fn signing_key_from_pem(
     Ok(SigningKey::new(kid, parse_private_key(text, passphrase)?, alg)?)
 }
 
-/// Reads a small text file holding a key, refusing anything implausibly large.
+/// Reads a small text file holding a key, refusing anything implausibly large (over
+/// [`MAX_KEY_TEXT_BYTES`], before parsing).
 pub(crate) fn read_key_file(path: &Path) -> Result<Zeroizing<String>, LoadError> {
-    use std::io::Read as _;
     let io = |source| LoadError::Io {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut text = Zeroizing::new(String::new());
-    let read = file
-        .take(MAX_PRIVATE_KEY_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    if read as u64 > MAX_PRIVATE_KEY_FILE {
+    let Some(mut bytes) = read_capped(path, MAX_KEY_TEXT_BYTES, Buffer::WholeCap).map_err(io)? else {
         return Err(LoadError::Format(format!(
-            "{} is larger than {MAX_PRIVATE_KEY_FILE} bytes; not a key file",
+            "{} is larger than {MAX_KEY_TEXT_BYTES} bytes; not a key file",
             path.display()
         )));
+    };
+    // Moved into the `String`, not copied; bytes that are not UTF-8 are wiped too.
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )))
+        }
     }
-    Ok(text)
 }
 
 #[cfg(test)]

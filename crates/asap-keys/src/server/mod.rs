@@ -60,6 +60,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use zeroize::Zeroizing;
+
+use crate::capped_file::{self, Buffer};
 
 mod connection;
 mod jwks;
@@ -205,37 +208,16 @@ pub fn load_tls_config(cert_chain: &Path, key: &Path) -> Result<Arc<rustls::Serv
     tls_config_from_pem(&chain, &key)
 }
 
-/// How [`read_capped`] sizes its buffer.
-#[derive(Clone, Copy)]
-enum Buffer {
-    /// As the file says it is long: for a certificate chain, which is public.
-    SizedByTheFile,
-    /// The whole cap, whatever the file says: for a key, so that no reallocation leaves a copy
-    /// behind (a pipe or `/proc` file reports no length).
-    WholeCap,
-}
-
-/// The file at `path`, at most `max` bytes, in memory wiped on drop.
-fn read_capped(path: &Path, max: usize, buffer: Buffer) -> Result<zeroize::Zeroizing<Vec<u8>>, ServeError> {
-    use std::io::Read as _;
-    let fail = |e: std::io::Error| ServeError::Tls(format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(fail)?;
-    let capacity = match buffer {
-        Buffer::SizedByTheFile => {
-            let size = file.metadata().map_err(fail)?.len();
-            usize::try_from(size).unwrap_or(max).min(max) + 1
-        }
-        Buffer::WholeCap => max + 1,
-    };
-    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
-    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(fail)?;
-    if bytes.len() > max {
-        return Err(ServeError::Tls(format!(
-            "{}: larger than {max} bytes, not a PEM file",
-            path.display()
-        )));
-    }
-    Ok(bytes)
+/// [`capped_file::read_capped`], its failures as [`ServeError::Tls`].
+fn read_capped(path: &Path, max: usize, buffer: Buffer) -> Result<Zeroizing<Vec<u8>>, ServeError> {
+    capped_file::read_capped(path, max, buffer)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))?
+        .ok_or_else(|| {
+            ServeError::Tls(format!(
+                "{}: larger than {max} bytes, not a PEM file",
+                path.display()
+            ))
+        })
 }
 
 /// A bound key repository server; [`serve`](KeyServer::serve) runs it.
