@@ -51,6 +51,17 @@ where
             "more than one Authorization header",
         ));
     }
+    // What nearly every request sends, checked on the bytes in one pass over the token: it
+    // accepts exactly what the checks below accept, which name what is wrong otherwise.
+    if let Some((b"Bearer" | b"bearer", token)) =
+        value.split_at_checked(6).map(|(s, t)| (s, t.strip_prefix(b" ")))
+        && let Some(token) = token
+        && !token.is_empty()
+        && all_graphic(token)
+        && let Ok(token) = std::str::from_utf8(token)
+    {
+        return Ok(token);
+    }
     let value = std::str::from_utf8(value).map_err(|_| VerifyError::BadAuthorization("not ASCII"))?;
     let (scheme, token) = value
         .split_once(' ')
@@ -63,14 +74,22 @@ where
             "expected exactly one space, then the token",
         ));
     }
-    // Every byte is looked at (no early exit), which lets the compiler check many at a time:
-    // about 0.7k instructions instead of 2.8k for a 400-byte token, on every request.
-    if token.bytes().fold(false, |bad, b| bad | !b.is_ascii_graphic()) {
+    if !all_graphic(token.as_bytes()) {
         return Err(VerifyError::BadAuthorization(
             "the token must be printable ASCII, without spaces",
         ));
     }
     Ok(token)
+}
+
+/// Whether every byte is printable ASCII other than space. Every byte is looked at (no early
+/// exit), which lets the compiler check many at a time: about 0.7k instructions instead of
+/// 2.8k for a 400-byte token, on every request.
+fn all_graphic(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(0u8, |bad, &b| bad | u8::from(b.wrapping_sub(0x21) >= 0x5e))
+        == 0
 }
 
 /// Header: `alg` names an algorithm ASAP accepts (no `none`, no HMAC; EdDSA only when
