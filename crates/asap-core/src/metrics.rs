@@ -50,6 +50,13 @@ pub(crate) fn verification(result: &Result<Verified, VerifyError>) {
     }
 }
 
+/// Counts one verification that passed (a cache hit: [`Verifier::verify_from_cache`](crate::Verifier::verify_from_cache)).
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn verified(verified: &Verified) {
+    #[cfg(feature = "metrics")]
+    verified_by(verified.algorithm());
+}
+
 /// Counts a refusal decided outside [`Verifier::verify`](crate::Verifier::verify) (which counts
 /// its own): a missing or malformed `Authorization` header, a layer's access policy, a route
 /// that requires a request-bound token. The tower layer calls it, so that

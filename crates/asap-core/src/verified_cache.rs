@@ -155,13 +155,12 @@ impl<V: Expiring> VerifiedCache<V> {
         self.max_entries
     }
 
-    /// The verified token for exactly this text, while `now` is within its lifetime.
+    /// The verified token for exactly this text, while `now` is within its lifetime. The
+    /// verifier counts the lookup (`metrics::verified_cache_lookup`), not this.
     pub(crate) fn get(&self, token: &str, now: i64) -> Option<V> {
         let entries = self.entries.pin();
         // Still inside the token's own lifetime (the leeway is not stretched by caching).
-        let hit = entries.get(token).filter(|hit| now <= hit.expires_at()).cloned();
-        crate::metrics::verified_cache_lookup(hit.is_some());
-        hit
+        entries.get(token).filter(|hit| now <= hit.expires_at()).cloned()
     }
 
     /// Keeps `verified` for `token` if there is room for it (see the module documentation).

@@ -299,22 +299,59 @@ impl Verifier {
 
     /// Verifies a compact JWS (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
-        let result = self.verify_cached(token).await;
+        if let Some(hit) = self.verify_from_cache(token) {
+            return Ok(hit);
+        }
+        let result = self.verify_and_cache(token).await;
         crate::metrics::verification(&result);
         result
     }
 
-    async fn verify_cached(&self, token: &str) -> Result<Verified, VerifyError> {
+    /// What [`Verifier::verify`] answers for `token` when the verified-token cache holds it
+    /// ([`VerifierBuilder::cache_verified_tokens`]): the same [`Verified`], for a lookup and
+    /// without waiting. `None` when there is no cache, the token is not in it, or its `exp`
+    /// has passed: then `verify` decides, by every rule. For a caller that can answer at once
+    /// when no I/O is needed (the tower layer does, without boxing a future).
+    ///
+    /// A hit is counted as `verify` counts it; a miss is counted by the `verify` that follows.
+    ///
+    /// ```
+    /// # use asap_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = PrivateKey::generate(KeySpec::Curve(KeyKind::P256))?;
+    /// # let kid = KeyId::parse("billing/k1")?;
+    /// # let keys = StaticKeySource::new().with_key(kid.clone(), key.public_key()?);
+    /// # let signer = Signer::builder("billing").key(SigningKey::new(kid, key, None)?).build()?;
+    /// let verifier = Verifier::builder(keys)
+    ///     .audience(Audience::new("ledger")?)
+    ///     .cache_verified_tokens(10_000)
+    ///     .build()?;
+    /// let token = signer.sign(&Audience::new("ledger")?)?;
+    /// assert!(verifier.verify_from_cache(token.as_str()).is_none()); // not verified yet
+    /// let verified = verifier.verify(token.as_str()).await?;
+    /// let hit = verifier.verify_from_cache(token.as_str()).expect("verified before");
+    /// assert_eq!(hit.claims(), verified.claims());
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_from_cache(&self, token: &str) -> Option<Verified> {
         let i = &*self.inner;
-        if let Some(cache) = &i.cache
-            && let Some(hit) = cache.get(token, i.clock.now())
-        {
-            return Ok(hit);
-        }
+        let hit = i.cache.as_ref()?.get(token, i.clock.now())?;
+        crate::metrics::verified_cache_lookup(true);
+        crate::metrics::verified(&hit);
+        Some(hit)
+    }
+
+    /// [`Verifier::verify`] after a cache miss (or without a cache): every rule, then the
+    /// verified token into the cache.
+    async fn verify_and_cache(&self, token: &str) -> Result<Verified, VerifyError> {
+        let i = &*self.inner;
+        let Some(cache) = &i.cache else {
+            return self.verify_uncached(token).await;
+        };
+        crate::metrics::verified_cache_lookup(false);
         let verified = self.verify_uncached(token).await?;
-        if let Some(cache) = &i.cache {
-            cache.insert(token, &verified, i.clock.now());
-        }
+        cache.insert(token, &verified, i.clock.now());
         Ok(verified)
     }
 
