@@ -4,10 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use asap_core::{AccessPolicy, Claims, Verified, Verifier, VerifyError, bearer_token};
+use http::header::OccupiedEntry;
 use http::{HeaderValue, Request, Response};
 
 use super::{AsapLayer, default_response};
-use crate::authorize::{AdmittedBy, Authorize, AuthorizeLayer};
+use crate::authorize::{Authorize, AuthorizeLayer, SharedVerifier};
 use crate::refusal::{hidden_authorization, hide_authorization};
 
 type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
@@ -18,8 +19,8 @@ type Responder = Arc<dyn Fn(&VerifyError) -> Response<String> + Send + Sync>;
 pub struct AsapAuthorizer {
     /// Shared by every layer made from one `AsapLayer::new` (clones, [`AsapLayer::narrow`]); its
     /// identity tells an inner layer that this very verifier already accepted the request
-    /// ([`AdmittedBy`]).
-    verifier: Arc<Verifier>,
+    /// ([`SharedVerifier`]).
+    verifier: SharedVerifier<Verifier>,
     /// Who may call here, after every policy in `outer`.
     policy: AccessPolicy,
     /// The policies of the layers this one was narrowed from, outermost first: a narrowed
@@ -49,7 +50,7 @@ impl AsapLayer {
     /// A layer that verifies with `verifier` and allows every verified caller.
     pub fn new(verifier: Verifier) -> AsapLayer {
         AuthorizeLayer::with_authorizer(AsapAuthorizer {
-            verifier: Arc::new(verifier),
+            verifier: SharedVerifier::new(verifier),
             policy: AccessPolicy::new(),
             outer: Vec::new(),
             allow_anonymous: false,
@@ -81,6 +82,7 @@ impl AsapLayer {
     /// ```
     pub fn narrow(&self) -> AsapLayer {
         self.clone().map_authorizer(|a| {
+            a.verifier = a.verifier.narrowed();
             a.allow_anonymous = false;
             a.outer.push(a.policy.clone());
         })
@@ -132,39 +134,45 @@ impl Authorize for AsapAuthorizer {
 
     /// Admits `request` with the caller in its extensions, or as an allowed anonymous request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), VerifyError> {
-        if let Some(verified) = AdmittedBy::<Verifier, Verified>::get(request, &self.verifier).cloned() {
-            // An outer layer made from the same `AsapLayer::new` verified this token; this one
-            // only narrows who may call. A layer with another verifier verifies again below,
-            // so its own audiences, keys and issuer rules are never skipped.
-            hide_authorization(request.headers_mut());
-            return self
-                .check_policy_and_binding(verified.claims(), request)
-                .inspect_err(counted);
+        if let Some(decided) = self.authorize_now(request) {
+            return decided;
         }
+        // A well-formed token the verifier has not cached: verified by its key.
         let verified = {
-            // One lookup of the header both hides its values and reads the token from them.
             let authorization = hidden_authorization(request.headers_mut());
-            let token = match &authorization {
-                Some(values) => bearer_token(values.iter().map(HeaderValue::as_bytes)),
-                None => bearer_token([]),
-            };
-            let token = match token {
-                Err(VerifyError::MissingToken) if self.allow_anonymous => return Ok(()),
-                other => other.inspect_err(counted)?,
+            let Some(token) = self.token(authorization.as_ref())? else {
+                return Ok(());
             };
             // The verifier counts its own refusals.
             self.verifier.verify(token).await?
         };
-        self.check_policy_and_binding(verified.claims(), request)
-            .inspect_err(counted)?;
-        tracing::debug!(
-            issuer = verified.issuer(),
-            subject = verified.subject(),
-            kid = verified.kid().as_str(),
-            "ASAP caller accepted"
-        );
-        AdmittedBy::mark(request, &self.verifier, verified);
-        Ok(())
+        self.admit(request, verified)
+    }
+
+    /// Everything but a token that needs its key: an outer layer's admission, a missing or
+    /// malformed header, a token in the verifier's cache.
+    fn authorize_now<B: Send>(&self, request: &mut Request<B>) -> Option<Result<(), VerifyError>> {
+        if let Some(verified) = self.verifier.admitted::<_, Verified>(request).cloned() {
+            // An outer layer made from the same `AsapLayer::new` verified this token; this one
+            // only narrows who may call. A layer with another verifier verifies again, so its
+            // own audiences, keys and issuer rules are never skipped.
+            hide_authorization(request.headers_mut());
+            return Some(
+                self.check_policy_and_binding(verified.claims(), request)
+                    .inspect_err(counted),
+            );
+        }
+        let verified = {
+            // One lookup of the header both hides its values and reads the token from them.
+            let authorization = hidden_authorization(request.headers_mut());
+            let token = match self.token(authorization.as_ref()) {
+                Ok(Some(token)) => token,
+                Ok(None) => return Some(Ok(())),
+                Err(error) => return Some(Err(error)),
+            };
+            self.verifier.verify_from_cache(token)?
+        };
+        Some(self.admit(request, verified))
     }
 
     fn refuse(&self, error: &VerifyError) -> Response<String> {
@@ -173,6 +181,38 @@ impl Authorize for AsapAuthorizer {
 }
 
 impl AsapAuthorizer {
+    /// The bearer token of the `Authorization` values, or `None` for an anonymous request
+    /// this layer allows; a refusal is counted.
+    fn token<'a>(
+        &self,
+        authorization: Option<&'a OccupiedEntry<'_, HeaderValue>>,
+    ) -> Result<Option<&'a str>, VerifyError> {
+        let token = match authorization {
+            Some(values) => bearer_token(values.iter().map(HeaderValue::as_bytes)),
+            None => bearer_token([]),
+        };
+        match token {
+            Ok(token) => Ok(Some(token)),
+            Err(VerifyError::MissingToken) if self.allow_anonymous => Ok(None),
+            Err(error) => Err(error).inspect_err(counted),
+        }
+    }
+
+    /// Admits a verified caller: the access policies and the binding rule, then the caller
+    /// into the request's extensions.
+    fn admit<B>(&self, request: &mut Request<B>, verified: Verified) -> Result<(), VerifyError> {
+        self.check_policy_and_binding(verified.claims(), request)
+            .inspect_err(counted)?;
+        tracing::debug!(
+            issuer = verified.issuer(),
+            subject = verified.subject(),
+            kid = verified.kid().as_str(),
+            "ASAP caller accepted"
+        );
+        self.verifier.mark(request, verified);
+        Ok(())
+    }
+
     /// The access policies, outermost first, then the route's binding rule when it has one.
     fn check_policy_and_binding<B>(&self, claims: &Claims, request: &Request<B>) -> Result<(), VerifyError> {
         for policy in self.outer.iter().chain(std::iter::once(&self.policy)) {

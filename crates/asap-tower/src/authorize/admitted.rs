@@ -2,16 +2,30 @@
 //! `narrow` (which shares its verifier) applies only its own narrower rule instead of verifying
 //! the same token again.
 
+use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::Request;
 
-/// Which verifier (`V`: an ASAP `Verifier`, a Connect `Authenticator`, …) admitted the request,
-/// next to what it produced (`T`: the verified caller). Only this crate can insert it (the type
-/// is private), and only after a successful verification; an outer layer's mark counts only for
-/// a layer that shares that very verifier (`Arc::ptr_eq`), so a layer with other audiences,
-/// keys or issuer rules always verifies again.
-pub(crate) struct AdmittedBy<V, T> {
+/// The verifier (`V`: an ASAP `Verifier`, a Connect `Authenticator`, …) shared by the layers
+/// made from one `new` (its clones, and those made with `narrow`). It marks each request it
+/// admits, and an inner layer takes the mark only from this very verifier, so a layer with
+/// other audiences, keys or issuer rules always verifies again.
+///
+/// The mark is written only once a layer has been narrowed from this one: without a narrowed
+/// layer nobody reads it, and a request that reaches a narrowed layer unmarked is verified in
+/// full, so leaving it out never admits more.
+pub(crate) struct SharedVerifier<V> {
+    verifier: Arc<V>,
+    narrowed: Arc<AtomicBool>,
+}
+
+/// The mark: which verifier admitted the request, next to what it produced (`T`: the verified
+/// caller). Only this crate can insert it (the type is private), and only after a successful
+/// verification.
+struct AdmittedBy<V, T> {
     by: Arc<V>,
     admitted: T,
 }
@@ -25,28 +39,68 @@ impl<V, T: Clone> Clone for AdmittedBy<V, T> {
     }
 }
 
-impl<V, T> AdmittedBy<V, T>
-where
-    V: Send + Sync + 'static,
-    T: Clone + Send + Sync + 'static,
-{
-    /// Marks `request` as admitted by `by` with `admitted`, and puts `admitted` into its
-    /// extensions for the handlers.
-    pub(crate) fn mark<B>(request: &mut Request<B>, by: &Arc<V>, admitted: T) {
+impl<V> SharedVerifier<V> {
+    pub(crate) fn new(verifier: V) -> Self {
+        SharedVerifier {
+            verifier: Arc::new(verifier),
+            narrowed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The same verifier, for a layer narrowed from this one: from now on admitted requests
+    /// carry the mark. (A request admitted before, if one reaches it, is verified in full.)
+    pub(crate) fn narrowed(&self) -> Self {
+        self.narrowed.store(true, Ordering::Relaxed);
+        self.clone()
+    }
+}
+
+impl<V: Send + Sync + 'static> SharedVerifier<V> {
+    /// Puts `admitted` into `request`'s extensions for the handlers, and marks the request as
+    /// admitted by this verifier when a layer was narrowed from it.
+    pub(crate) fn mark<B, T: Clone + Send + Sync + 'static>(&self, request: &mut Request<B>, admitted: T) {
         let extensions = request.extensions_mut();
-        extensions.insert(AdmittedBy {
-            by: by.clone(),
-            admitted: admitted.clone(),
-        });
+        if self.narrowed.load(Ordering::Relaxed) {
+            extensions.insert(AdmittedBy {
+                by: self.verifier.clone(),
+                admitted: admitted.clone(),
+            });
+        }
         extensions.insert(admitted);
     }
 
-    /// What `by` itself admitted `request` with, when an outer layer sharing `by` did.
-    pub(crate) fn get<'r, B>(request: &'r Request<B>, by: &Arc<V>) -> Option<&'r T> {
+    /// What this very verifier admitted `request` with, when an outer layer sharing it did.
+    pub(crate) fn admitted<'r, B, T: Clone + Send + Sync + 'static>(
+        &self,
+        request: &'r Request<B>,
+    ) -> Option<&'r T> {
         request
             .extensions()
             .get::<AdmittedBy<V, T>>()
-            .filter(|mark| Arc::ptr_eq(&mark.by, by))
+            .filter(|mark| Arc::ptr_eq(&mark.by, &self.verifier))
             .map(|mark| &mark.admitted)
+    }
+}
+
+impl<V> Clone for SharedVerifier<V> {
+    fn clone(&self) -> Self {
+        SharedVerifier {
+            verifier: self.verifier.clone(),
+            narrowed: self.narrowed.clone(),
+        }
+    }
+}
+
+impl<V> Deref for SharedVerifier<V> {
+    type Target = V;
+
+    fn deref(&self) -> &V {
+        &self.verifier
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for SharedVerifier<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.verifier.fmt(f)
     }
 }

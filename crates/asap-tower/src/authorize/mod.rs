@@ -70,7 +70,7 @@ use std::future::Future;
 
 use http::{Request, Response};
 
-pub(crate) use admitted::AdmittedBy;
+pub(crate) use admitted::SharedVerifier;
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::AuthorizeLayer;
@@ -93,6 +93,19 @@ pub trait Authorize: Send + Sync + 'static {
         &self,
         request: &mut Request<B>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The decision [`Authorize::authorize`] reaches for `request` when it can be reached
+    /// without waiting — a token the verifier has cached, a missing or malformed header —
+    /// with the same effects on the request; `None` when it has to wait (a key fetch, a replay
+    /// guard), and then `authorize` is called on the same request. [`AuthorizeService`] answers
+    /// a request decided here without boxing a future. The default decides nothing.
+    ///
+    /// It must decide exactly as `authorize` would, and when it answers `None` it must leave the
+    /// request as `authorize` can take it.
+    fn authorize_now<B: Send>(&self, request: &mut Request<B>) -> Option<Result<(), Self::Error>> {
+        let _ = request;
+        None
+    }
 
     /// The response sent instead of calling the inner service.
     fn refuse(&self, error: &Self::Error) -> Response<String>;

@@ -57,31 +57,46 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResponseBody<ResBody>, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        match self.authorizer.authorize_now(&mut request) {
+            // Decided at once: the service that was polled ready is called now, or not at all
+            // (it stays ready for the next request).
+            Some(Ok(())) => return ResponseFuture::admitted(self.inner.call(request)),
+            Some(Err(error)) => return ResponseFuture::refused(refusal(&*self.authorizer, &error, &request)),
+            None => {}
+        }
         // The clone is not ready yet; call the one that was, keep the clone for next time.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let authorizer = self.authorizer.clone();
-        ResponseFuture::new(async move {
+        ResponseFuture::waiting(async move {
             match authorizer.authorize(&mut request).await {
                 Ok(()) => Ok(inner.call(request).await?.map(ResponseBody::inner)),
-                Err(error) => {
-                    let mut response = authorizer.refuse(&error);
-                    log_refusal(A::KIND, response.status(), &error);
-                    if is_grpc_request(request.headers()) {
-                        response = grpc_refusal(response.status(), &error);
-                    }
-                    Ok(response.map(ResponseBody::refusal))
-                }
+                Err(error) => Ok(refusal(&*authorizer, &error, &request)),
             }
         })
     }
+}
+
+/// The response to a refused request, logged: the authorizer's, or its gRPC form for a gRPC
+/// request.
+fn refusal<A: Authorize, ReqBody, ResBody>(
+    authorizer: &A,
+    error: &A::Error,
+    request: &Request<ReqBody>,
+) -> Response<ResponseBody<ResBody>> {
+    let mut response = authorizer.refuse(error);
+    log_refusal(A::KIND, response.status(), error);
+    if is_grpc_request(request.headers()) {
+        response = grpc_refusal(response.status(), error);
+    }
+    response.map(ResponseBody::refusal)
 }
 
 /// Logs a refusal (status and reason, never the token): 5xx as warnings — the reason then names

@@ -7,7 +7,7 @@ use connect_qsh::{AuthError, Authenticator, QshPolicy, VerifiedRequest};
 use http::{Request, Response};
 
 use super::{ConnectLayer, connect_response};
-use crate::authorize::{AdmittedBy, Authorize, AuthorizeLayer, received_uri};
+use crate::authorize::{Authorize, AuthorizeLayer, SharedVerifier, received_uri};
 use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
@@ -18,8 +18,8 @@ type Responder = Arc<dyn Fn(&AuthError) -> Response<String> + Send + Sync>;
 pub struct ConnectAuthorizer {
     /// Shared by every layer made from one `ConnectLayer::new` (clones,
     /// [`ConnectLayer::narrow`]); its identity tells an inner layer that this very authenticator
-    /// already accepted the request ([`AdmittedBy`]).
-    authenticator: Arc<Authenticator>,
+    /// already accepted the request ([`SharedVerifier`]).
+    authenticator: SharedVerifier<Authenticator>,
     qsh_policy: QshPolicy,
     allow_anonymous: bool,
     responder: Responder,
@@ -40,7 +40,7 @@ impl ConnectLayer {
     /// request (no `context-qsh`).
     pub fn new(authenticator: Authenticator) -> ConnectLayer {
         AuthorizeLayer::with_authorizer(ConnectAuthorizer {
-            authenticator: Arc::new(authenticator),
+            authenticator: SharedVerifier::new(authenticator),
             qsh_policy: QshPolicy::RequestOnly,
             allow_anonymous: false,
             responder: Arc::new(connect_response),
@@ -65,7 +65,10 @@ impl ConnectLayer {
     /// # }
     /// ```
     pub fn narrow(&self) -> ConnectLayer {
-        self.clone().map_authorizer(|a| a.allow_anonymous = false)
+        self.clone().map_authorizer(|a| {
+            a.authenticator = a.authenticator.narrowed();
+            a.allow_anonymous = false;
+        })
     }
 
     /// Whether this route also accepts `context-qsh` tokens (default: no, a 403).
@@ -111,9 +114,7 @@ impl Authorize for ConnectAuthorizer {
     /// request.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), AuthError> {
         hide_authorization(request.headers_mut());
-        if let Some(authenticated) =
-            AdmittedBy::<Authenticator, VerifiedRequest>::get(request, &self.authenticator)
-        {
+        if let Some(authenticated) = self.authenticator.admitted::<_, VerifiedRequest>(request) {
             // An outer layer made from the same `ConnectLayer::new` authenticated this
             // request; this one only narrows where a context token may go (the rule the
             // authenticator applies to fresh tokens). A layer with another authenticator
@@ -135,7 +136,7 @@ impl Authorize for ConnectAuthorizer {
             binding = ?authenticated.binding(),
             "Connect request accepted"
         );
-        AdmittedBy::mark(request, &self.authenticator, authenticated);
+        self.authenticator.mark(request, authenticated);
         Ok(())
     }
 

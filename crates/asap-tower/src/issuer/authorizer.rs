@@ -8,7 +8,7 @@ use http::{Request, Response};
 use issuer_tokens::{IssuerClaims, IssuerPolicy, IssuerTokenError, IssuerVerifier};
 
 use super::{IssuerLayer, issuer_response};
-use crate::authorize::{AdmittedBy, Authorize, AuthorizeLayer};
+use crate::authorize::{Authorize, AuthorizeLayer, SharedVerifier};
 use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&IssuerTokenError) -> Response<String> + Send + Sync>;
@@ -18,8 +18,8 @@ type Responder = Arc<dyn Fn(&IssuerTokenError) -> Response<String> + Send + Sync
 #[derive(Clone)]
 pub struct IssuerAuthorizer {
     /// Shared by the layers made from one `IssuerLayer::new`; its identity tells an inner layer
-    /// that this very verifier already accepted the request ([`AdmittedBy`]).
-    verifier: Arc<IssuerVerifier>,
+    /// that this very verifier already accepted the request ([`SharedVerifier`]).
+    verifier: SharedVerifier<IssuerVerifier>,
     /// What a valid token must satisfy here, after every policy in `outer`.
     policy: IssuerPolicy,
     /// The policies of the layers this one was narrowed from, outermost first: a narrowed layer
@@ -43,7 +43,7 @@ impl IssuerLayer {
     /// A layer that verifies with `verifier` and requires nothing more of a valid token.
     pub fn new(verifier: IssuerVerifier) -> IssuerLayer {
         AuthorizeLayer::with_authorizer(IssuerAuthorizer {
-            verifier: Arc::new(verifier),
+            verifier: SharedVerifier::new(verifier),
             policy: IssuerPolicy::new(),
             outer: Vec::new(),
             responder: Arc::new(issuer_response),
@@ -61,6 +61,7 @@ impl IssuerLayer {
     /// a request that reaches it any other way is verified in full first.
     pub fn narrow(&self, policy: IssuerPolicy) -> IssuerLayer {
         self.clone().map_authorizer(|a| {
+            a.verifier = a.verifier.narrowed();
             let own = std::mem::replace(&mut a.policy, policy);
             a.outer.push(own);
         })
@@ -80,8 +81,24 @@ impl Authorize for IssuerAuthorizer {
     const KIND: &'static str = "central-issuer";
 
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), IssuerTokenError> {
+        self.decide(request)
+    }
+
+    /// Always decided at once: the verifier holds its keys, nothing is fetched.
+    fn authorize_now<B: Send>(&self, request: &mut Request<B>) -> Option<Result<(), IssuerTokenError>> {
+        Some(self.decide(request))
+    }
+
+    fn refuse(&self, error: &IssuerTokenError) -> Response<String> {
+        (self.responder)(error)
+    }
+}
+
+impl IssuerAuthorizer {
+    /// Admits `request` with its verified claims in its extensions, or says why not.
+    fn decide<B>(&self, request: &mut Request<B>) -> Result<(), IssuerTokenError> {
         hide_authorization(request.headers_mut());
-        if let Some(claims) = AdmittedBy::<IssuerVerifier, IssuerClaims>::get(request, &self.verifier) {
+        if let Some(claims) = self.verifier.admitted::<_, IssuerClaims>(request) {
             return self.check_policies(claims);
         }
         let values = request
@@ -96,16 +113,10 @@ impl Authorize for IssuerAuthorizer {
             subject = claims.subject(),
             "central-issuer token accepted"
         );
-        AdmittedBy::mark(request, &self.verifier, claims);
+        self.verifier.mark(request, claims);
         Ok(())
     }
 
-    fn refuse(&self, error: &IssuerTokenError) -> Response<String> {
-        (self.responder)(error)
-    }
-}
-
-impl IssuerAuthorizer {
     /// Every policy this layer holds a valid token to, outermost first.
     fn check_policies(&self, claims: &IssuerClaims) -> Result<(), IssuerTokenError> {
         self.outer

@@ -4,6 +4,7 @@
 mod axum_app;
 #[cfg(feature = "axum")]
 mod bound;
+mod cached;
 #[cfg(all(feature = "connect", feature = "axum"))]
 mod connect;
 #[cfg(all(feature = "forge", feature = "axum"))]
