@@ -1,15 +1,20 @@
 //! # asap-reqwest
 //!
-//! Outbound ASAP for reqwest: [`AsapMiddleware`] adds `Authorization: Bearer <token>` to every
-//! request sent through a [`reqwest_middleware::ClientWithMiddleware`], signed by a shared
+//! Outbound ASAP for reqwest: [`AsapMiddleware`] adds `Authorization: Bearer <token>` to
+//! requests sent through a [`reqwest_middleware::ClientWithMiddleware`], signed by a shared
 //! [`asap_core::Signer`]. Tokens are reused until 95% of their lifetime has passed (one
 //! signature per minute per audience instead of one per call), unless
 //! [`AsapMiddleware::fresh_tokens`] asks for a new token per request (needed when the server
 //! enforces one use per `jti`).
 //!
+//! Say where each audience lives ([`AsapMiddleware::allow_origins`],
+//! [`AsapMiddleware::allow_origins_for`]): a token then goes only to its audience's origins,
+//! and a request elsewhere is refused before it leaves. Without any list, every request is
+//! signed, whatever its host (see [Where tokens go](#where-tokens-go)).
+//!
 //! ```
 //! use asap_core::{Audience, KeyId, KeyKind, KeySpec, PrivateKey, Signer, SigningKey};
-//! use asap_reqwest::{AsapAudience, AsapMiddleware};
+//! use asap_reqwest::{AsapAudience, AsapMiddleware, Origin};
 //! use reqwest_middleware::ClientBuilder;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,13 +22,36 @@
 //! let signer = Signer::builder("billing").key(SigningKey::new(KeyId::parse("billing/k1")?, key, None)?).build()?;
 //!
 //! let client = ClientBuilder::new(reqwest::Client::new())
-//!     .with(AsapMiddleware::new(&signer, Audience::new("ledger")?))
+//!     .with(
+//!         AsapMiddleware::new(&signer, Audience::new("ledger")?)
+//!             .allow_origins([Origin::parse("https://ledger.internal")?])
+//!             .allow_origins_for(Audience::new("audit")?, [Origin::parse("https://audit.internal")?]),
+//!     )
 //!     .build();
-//! // Every request is signed for "ledger"; this one for "audit" instead.
+//! // Signed for "ledger", sent to ledger.internal only; this one for "audit" instead.
 //! let request = client.get("https://audit.internal/events").with_extension(AsapAudience(Audience::new("audit")?));
 //! # let _ = request;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Where tokens go
+//!
+//! A bearer token is good for its audience wherever it is presented: whoever receives it can
+//! replay it there until it expires (reused tokens live about a minute). So once any origin
+//! list is configured, a token for an audience goes only to that audience's [`Origin`]s
+//! (scheme, host and port, compared with the request's parsed URL; a per-request
+//! [`AsapAudience`] is checked against its own audience's list), and an audience without a
+//! list goes nowhere. A request to any other origin fails with
+//! [`AsapMiddlewareError::OriginNotAllowed`] and is not sent, or, with
+//! [`OtherOrigins::SendUnsigned`] ([`AsapMiddleware::other_origins`]), is sent without a
+//! token: for a client that also calls URLs it was given, such as webhooks.
+//!
+//! With no list configured at all (the behaviour before lists existed), every request is
+//! signed, **whatever its host**: use such a client only for the audience's own hosts.
+//!
+//! A request that already carries an `Authorization` header is left alone. On a redirect to
+//! another origin reqwest itself drops the `Authorization` header (the middleware only sees the
+//! first request).
 //!
 //! ## Request-bound tokens
 //!
@@ -58,6 +86,7 @@
 
 #[cfg(feature = "connect")]
 mod connect;
+mod origins;
 #[cfg(feature = "user-tokens")]
 mod user;
 
@@ -67,6 +96,7 @@ pub use connect::{
     ConnectUserMiddleware, DEFAULT_MAX_CACHED_USER_TOKENS, DEFAULT_REFRESH_BEFORE, UserTokenCache,
     UserTokenConfigError, UserTokenError,
 };
+pub use origins::{Origin, OriginError, OtherOrigins};
 #[cfg(feature = "user-tokens")]
 pub use user::{UserTokenMiddleware, UserTokenMiddlewareError};
 
@@ -78,13 +108,43 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use serde_json::{Map, Value};
 
-/// Signs every outbound request with ASAP.
+use crate::origins::Destination;
+
+/// Signs outbound requests with ASAP: every request, or, once origins are configured
+/// ([`AsapMiddleware::allow_origins`]), those to its audience's origins (see the crate docs).
 #[derive(Debug, Clone)]
 pub struct AsapMiddleware {
     signer: Signer,
     audience: Audience,
     /// The base URL bound requests are canonicalised against; empty: the whole path.
     bind_base_url: String,
+    /// Where tokens may go, per audience; `None`: no list configured, every origin.
+    origins: Option<AudienceOrigins>,
+    other_origins: OtherOrigins,
+}
+
+/// The origins configured per audience.
+#[derive(Debug, Clone, Default)]
+struct AudienceOrigins {
+    /// The middleware's own audience's.
+    default: Vec<Origin>,
+    /// Every other audience's (a few: a linear search is the cheapest lookup).
+    others: Vec<(Audience, Vec<Origin>)>,
+}
+
+impl AudienceOrigins {
+    /// The origins of `requested` (a per-request audience), or of the middleware's own
+    /// audience `default`; none for an audience without a list.
+    fn of(&self, default: &Audience, requested: Option<&Audience>) -> &[Origin] {
+        match requested {
+            Some(audience) if audience != default => self
+                .others
+                .iter()
+                .find(|(a, _)| a == audience)
+                .map_or(&[], |(_, origins)| origins),
+            _ => &self.default,
+        }
+    }
 }
 
 /// Binds this request's token to the request ([`AsapMiddleware`] signs a fresh token whose
@@ -104,7 +164,8 @@ pub struct AsapSubject(pub String);
 #[derive(Debug, Clone, Default)]
 pub struct AsapClaims(pub Map<String, Value>);
 
-/// Why the middleware could not sign a request.
+/// Why the middleware did not send a request: it could not sign it, or its token may not go
+/// to the request's origin.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AsapMiddlewareError {
@@ -115,6 +176,17 @@ pub enum AsapMiddlewareError {
     /// tokens are relative to.
     #[error("cannot bind the ASAP token to the request: {0}")]
     Bind(#[source] QshError),
+    /// The request goes to an origin the token for its audience may not go to (not in that
+    /// audience's list, or the audience has none while other audiences do); it was not sent.
+    #[error(
+        "refusing to send an ASAP token for audience \"{audience}\" to {origin}: not an origin allowed for that audience"
+    )]
+    OriginNotAllowed {
+        /// The audience the token would have been for.
+        audience: Audience,
+        /// The request's origin (`scheme://host[:port]`, never its userinfo, path or query).
+        origin: String,
+    },
 }
 
 impl AsapMiddleware {
@@ -124,6 +196,58 @@ impl AsapMiddleware {
             signer: signer.with_reuse(true),
             audience,
             bind_base_url: String::new(),
+            origins: None,
+            other_origins: OtherOrigins::Refuse,
+        }
+    }
+
+    /// Sends tokens for the middleware's own audience only to `origins` (added to any given
+    /// before). Once any audience has a list, a token goes only to its audience's origins, and
+    /// an audience without a list nowhere; what happens to other requests is
+    /// [`AsapMiddleware::other_origins`].
+    #[must_use]
+    pub fn allow_origins(self, origins: impl IntoIterator<Item = Origin>) -> AsapMiddleware {
+        let audience = self.audience.clone();
+        self.allow_origins_for(audience, origins)
+    }
+
+    /// Sends tokens for `audience` (a per-request [`AsapAudience`], or the middleware's own)
+    /// only to `origins` (added to any given before); see [`AsapMiddleware::allow_origins`].
+    #[must_use]
+    pub fn allow_origins_for(
+        mut self,
+        audience: Audience,
+        origins: impl IntoIterator<Item = Origin>,
+    ) -> AsapMiddleware {
+        let lists = self.origins.get_or_insert_with(AudienceOrigins::default);
+        let list = if audience == self.audience {
+            &mut lists.default
+        } else {
+            let i = match lists.others.iter().position(|(a, _)| *a == audience) {
+                Some(i) => i,
+                None => {
+                    lists.others.push((audience, Vec::new()));
+                    lists.others.len() - 1
+                }
+            };
+            &mut lists.others[i].1
+        };
+        for origin in origins {
+            if !list.contains(&origin) {
+                list.push(origin);
+            }
+        }
+        self
+    }
+
+    /// What happens to a request its token may not go to (default [`OtherOrigins::Refuse`]:
+    /// an [`AsapMiddlewareError::OriginNotAllowed`], not sent). Without any origin list every
+    /// request is signed, so this has no effect.
+    #[must_use]
+    pub fn other_origins(self, other_origins: OtherOrigins) -> AsapMiddleware {
+        AsapMiddleware {
+            other_origins,
+            ..self
         }
     }
 
@@ -147,10 +271,14 @@ impl AsapMiddleware {
         }
     }
 
-    /// A token for one outbound request: the middleware's audience, unless the request's
-    /// extensions say otherwise (each extension read once).
-    fn token(&self, req: &Request, extensions: &Extensions) -> Result<asap_core::Token, AsapMiddlewareError> {
-        let audience = extensions.get::<AsapAudience>();
+    /// A token for one outbound request: the middleware's audience, unless the request says
+    /// otherwise (`audience`, its [`AsapAudience`]; each extension read once).
+    fn token(
+        &self,
+        req: &Request,
+        audience: Option<&Audience>,
+        extensions: &Extensions,
+    ) -> Result<asap_core::Token, AsapMiddlewareError> {
         let subject = extensions.get::<AsapSubject>();
         let claims = extensions.get::<AsapClaims>();
         let bind = extensions.get::<BindToRequest>().is_some();
@@ -161,7 +289,7 @@ impl AsapMiddleware {
                 .sign(&self.audience)
                 .map_err(AsapMiddlewareError::Sign);
         }
-        let audience = audience.map_or_else(|| self.audience.clone(), |a| a.0.clone());
+        let audience = audience.unwrap_or(&self.audience).clone();
         let mut request = TokenRequest::new(audience);
         if let Some(AsapSubject(subject)) = subject {
             request = request.subject(subject.clone());
@@ -197,15 +325,33 @@ impl Middleware for AsapMiddleware {
     ) -> reqwest_middleware::Result<Response> {
         // A request that already says who it is (set by the caller on purpose) is left alone.
         if !req.headers().contains_key(AUTHORIZATION) {
-            let token = self
-                .token(&req, extensions)
-                .map_err(reqwest_middleware::Error::middleware)?;
-            // Tokens are base64url and dots: always a valid header value.
-            let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-                reqwest_middleware::Error::middleware(AsapMiddlewareError::Sign(SignError::Crypto))
-            })?;
-            value.set_sensitive(true);
-            req.headers_mut().insert(AUTHORIZATION, value);
+            let audience = extensions.get::<AsapAudience>().map(|a| &a.0);
+            let allowed = self
+                .origins
+                .as_ref()
+                .map(|lists| lists.of(&self.audience, audience));
+            match origins::destination(allowed, self.other_origins, req.url()) {
+                Destination::Sign => {
+                    let token = self
+                        .token(&req, audience, extensions)
+                        .map_err(reqwest_middleware::Error::middleware)?;
+                    // Tokens are base64url and dots: always a valid header value.
+                    let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                        reqwest_middleware::Error::middleware(AsapMiddlewareError::Sign(SignError::Crypto))
+                    })?;
+                    value.set_sensitive(true);
+                    req.headers_mut().insert(AUTHORIZATION, value);
+                }
+                Destination::SendUnsigned => {}
+                Destination::Refuse => {
+                    return Err(reqwest_middleware::Error::middleware(
+                        AsapMiddlewareError::OriginNotAllowed {
+                            audience: audience.unwrap_or(&self.audience).clone(),
+                            origin: origins::shown(req.url()),
+                        },
+                    ));
+                }
+            }
         }
         next.run(req, extensions).await
     }

@@ -7,17 +7,23 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use user_tokens::{UserSignError, UserSigner};
 
+use crate::origins::{self, Destination, Origin, OtherOrigins};
+
 /// Sends `Authorization: JWT <token>` with a fresh per-user token on every request: the user's
 /// `{username, time, nonce}` signed with their key by a [`UserSigner`]. Each token is good
 /// once, so none is reused, and a retried request gets a new one.
 ///
 /// A token goes only over `https`, or plain `http` to a loopback host: a token captured in
-/// transit is usable by whoever gets it to the server first. A request that already carries an
-/// `Authorization` header is left alone.
+/// transit is usable by whoever gets it to the server first. A per-user token names no
+/// audience, so every server that knows the user's key takes it: say which origins it is for
+/// ([`UserTokenMiddleware::allow_origins`]), and a request elsewhere is refused
+/// ([`UserTokenMiddlewareError::OriginNotAllowed`], not sent) or, with
+/// [`OtherOrigins::SendUnsigned`], sent without a token. Without a list a token goes to every
+/// host. A request that already carries an `Authorization` header is left alone.
 ///
 /// ```
 /// use asap_core::{KeyKind, KeySpec, PrivateKey};
-/// use asap_reqwest::UserTokenMiddleware;
+/// use asap_reqwest::{Origin, UserTokenMiddleware};
 /// use reqwest_middleware::ClientBuilder;
 /// use user_tokens::UserSigner;
 ///
@@ -25,7 +31,10 @@ use user_tokens::{UserSignError, UserSigner};
 /// // Typically asap_keys::read_private_key("~/.ssh/id_ed25519", None).
 /// let key = PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519))?;
 /// let client = ClientBuilder::new(reqwest::Client::new())
-///     .with(UserTokenMiddleware::new(UserSigner::new("ann", key)?))
+///     .with(
+///         UserTokenMiddleware::new(UserSigner::new("ann", key)?)
+///             .allow_origins([Origin::parse("https://api.internal")?]),
+///     )
 ///     .build();
 /// # let _ = client; Ok(()) }
 /// ```
@@ -35,6 +44,9 @@ use user_tokens::{UserSignError, UserSigner};
 #[derive(Debug, Clone)]
 pub struct UserTokenMiddleware {
     signer: UserSigner,
+    /// Where tokens may go; `None`: no list configured, every origin.
+    origins: Option<Vec<Origin>>,
+    other_origins: OtherOrigins,
 }
 
 /// Why the per-user token middleware could not sign a request.
@@ -48,12 +60,46 @@ pub enum UserTokenMiddlewareError {
     /// given.
     #[error("refusing to send a per-user token in clear to {0} (https is required)")]
     InsecureUrl(String),
+    /// The request goes to an origin not in [`UserTokenMiddleware::allow_origins`]; it was
+    /// not sent.
+    #[error("refusing to send a per-user token to {origin}: not an allowed origin")]
+    OriginNotAllowed {
+        /// The request's origin (`scheme://host[:port]`, never its userinfo, path or query).
+        origin: String,
+    },
 }
 
 impl UserTokenMiddleware {
     /// A middleware that signs with `signer`.
     pub fn new(signer: UserSigner) -> UserTokenMiddleware {
-        UserTokenMiddleware { signer }
+        UserTokenMiddleware {
+            signer,
+            origins: None,
+            other_origins: OtherOrigins::Refuse,
+        }
+    }
+
+    /// Sends tokens only to `origins` (added to any given before; see the type's docs).
+    #[must_use]
+    pub fn allow_origins(mut self, origins: impl IntoIterator<Item = Origin>) -> UserTokenMiddleware {
+        let list = self.origins.get_or_insert_with(Vec::new);
+        for origin in origins {
+            if !list.contains(&origin) {
+                list.push(origin);
+            }
+        }
+        self
+    }
+
+    /// What happens to a request to an origin not in [`UserTokenMiddleware::allow_origins`]
+    /// (default [`OtherOrigins::Refuse`]: an error, not sent). Without a list every request is
+    /// signed, so this has no effect.
+    #[must_use]
+    pub fn other_origins(self, other_origins: OtherOrigins) -> UserTokenMiddleware {
+        UserTokenMiddleware {
+            other_origins,
+            ..self
+        }
     }
 
     fn authorization(&self, url: &reqwest::Url) -> Result<HeaderValue, UserTokenMiddlewareError> {
@@ -83,10 +129,22 @@ impl Middleware for UserTokenMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         if !req.headers().contains_key(AUTHORIZATION) {
-            let value = self
-                .authorization(req.url())
-                .map_err(reqwest_middleware::Error::middleware)?;
-            req.headers_mut().insert(AUTHORIZATION, value);
+            match origins::destination(self.origins.as_deref(), self.other_origins, req.url()) {
+                Destination::Sign => {
+                    let value = self
+                        .authorization(req.url())
+                        .map_err(reqwest_middleware::Error::middleware)?;
+                    req.headers_mut().insert(AUTHORIZATION, value);
+                }
+                Destination::SendUnsigned => {}
+                Destination::Refuse => {
+                    return Err(reqwest_middleware::Error::middleware(
+                        UserTokenMiddlewareError::OriginNotAllowed {
+                            origin: origins::shown(req.url()),
+                        },
+                    ));
+                }
+            }
         }
         next.run(req, extensions).await
     }

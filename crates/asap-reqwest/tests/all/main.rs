@@ -6,5 +6,6 @@ mod connect;
 #[cfg(feature = "connect")]
 mod connect_user;
 mod middleware;
+mod origins;
 #[cfg(feature = "user-tokens")]
 mod user_tokens;
