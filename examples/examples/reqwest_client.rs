@@ -7,7 +7,7 @@
 //! ```
 
 use asap_keys::EnvSigner;
-use asap_reqwest::AsapMiddleware;
+use asap_reqwest::{AsapMiddleware, Origin};
 use reqwest_middleware::ClientBuilder;
 
 #[tokio::main]
@@ -20,8 +20,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (signer, audience) = EnvSigner::from_env()?.into_parts();
     let audience = audience.ok_or("set ASAP_AUDIENCE")?;
 
+    // The token goes to this URL's origin only: any other host gets an error, not the token.
+    let service = Origin::of(&reqwest::Url::parse(&url)?)?;
+
     let client = ClientBuilder::new(reqwest::Client::new())
-        .with(AsapMiddleware::new(&signer, audience))
+        .with(AsapMiddleware::new(&signer, audience).allow_origins([service]))
         .build();
     let response = client.get(&url).send().await?;
     println!("{} {}", response.status(), response.text().await?.trim_end());
