@@ -82,7 +82,6 @@ impl AsapLayer {
     /// ```
     pub fn narrow(&self) -> AsapLayer {
         self.clone().map_authorizer(|a| {
-            a.verifier = a.verifier.narrowed();
             a.allow_anonymous = false;
             a.outer.push(a.policy.clone());
         })

@@ -5,7 +5,6 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::Request;
 
@@ -14,12 +13,11 @@ use http::Request;
 /// admits, and an inner layer takes the mark only from this very verifier, so a layer with
 /// other audiences, keys or issuer rules always verifies again.
 ///
-/// The mark is written only once a layer has been narrowed from this one: without a narrowed
-/// layer nobody reads it, and a request that reaches a narrowed layer unmarked is verified in
-/// full, so leaving it out never admits more.
+/// Every admitted request is marked: any layer sharing the verifier may sit inside this one (a
+/// clone as much as a narrowed layer, and axum clones layers itself), and one that found no
+/// mark would verify the token a second time, which a replay guard refuses as a replay.
 pub(crate) struct SharedVerifier<V> {
     verifier: Arc<V>,
-    narrowed: Arc<AtomicBool>,
 }
 
 /// The mark: which verifier admitted the request, next to what it produced (`T`: the verified
@@ -43,29 +41,19 @@ impl<V> SharedVerifier<V> {
     pub(crate) fn new(verifier: V) -> Self {
         SharedVerifier {
             verifier: Arc::new(verifier),
-            narrowed: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    /// The same verifier, for a layer narrowed from this one: from now on admitted requests
-    /// carry the mark. (A request admitted before, if one reaches it, is verified in full.)
-    pub(crate) fn narrowed(&self) -> Self {
-        self.narrowed.store(true, Ordering::Relaxed);
-        self.clone()
     }
 }
 
 impl<V: Send + Sync + 'static> SharedVerifier<V> {
     /// Puts `admitted` into `request`'s extensions for the handlers, and marks the request as
-    /// admitted by this verifier when a layer was narrowed from it.
+    /// admitted by this verifier.
     pub(crate) fn mark<B, T: Clone + Send + Sync + 'static>(&self, request: &mut Request<B>, admitted: T) {
         let extensions = request.extensions_mut();
-        if self.narrowed.load(Ordering::Relaxed) {
-            extensions.insert(AdmittedBy {
-                by: self.verifier.clone(),
-                admitted: admitted.clone(),
-            });
-        }
+        extensions.insert(AdmittedBy {
+            by: self.verifier.clone(),
+            admitted: admitted.clone(),
+        });
         extensions.insert(admitted);
     }
 
@@ -86,7 +74,6 @@ impl<V> Clone for SharedVerifier<V> {
     fn clone(&self) -> Self {
         SharedVerifier {
             verifier: self.verifier.clone(),
-            narrowed: self.narrowed.clone(),
         }
     }
 }

@@ -66,7 +66,6 @@ impl ConnectLayer {
     /// ```
     pub fn narrow(&self) -> ConnectLayer {
         self.clone().map_authorizer(|a| {
-            a.authenticator = a.authenticator.narrowed();
             a.allow_anonymous = false;
         })
     }

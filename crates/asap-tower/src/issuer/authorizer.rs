@@ -61,7 +61,6 @@ impl IssuerLayer {
     /// a request that reaches it any other way is verified in full first.
     pub fn narrow(&self, policy: IssuerPolicy) -> IssuerLayer {
         self.clone().map_authorizer(|a| {
-            a.verifier = a.verifier.narrowed();
             let own = std::mem::replace(&mut a.policy, policy);
             a.outer.push(own);
         })

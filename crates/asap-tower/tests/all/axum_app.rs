@@ -239,6 +239,20 @@ async fn a_narrowed_route_layer_checks_its_policy_without_verifying_again() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// A clone of the service's layer inside it (not made with `narrow`) shares the verifier too:
+/// it takes the outer layer's mark and does not verify the token a second time, which the
+/// replay guard would refuse as a replay.
+#[tokio::test]
+async fn a_cloned_route_layer_under_a_replay_guard_does_not_verify_again() {
+    let ops = Caller::new("ops");
+    let guard = Arc::new(InMemoryReplayGuard::new(100));
+    let service = AsapLayer::new(verifier(keys(&[&ops])).replay_guard(guard).build().expect("v"));
+    let inner = service.clone().allowed_issuers(["ops"]);
+    let server = Server::start(app(service, inner)).await;
+    let response = server.get("/admin", &[&format!("Bearer {}", ops.token())]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_narrowed_route_layer_refuses_anonymous_requests_the_service_lets_through() {
     let ops = Caller::new("ops");
