@@ -115,14 +115,20 @@ fn fold_multiply(a: u64, b: u64) -> u64 {
 
 impl std::hash::Hasher for TailHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let tail = &bytes[bytes.len().saturating_sub(TailHash::BYTES)..];
         let mut words = [0u64; 4];
-        for (word, chunk) in words.iter_mut().zip(tail.rchunks(8)) {
-            *word = match <[u8; 8]>::try_from(chunk) {
-                Ok(full) => u64::from_le_bytes(full),
-                // Only a token shorter than the tail has a partial word.
-                Err(_) => chunk.iter().fold(0, |w, &b| w << 8 | u64::from(b)),
-            };
+        if let Some((_, tail)) = bytes.split_last_chunk::<{ TailHash::BYTES }>() {
+            // Every real token: four whole words, last word first as below.
+            for (word, chunk) in words.iter_mut().zip(tail.rchunks_exact(8)) {
+                *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            }
+        } else {
+            for (word, chunk) in words.iter_mut().zip(bytes.rchunks(8)) {
+                *word = match <[u8; 8]>::try_from(chunk) {
+                    Ok(full) => u64::from_le_bytes(full),
+                    // Only a token shorter than the tail has a partial word.
+                    Err(_) => chunk.iter().fold(0, |w, &b| w << 8 | u64::from(b)),
+                };
+            }
         }
         let [k0, k1, k2, k3] = self.keys;
         let len = bytes.len() as u64;
