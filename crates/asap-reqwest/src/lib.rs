@@ -50,8 +50,16 @@
 //! signed, **whatever its host**: use such a client only for the audience's own hosts.
 //!
 //! A request that already carries an `Authorization` header is left alone. On a redirect to
-//! another origin reqwest itself drops the `Authorization` header (the middleware only sees the
-//! first request).
+//! another origin (another scheme, host or port: reqwest 0.13.4 and later, which this crate
+//! requires) reqwest itself drops the `Authorization` header; the middleware only sees the
+//! first request.
+//!
+//! The origin is checked on the URL as this middleware sees it, so give it the last `.with`,
+//! after any middleware that rewrites the URL (a base URL, failover between hosts): a
+//! middleware added after it runs after it, and would carry the signed token to wherever it
+//! rewrites the request. And an `http://` origin
+//! sends the token in clear text, through any proxy reqwest picks up from the environment
+//! (`HTTPS_PROXY`, `HTTP_PROXY`): list one only for hosts on a network you trust.
 //!
 //! ## Request-bound tokens
 //!

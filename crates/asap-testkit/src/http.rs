@@ -10,7 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::tls::TestCa;
@@ -43,6 +43,22 @@ pub async fn spawn_http(router: Router) -> SocketAddr {
 ///
 /// When no loopback port can be bound, or when called outside a tokio runtime.
 pub async fn spawn_https(router: Router, ca: &TestCa) -> SocketAddr {
+    spawn_tls(router, ca, false).await
+}
+
+/// Serves `router` on `127.0.0.1` on one free port over both HTTPS (as [`spawn_https`]) and
+/// plain HTTP: a connection whose first byte opens a TLS handshake gets TLS, any other plain
+/// HTTP. For redirects that change the scheme and nothing else (`https://127.0.0.1:P` to
+/// `http://127.0.0.1:P`).
+///
+/// # Panics
+///
+/// When no loopback port can be bound, or when called outside a tokio runtime.
+pub async fn spawn_http_and_https(router: Router, ca: &TestCa) -> SocketAddr {
+    spawn_tls(router, ca, true).await
+}
+
+async fn spawn_tls(router: Router, ca: &TestCa, plain_too: bool) -> SocketAddr {
     let listener = bind().await;
     let addr = listener.local_addr().expect("local address of the listener");
     let acceptor = TlsAcceptor::from(ca.server_config());
@@ -54,6 +70,10 @@ pub async fn spawn_https(router: Router, ca: &TestCa) -> SocketAddr {
             let acceptor = acceptor.clone();
             let router = router.clone();
             tokio::spawn(async move {
+                if plain_too && !opens_tls_handshake(&stream).await {
+                    serve_connection(stream, router).await;
+                    return;
+                }
                 // A client that gives up on the handshake (tests of untrusted certificates
                 // do exactly that) is not the server's problem.
                 if let Ok(tls) = acceptor.accept(stream).await {
@@ -63,6 +83,12 @@ pub async fn spawn_https(router: Router, ca: &TestCa) -> SocketAddr {
         }
     });
     addr
+}
+
+/// Whether the client's first byte opens a TLS handshake record (content type 22).
+async fn opens_tls_handshake(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16)
 }
 
 async fn bind() -> TcpListener {

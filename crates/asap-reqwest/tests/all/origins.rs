@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use asap_core::*;
 use asap_reqwest::{AsapAudience, AsapMiddleware, AsapMiddlewareError, Origin, OtherOrigins};
-use asap_testkit::http::spawn_http;
+use asap_testkit::http::{spawn_http, spawn_http_and_https};
+use asap_testkit::tls::TestCa;
 use axum::Router;
 use axum::response::Redirect;
 use axum::routing::get;
@@ -332,6 +333,62 @@ async fn a_redirect_to_another_origin_does_not_carry_the_token() {
     // On the same origin it keeps it: the recorder would have seen a token above.
     c.get(ledger.url("/home")).send().await.expect("followed");
     assert_eq!(audience_of(&keys, ledger.seen()[0].as_deref()).await, "ledger");
+}
+
+/// A redirect from the allowed `https` origin to `http` on the same host and port (one port
+/// that speaks both) would send the token in clear text: reqwest drops it when only the scheme
+/// changes (since 0.13.4, the workspace's floor).
+#[tokio::test]
+async fn a_redirect_from_https_to_http_on_the_same_port_does_not_carry_the_token() {
+    let keys = keys();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let app = Router::new()
+        .route(
+            "/down",
+            get(|headers: http::HeaderMap| async move {
+                let host = headers["host"].to_str().unwrap_or_default().to_owned();
+                Redirect::temporary(&format!("http://{host}/echo"))
+            }),
+        )
+        .route(
+            "/echo",
+            get(move |uri: http::Uri, headers: http::HeaderMap| async move {
+                let authorization = headers.get("authorization").map(|v| v.as_bytes().to_vec());
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((uri.to_string(), authorization));
+            }),
+        );
+    let ca = TestCa::new();
+    let addr = spawn_http_and_https(app, &ca).await;
+    let https = format!("https://{addr}");
+    let root = reqwest::Certificate::from_pem(ca.root_pem().as_bytes()).expect("root");
+    let inner = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .build()
+        .expect("client");
+    let c = ClientBuilder::new(inner)
+        .with(
+            AsapMiddleware::new(&keys.signer, aud("ledger"))
+                .allow_origins([Origin::parse(&https).expect("origin")]),
+        )
+        .build();
+
+    let response = c.get(format!("{https}/down")).send().await.expect("followed");
+    assert_eq!(response.url().as_str(), format!("http://{addr}/echo"));
+    assert_eq!(
+        seen.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+        [("/echo".to_owned(), None)]
+    );
+    // Over https the same route does get the token.
+    c.get(format!("{https}/echo")).send().await.expect("echo");
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let token = seen[1]
+        .1
+        .as_deref()
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    assert_eq!(audience_of(&keys, token.as_deref()).await, "ledger");
 }
 
 #[tokio::test]
