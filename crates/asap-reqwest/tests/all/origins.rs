@@ -346,8 +346,13 @@ async fn a_redirect_from_https_to_http_on_the_same_port_does_not_carry_the_token
     let app = Router::new()
         .route(
             "/down",
-            get(|headers: http::HeaderMap| async move {
-                let host = headers["host"].to_str().unwrap_or_default().to_owned();
+            get(|uri: http::Uri, headers: http::HeaderMap| async move {
+                // HTTP/2 (negotiated over TLS when the workspace's features turn it on) names
+                // the host in the URI, HTTP/1.1 in the Host header.
+                let host = match uri.authority() {
+                    Some(authority) => authority.to_string(),
+                    None => headers["host"].to_str().expect("host").to_owned(),
+                };
                 Redirect::temporary(&format!("http://{host}/echo"))
             }),
         )
