@@ -11,6 +11,7 @@
 //! - [`tls`]: a throw-away certificate authority and a server certificate for `127.0.0.1` and
 //!   `localhost`, generated with rcgen on aws-lc-rs.
 //! - [`http`]: serve an axum `Router` over HTTP or HTTPS on a free loopback port.
+//! - [`logs`]: a subscriber scoped to one test's thread that sees every event it logs.
 //! - [`redis`]: a real `redis-server` on a free loopback port, killed on drop.
 //! - [`postgres`]: a real PostgreSQL server (`initdb` + `postgres`) on a free loopback port,
 //!   stopped and deleted on drop.
@@ -30,6 +31,7 @@
 pub mod forge;
 pub mod http;
 pub mod jwt_peers;
+pub mod logs;
 pub mod postgres;
 pub mod python;
 pub mod redis;

@@ -289,14 +289,15 @@ fn each_request_is_one_tracing_event_without_key_material() {
         .enable_all()
         .build()
         .expect("runtime");
-    tracing::subscriber::with_default(subscriber, || {
+    {
+        let _guard = asap_testkit::logs::scoped(subscriber);
         runtime.block_on(async {
             let mut service = KeyService::directory(fixture.public());
             call(&mut service, Method::GET, "/svc/k.pem").await;
             call(&mut service, Method::GET, "/svc/private.pem").await;
             call(&mut service, Method::POST, "/svc/k.pem").await;
         });
-    });
+    }
     let lines = captured.lines();
     assert_eq!(lines.len(), 3, "{lines:#?}");
     assert!(

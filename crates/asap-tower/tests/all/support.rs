@@ -73,13 +73,7 @@ impl LogRecorder {
     /// Records this thread's events until the guard is dropped (a `#[tokio::test]` runs on one
     /// thread).
     pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let guard = tracing::subscriber::set_default(self.clone());
-        // A callsite first reached by another test's thread while this recorder was being
-        // registered can keep an interest computed without it (a race in tracing-core's
-        // cache, seen once under load in the workspace run): recompute every callsite's
-        // interest now that the recorder is one of the dispatchers.
-        tracing::callsite::rebuild_interest_cache();
-        guard
+        asap_testkit::logs::scoped(self.clone())
     }
 
     pub(crate) fn events(&self) -> Vec<(tracing::Level, String)> {

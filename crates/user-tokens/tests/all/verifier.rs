@@ -140,8 +140,7 @@ async fn unknown_user_unknown_fingerprint_and_bad_signature_get_one_answer() {
             .with_writer(log.clone())
             .finish();
         let err = {
-            let _guard = tracing::subscriber::set_default(subscriber);
-            tracing::callsite::rebuild_interest_cache();
+            let _guard = asap_testkit::logs::scoped(subscriber);
             verifier.verify(&token).await.expect_err("refused")
         };
         assert!(matches!(err, UserTokenError::NoMatchingKey), "{err}");
