@@ -364,7 +364,9 @@ async fn headers_that_change_what_is_signed_are_refused() {
 }
 
 fn with_lifetime(lifetime: i64, qsh_claim: &str) -> String {
-    let claims = json!({"iss": CLIENT_KEY, "iat": now(), "exp": now() + lifetime, "qsh": qsh_claim});
+    // One clock read: two could straddle a second and make the lifetime one short.
+    let iat = now();
+    let claims = json!({"iss": CLIENT_KEY, "iat": iat, "exp": iat + lifetime, "qsh": qsh_claim});
     hs256_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, SECRET)
 }
 
