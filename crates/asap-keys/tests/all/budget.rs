@@ -65,8 +65,9 @@ async fn one_issuer_making_up_kids_costs_at_most_its_budget_in_fetches() {
 async fn concurrent_made_up_kids_are_bounded_by_the_fetches_in_flight() {
     let ca = TestCa::new();
     let server = KeyServer::start(&ca).await;
-    // Slow answers keep the fetches in flight while every lookup arrives.
-    server.answer_everything_with(Some(Reply::status(404).delay(Duration::from_millis(500))));
+    // Slow answers keep the fetches in flight while every lookup arrives (with room for a
+    // loaded machine to schedule all 200).
+    server.answer_everything_with(Some(Reply::status(404).delay(Duration::from_secs(2))));
     let repo = Arc::new(
         repo(&ca, &server.url())
             .fetch_budget(budget(100_000, 8))

@@ -56,7 +56,8 @@ async fn a_new_key_is_picked_up_without_restart_and_without_reading_on_every_sig
     );
     add_key(private.path(), public.path(), "billing", "2026-01-01.pem");
     let repo = FileKeyRepository::builder(private.path(), "billing")
-        .rescan_interval(Duration::from_millis(400))
+        // Long enough that the second signature below is within it on a loaded machine.
+        .rescan_interval(Duration::from_secs(2))
         .build()
         .expect("repo");
     let signer = Signer::builder("billing")
@@ -72,7 +73,7 @@ async fn a_new_key_is_picked_up_without_restart_and_without_reading_on_every_sig
     let token = signer.sign(&aud()).expect("sign");
     assert_eq!(kid_of(&verifier, &token).await, "billing/2026-01-01.pem");
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let after = signer.sign(&aud()).expect("sign");
     assert_eq!(kid_of(&verifier, &after).await, "billing/2026-02-01.pem");
 }

@@ -133,9 +133,10 @@ pub(crate) async fn revocation_bound(url: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    // The bound, plus scheduling slack for a busy test machine.
+    // The bound, plus scheduling slack for a busy test machine (a database round trip per
+    // poll); less than the TTL, so a cache that kept entries twice as long still fails.
     assert!(
-        refused_after <= ttl + Duration::from_millis(300),
+        refused_after <= ttl + Duration::from_millis(600),
         "refused after {refused_after:?}, TTL {ttl:?}"
     );
 

@@ -36,7 +36,8 @@ impl Target {
         );
         let jwks = JwksKeySource::builder(format!("{}{PATH}", set.url()))
             .root_certificates_pem(ca.root_pem())
-            .timeout(Duration::from_secs(1))
+            // Room for a cold TLS handshake on a loaded machine.
+            .timeout(Duration::from_secs(3))
             .build()
             .expect("jwks");
         let verifier = InvocationVerifier::builder(APP_ID)
