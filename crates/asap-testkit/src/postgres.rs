@@ -212,17 +212,17 @@ impl PostgresServer {
         }
     }
 
+    /// Asked on the Unix socket in this server's own directory, so the answer is ours and not
+    /// that of a server another test started on the same TCP port (ours then exits, unable to
+    /// bind it, before it creates the socket).
     fn ready(&self) -> bool {
         let port = self.port.to_string();
-        command_works(Command::new(self.bin.join("pg_isready")).args([
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "postgres",
-        ]))
+        command_works(
+            Command::new(self.bin.join("pg_isready"))
+                .args(["-q", "-h"])
+                .arg(&self.dir)
+                .args(["-p", &port, "-U", "postgres"]),
+        )
     }
 }
 
@@ -339,5 +339,23 @@ mod tests {
         drop(pg);
         assert!(std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_server_started_on_a_taken_port_is_not_mistaken_for_the_one_there() {
+        let Some(first) = PostgresServer::start() else {
+            return;
+        };
+        let mut second = PostgresServer {
+            bin: first.bin.clone(),
+            dir: fresh_dir(first.run_as.is_some()),
+            port: first.port(),
+            run_as: first.run_as,
+            child: None,
+        };
+        second.initdb();
+        // The first server answers on the TCP port; the second cannot bind it and exits.
+        assert!(!second.spawn_and_wait());
+        assert!(second.child.is_none());
     }
 }

@@ -23,7 +23,8 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts `redis-server` and waits until it answers `PING`.
+    /// Starts `redis-server` and waits until it answers on its port as itself (`INFO server`'s
+    /// `process_id`).
     ///
     /// When the binary is missing: prints the reason and returns `None` locally, panics when
     /// the `CI` environment variable is set.
@@ -114,7 +115,8 @@ impl RedisServer {
         }
     }
 
-    /// Spawns the server; true once it answers PING, false if it exited first.
+    /// Spawns the server; true once it answers on the port as this process, false if it exited
+    /// first.
     fn spawn_and_wait(&mut self) -> bool {
         let mut command = Command::new(&self.binary);
         command.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()]);
@@ -145,7 +147,9 @@ impl RedisServer {
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", self.binary.display()));
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            if ping(self.port) {
+            // Our server, not one another test started on the same port in the meantime (ours
+            // then exits, unable to bind, maybe only after that one answered).
+            if serves_as(self.port, child.id()) {
                 self.child = Some(child);
                 return true;
             }
@@ -156,7 +160,7 @@ impl RedisServer {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "redis-server on port {} did not answer PING within {STARTUP_TIMEOUT:?}",
+                    "redis-server on port {} did not answer within {STARTUP_TIMEOUT:?}",
                     self.port
                 );
             }
@@ -178,18 +182,22 @@ fn free_port() -> u16 {
         .expect("bind a free port on 127.0.0.1")
 }
 
-/// True when a Redis server on `port` answers `PING` with `+PONG`.
-fn ping(port: u16) -> bool {
+/// True when the Redis server on `port` is the process `pid` (`INFO server`'s `process_id`).
+fn serves_as(port: u16, pid: u32) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
+    if stream.write_all(b"INFO server\r\nQUIT\r\n").is_err() {
         return false;
     }
-    let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    // The reply is a few KB; QUIT makes the server close the connection after it.
+    let mut reply = Vec::new();
+    let _ = stream.take(64 * 1024).read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .any(|line| line.strip_prefix("process_id:") == Some(&pid.to_string()))
 }
 
 #[cfg(test)]
@@ -225,6 +233,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// True when a Redis server on `port` answers `PING` with `+PONG`.
+    fn ping(port: u16) -> bool {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 7];
+        stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    }
+
     /// Sends one inline command and reads `reply_len` bytes of its reply.
     fn command(port: u16, line: &str, reply_len: usize) -> Vec<u8> {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
@@ -232,6 +254,20 @@ mod tests {
         let mut reply = vec![0u8; reply_len];
         stream.read_exact(&mut reply).expect("reply");
         reply
+    }
+
+    #[test]
+    fn a_server_started_on_a_taken_port_is_not_mistaken_for_the_one_there() {
+        let Some(first) = RedisServer::start() else { return };
+        let mut second = RedisServer {
+            binary: first.binary.clone(),
+            port: first.port(),
+            child: None,
+            data_dir: None,
+        };
+        // The first server answers on the port; the second cannot bind it and exits.
+        assert!(!second.spawn_and_wait());
+        assert!(second.child.is_none());
     }
 
     #[test]
