@@ -182,16 +182,21 @@ fn free_port() -> u16 {
         .expect("bind a free port on 127.0.0.1")
 }
 
+/// A connection to `port` that has sent `commands`, with a read timeout; `None` when either
+/// fails.
+fn send(port: u16, commands: &[u8]) -> Option<TcpStream> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream.write_all(commands).ok()?;
+    Some(stream)
+}
+
 /// True when the Redis server on `port` is the process `pid` (`INFO server`'s `process_id`).
 fn serves_as(port: u16, pid: u32) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+    let Some(stream) = send(port, b"INFO server\r\nQUIT\r\n") else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"INFO server\r\nQUIT\r\n").is_err() {
-        return false;
-    }
     // The reply is a few KB; QUIT makes the server close the connection after it.
     let mut reply = Vec::new();
     let _ = stream.take(64 * 1024).read_to_end(&mut reply);
@@ -235,14 +240,9 @@ mod tests {
 
     /// True when a Redis server on `port` answers `PING` with `+PONG`.
     fn ping(port: u16) -> bool {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        let Some(mut stream) = send(port, b"PING\r\n") else {
             return false;
         };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        if stream.write_all(b"PING\r\n").is_err() {
-            return false;
-        }
         let mut reply = [0u8; 7];
         stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
     }
