@@ -325,7 +325,7 @@ struct SignerInner {
     /// Keyed by what the application asks for, never by what a caller sends, and at most
     /// `MAX_REUSE_ENTRIES`: a fast seeded hash (foldhash) instead of SipHash, which was a third
     /// of a reused token's cost.
-    reuse: Option<papaya::HashMap<ReuseKey, Reusable, foldhash::fast::RandomState>>,
+    reuse: Option<ReuseMap>,
     clock: Arc<dyn Clock>,
     claims_policy: Option<Arc<ClaimsPolicy>>,
     kid_ownership: KidOwnership,
@@ -333,9 +333,12 @@ struct SignerInner {
     default_prefix: ClaimsPrefix,
 }
 
+/// The cache of reusable tokens.
+type ReuseMap = papaya::HashMap<ReuseKey, Reusable, foldhash::fast::RandomState>;
+
 /// An empty cache of reusable tokens.
-fn reuse_map() -> papaya::HashMap<ReuseKey, Reusable, foldhash::fast::RandomState> {
-    papaya::HashMap::with_hasher(foldhash::fast::RandomState::default())
+fn reuse_map() -> ReuseMap {
+    ReuseMap::with_hasher(foldhash::fast::RandomState::default())
 }
 
 /// The claims JSON up to `aud` (`{"iss":…,"sub":…,"aud":`), which is the same in every token

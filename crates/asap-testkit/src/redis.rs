@@ -200,9 +200,10 @@ fn serves_as(port: u16, pid: u32) -> bool {
     // The reply is a few KB; QUIT makes the server close the connection after it.
     let mut reply = Vec::new();
     let _ = stream.take(64 * 1024).read_to_end(&mut reply);
+    let pid = pid.to_string();
     String::from_utf8_lossy(&reply)
         .lines()
-        .any(|line| line.strip_prefix("process_id:") == Some(&pid.to_string()))
+        .any(|line| line.strip_prefix("process_id:") == Some(pid.as_str()))
 }
 
 #[cfg(test)]
@@ -249,8 +250,7 @@ mod tests {
 
     /// Sends one inline command and reads `reply_len` bytes of its reply.
     fn command(port: u16, line: &str, reply_len: usize) -> Vec<u8> {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
-        stream.write_all(line.as_bytes()).expect("write");
+        let mut stream = send(port, line.as_bytes()).expect("connect and send");
         let mut reply = vec![0u8; reply_len];
         stream.read_exact(&mut reply).expect("reply");
         reply

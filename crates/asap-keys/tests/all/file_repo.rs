@@ -55,9 +55,10 @@ async fn a_new_key_is_picked_up_without_restart_and_without_reading_on_every_sig
         tempfile::tempdir().expect("dir"),
     );
     add_key(private.path(), public.path(), "billing", "2026-01-01.pem");
+    // Long enough that the second signature below is within it on a loaded machine.
+    let rescan = Duration::from_secs(2);
     let repo = FileKeyRepository::builder(private.path(), "billing")
-        // Long enough that the second signature below is within it on a loaded machine.
-        .rescan_interval(Duration::from_secs(2))
+        .rescan_interval(rescan)
         .build()
         .expect("repo");
     let signer = Signer::builder("billing")
@@ -73,7 +74,7 @@ async fn a_new_key_is_picked_up_without_restart_and_without_reading_on_every_sig
     let token = signer.sign(&aud()).expect("sign");
     assert_eq!(kid_of(&verifier, &token).await, "billing/2026-01-01.pem");
 
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(rescan + Duration::from_millis(200)).await;
     let after = signer.sign(&aud()).expect("sign");
     assert_eq!(kid_of(&verifier, &after).await, "billing/2026-02-01.pem");
 }
