@@ -366,6 +366,21 @@ impl Claims {
         }
     }
 
+    /// About how many heap bytes these claims hold, counted from above
+    /// ([`crate::json::heap_bytes`] for the extra claims): what the verified-token cache charges
+    /// an entry.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let strings = [&self.iss, &self.jti]
+            .into_iter()
+            .chain(&self.sub)
+            .chain(&self.aud)
+            .map(String::capacity)
+            .sum::<usize>();
+        strings
+            .saturating_add(self.aud.capacity() * size_of::<String>())
+            .saturating_add(crate::json::heap_bytes(&self.extra))
+    }
+
     /// `iss`: the service that signed the token.
     pub fn issuer(&self) -> &str {
         &self.iss

@@ -498,6 +498,35 @@ mod flat {
     }
 }
 
+/// About how many heap bytes `map` holds, counted from above: what something that keeps parsed
+/// JSON charges for it. Parsed JSON can hold far more than its text (`{"":0}`, six bytes, is a
+/// map node of over 600), so a bound on text alone does not bound what is kept.
+///
+/// serde_json's `Map` is a `BTreeMap` here (no `preserve_order`): nodes of at most 11 entries,
+/// every node but the root at least 5 full, so `len` entries need at most `1 + len / 5` nodes,
+/// each counted at the size of an internal node. Strings and arrays count their capacity.
+pub(crate) fn heap_bytes(map: &Map<String, Value>) -> usize {
+    const NODE: usize = 11 * (size_of::<String>() + size_of::<Value>()) + 12 * size_of::<usize>() + 16;
+    let nodes = if map.is_empty() { 0 } else { 1 + map.len() / 5 };
+    map.iter().fold(nodes * NODE, |sum, (key, value)| {
+        sum.saturating_add(key.capacity())
+            .saturating_add(value_heap_bytes(value))
+    })
+}
+
+fn value_heap_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.capacity(),
+        Value::Array(items) => items
+            .iter()
+            .fold(items.capacity() * size_of::<Value>(), |sum, item| {
+                sum.saturating_add(value_heap_bytes(item))
+            }),
+        Value::Object(map) => heap_bytes(map),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
 /// JSON written out the way `serde_json` writes it (compact, the same escapes, byte for byte),
 /// for the claims a signer writes into every token: through serde they cost several times as
 /// much. Anything beyond strings and integers still goes through `serde_json`. Public as

@@ -13,8 +13,11 @@
 //!   what it has). So one issuer can take the room nobody else uses, but cannot push out the
 //!   entries of an issuer holding fewer: every issuer keeps an equal share of a full cache if
 //!   it uses it. Many issuers (many valid keys) can at worst shrink each share;
-//! - a token longer than [`MAX_CACHED_TOKEN_BYTES`] is verified every time and never kept, so
-//!   the memory is bounded by `max_entries` × (that size and the claims parsed from it).
+//! - a token longer than [`MAX_CACHED_TOKEN_BYTES`], or whose claims parse into more than
+//!   [`MAX_CACHED_CLAIMS_BYTES`] (counted from above, [`Expiring::heap_bytes`]), is verified
+//!   every time and never kept, so the memory is bounded by `max_entries` × (the two sizes and
+//!   the entry's own). The second bound matters because parsed JSON can hold a hundred times
+//!   its text: a 4 KiB token of `{"":0}` objects parses into over 250 KB.
 //!
 //! An entry answers until the token's own `exp` and never after (not `exp + leeway`); after
 //! that the token is verified again, by every rule.
@@ -43,12 +46,18 @@ use crate::verifier::Verified;
 /// The longest token the cache keeps, in bytes. Longer ones are verified every time.
 pub(crate) const MAX_CACHED_TOKEN_BYTES: usize = 4096;
 
+/// The most heap a kept token's claims may hold ([`Expiring::heap_bytes`]), in bytes: four times
+/// the longest token kept. Usual claims hold a few hundred bytes, Forge's nested ones a few KiB.
+pub(crate) const MAX_CACHED_CLAIMS_BYTES: usize = 4 * MAX_CACHED_TOKEN_BYTES;
+
 /// What the cache must know of what it keeps: whose it is and until when it answers.
 pub(crate) trait Expiring: Clone {
     /// The issuer whose share the entry counts against.
     fn issuer(&self) -> &str;
     /// The last second at which the entry answers (the token's `exp`).
     fn expires_at(&self) -> i64;
+    /// About how many heap bytes the entry holds beyond its own size, counted from above.
+    fn heap_bytes(&self) -> usize;
 }
 
 impl Expiring for Verified {
@@ -58,6 +67,10 @@ impl Expiring for Verified {
 
     fn expires_at(&self) -> i64 {
         self.claims().expires_at()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.claims().heap_bytes() + self.kid().as_str().len()
     }
 }
 
@@ -172,7 +185,10 @@ impl<V: Expiring> VerifiedCache<V> {
     /// Keeps `verified` for `token` if there is room for it (see the module documentation).
     pub(crate) fn insert(&self, token: &str, verified: &V, now: i64) {
         let exp = verified.expires_at();
-        if token.len() > MAX_CACHED_TOKEN_BYTES || exp < now {
+        if token.len() > MAX_CACHED_TOKEN_BYTES
+            || verified.heap_bytes() > MAX_CACHED_CLAIMS_BYTES
+            || exp < now
+        {
             return;
         }
         // A poisoned lock only means another thread panicked mid-insert; the index is sound.
@@ -263,7 +279,7 @@ mod tests {
     }
 
     #[derive(Clone)]
-    struct Entry(&'static str, i64);
+    struct Entry(&'static str, i64, usize);
 
     impl Expiring for Entry {
         fn issuer(&self) -> &str {
@@ -272,10 +288,13 @@ mod tests {
         fn expires_at(&self) -> i64 {
             self.1
         }
+        fn heap_bytes(&self) -> usize {
+            self.2
+        }
     }
 
     fn verified(issuer: &'static str, exp: i64) -> Entry {
-        Entry(issuer, exp)
+        Entry(issuer, exp, 100)
     }
 
     #[test]
@@ -342,6 +361,15 @@ mod tests {
         let limit = "t".repeat(MAX_CACHED_TOKEN_BYTES);
         cache.insert(&limit, &verified("x", 100), 0);
         assert!(cache.get(&limit, 0).is_some());
+    }
+
+    #[test]
+    fn entries_whose_claims_hold_more_than_the_bound_are_not_kept() {
+        let cache = VerifiedCache::<Entry>::new(3);
+        cache.insert("heavy", &Entry("x", 100, MAX_CACHED_CLAIMS_BYTES + 1), 0);
+        assert!(cache.get("heavy", 0).is_none());
+        cache.insert("limit", &Entry("x", 100, MAX_CACHED_CLAIMS_BYTES), 0);
+        assert!(cache.get("limit", 0).is_some());
     }
 
     #[test]

@@ -25,8 +25,11 @@ impl Issuer {
     }
 
     fn token(&self, jti: &str, exp: i64) -> String {
+        self.token_with(&json!({"iss": self.name, "aud": AUDIENCE, "jti": jti, "iat": NOW, "exp": exp}))
+    }
+
+    fn token_with(&self, claims: &serde_json::Value) -> String {
         let header = json!({"alg": "ES256", "kid": self.kid.as_str(), "typ": "JWT"});
-        let claims = json!({"iss": self.name, "aud": AUDIENCE, "jti": jti, "iat": NOW, "exp": exp});
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -112,3 +115,35 @@ async fn a_cached_entry_never_outlives_the_tokens_exp() {
         Err(VerifyError::Token(TokenError::Expired { .. }))
     ));
 }
+
+/// A valid key can sign a token of a few KiB whose claims parse into a hundred times their text
+/// (`{"":0}` is six bytes of text and a map node of over 600): such a token is verified every
+/// time instead of being kept, so a full cache holds a small multiple of its tokens' text. Claims
+/// of a usual size, nested ones too, are still kept.
+#[tokio::test]
+async fn a_token_whose_claims_parse_into_far_more_than_its_text_is_verified_every_time() {
+    let mallory = Issuer::new("mallory");
+    let (verifier, source, _) = verifier_for(&[&mallory], 8);
+    let claims = |jti: &str, extra: serde_json::Value| json!({"iss": "mallory", "aud": AUDIENCE, "jti": jti, "iat": NOW, "exp": NOW + 3600, "p": extra});
+    let padded = mallory.token_with(&claims("padded", json!(vec![json!({"": 0}); 400])));
+    assert!(
+        padded.len() <= 4096,
+        "short enough to be kept by its text: {}",
+        padded.len()
+    );
+    verifier.verify(&padded).await.expect("valid");
+    verifier.verify(&padded).await.expect("valid again");
+    assert_eq!(source.count(), 2, "verified again, not kept");
+
+    let nested = json!({
+        "app": {"id": "ari:cloud:ecosystem::app/1", "environment": {"id": "e1"}, "module": {"key": "m"}},
+        "context": {"cloudId": "c1", "moduleKey": "m", "siteUrl": "https://example.atlassian.net"},
+        "principal": "user-1",
+        "scopes": ["read:jira-work", "write:jira-work"],
+    });
+    let usual = mallory.token_with(&claims("usual", nested));
+    verifier.verify(&usual).await.expect("valid");
+    verifier.verify(&usual).await.expect("from the cache");
+    assert_eq!(source.count(), 3, "kept");
+}
+
