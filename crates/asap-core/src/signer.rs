@@ -296,6 +296,8 @@ enum ReuseKey {
 struct Reusable {
     token: Token,
     key: Arc<SigningKey>,
+    /// Its `iat`: before that (a clock stepped back) it would be a token from the future.
+    issued_at: i64,
     reuse_until: i64,
 }
 
@@ -736,7 +738,7 @@ impl Signer {
         let reuse_key = reuse_key();
         let guard = cache.pin();
         if let Some(hit) = guard.get(&reuse_key)
-            && now < hit.reuse_until
+            && (hit.issued_at..hit.reuse_until).contains(&now)
             && Arc::ptr_eq(&hit.key, &key)
         {
             return Ok(hit.token.clone());
@@ -762,6 +764,7 @@ impl Signer {
             Reusable {
                 token: token.clone(),
                 key,
+                issued_at: now,
                 reuse_until,
             },
         );

@@ -19,8 +19,9 @@
 //!   the entry's own). The second bound matters because parsed JSON can hold a hundred times
 //!   its text: a 4 KiB token of `{"":0}` objects parses into over 250 KB.
 //!
-//! An entry answers until the token's own `exp` and never after (not `exp + leeway`); after
-//! that the token is verified again, by every rule.
+//! An entry answers from the time it was verified until the token's own `exp`, and never
+//! outside (not `exp + leeway`, nor before the check if the clock steps back, when `iat` or
+//! `nbf` might no longer pass); outside that the token is verified again, by every rule.
 //!
 //! # ECDSA signature malleability
 //!
@@ -74,10 +75,16 @@ impl Expiring for Verified {
     }
 }
 
+/// An entry and the time it was verified: it answers from then until its `exp`.
+struct Kept<V> {
+    value: V,
+    verified_at: i64,
+}
+
 /// Verified tokens by their exact text (see the module documentation).
 pub(crate) struct VerifiedCache<V = Verified> {
     max_entries: usize,
-    entries: papaya::HashMap<Arc<str>, V, TailHash>,
+    entries: papaya::HashMap<Arc<str>, Kept<V>, TailHash>,
     /// Who holds which token text until when, for choosing what to drop. Changed only with
     /// `entries`, under the lock.
     index: Mutex<ExpiryIndex<Arc<str>>>,
@@ -174,12 +181,17 @@ impl<V: Expiring> VerifiedCache<V> {
         self.max_entries
     }
 
-    /// The verified token for exactly this text, while `now` is within its lifetime. The
-    /// verifier counts the lookup (`metrics::verified_cache_lookup`), not this.
+    /// The verified token for exactly this text, while `now` is between the time it was
+    /// verified and its `exp`. The verifier counts the lookup (`metrics::verified_cache_lookup`),
+    /// not this.
     pub(crate) fn get(&self, token: &str, now: i64) -> Option<V> {
         let entries = self.entries.pin();
-        // Still inside the token's own lifetime (the leeway is not stretched by caching).
-        entries.get(token).filter(|hit| now <= hit.expires_at()).cloned()
+        // Inside the token's own lifetime (the leeway is not stretched by caching), and not
+        // before the check that admitted it (a clock stepped back re-checks `iat` and `nbf`).
+        entries
+            .get(token)
+            .filter(|hit| (hit.verified_at..=hit.value.expires_at()).contains(&now))
+            .map(|hit| hit.value.clone())
     }
 
     /// Keeps `verified` for `token` if there is room for it (see the module documentation).
@@ -217,7 +229,13 @@ impl<V: Expiring> VerifiedCache<V> {
         }
         let token: Arc<str> = Arc::from(token);
         index.insert(verified.issuer(), exp, token.clone());
-        entries.insert(token, verified.clone());
+        entries.insert(
+            token,
+            Kept {
+                value: verified.clone(),
+                verified_at: now,
+            },
+        );
     }
 
     /// How many tokens each issuer holds (for tests).
@@ -370,6 +388,14 @@ mod tests {
         assert!(cache.get("heavy", 0).is_none());
         cache.insert("limit", &Entry("x", 100, MAX_CACHED_CLAIMS_BYTES), 0);
         assert!(cache.get("limit", 0).is_some());
+    }
+
+    #[test]
+    fn an_entry_does_not_answer_before_it_was_verified() {
+        let cache = VerifiedCache::<Entry>::new(3);
+        cache.insert("t", &verified("x", 100), 50);
+        assert!(cache.get("t", 50).is_some());
+        assert!(cache.get("t", 49).is_none(), "the clock stepped back");
     }
 
     #[test]

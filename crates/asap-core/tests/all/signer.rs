@@ -138,6 +138,19 @@ fn reuse_returns_the_same_token_until_95_percent_of_its_lifetime() {
     assert_ne!(second, first, "fresh at 95%");
 }
 
+/// A clock stepped back makes the cached token one issued in the future, which verifiers with a
+/// right clock would refuse: a fresh token is signed for the new time instead.
+#[test]
+fn reuse_does_not_hand_out_a_token_issued_after_now() {
+    let f = Fixture::new(Algorithm::ES256);
+    let signer = f.signer().reuse_tokens(true).build().expect("signer");
+    let first = signer.sign(&aud()).expect("token");
+    f.clock.advance(-100);
+    let after_the_step = signer.sign(&aud()).expect("token");
+    assert_ne!(after_the_step, first);
+    assert_eq!(decode_claims(after_the_step.as_str())["iat"], NOW - 100);
+}
+
 #[test]
 fn reuse_is_keyed_by_audience_subject_and_extra_claims() {
     let f = Fixture::new(Algorithm::ES256);

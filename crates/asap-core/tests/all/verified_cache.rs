@@ -147,3 +147,17 @@ async fn a_token_whose_claims_parse_into_far_more_than_its_text_is_verified_ever
     assert_eq!(source.count(), 3, "kept");
 }
 
+/// An entry answers only from the time it was verified: a clock stepped back re-checks the token
+/// by every rule, so a token issued in what is now the future is refused, as without the cache.
+#[tokio::test]
+async fn a_cached_token_is_checked_again_when_the_clock_steps_back() {
+    let billing = Issuer::new("billing");
+    let (verifier, _, clock) = verifier_for(&[&billing], 8);
+    let token = billing.token("j", NOW + 600);
+    verifier.verify(&token).await.expect("first");
+    clock.set(NOW - 100);
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(VerifyError::Token(TokenError::IssuedInFuture { .. }))
+    ));
+}
