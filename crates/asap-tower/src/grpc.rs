@@ -2,8 +2,8 @@
 //! client reads it (a trailers-only response: HTTP 200, `grpc-status` and `grpc-message` in the
 //! headers, no body).
 //!
-//! A request is a gRPC request when its `content-type` is `application/grpc`, alone or with a
-//! `+format` or parameters (the gRPC over HTTP/2 specification). The choice is made per request,
+//! A request is a gRPC request when it is a `POST` whose `content-type` is `application/grpc`,
+//! alone or with a `+format` or parameters (the gRPC over HTTP/2 specification). The choice is made per request,
 //! not per layer, because one server often answers both (an axum router with tonic services, a
 //! gRPC gateway beside a REST API): each client is told "no" in the form it can read. Who
 //! chooses does not matter for security: the decision, the logging and the reason are the same;
@@ -12,17 +12,23 @@
 use std::fmt;
 
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::refusal::UNAVAILABLE;
 
-/// Whether `headers` say the request is gRPC: `content-type: application/grpc`, optionally
-/// followed by `+format` (`+proto`, `+json`) or `;parameters`, in any case. gRPC-Web
-/// (`application/grpc-web…`) is not: it has its own framing; put the layer inside the
-/// gRPC-Web translation (tonic-web), which turns such requests into gRPC ones.
-pub(crate) fn is_grpc_request(headers: &HeaderMap) -> bool {
+/// Whether a request is gRPC: a `POST` (every gRPC call is one) with `content-type:
+/// application/grpc`, optionally followed by `+format` (`+proto`, `+json`) or `;parameters`, in
+/// any case. Any other method gets the HTTP refusal whatever its `content-type`, so that no
+/// `GET` is refused with an HTTP 200 (the trailers-only form), which caches and monitors would
+/// take for a success. gRPC-Web (`application/grpc-web…`) is not gRPC: it has its own framing;
+/// put the layer inside the gRPC-Web translation (tonic-web), which turns such requests into
+/// gRPC ones.
+pub(crate) fn is_grpc_request(method: &Method, headers: &HeaderMap) -> bool {
     const GRPC: &[u8] = b"application/grpc";
+    if method != Method::POST {
+        return false;
+    }
     let Some(value) = headers.get(CONTENT_TYPE) else {
         return false;
     };
@@ -113,14 +119,17 @@ mod tests {
     }
 
     #[test]
-    fn grpc_requests_are_told_by_their_content_type() {
+    fn grpc_requests_are_posts_told_by_their_content_type() {
         for grpc in [
             "application/grpc",
             "application/grpc+proto",
             "Application/GRPC+json",
             "application/grpc;charset=utf-8",
         ] {
-            assert!(is_grpc_request(&headers(grpc)), "{grpc}");
+            assert!(is_grpc_request(&Method::POST, &headers(grpc)), "{grpc}");
+            for method in [Method::GET, Method::HEAD, Method::PUT, Method::OPTIONS] {
+                assert!(!is_grpc_request(&method, &headers(grpc)), "{method} {grpc}");
+            }
         }
         for other in [
             "application/json",
@@ -130,9 +139,9 @@ mod tests {
             "text/application/grpc",
             "",
         ] {
-            assert!(!is_grpc_request(&headers(other)), "{other}");
+            assert!(!is_grpc_request(&Method::POST, &headers(other)), "{other}");
         }
-        assert!(!is_grpc_request(&HeaderMap::new()));
+        assert!(!is_grpc_request(&Method::POST, &HeaderMap::new()));
     }
 
     #[test]

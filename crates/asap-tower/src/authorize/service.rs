@@ -93,7 +93,7 @@ fn refusal<A: Authorize, ReqBody, ResBody>(
 ) -> Response<ResponseBody<ResBody>> {
     let mut response = authorizer.refuse(error);
     log_refusal(A::KIND, response.status(), error);
-    if is_grpc_request(request.headers()) {
+    if is_grpc_request(request.method(), request.headers()) {
         response = grpc_refusal(response.status(), error);
     }
     response.map(ResponseBody::refusal)

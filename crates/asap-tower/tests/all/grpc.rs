@@ -151,6 +151,25 @@ async fn http_requests_through_the_same_layer_keep_their_http_refusals() {
     }
 }
 
+/// Every gRPC call is a `POST`: another method claiming `application/grpc` is refused with its
+/// HTTP status (401), never with the trailers-only HTTP 200.
+#[tokio::test]
+async fn a_request_other_than_a_post_claiming_grpc_gets_the_http_refusal() {
+    let billing = Caller::new("billing");
+    let service = AsapLayer::new(verifier(keys(&[&billing])).build().expect("v")).layer(service_fn(ok));
+    for method in [http::Method::GET, http::Method::HEAD, http::Method::PUT] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri("/ledger.Ledger/Balance")
+            .header(CONTENT_TYPE, "application/grpc")
+            .body(())
+            .expect("request");
+        let response = service.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method}");
+        assert!(!response.headers().contains_key("grpc-status"), "{method}");
+    }
+}
+
 #[tokio::test]
 async fn an_admitted_grpc_request_reaches_the_service_with_the_caller() {
     let billing = Caller::new("billing");
