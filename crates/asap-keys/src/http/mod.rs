@@ -35,7 +35,7 @@ pub use url::is_loopback;
 pub(crate) use cache::{Directives, Lifetimes};
 pub(crate) use client::ClientSettings;
 pub(crate) use fetch::{HttpGet, Response};
-pub(crate) use single_flight::{SharedFetch, SingleFlight};
+pub(crate) use single_flight::{NotStarted, SharedFetch, SingleFlight};
 pub(crate) use url::checked_url;
 
 use crate::error::FetchError;
@@ -231,27 +231,29 @@ impl Inner {
         kid: &KeyId,
         unknown: bool,
     ) -> Result<SharedFetch<FetchOutcome>, Refused> {
-        if let Some(fetch) = self.flights.join(kid) {
-            return Ok(fetch);
-        }
-        let permit = self.budgets.admit(kid, unknown, Instant::now()).map_err(|e| {
-            crate::metrics::budget_refusal(&e);
-            Refused::Budget(e)
-        })?;
         let url = format!("{}{kid}", self.fetcher.bases[0]);
         let task = {
             let inner = self.clone();
             let kid = kid.clone();
             async move { inner.fetch_and_store(&kid).await }
         };
-        self.flights
-            .start(kid, permit, task, move |abandoned| {
-                Err(FetchError::Transport {
-                    url,
-                    source: Arc::new(abandoned),
-                })
+        // Admitted under the single-flight lock: lookups that join a fetch spend nothing.
+        let admit = || self.budgets.admit(kid, unknown, Instant::now());
+        let abandoned = move |abandoned| {
+            Err(FetchError::Transport {
+                url,
+                source: Arc::new(abandoned),
             })
-            .map_err(|_| Refused::NoRuntime)
+        };
+        self.flights
+            .start(kid, admit, task, abandoned)
+            .map_err(|not_started| match not_started {
+                NotStarted::Refused(e) => {
+                    crate::metrics::budget_refusal(&e);
+                    Refused::Budget(e)
+                }
+                NotStarted::NoRuntime => Refused::NoRuntime,
+            })
     }
 
     async fn fetch_and_store(&self, kid: &KeyId) -> FetchOutcome {
@@ -289,5 +291,46 @@ impl From<Refused> for KeySourceError {
 impl PublicKeySource for HttpKeyRepository {
     fn public_key<'a>(&'a self, kid: &'a KeyId) -> KeyFuture<'a> {
         Box::pin(self.lookup(kid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::FetchBudget;
+
+    /// A fleet switching to a new kid at once sends a herd of first lookups of it: the one that
+    /// starts the fetch spends a token of the issuer's budget, and every later one joins that
+    /// fetch without spending any (the budget is charged under the single-flight lock), so none
+    /// is refused for a budget its own herd spent.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_start_of_a_kid_in_flight_joins_it_without_spending_budget() {
+        let budget = FetchBudget {
+            burst: 1,
+            refill_interval: Duration::from_secs(3600),
+            ..FetchBudget::default()
+        };
+        let repo = HttpKeyRepository::builder("https://keys.example.com/")
+            .fetch_budget(budget)
+            .build()
+            .expect("repo");
+        let kid = KeyId::parse("billing/new").expect("kid");
+        // The fetch task does not run before this test yields: the first stays in flight.
+        let Ok(first) = repo.inner.start_fetch(&kid, true) else {
+            panic!("the first start is admitted");
+        };
+        for _ in 0..10 {
+            let Ok(joined) = repo.inner.start_fetch(&kid, true) else {
+                panic!("a start of a kid in flight is refused");
+            };
+            assert!(joined.ptr_eq(&first));
+        }
+        let other = KeyId::parse("billing/other").expect("kid");
+        assert!(
+            matches!(repo.inner.start_fetch(&other, true), Err(Refused::Budget(_))),
+            "the one token was spent"
+        );
     }
 }

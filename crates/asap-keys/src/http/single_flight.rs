@@ -29,9 +29,14 @@ pub(crate) struct SingleFlight<T, K = asap_core::KeyId> {
 /// key is never another leader's to remove.
 type Flights<T, K> = HashMap<K, SharedFetch<T>>;
 
-/// No tokio runtime to run the fetch task on.
+/// Why [`SingleFlight::start`] started no fetch.
 #[derive(Debug)]
-pub(crate) struct NoRuntime;
+pub(crate) enum NotStarted<E> {
+    /// The admission refused it.
+    Refused(E),
+    /// No tokio runtime to run the fetch task on.
+    NoRuntime,
+}
 
 /// Why a fetch ended without an outcome. Nothing is remembered of it: the next lookup fetches
 /// again, so it is a retryable failure (503), never an answer about the kid.
@@ -108,22 +113,25 @@ impl<T: Clone + Send + Sync + 'static, K: Hash + Eq + Clone + Send + 'static> Si
             .cloned()
     }
 
-    /// Runs `fetch` for `kid` in its own task, holding `guard` until it ends; if a fetch for
-    /// `kid` is in flight already, that one instead. `on_abandon` makes the answer of a task
-    /// that panicked or was dropped unfinished.
-    pub(crate) fn start<G: Send + 'static>(
+    /// Runs `fetch` for `kid` in its own task, holding the guard `admit` gives until it ends;
+    /// if a fetch for `kid` is in flight already, that one instead, and `admit` is not called.
+    /// `admit` runs under the lock that decides who starts the fetch, so however many lookups
+    /// of one kid race here, only the one that starts it pays for it (a fetch budget's token).
+    /// `on_abandon` makes the answer of a task that panicked or was dropped unfinished.
+    pub(crate) fn start<G: Send + 'static, E>(
         &self,
         kid: &K,
-        guard: G,
+        admit: impl FnOnce() -> Result<G, E>,
         fetch: impl Future<Output = T> + Send + 'static,
         on_abandon: impl FnOnce(Abandoned) -> T + Send + 'static,
-    ) -> Result<SharedFetch<T>, NoRuntime> {
-        let (runtime, leader, shared) = {
+    ) -> Result<SharedFetch<T>, NotStarted<E>> {
+        let (runtime, leader, shared, guard) = {
             let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(fetch) = flights.get(kid) {
                 return Ok(fetch.clone());
             }
-            let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| NotStarted::NoRuntime)?;
+            let guard = admit().map_err(NotStarted::Refused)?;
             let (waiters, outcome) = oneshot::channel::<Outcome<T>>();
             let shared: Pin<Box<dyn Future<Output = T> + Send>> = Box::pin(async move {
                 match outcome.await {
@@ -140,7 +148,7 @@ impl<T: Clone + Send + Sync + 'static, K: Hash + Eq + Clone + Send + 'static> Si
                 key: kid.clone(),
                 waiters: Some(waiters),
             };
-            (runtime, leader, shared)
+            (runtime, leader, shared, guard)
         };
         // Spawned with the lock released: a runtime that is shutting down drops the task at
         // once, and with it the leader, which takes the lock.
@@ -160,15 +168,54 @@ mod tests {
         SingleFlight::new()
     }
 
+    fn admitted() -> Result<(), ()> {
+        Ok(())
+    }
+
+    /// Lookups that find a fetch in flight join it without being admitted: only the one that
+    /// starts a fetch pays for it.
+    #[tokio::test]
+    async fn only_the_start_that_starts_a_fetch_is_admitted() {
+        let flights = flights();
+        let admissions = std::cell::Cell::new(0);
+        let admit = || {
+            admissions.set(admissions.get() + 1);
+            Ok::<(), ()>(())
+        };
+        let (release, released) = oneshot::channel::<()>();
+        let first = flights
+            .start(
+                &1,
+                admit,
+                async move { released.await.map(|()| 1).map_err(|_| Abandoned::Dropped) },
+                Err,
+            )
+            .expect("started");
+        for _ in 0..10 {
+            let joined = flights.start(&1, admit, async { Ok(2) }, Err).expect("joined");
+            assert!(joined.ptr_eq(&first));
+        }
+        assert_eq!(admissions.get(), 1);
+        assert!(matches!(
+            flights.start(&2, || Err::<(), _>("no budget"), async { Ok(3) }, Err),
+            Err(NotStarted::Refused("no budget"))
+        ));
+        assert!(flights.join(&2).is_none(), "a refused start leaves no entry");
+        release.send(()).expect("fetch waiting");
+        assert_eq!(first.await, Ok(1));
+    }
+
     #[tokio::test]
     async fn a_fetch_that_panics_is_retryable_and_the_next_start_fetches_again() {
         let flights = flights();
         let first = flights
-            .start(&1, (), async { panic!("a fetch that panics once") }, Err)
+            .start(&1, admitted, async { panic!("a fetch that panics once") }, Err)
             .expect("runtime");
         assert_eq!(first.await, Err(Abandoned::Panicked));
         assert!(flights.join(&1).is_none(), "the entry is gone");
-        let second = flights.start(&1, (), async { Ok(7) }, Err).expect("runtime");
+        let second = flights
+            .start(&1, admitted, async { Ok(7) }, Err)
+            .expect("runtime");
         assert_eq!(second.await, Ok(7));
     }
 
@@ -181,7 +228,7 @@ mod tests {
         let first = {
             let _in = runtime.enter();
             flights
-                .start(&1, (), std::future::pending(), Err)
+                .start(&1, admitted, std::future::pending(), Err)
                 .expect("runtime")
         };
         drop(runtime);
@@ -191,7 +238,9 @@ mod tests {
         runtime.block_on(async {
             assert_eq!(first.await, Err(Abandoned::Dropped));
             assert!(flights.join(&1).is_none(), "the entry is gone");
-            let second = flights.start(&1, (), async { Ok(7) }, Err).expect("runtime");
+            let second = flights
+                .start(&1, admitted, async { Ok(7) }, Err)
+                .expect("runtime");
             assert_eq!(second.await, Ok(7));
         });
     }

@@ -4,6 +4,7 @@
 mod builder;
 mod jwk;
 
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -343,12 +344,17 @@ impl Inner {
             async move { inner.fetch_and_store().await }
         };
         let url = self.url.clone();
-        match self.flight.start(&(), (), task, move |abandoned| {
-            Err(FetchError::Transport {
-                url,
-                source: Arc::new(abandoned),
-            })
-        }) {
+        match self.flight.start(
+            &(),
+            || Ok::<(), Infallible>(()),
+            task,
+            move |abandoned| {
+                Err(FetchError::Transport {
+                    url,
+                    source: Arc::new(abandoned),
+                })
+            },
+        ) {
             Ok(fetch) => Step::Wait(fetch),
             Err(_) => Step::Answer(Err(KeySourceError::Unavailable(
                 "the JWKS key source needs a tokio runtime".into(),
