@@ -123,6 +123,9 @@ impl HttpKeyRepositoryBuilder {
         if self.budget.burst == 0 || self.budget.max_in_flight == 0 {
             return setting("the fetch budget must allow at least one fetch");
         }
+        if self.budget.max_in_flight > tokio::sync::Semaphore::MAX_PERMITS {
+            return setting("the fetch budget allows more fetches in flight than can be counted");
+        }
         let client = self.client.build()?;
         Ok(HttpKeyRepository {
             inner: Arc::new(Inner {

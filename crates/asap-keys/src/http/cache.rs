@@ -11,7 +11,8 @@ use asap_core::{KeyError, KeyId, KeySourceError, PublicKey};
 use crate::error::FetchError;
 
 /// How long a key repository's answers are kept, and how many: the defaults apply when the
-/// repository sends no `Cache-Control` directive, and the caps bound what it may ask for.
+/// repository sends no `Cache-Control` directive, and the caps bound what it may ask for. A
+/// duration counts at most a hundred years, so `Duration::MAX` means "no cap".
 ///
 /// ```
 /// use std::time::Duration;
@@ -68,6 +69,15 @@ impl Default for CachePolicy {
             max_negative: 10_000,
         }
     }
+}
+
+/// The longest any answer is kept, whatever the policy and the response ask for: a hundred
+/// years, which an `Instant` can always hold (`Duration::MAX` could not be added to one).
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now` plus `by`, counting at most [`LONGEST`].
+fn later(now: Instant, by: Duration) -> Instant {
+    now + by.min(LONGEST)
 }
 
 /// How long one response may be used, from when it was received: fresh for `fresh`, then
@@ -337,12 +347,12 @@ impl AnswerCache {
     /// policy's caps.
     pub(super) fn key(&self, key: Arc<PublicKey>, d: &Directives, age: u64, now: Instant) -> CachedKey {
         let lifetimes = self.policy.lifetimes(d, age);
-        let fresh_until = now + lifetimes.fresh;
+        let fresh_until = later(now, lifetimes.fresh);
         CachedKey {
             key,
             fresh_until,
-            revalidate_until: fresh_until + lifetimes.stale_while_revalidate,
-            serve_on_error_until: fresh_until + lifetimes.stale_if_error,
+            revalidate_until: later(fresh_until, lifetimes.stale_while_revalidate),
+            serve_on_error_until: later(fresh_until, lifetimes.stale_if_error),
         }
     }
 
@@ -364,7 +374,7 @@ impl AnswerCache {
         };
         let negative = Negative {
             answer: outcome.clone(),
-            until: now + ttl,
+            until: later(now, ttl),
         };
         self.negative.insert(kid.clone(), negative).await;
     }
@@ -496,5 +506,36 @@ mod tests {
         let entry = cache.key(key, &strict, 0, now);
         assert_eq!(entry.revalidate_until, entry.fresh_until);
         assert_eq!(entry.serve_on_error_until, entry.fresh_until);
+    }
+
+    /// `Duration::MAX` as a cap ("no cap") with a repository asking for `max-age` of 2⁶⁴ − 1
+    /// seconds: the key is kept for a hundred years instead of the fetch panicking (an
+    /// `Instant` cannot hold `now + Duration::MAX`).
+    #[test]
+    fn caps_of_duration_max_keep_an_answer_for_a_century() {
+        let policy = CachePolicy {
+            max_age_cap: Duration::MAX,
+            stale_while_revalidate_cap: Duration::MAX,
+            stale_if_error_cap: Duration::MAX,
+            negative_ttl: Duration::MAX,
+            ..CachePolicy::default()
+        };
+        let cache = AnswerCache::new(policy);
+        let key = Arc::new(
+            asap_core::PrivateKey::generate(asap_core::KeySpec::Curve(asap_core::KeyKind::P256))
+                .and_then(|k| k.public_key())
+                .expect("key"),
+        );
+        let endless = Directives {
+            max_age: Some(u64::MAX),
+            stale_while_revalidate: Some(u64::MAX),
+            stale_if_error: Some(u64::MAX),
+            ..Directives::default()
+        };
+        let now = Instant::now();
+        let entry = cache.key(key, &endless, 0, now);
+        assert_eq!(entry.fresh_until - now, LONGEST);
+        assert_eq!(entry.serve_on_error_until - entry.fresh_until, LONGEST);
+        assert_eq!(later(now, policy.negative_ttl) - now, LONGEST);
     }
 }

@@ -212,3 +212,22 @@ async fn a_full_fetch_pool_answers_with_a_key_within_stale_if_error() {
     let err = held.await.expect("task").expect_err("not published");
     assert!(matches!(err, KeySourceError::NotFound(_)), "{err}");
 }
+
+/// A bound on fetches in flight beyond what a semaphore counts is a configuration error at
+/// `build`, not a panic there.
+#[test]
+fn a_budget_of_more_fetches_in_flight_than_can_be_counted_is_refused() {
+    for max_in_flight in [usize::MAX, tokio::sync::Semaphore::MAX_PERMITS + 1] {
+        let built = asap_keys::HttpKeyRepository::builder("https://keys.example.com/")
+            .fetch_budget(budget(5, max_in_flight))
+            .build();
+        assert!(
+            matches!(built, Err(asap_keys::ConfigError::Setting(_))),
+            "{max_in_flight}"
+        );
+    }
+    asap_keys::HttpKeyRepository::builder("https://keys.example.com/")
+        .fetch_budget(budget(5, tokio::sync::Semaphore::MAX_PERMITS))
+        .build()
+        .expect("the largest count");
+}
