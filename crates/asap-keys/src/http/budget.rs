@@ -19,7 +19,9 @@ const MAX_TRACKED_ISSUERS: usize = 10_000;
 /// cached key, and a bound on fetches in flight at once.
 ///
 /// The issuer of a kid is its owner, the kid without its last segment (`billing` for
-/// `billing/2026-01.pem`; kids without `/` share one budget). Refreshing a cached key costs
+/// `billing/2026-01.pem`); a kid without `/` is its own (the legacy kid that equals its
+/// issuer), so that made-up kids of one segment cannot spend the budget of every legacy
+/// issuer at once. Refreshing a cached key costs
 /// no budget; a lookup beyond the budget fails at once with
 /// [`FetchError::IssuerBudgetExhausted`] or [`FetchError::TooManyInFlight`] inside
 /// [`KeySourceError::Unavailable`](asap_core::KeySourceError::Unavailable) (HTTP 503), and no
@@ -57,9 +59,9 @@ impl Default for FetchBudget {
     }
 }
 
-/// The owner of a kid ([`KeyId::owner`]); kids without an owner share one budget.
+/// The owner of a kid ([`KeyId::owner`]); a kid without one is its own.
 fn issuer_of(kid: &KeyId) -> &str {
-    kid.owner().unwrap_or("")
+    kid.owner().unwrap_or(kid.as_str())
 }
 
 /// A token bucket.
@@ -180,10 +182,10 @@ mod tests {
     }
 
     #[test]
-    fn the_issuer_is_the_kid_without_its_last_segment() {
+    fn the_issuer_is_the_kid_without_its_last_segment_or_a_one_segment_kid_itself() {
         assert_eq!(issuer_of(&kid("billing/k1")), "billing");
         assert_eq!(issuer_of(&kid("org/billing/2026.pem")), "org/billing");
-        assert_eq!(issuer_of(&kid("k1")), "");
+        assert_eq!(issuer_of(&kid("billing")), "billing", "a legacy kid is its own");
     }
 
     #[test]
@@ -212,6 +214,21 @@ mod tests {
         ));
         assert!(budgets.admit(&kid("ledger/a"), true, now).is_ok());
         assert!(budgets.admit(&kid("billing/a"), false, now).is_ok(), "a refresh");
+    }
+
+    /// Legacy kids (a kid equal to its issuer) are one segment each: made-up ones spend their
+    /// own budgets, not one shared by every legacy issuer.
+    #[test]
+    fn one_segment_kids_do_not_share_a_budget() {
+        let budgets = Budgets::new(budget(1, 60_000));
+        let now = Instant::now();
+        assert!(budgets.admit(&kid("made-up-1"), true, now).is_ok());
+        assert!(
+            budgets.admit(&kid("made-up-1"), true, now).is_err(),
+            "its own budget spent"
+        );
+        assert!(budgets.admit(&kid("made-up-2"), true, now).is_ok());
+        assert!(budgets.admit(&kid("billing"), true, now).is_ok());
     }
 
     #[test]
