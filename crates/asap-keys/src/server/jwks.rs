@@ -3,8 +3,10 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use asap_core::{KeyId, PublicKey};
+use bytes::Bytes;
 
 use crate::directory::KeyDirectory;
 use crate::{JwkSet, MAX_JWKS_KEYS};
@@ -19,11 +21,46 @@ const MAX_DEPTH: usize = 8;
 /// Directory entries looked at in one walk, whatever the directory holds.
 const MAX_ENTRIES: usize = 10_000;
 
+/// How long a built key set answers every request for it: a build walks the directory and
+/// reads every key file (up to [`MAX_JWKS_KEYS`] reads, a hundred times a `GET /<kid>`), so a
+/// flood of key set requests must not cost one build each. A key added to the directory is in
+/// the set at most this much later (clients cache it for `max-age` anyway).
+const REUSE: Duration = Duration::from_secs(1);
+
+/// The longest a build may take before the request is answered 503: the walk itself has no
+/// other bound on a file system that stops answering.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The key set document of one directory, built at most once per [`REUSE`] and by one request at
+/// a time: the others wait for that build and share it. A failed build is not kept.
+#[derive(Default)]
+pub(crate) struct KeySetCache {
+    built: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+}
+
+impl KeySetCache {
+    /// The key set of `dir`: the one built less than [`REUSE`] ago, or a new one.
+    pub(crate) async fn get(&self, dir: &KeyDirectory) -> io::Result<Bytes> {
+        let mut built = self.built.lock().await;
+        if let Some((at, json)) = &*built
+            && at.elapsed() < REUSE
+        {
+            return Ok(json.clone());
+        }
+        let json = tokio::time::timeout(BUILD_TIMEOUT, directory_jwks(dir))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "building the key set timed out"))??;
+        let json = Bytes::from(json);
+        *built = Some((Instant::now(), json.clone()));
+        Ok(json)
+    }
+}
+
 /// The JWK set document of every key in `dir`, kids sorted. Files that are not a public key
 /// here (private key material, not a regular file, …) are left out, as `GET /<kid>` answers
 /// them 404. More than [`MAX_JWKS_KEYS`] keys is an error (the set would be refused by this
 /// library's own client), as is a directory that cannot be walked.
-pub(crate) async fn directory_jwks(dir: &KeyDirectory) -> io::Result<String> {
+async fn directory_jwks(dir: &KeyDirectory) -> io::Result<String> {
     let root = dir.check().await?;
     let kids = tokio::task::spawn_blocking(move || list_kids(&root))
         .await

@@ -17,7 +17,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use percent_encoding::percent_decode_str;
 
-use super::jwks::{JWKS_PATH, directory_jwks};
+use super::jwks::{JWKS_PATH, KeySetCache};
 use crate::directory::{DirectoryError, KeyDirectory};
 use crate::{JWKS_CONTENT_TYPE, PEM_CONTENT_TYPE};
 
@@ -59,7 +59,8 @@ pub struct KeyService {
 }
 
 enum Keys {
-    Directory(KeyDirectory),
+    /// A directory, and its key set as last built (when [`KeyService::publish_jwks`] is on).
+    Directory(KeyDirectory, KeySetCache),
     Source(Arc<dyn PublicKeySource>),
 }
 
@@ -67,7 +68,7 @@ impl fmt::Debug for KeyService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("KeyService");
         match &*self.keys {
-            Keys::Directory(dir) => s.field("directory", &dir.root()),
+            Keys::Directory(dir, _) => s.field("directory", &dir.root()),
             Keys::Source(source) => s.field("source", source),
         };
         s.field("cache_control", &self.cache_control)
@@ -84,7 +85,7 @@ impl KeyService {
 
     /// Serves the keys of a configured [`KeyDirectory`].
     pub fn from_directory(dir: KeyDirectory) -> KeyService {
-        KeyService::with_keys(Keys::Directory(dir))
+        KeyService::with_keys(Keys::Directory(dir, KeySetCache::default()))
     }
 
     /// Serves the keys `source` gives by kid (a key registry, say): not found → 404, unavailable
@@ -113,7 +114,8 @@ impl KeyService {
     /// (`/.well-known/jwks.json`), with `Content-Type: application/jwk-set+json` and the same
     /// `Cache-Control`, so that one repository serves PEM-by-kid and JWKS consumers alike. Each
     /// key in it is read by the same rules as `GET /<kid>`; a file that is not a public key is
-    /// left out. Off by default, and only for a directory (a [`PublicKeySource`] cannot be
+    /// left out. The set is built by one request at a time and answers every request for a
+    /// second, so a flood of key set requests costs one directory walk a second. Off by default, and only for a directory (a [`PublicKeySource`] cannot be
     /// listed); the path is then no longer looked up as the kid `.well-known/jwks.json`.
     #[must_use]
     pub fn publish_jwks(mut self, publish: bool) -> KeyService {
@@ -124,7 +126,7 @@ impl KeyService {
     /// The directory served, if this serves one.
     pub(crate) fn key_directory(&self) -> Option<&KeyDirectory> {
         match &*self.keys {
-            Keys::Directory(dir) => Some(dir),
+            Keys::Directory(dir, _) => Some(dir),
             Keys::Source(_) => None,
         }
     }
@@ -231,10 +233,10 @@ impl KeyService {
     async fn lookup(&self, path: &str) -> Answer {
         if self.jwks
             && path == JWKS_PATH
-            && let Keys::Directory(dir) = &*self.keys
+            && let Keys::Directory(dir, key_set) = &*self.keys
         {
-            return match directory_jwks(dir).await {
-                Ok(json) => Answer::KeySet(Bytes::from(json)),
+            return match key_set.get(dir).await {
+                Ok(json) => Answer::KeySet(json),
                 Err(e) => Answer::Unavailable(format!("the key set cannot be made: {e}")),
             };
         }
@@ -249,7 +251,7 @@ impl KeyService {
             return not_a_key("invalid kid");
         };
         match &*self.keys {
-            Keys::Directory(dir) => match dir.read(&kid).await {
+            Keys::Directory(dir, _) => match dir.read(&kid).await {
                 Ok(key) => Answer::Key(Bytes::from(key.to_pem())),
                 Err(e) if e.is_not_a_key() => Answer::NotAKey {
                     warn: matches!(

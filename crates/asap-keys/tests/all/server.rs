@@ -327,6 +327,59 @@ fn each_request_is_one_tracing_event_without_key_material() {
     }
 }
 
+/// A key set request walks the directory and reads every key file, so a flood of them must not
+/// cost one build each: 50 concurrent requests build the set once (a directory holding one file
+/// that is not a key logs "left out of the key set" once per build), and a key added later is in
+/// the set once the one-second reuse has passed.
+#[test]
+fn a_burst_of_key_set_requests_builds_the_set_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("svc");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("k1.pem"), p256().public_key().expect("pk").to_pem()).expect("write");
+    std::fs::write(dir.join("notes.pem"), "not a key\n").expect("write");
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let builds = || {
+        captured
+            .lines()
+            .iter()
+            .filter(|line| line.contains("left out of the key set"))
+            .count()
+    };
+    let _guard = asap_testkit::logs::scoped(subscriber);
+    runtime.block_on(async {
+        let service = KeyService::directory(root.path()).publish_jwks(true);
+        let requests = (0..50).map(|_| {
+            let mut service = service.clone();
+            async move { call(&mut service, Method::GET, asap_keys::server::JWKS_PATH).await }
+        });
+        for (status, _, body) in futures_util::future::join_all(requests).await {
+            assert_eq!(status, StatusCode::OK);
+            assert!(body.contains("svc/k1.pem"), "{body}");
+        }
+        // One build, or two if the burst outlasted the reuse on a slow machine; never one each.
+        assert!((1..=2).contains(&builds()), "{} builds for 50 requests", builds());
+
+        std::fs::write(dir.join("k2.pem"), p256().public_key().expect("pk").to_pem()).expect("write");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (_, _, body) = call(&mut service.clone(), Method::GET, asap_keys::server::JWKS_PATH).await;
+        assert!(
+            body.contains("svc/k2.pem"),
+            "a new key is published after the reuse: {body}"
+        );
+    });
+}
+
 async fn start(
     dir: &Path,
     limits: ConnectionLimits,
