@@ -374,10 +374,10 @@ impl Claims {
             .into_iter()
             .chain(&self.sub)
             .chain(&self.aud)
-            .map(String::capacity)
+            .map(|s| crate::json::allocation(s.capacity()))
             .sum::<usize>();
         strings
-            .saturating_add(self.aud.capacity() * size_of::<String>())
+            .saturating_add(crate::json::allocation(self.aud.capacity() * size_of::<String>()))
             .saturating_add(crate::json::heap_bytes(&self.extra))
     }
 

@@ -502,30 +502,56 @@ mod flat {
 /// JSON charges for it. Parsed JSON can hold far more than its text (`{"":0}`, six bytes, is a
 /// map node of over 600), so a bound on text alone does not bound what is kept.
 ///
-/// serde_json's `Map` is a `BTreeMap` here (no `preserve_order`): nodes of at most 11 entries,
-/// every node but the root at least 5 full, so `len` entries need at most `1 + len / 5` nodes,
-/// each counted at the size of an internal node. Strings and arrays count their capacity.
+/// serde_json's `Map` is a `BTreeMap` here (no `preserve_order`; asserted below): a map of at
+/// most 11 entries is one leaf node; a larger one has at most `1 + len / 5` nodes (every node
+/// but the root holds at least 5), each counted at the size of an internal node. Strings and
+/// arrays count their capacity, and every allocation what glibc's malloc takes for it.
 pub(crate) fn heap_bytes(map: &Map<String, Value>) -> usize {
-    const NODE: usize = 11 * (size_of::<String>() + size_of::<Value>()) + 12 * size_of::<usize>() + 16;
-    let nodes = if map.is_empty() { 0 } else { 1 + map.len() / 5 };
-    map.iter().fold(nodes * NODE, |sum, (key, value)| {
-        sum.saturating_add(key.capacity())
+    const ENTRIES: usize = 11 * (size_of::<String>() + size_of::<Value>());
+    const LEAF: usize = ENTRIES + 16;
+    const INTERNAL: usize = LEAF + 12 * size_of::<usize>();
+    let nodes = match map.len() {
+        0 => 0,
+        1..=11 => allocation(LEAF),
+        len => (1 + len / 5) * allocation(INTERNAL),
+    };
+    map.iter().fold(nodes, |sum, (key, value)| {
+        sum.saturating_add(allocation(key.capacity()))
             .saturating_add(value_heap_bytes(value))
     })
 }
 
+/// What an allocation of `bytes` takes from glibc's malloc (an 8-byte header, 16-byte
+/// granules, 32 bytes at least); nothing for an empty string or array.
+pub(crate) fn allocation(bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        bytes.saturating_add(8).next_multiple_of(16).max(32)
+    }
+}
+
 fn value_heap_bytes(value: &Value) -> usize {
     match value {
-        Value::String(s) => s.capacity(),
+        Value::String(s) => allocation(s.capacity()),
         Value::Array(items) => items
             .iter()
-            .fold(items.capacity() * size_of::<Value>(), |sum, item| {
+            .fold(allocation(items.capacity() * size_of::<Value>()), |sum, item| {
                 sum.saturating_add(value_heap_bytes(item))
             }),
         Value::Object(map) => heap_bytes(map),
         Value::Null | Value::Bool(_) | Value::Number(_) => 0,
     }
 }
+
+// `heap_bytes` counts a `Map` as a `BTreeMap` and a `Number` as holding nothing on the heap:
+// true unless some crate in the build turns on serde_json's `preserve_order` (an `IndexMap`)
+// or `arbitrary_precision` (a number as its text), which would make it count too little.
+const _: () = assert!(
+    size_of::<Map<String, Value>>() == size_of::<std::collections::BTreeMap<String, Value>>()
+        && size_of::<Number>() == 16,
+    "serde_json's preserve_order or arbitrary_precision is on: json::heap_bytes must count them"
+);
 
 /// JSON written out the way `serde_json` writes it (compact, the same escapes, byte for byte),
 /// for the claims a signer writes into every token: through serde they cost several times as

@@ -231,7 +231,7 @@ impl VerifierBuilder {
     ///
     /// Keyed by the exact token text; bounded against issuers that fill it (each keeps a fair
     /// share of a full cache, insertion is O(log n), tokens over 4 KiB or whose claims parse into
-    /// over 16 KiB are not kept); an ECDSA high-S twin of a token is just another entry with the
+    /// over 8 KiB are not kept); an ECDSA high-S twin of a token is just another entry with the
     /// same claims. The reasoning is in `src/verified_cache.rs`.
     pub fn cache_verified_tokens(mut self, max_entries: usize) -> VerifierBuilder {
         self.cache_entries = max_entries;
