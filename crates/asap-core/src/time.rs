@@ -89,6 +89,16 @@ impl TimeRule {
         claims.expires_at.saturating_add(self.leeway)
     }
 
+    /// The first second this rule accepts a token with these times (the later of `iat` and
+    /// `nbf`, less the leeway): with [`TimeRule::accepted_until`], the window in which a token
+    /// that passed [`TimeRule::check`] once passes it again.
+    pub fn accepted_from(&self, claims: &TimeClaims) -> i64 {
+        let start = claims
+            .not_before
+            .map_or(claims.issued_at, |nbf| nbf.max(claims.issued_at));
+        start.saturating_sub(self.leeway)
+    }
+
     /// The use of a token to record with a replay guard, once its times pass at `now`, the
     /// clock reading the guard is given: a verifier that awaited something (a key fetch, a
     /// store) since it last checked reads the clock again and calls this, so that a token
@@ -160,6 +170,22 @@ mod tests {
             not_before: nbf,
             expires_at: exp,
         }
+    }
+
+    #[test]
+    fn a_token_passes_from_accepted_from_to_accepted_until_and_not_outside() {
+        let rule = rule(30, 3600);
+        for claims in [
+            timed(1000, 1600, None),
+            timed(1000, 1600, Some(1200)),
+            timed(1000, 1600, Some(900)),
+        ] {
+            let (from, until) = (rule.accepted_from(&claims), rule.accepted_until(&claims));
+            assert!(rule.check(&claims, from).is_ok() && rule.check(&claims, until).is_ok());
+            assert!(rule.check(&claims, from - 1).is_err(), "{claims:?}");
+            assert!(rule.check(&claims, until + 1).is_err(), "{claims:?}");
+        }
+        assert_eq!(rule.accepted_from(&timed(1000, 1600, Some(1200))), 1170);
     }
 
     #[test]

@@ -21,9 +21,10 @@
 //!   matters because parsed JSON can hold a hundred times its text: a 4 KiB token of `{"":0}`
 //!   objects parses into over 250 KB.
 //!
-//! An entry answers from the time it was verified until the token's own `exp`, and never
-//! outside (not `exp + leeway`, nor before the check if the clock steps back, when `iat` or
-//! `nbf` might no longer pass); outside that the token is verified again, by every rule.
+//! An entry answers from the first second the time rule accepts the token (the later of `iat`
+//! and `nbf`, less the leeway: [`TimeRule::accepted_from`](crate::TimeRule::accepted_from))
+//! until the token's own `exp`, and never outside (not `exp + leeway`, nor before that start
+//! if the clock steps back); outside that the token is verified again, by every rule.
 //!
 //! # ECDSA signature malleability
 //!
@@ -78,10 +79,10 @@ impl Expiring for Verified {
     }
 }
 
-/// An entry and the time it was verified: it answers from then until its `exp`.
+/// An entry and the first second it answers: from then until its `exp`.
 struct Kept<V> {
     value: V,
-    verified_at: i64,
+    accepted_from: i64,
 }
 
 /// Verified tokens by their exact text (see the module documentation).
@@ -184,21 +185,22 @@ impl<V: Expiring> VerifiedCache<V> {
         self.max_entries
     }
 
-    /// The verified token for exactly this text, while `now` is between the time it was
-    /// verified and its `exp`. The verifier counts the lookup (`metrics::verified_cache_lookup`),
+    /// The verified token for exactly this text, while `now` is between the first second it
+    /// answers and its `exp`. The verifier counts the lookup (`metrics::verified_cache_lookup`),
     /// not this.
     pub(crate) fn get(&self, token: &str, now: i64) -> Option<V> {
         let entries = self.entries.pin();
         // Inside the token's own lifetime (the leeway is not stretched by caching), and not
-        // before the check that admitted it (a clock stepped back re-checks `iat` and `nbf`).
+        // before its `iat` and `nbf` pass (a clock stepped back).
         entries
             .get(token)
-            .filter(|hit| (hit.verified_at..=hit.value.expires_at()).contains(&now))
+            .filter(|hit| (hit.accepted_from..=hit.value.expires_at()).contains(&now))
             .map(|hit| hit.value.clone())
     }
 
-    /// Keeps `verified` for `token` if there is room for it (see the module documentation).
-    pub(crate) fn insert(&self, token: &str, verified: &V, now: i64) {
+    /// Keeps `verified` for `token` if there is room for it (see the module documentation), to
+    /// answer from `accepted_from` on.
+    pub(crate) fn insert(&self, token: &str, verified: &V, now: i64, accepted_from: i64) {
         let exp = verified.expires_at();
         if token.len() > MAX_CACHED_TOKEN_BYTES
             || verified.heap_bytes() > MAX_CACHED_CLAIMS_BYTES
@@ -236,7 +238,7 @@ impl<V: Expiring> VerifiedCache<V> {
             token,
             Kept {
                 value: verified.clone(),
-                verified_at: now,
+                accepted_from,
             },
         );
     }
@@ -292,8 +294,8 @@ mod tests {
             "same tail, same hash"
         );
         let cache = VerifiedCache::<Entry>::new(10);
-        cache.insert(&a, &verified("alice", 100), 0);
-        cache.insert(&b, &verified("bob", 100), 0);
+        cache.insert(&a, &verified("alice", 100), 0, i64::MIN);
+        cache.insert(&b, &verified("bob", 100), 0, i64::MIN);
         assert_eq!(cache.get(&a, 0).map(|e| e.0), Some("alice"));
         assert_eq!(cache.get(&b, 0).map(|e| e.0), Some("bob"));
         assert!(cache.get(&format!("c.{tail}"), 0).is_none());
@@ -322,16 +324,21 @@ mod tests {
     fn a_full_cache_lets_a_smaller_issuer_displace_the_largest_only() {
         let cache = VerifiedCache::<Entry>::new(10);
         for i in 0..10 {
-            cache.insert(&format!("mallory-{i}"), &verified("mallory", 1000 + i), 0);
+            cache.insert(
+                &format!("mallory-{i}"),
+                &verified("mallory", 1000 + i),
+                0,
+                i64::MIN,
+            );
         }
         assert_eq!(cache.held("mallory"), 10);
         // Mallory holds the most: more of its tokens are not cached, its own are kept.
-        cache.insert("mallory-10", &verified("mallory", 5000), 0);
+        cache.insert("mallory-10", &verified("mallory", 5000), 0, i64::MIN);
         assert!(cache.get("mallory-10", 0).is_none());
         assert!(cache.get("mallory-0", 0).is_some());
         // Alice holds fewer: she displaces mallory's soonest-expiring entry.
         for i in 0..5 {
-            cache.insert(&format!("alice-{i}"), &verified("alice", 100), 0);
+            cache.insert(&format!("alice-{i}"), &verified("alice", 100), 0, i64::MIN);
         }
         assert_eq!((cache.held("alice"), cache.held("mallory")), (5, 5));
         assert!(
@@ -341,7 +348,7 @@ mod tests {
         assert!(cache.get("mallory-9", 0).is_some());
         // Now neither holds more than the other: mallory cannot push alice out.
         for i in 20..40 {
-            cache.insert(&format!("mallory-{i}"), &verified("mallory", 5000), 0);
+            cache.insert(&format!("mallory-{i}"), &verified("mallory", 5000), 0, i64::MIN);
         }
         assert_eq!((cache.held("alice"), cache.held("mallory")), (5, 5));
         for i in 0..5 {
@@ -353,11 +360,11 @@ mod tests {
     #[test]
     fn expired_entries_make_room_first() {
         let cache = VerifiedCache::<Entry>::new(3);
-        cache.insert("a", &verified("x", 10), 0);
-        cache.insert("b", &verified("x", 20), 0);
-        cache.insert("c", &verified("x", 30), 0);
+        cache.insert("a", &verified("x", 10), 0, i64::MIN);
+        cache.insert("b", &verified("x", 20), 0, i64::MIN);
+        cache.insert("c", &verified("x", 30), 0, i64::MIN);
         // At 21, a and b have expired: x (the only issuer) gets room without displacing c.
-        cache.insert("d", &verified("x", 40), 21);
+        cache.insert("d", &verified("x", 40), 21, i64::MIN);
         assert!(cache.get("c", 21).is_some() && cache.get("d", 21).is_some());
         assert!(cache.get("a", 0).is_none() && cache.get("b", 0).is_none());
         assert_eq!(cache.len(), 2);
@@ -366,10 +373,10 @@ mod tests {
     #[test]
     fn entries_answer_until_exp_and_not_after() {
         let cache = VerifiedCache::<Entry>::new(3);
-        cache.insert("t", &verified("x", 100), 0);
+        cache.insert("t", &verified("x", 100), 0, i64::MIN);
         assert!(cache.get("t", 100).is_some());
         assert!(cache.get("t", 101).is_none());
-        cache.insert("late", &verified("x", 100), 101);
+        cache.insert("late", &verified("x", 100), 101, i64::MIN);
         assert_eq!(cache.len(), 1, "an expired token is not kept");
     }
 
@@ -377,35 +384,40 @@ mod tests {
     fn long_tokens_are_not_kept() {
         let cache = VerifiedCache::<Entry>::new(3);
         let long = "t".repeat(MAX_CACHED_TOKEN_BYTES + 1);
-        cache.insert(&long, &verified("x", 100), 0);
+        cache.insert(&long, &verified("x", 100), 0, i64::MIN);
         assert!(cache.get(&long, 0).is_none());
         let limit = "t".repeat(MAX_CACHED_TOKEN_BYTES);
-        cache.insert(&limit, &verified("x", 100), 0);
+        cache.insert(&limit, &verified("x", 100), 0, i64::MIN);
         assert!(cache.get(&limit, 0).is_some());
     }
 
     #[test]
     fn entries_whose_claims_hold_more_than_the_bound_are_not_kept() {
         let cache = VerifiedCache::<Entry>::new(3);
-        cache.insert("heavy", &Entry("x", 100, MAX_CACHED_CLAIMS_BYTES + 1), 0);
+        cache.insert(
+            "heavy",
+            &Entry("x", 100, MAX_CACHED_CLAIMS_BYTES + 1),
+            0,
+            i64::MIN,
+        );
         assert!(cache.get("heavy", 0).is_none());
-        cache.insert("limit", &Entry("x", 100, MAX_CACHED_CLAIMS_BYTES), 0);
+        cache.insert("limit", &Entry("x", 100, MAX_CACHED_CLAIMS_BYTES), 0, i64::MIN);
         assert!(cache.get("limit", 0).is_some());
     }
 
     #[test]
-    fn an_entry_does_not_answer_before_it_was_verified() {
+    fn an_entry_does_not_answer_before_it_is_accepted() {
         let cache = VerifiedCache::<Entry>::new(3);
-        cache.insert("t", &verified("x", 100), 50);
-        assert!(cache.get("t", 50).is_some());
-        assert!(cache.get("t", 49).is_none(), "the clock stepped back");
+        cache.insert("t", &verified("x", 100), 50, 40);
+        assert!(cache.get("t", 40).is_some());
+        assert!(cache.get("t", 39).is_none(), "the clock stepped back");
     }
 
     #[test]
     fn the_same_token_is_kept_once() {
         let cache = VerifiedCache::<Entry>::new(3);
-        cache.insert("t", &verified("x", 100), 0);
-        cache.insert("t", &verified("x", 100), 0);
+        cache.insert("t", &verified("x", 100), 0, i64::MIN);
+        cache.insert("t", &verified("x", 100), 0, i64::MIN);
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.held("x"), 1);
     }

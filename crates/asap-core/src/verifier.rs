@@ -353,7 +353,8 @@ impl Verifier {
         };
         crate::metrics::verified_cache_lookup(false);
         let verified = self.verify_uncached(token).await?;
-        cache.insert(token, &verified, i.clock.now());
+        let accepted_from = i.time.accepted_from(&verified.claims().time_claims());
+        cache.insert(token, &verified, i.clock.now(), accepted_from);
         Ok(verified)
     }
 
