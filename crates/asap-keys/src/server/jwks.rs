@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asap_core::{KeyId, PublicKey};
@@ -21,38 +22,61 @@ const MAX_DEPTH: usize = 8;
 /// Directory entries looked at in one walk, whatever the directory holds.
 const MAX_ENTRIES: usize = 10_000;
 
-/// How long a built key set answers every request for it: a build walks the directory and
-/// reads every key file (up to [`MAX_JWKS_KEYS`] reads, a hundred times a `GET /<kid>`), so a
-/// flood of key set requests must not cost one build each. A key added to the directory is in
-/// the set at most this much later (clients cache it for `max-age` anyway).
-const REUSE: Duration = Duration::from_secs(1);
-
-/// The longest a build may take before the request is answered 503: the walk itself has no
-/// other bound on a file system that stops answering.
+/// The longest a request waits for the build in progress, and then for its own, before it is
+/// answered 503: the walk itself has no other bound on a file system that stops answering.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The key set document of one directory, built at most once per [`REUSE`] and by one request at
-/// a time: the others wait for that build and share it. A failed build is not kept.
+/// The key set document of one directory, built by one request at a time. A build walks the
+/// directory and reads every key file (up to [`MAX_JWKS_KEYS`] reads, a hundred times a
+/// `GET /<kid>`), so a flood of key set requests must not cost one build each; and a key
+/// written to the directory must be in the set of every request made after it (a client that
+/// fetches the set for a kid it has just seen would otherwise wait out its refetch cooldown).
+///
+/// So a request takes the outcome of the first build that started after it arrived: a build in
+/// progress when it arrives may have walked the directory before the change it is asking about,
+/// so it waits for that one to end and then builds, or takes the outcome of the build another
+/// waiter started meanwhile. Under a flood, builds run back to back, each answering every request
+/// that arrived during the one before. Failures are shared the same way.
 #[derive(Default)]
 pub(crate) struct KeySetCache {
-    built: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+    last: tokio::sync::Mutex<Option<Built>>,
+}
+
+/// The outcome of one build, and when it started.
+struct Built {
+    started: Instant,
+    outcome: Result<Bytes, Arc<io::Error>>,
 }
 
 impl KeySetCache {
-    /// The key set of `dir`: the one built less than [`REUSE`] ago, or a new one.
-    pub(crate) async fn get(&self, dir: &KeyDirectory) -> io::Result<Bytes> {
-        let mut built = self.built.lock().await;
-        if let Some((at, json)) = &*built
-            && at.elapsed() < REUSE
-        {
-            return Ok(json.clone());
-        }
-        let json = tokio::time::timeout(BUILD_TIMEOUT, directory_jwks(dir))
+    /// The key set of `dir`, from a build that started after this call did.
+    pub(crate) async fn get(&self, dir: &KeyDirectory) -> Result<Bytes, Arc<io::Error>> {
+        let arrived = Instant::now();
+        let timed_out = || {
+            Arc::new(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "building the key set timed out",
+            ))
+        };
+        let mut last = tokio::time::timeout(BUILD_TIMEOUT, self.last.lock())
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "building the key set timed out"))??;
-        let json = Bytes::from(json);
-        *built = Some((Instant::now(), json.clone()));
-        Ok(json)
+            .map_err(|_| timed_out())?;
+        if let Some(built) = &*last
+            && built.started >= arrived
+        {
+            return built.outcome.clone();
+        }
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(BUILD_TIMEOUT, directory_jwks(dir)).await {
+            Ok(Ok(json)) => Ok(Bytes::from(json)),
+            Ok(Err(e)) => Err(Arc::new(e)),
+            Err(_) => Err(timed_out()),
+        };
+        *last = Some(Built {
+            started,
+            outcome: outcome.clone(),
+        });
+        outcome
     }
 }
 
