@@ -102,15 +102,26 @@ impl Bucket {
 /// The budgets in force.
 pub(super) struct Budgets {
     budget: FetchBudget,
-    issuers: Mutex<HashMap<Box<str>, Bucket>>,
+    issuers: Mutex<Issuers>,
     in_flight: Arc<Semaphore>,
+}
+
+/// The issuers' buckets, and when the next sweep for full ones may run.
+#[derive(Default)]
+struct Issuers {
+    buckets: HashMap<Box<str>, Bucket>,
+    /// A sweep of a full map that freed nothing is not repeated before this: a bucket may need
+    /// a whole refill interval to fill, and each sweep reads every bucket (under the
+    /// single-flight lock, which every cache miss takes), so a flood of made-up issuers must
+    /// not make every admission a scan of 10,000 buckets.
+    no_sweep_until: Option<Instant>,
 }
 
 impl Budgets {
     pub(super) fn new(budget: FetchBudget) -> Budgets {
         Budgets {
             budget,
-            issuers: Mutex::new(HashMap::new()),
+            issuers: Mutex::new(Issuers::default()),
             in_flight: Arc::new(Semaphore::new(budget.max_in_flight)),
         }
     }
@@ -145,13 +156,21 @@ impl Budgets {
     fn take_issuer_token(&self, issuer: &str, now: Instant) -> bool {
         let budget = &self.budget;
         let mut issuers = self.issuers.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(bucket) = issuers.get_mut(issuer) {
+        let Issuers {
+            buckets,
+            no_sweep_until,
+        } = &mut *issuers;
+        if let Some(bucket) = buckets.get_mut(issuer) {
             return bucket.take(now, budget);
         }
-        if issuers.len() >= MAX_TRACKED_ISSUERS {
+        if buckets.len() >= MAX_TRACKED_ISSUERS {
+            if no_sweep_until.is_some_and(|until| now < until) {
+                return false;
+            }
             // A bucket that has refilled completely says nothing a new one would not.
-            issuers.retain(|_, bucket| !bucket.is_full(now, budget));
-            if issuers.len() >= MAX_TRACKED_ISSUERS {
+            buckets.retain(|_, bucket| !bucket.is_full(now, budget));
+            if buckets.len() >= MAX_TRACKED_ISSUERS {
+                *no_sweep_until = now.checked_add(budget.refill_interval);
                 return false;
             }
         }
@@ -160,7 +179,7 @@ impl Budgets {
             refilled_at: now,
         };
         let taken = bucket.take(now, budget);
-        issuers.insert(issuer.into(), bucket);
+        buckets.insert(issuer.into(), bucket);
         taken
     }
 }
@@ -258,11 +277,14 @@ mod tests {
             !budgets.take_issuer_token("one-too-many", t0),
             "every bucket in use"
         );
+        // That sweep freed nothing: none runs again before a bucket can have refilled.
+        let no_sweep_until = budgets.issuers.lock().expect("lock").no_sweep_until;
+        assert_eq!(no_sweep_until, Some(t0 + Duration::from_secs(1)));
         let later = t0 + Duration::from_secs(1);
         assert!(
             budgets.take_issuer_token("one-too-many", later),
             "refilled buckets forgotten"
         );
-        assert!(budgets.issuers.lock().expect("lock").len() <= 1);
+        assert!(budgets.issuers.lock().expect("lock").buckets.len() <= 1);
     }
 }
