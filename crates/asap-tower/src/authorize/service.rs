@@ -13,7 +13,7 @@ use crate::grpc::{grpc_refusal, is_grpc_request};
 /// The service made by [`AuthorizeLayer`](super::AuthorizeLayer): calls the inner service only
 /// for requests its authorizer admits.
 ///
-/// A refused gRPC request (`content-type: application/grpc…`) is answered the way gRPC clients
+/// A refused gRPC request (a `POST` with `content-type: application/grpc…`) is answered the way gRPC clients
 /// read a refusal: a trailers-only response whose `grpc-status` follows the status of the HTTP
 /// refusal (401 → `UNAUTHENTICATED`, 403 → `PERMISSION_DENIED`, 503 → `UNAVAILABLE`) and whose
 /// `grpc-message` is the reason (on a 503, a fixed text: the reason is for the logs). See the
