@@ -75,7 +75,9 @@ impl Expiring for Verified {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.claims().heap_bytes() + self.kid().as_str().len()
+        // The kid's text behind its `Arc` (two counters).
+        let kid = crate::json::allocation(self.kid().as_str().len() + 2 * size_of::<usize>());
+        self.claims().heap_bytes().saturating_add(kid)
     }
 }
 

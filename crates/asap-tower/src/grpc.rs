@@ -3,9 +3,10 @@
 //! headers, no body).
 //!
 //! A request is a gRPC request when it is a `POST` whose `content-type` is `application/grpc`,
-//! alone or with a `+format` or parameters (the gRPC over HTTP/2 specification). The choice is made per request,
-//! not per layer, because one server often answers both (an axum router with tonic services, a
-//! gRPC gateway beside a REST API): each client is told "no" in the form it can read. Who
+//! alone or with a `+format` or parameters (the gRPC over HTTP/2 specification). The choice is
+//! made per request, not per layer, because one server often answers both (an axum router with
+//! tonic services, a gRPC gateway beside a REST API): each client is told "no" in the form it
+//! can read. Who
 //! chooses does not matter for security: the decision, the logging and the reason are the same;
 //! only the encoding of the refusal follows the request.
 

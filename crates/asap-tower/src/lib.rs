@@ -47,8 +47,8 @@
 //! The same layer goes in front of a tonic server — `Server::builder().layer(AsapLayer::new(verifier))`
 //! — and the handler finds the caller in the request's extensions
 //! (`request.extensions().get::<asap_core::Verified>()`). A refused gRPC request (a `POST`
-//! whose `content-type` is `application/grpc`, `application/grpc+proto`, …) gets the answer a gRPC
-//! client reads: a trailers-only response (HTTP 200, no body) whose `grpc-status` is
+//! whose `content-type` is `application/grpc`, `application/grpc+proto`, …) gets the answer a
+//! gRPC client reads: a trailers-only response (HTTP 200, no body) whose `grpc-status` is
 //!
 //! | HTTP refusal | `grpc-status` | `grpc-message` |
 //! |---|---|---|
@@ -60,8 +60,8 @@
 //! refusal, so a responder replaced with [`AsapLayer::on_rejection`] keeps its meaning (other
 //! statuses map as the gRPC specification says: 400 `INTERNAL`, 404 `UNIMPLEMENTED`, 429 and
 //! 502–504 `UNAVAILABLE`, the rest `UNKNOWN`). Other requests through the same layer keep
-//! their HTTP refusals: the choice is made per request, by its method and `content-type`, so one server
-//! can answer REST and gRPC clients alike (see `docs/grpc.md`).
+//! their HTTP refusals: the choice is made per request, by its method and `content-type`, so
+//! one server can answer REST and gRPC clients alike (see `docs/grpc.md`).
 //!
 //! # Outbound
 //!

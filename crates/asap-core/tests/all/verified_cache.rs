@@ -147,8 +147,9 @@ async fn a_token_whose_claims_parse_into_far_more_than_its_text_is_verified_ever
     assert_eq!(source.count(), 3, "kept");
 }
 
-/// An entry answers only from the time it was verified: a clock stepped back re-checks the token
-/// by every rule, so a token issued in what is now the future is refused, as without the cache.
+/// An entry answers only from the first second the time rule accepts the token: a clock stepped
+/// back further re-checks it by every rule, so a token issued in what is now the future is
+/// refused, as without the cache.
 #[tokio::test]
 async fn a_cached_token_is_checked_again_when_the_clock_steps_back() {
     let billing = Issuer::new("billing");

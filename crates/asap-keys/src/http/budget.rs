@@ -21,8 +21,8 @@ const MAX_TRACKED_ISSUERS: usize = 10_000;
 /// The issuer of a kid is its owner, the kid without its last segment (`billing` for
 /// `billing/2026-01.pem`); a kid without `/` is its own (the legacy kid that equals its
 /// issuer), so that made-up kids of one segment cannot spend the budget of every legacy
-/// issuer at once. Refreshing a cached key costs
-/// no budget; a lookup beyond the budget fails at once with
+/// issuer at once. Refreshing a cached key costs no budget; a lookup beyond the budget fails
+/// at once with
 /// [`FetchError::IssuerBudgetExhausted`] or [`FetchError::TooManyInFlight`] inside
 /// [`KeySourceError::Unavailable`](asap_core::KeySourceError::Unavailable) (HTTP 503), and no
 /// request is sent.

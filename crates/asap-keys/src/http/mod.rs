@@ -231,6 +231,11 @@ impl Inner {
         kid: &KeyId,
         unknown: bool,
     ) -> Result<SharedFetch<FetchOutcome>, Refused> {
+        // The common case, without making a task that would be dropped: `start` decides again
+        // under its lock.
+        if let Some(fetch) = self.flights.join(kid) {
+            return Ok(fetch);
+        }
         let url = format!("{}{kid}", self.fetcher.bases[0]);
         let task = {
             let inner = self.clone();

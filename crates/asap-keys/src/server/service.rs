@@ -116,8 +116,9 @@ impl KeyService {
     /// key in it is read by the same rules as `GET /<kid>`; a file that is not a public key is
     /// left out. The set is built by one request at a time, and every request waiting for the
     /// next build shares it, so a flood of key set requests costs one build at a time while a
-    /// key written before a request is always in its set. Off by default, and only for a directory (a [`PublicKeySource`] cannot be
-    /// listed); the path is then no longer looked up as the kid `.well-known/jwks.json`.
+    /// key written before a request is always in its set. Off by default, and only for a
+    /// directory (a [`PublicKeySource`] cannot be listed); the path is then no longer looked up
+    /// as the kid `.well-known/jwks.json`.
     #[must_use]
     pub fn publish_jwks(mut self, publish: bool) -> KeyService {
         self.jwks = publish;

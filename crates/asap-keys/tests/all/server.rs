@@ -267,6 +267,18 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
+    /// A fmt subscriber up to `level` writing here, and where to read what it wrote.
+    fn subscriber(level: tracing::Level) -> (Captured, impl tracing::Subscriber + Send + Sync) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(level)
+            .finish();
+        (captured, subscriber)
+    }
+
     fn lines(&self) -> Vec<String> {
         String::from_utf8_lossy(&self.0.lock().expect("lock"))
             .lines()
@@ -275,20 +287,18 @@ impl Captured {
     }
 }
 
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 #[test]
 fn each_request_is_one_tracing_event_without_key_material() {
     let fixture = Fixture::new();
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (captured, subscriber) = Captured::subscriber(tracing::Level::INFO);
+    let runtime = current_thread_runtime();
     {
         let _guard = asap_testkit::logs::scoped(subscriber);
         runtime.block_on(async {
@@ -339,17 +349,8 @@ fn a_burst_of_key_set_requests_builds_the_set_once() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("k1.pem"), p256().public_key().expect("pk").to_pem()).expect("write");
     std::fs::write(dir.join("notes.pem"), "not a key\n").expect("write");
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (captured, subscriber) = Captured::subscriber(tracing::Level::DEBUG);
+    let runtime = current_thread_runtime();
     let builds = || {
         captured
             .lines()

@@ -13,10 +13,10 @@ use crate::grpc::{grpc_refusal, is_grpc_request};
 /// The service made by [`AuthorizeLayer`](super::AuthorizeLayer): calls the inner service only
 /// for requests its authorizer admits.
 ///
-/// A refused gRPC request (a `POST` with `content-type: application/grpc…`) is answered the way gRPC clients
-/// read a refusal: a trailers-only response whose `grpc-status` follows the status of the HTTP
-/// refusal (401 → `UNAUTHENTICATED`, 403 → `PERMISSION_DENIED`, 503 → `UNAVAILABLE`) and whose
-/// `grpc-message` is the reason (on a 503, a fixed text: the reason is for the logs). See the
+/// A refused gRPC request (a `POST` with `content-type: application/grpc…`) is answered the way
+/// gRPC clients read a refusal: a trailers-only response whose `grpc-status` follows the status
+/// of the HTTP refusal (401 → `UNAUTHENTICATED`, 403 → `PERMISSION_DENIED`, 503 →
+/// `UNAVAILABLE`) and whose `grpc-message` is the reason (on a 503, a fixed text: the reason is for the logs). See the
 /// [crate documentation](crate#grpc).
 pub struct AuthorizeService<S, A> {
     inner: S,
