@@ -27,7 +27,8 @@ pub const DEFAULT_LINK_PREFIX: &str = "connect:forge-link:";
 /// It is also a [`SharedSecretStore`], so an [`connect_qsh::Authenticator`] can look up
 /// inbound tokens' secrets in it directly. The connection reconnects by itself; while Redis
 /// cannot answer, lookups fail with [`StoreError::Unavailable`] (a 503), never with "unknown
-/// tenant". A record that no longer parses is [`StoreError::Corrupt`].
+/// tenant". A record that no longer parses is [`StoreError::Corrupt`]. A conditional
+/// [`TenantStore::replace`] is one Lua script (compare, then `SET`), atomic in Redis.
 ///
 /// The payload holds the tenant's shared secret: protect the Redis instance accordingly
 /// (authentication, network isolation, encrypted persistence).
@@ -185,6 +186,27 @@ impl RedisTenantStore {
         Ok(())
     }
 
+    /// One script, so that no write lands between the comparison and the `SET`.
+    async fn store_if(&self, current: &Tenant, tenant: &Tenant) -> Result<bool, StoreError> {
+        if current.client_key() != tenant.client_key() {
+            return Ok(false);
+        }
+        let mut connection = self.connection.clone();
+        let replaced: u64 = redis::cmd("EVAL")
+            .arg(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                 redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0",
+            )
+            .arg(1)
+            .arg(self.key(tenant.client_key()))
+            .arg(current.install_payload().expose())
+            .arg(tenant.install_payload().expose())
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(replaced == 1)
+    }
+
     async fn delete(&self, client_key: &str) -> Result<bool, StoreError> {
         let mut connection = self.connection.clone();
         let removed: u64 = redis::cmd("DEL")
@@ -207,6 +229,10 @@ impl TenantStore for RedisTenantStore {
 
     fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
         Box::pin(self.store(tenant))
+    }
+
+    fn replace<'a>(&'a self, current: &'a Tenant, tenant: &'a Tenant) -> StoreFuture<'a, bool> {
+        Box::pin(self.store_if(current, tenant))
     }
 
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {

@@ -39,7 +39,8 @@ const CREATE_TABLE: [&str; 3] = [
 /// [`Tenant::install_payload`] gives it). Also a [`SharedSecretStore`].
 ///
 /// A save is one `INSERT … ON CONFLICT (client_key) DO UPDATE`: concurrent installs of one
-/// tenant leave exactly one row, holding one of the payloads whole, never a mix. While the
+/// tenant leave exactly one row, holding one of the payloads whole, never a mix. A conditional
+/// [`TenantStore::replace`] is one `UPDATE … WHERE install_payload = $current`. While the
 /// database cannot answer, lookups fail with [`StoreError::Unavailable`] (a 503), never with
 /// "unknown tenant"; a row that no longer parses, or holds another client key, is
 /// [`StoreError::Corrupt`].
@@ -148,6 +149,24 @@ impl PostgresTenantStore {
         Ok(())
     }
 
+    /// One conditional `UPDATE`: the row changes only if it still holds `current`'s payload.
+    async fn store_if(&self, current: &Tenant, tenant: &Tenant) -> Result<bool, StoreError> {
+        if current.client_key() != tenant.client_key() {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "UPDATE connect_tenants SET install_payload = $3, updated_at = now()
+             WHERE client_key = $1 AND install_payload = $2",
+        )
+        .bind(tenant.client_key())
+        .bind(current.install_payload().expose())
+        .bind(tenant.install_payload().expose())
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn delete(&self, client_key: &str) -> Result<bool, StoreError> {
         if !storable(client_key) {
             return Ok(false);
@@ -229,6 +248,10 @@ impl TenantStore for PostgresTenantStore {
 
     fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
         Box::pin(self.store(tenant))
+    }
+
+    fn replace<'a>(&'a self, current: &'a Tenant, tenant: &'a Tenant) -> StoreFuture<'a, bool> {
+        Box::pin(self.store_if(current, tenant))
     }
 
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {

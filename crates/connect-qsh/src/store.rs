@@ -240,6 +240,11 @@ pub trait TenantStore: Send + Sync + fmt::Debug {
     fn tenant<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>>;
     /// Saves `tenant`, replacing any previous record with its client key.
     fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()>;
+    /// Saves `tenant` only if the record with its client key is still `current` (the same
+    /// install payload, byte for byte), in one atomic step; whether it did. The lifecycle saves
+    /// a re-install authenticated by the tenant's own secret this way, so that a rotation which
+    /// landed while that callback was being checked is never undone by it.
+    fn replace<'a>(&'a self, current: &'a Tenant, tenant: &'a Tenant) -> StoreFuture<'a, bool>;
     /// Removes the tenant with `client_key`; whether it was there.
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool>;
 }
@@ -250,6 +255,9 @@ impl<T: TenantStore + ?Sized> TenantStore for Arc<T> {
     }
     fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
         (**self).save(tenant)
+    }
+    fn replace<'a>(&'a self, current: &'a Tenant, tenant: &'a Tenant) -> StoreFuture<'a, bool> {
+        (**self).replace(current, tenant)
     }
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         (**self).remove(client_key)
@@ -323,6 +331,20 @@ impl TenantStore for InMemoryTenantStore {
     fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
         write(&self.tenants).insert(tenant.client_key.clone(), tenant.clone());
         Box::pin(std::future::ready(Ok(())))
+    }
+    fn replace<'a>(&'a self, current: &'a Tenant, tenant: &'a Tenant) -> StoreFuture<'a, bool> {
+        let mut tenants = write(&self.tenants);
+        let replaced = match tenants.get_mut(&tenant.client_key) {
+            Some(stored)
+                if current.client_key == tenant.client_key
+                    && stored.install_payload().expose() == current.install_payload().expose() =>
+            {
+                *stored = tenant.clone();
+                true
+            }
+            _ => false,
+        };
+        Box::pin(std::future::ready(Ok(replaced)))
     }
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         let removed = write(&self.tenants).remove(client_key).is_some();

@@ -1,6 +1,7 @@
 //! The PostgreSQL Connect tenant store (feature `connect`) against a real PostgreSQL server:
-//! the same store contract as the in-memory store (run on both), unreadable rows, concurrent
-//! installs of one tenant, and the database going away (a 503, not an unknown tenant).
+//! the same store contract as the in-memory and Redis stores (run on all three), unreadable
+//! rows, concurrent installs of one tenant, and the database going away (a 503, not an unknown
+//! tenant).
 
 use std::sync::Arc;
 
@@ -32,7 +33,8 @@ fn tenant(client_key: &str, secret: &str) -> Tenant {
 }
 
 /// What every tenant store does: a saved tenant reads back whole (as the `TenantStore` and as
-/// a `SharedSecretStore`), a re-install replaces it, removal says whether it was there.
+/// a `SharedSecretStore`), a re-install replaces it, a conditional replace applies only over the
+/// record it names, removal says whether it was there.
 async fn contract(store: &(impl TenantStore + SharedSecretStore)) {
     let saved = tenant("client-1", "secret-1");
     store.save(&saved).await.expect("saved");
@@ -58,6 +60,35 @@ async fn contract(store: &(impl TenantStore + SharedSecretStore)) {
         .expect("installed");
     assert_eq!(loaded.shared_secret().expose(), "secret-2");
 
+    // Over a record that is no longer there (secret-1 was rotated to secret-2): not applied.
+    let rotated_back = tenant("client-1", "secret-3");
+    assert!(!store.replace(&saved, &rotated_back).await.expect("answers"));
+    let secret = |t: Option<Tenant>| t.map(|t| t.shared_secret().expose().to_owned());
+    assert_eq!(
+        secret(store.tenant("client-1").await.expect("answers")).as_deref(),
+        Some("secret-2")
+    );
+    // Over another client key's record, or over a record never saved: not applied either.
+    assert!(
+        !store
+            .replace(&loaded, &tenant("client-2", "x"))
+            .await
+            .expect("answers")
+    );
+    assert!(
+        !store
+            .replace(&tenant("client-2", "x"), &tenant("client-2", "y"))
+            .await
+            .expect("answers")
+    );
+    assert!(store.tenant("client-2").await.expect("answers").is_none());
+    // Over the record as it is: applied.
+    assert!(store.replace(&loaded, &rotated_back).await.expect("answers"));
+    assert_eq!(
+        secret(store.tenant("client-1").await.expect("answers")).as_deref(),
+        Some("secret-3")
+    );
+
     assert!(store.tenant("client-2").await.expect("answers").is_none());
     assert!(store.shared_secret("client-2").await.expect("answers").is_none());
     assert!(store.remove("client-1").await.expect("answers"));
@@ -68,6 +99,12 @@ async fn contract(store: &(impl TenantStore + SharedSecretStore)) {
 #[tokio::test]
 async fn the_in_memory_store_keeps_the_contract() {
     contract(&InMemoryTenantStore::new()).await;
+}
+
+#[tokio::test]
+async fn the_redis_store_keeps_the_contract() {
+    let Some(redis) = RedisServer::start() else { return };
+    contract(&RedisTenantStore::connect(&redis.url()).await.expect("connect")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
