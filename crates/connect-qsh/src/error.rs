@@ -165,6 +165,14 @@ pub enum AuthError {
     /// The lifecycle callback's token was already used: a replay, perhaps with another body.
     #[error("this lifecycle callback token was already used (a replay)")]
     Replayed,
+    /// A re-install signed with the tenant's shared secret names another `baseUrl`: only the
+    /// install key can move a tenant.
+    #[error("a re-install signed with the tenant's shared secret cannot change its baseUrl")]
+    BaseUrlChanged,
+    /// The tenant's record changed (a rotation, a re-install) while a re-install signed with
+    /// its previous secret was being checked; that re-install is not applied.
+    #[error("the tenant changed while this re-install was checked (its secret is no longer current)")]
+    TenantChanged,
     /// The replay guard of the lifecycle could not answer (unreachable, or full).
     #[error("cannot check the lifecycle callback for a replay: {0}")]
     ReplayUnavailable(#[source] ReplayError),
@@ -225,6 +233,8 @@ mod tests {
         );
         assert_eq!(QshError::NotUnderBaseUrl.outcome().status(), 401);
         assert_eq!(AuthError::Replayed.outcome().status(), 401);
+        assert_eq!(AuthError::BaseUrlChanged.outcome().status(), 401);
+        assert_eq!(AuthError::TenantChanged.outcome().status(), 401);
         assert_eq!(
             AuthError::ReplayUnavailable(ReplayError::Full(1))
                 .outcome()

@@ -108,12 +108,14 @@ impl VerifiedCallback {
 /// - with RS256 by the product's install key, fetched by `kid` from the Connect install-keys
 ///   repository (an `asap_keys` HTTP repository with its cache, as a [`PublicKeySource`]), with
 ///   `aud` = the app's base URL; or
-/// - with HS256 by the **current** shared secret of a tenant already in the store (a repeated
-///   `installed` from a product that does not sign installs).
+/// - with HS256 by the **current** shared secret of a tenant already in the store: always for
+///   `enabled` and `disabled`; for `installed` and `uninstalled` only with
+///   [`LifecycleBuilder::shared_secret_installs`], for tenants installed before the app
+///   declared the `signed-install` API migration.
 ///
 /// Anything else is refused: a first install with no signature, or a repeated one signed with
-/// anything but that tenant's current secret or the install key, never replaces a tenant. In
-/// both cases the `qsh` must match the callback request, the time rule must hold (as for
+/// anything but the install key (or, where allowed, that tenant's current secret), never
+/// replaces a tenant. In all cases the `qsh` must match the callback request, the time rule must hold (as for
 /// [`Authenticator`](crate::Authenticator): leeway, lifetime at most
 /// [`DEFAULT_CONNECT_MAX_LIFETIME`] by default, `nbf` defaulting to `iat`), the body's
 /// `clientKey` must be the token's `iss`, and its `eventType` must be the endpoint's event.
@@ -157,6 +159,7 @@ pub struct Lifecycle {
     clock: Arc<dyn Clock>,
     replay: Arc<dyn ReplayGuard>,
     base_url_rule: BaseUrlRule,
+    shared_secret_installs: bool,
 }
 
 /// Configures a [`Lifecycle`].
@@ -170,6 +173,7 @@ pub struct LifecycleBuilder {
     clock: Arc<dyn Clock>,
     replay: Option<Arc<dyn ReplayGuard>>,
     base_url_rule: BaseUrlRule,
+    shared_secret_installs: bool,
 }
 
 impl LifecycleBuilder {
@@ -224,6 +228,23 @@ impl LifecycleBuilder {
         self
     }
 
+    /// Also accepts `installed` and `uninstalled` callbacks signed (HS256) with the tenant's
+    /// current shared secret, as a product sends them to an app that has not declared the
+    /// `signed-install` API migration. Off by default: then only the install key can install,
+    /// re-install or uninstall a tenant, and a leaked shared secret can do neither.
+    ///
+    /// When on, such a re-install still cannot change the tenant's `baseUrl`
+    /// ([`AuthError::BaseUrlChanged`]): the secret is the tenant's own, not proof of where the
+    /// tenant lives, and outbound tokens and Connect-on-Forge links ([`Tenant::is_site`]) trust
+    /// that URL. It is saved only if the tenant's record is still the one whose secret signed
+    /// it ([`TenantStore::replace`]), so a rotation that lands meanwhile is never undone
+    /// ([`AuthError::TenantChanged`]).
+    #[must_use]
+    pub fn shared_secret_installs(mut self, accept: bool) -> LifecycleBuilder {
+        self.shared_secret_installs = accept;
+        self
+    }
+
     /// Checks the settings: the app base URL must be an absolute URL (it is the `aud`).
     pub fn build(self) -> Result<Lifecycle, ConfigError> {
         let time = connect_time_rule(self.leeway, self.max_lifetime)?;
@@ -240,6 +261,7 @@ impl LifecycleBuilder {
                 .replay
                 .unwrap_or_else(|| Arc::new(InMemoryReplayGuard::new(DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES))),
             base_url_rule: self.base_url_rule,
+            shared_secret_installs: self.shared_secret_installs,
         })
     }
 }
@@ -262,12 +284,15 @@ impl Lifecycle {
             clock: Arc::new(SystemClock),
             replay: None,
             base_url_rule: BaseUrlRule::HttpsOnly,
+            shared_secret_installs: false,
         }
     }
 
     /// Handles an `installed` callback: verifies it and its payload, records its token as
-    /// used, then saves the tenant (replacing any previous record, whose secret or the install
-    /// key authenticated this one).
+    /// used, then saves the tenant. A callback signed with the install key replaces any previous
+    /// record; one signed with the tenant's current secret (only with
+    /// [`LifecycleBuilder::shared_secret_installs`]) keeps the tenant's `baseUrl` and replaces
+    /// the record only while it still holds that secret.
     pub async fn installed(
         &self,
         method: &Method,
@@ -275,12 +300,24 @@ impl Lifecycle {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Tenant, AuthError> {
-        let verified = self
+        let (verified, signer) = self
             .check_callback(LifecycleEvent::Installed, method, uri, headers, body)
             .await?;
         let tenant = Tenant::parse(verified.payload.clone(), self.base_url_rule)?;
+        if let Some(current) = &signer
+            && current.base_url() != tenant.base_url()
+        {
+            return Err(AuthError::BaseUrlChanged);
+        }
         self.record_use(&verified).await?;
-        self.tenants.save(&tenant).await?;
+        match &signer {
+            None => self.tenants.save(&tenant).await?,
+            Some(current) => {
+                if !self.tenants.replace(current, &tenant).await? {
+                    return Err(AuthError::TenantChanged);
+                }
+            }
+        }
         tracing::info!(
             client_key = tenant.client_key(),
             base_url = tenant.base_url(),
@@ -342,7 +379,7 @@ impl Lifecycle {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<VerifiedCallback, AuthError> {
-        let verified = self.check_callback(event, method, uri, headers, body).await?;
+        let (verified, _) = self.check_callback(event, method, uri, headers, body).await?;
         if matches!(verified.signature, CallbackSignature::InstallKey(_))
             && self.tenants.tenant(verified.client_key()).await?.is_none()
         {
@@ -367,7 +404,7 @@ impl Lifecycle {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<VerifiedCallback, AuthError> {
-        let verified = self.check_callback(event, method, uri, headers, body).await?;
+        let (verified, _) = self.check_callback(event, method, uri, headers, body).await?;
         self.record_use(&verified).await?;
         Ok(verified)
     }
@@ -389,7 +426,8 @@ impl Lifecycle {
         }
     }
 
-    /// Every check of a lifecycle callback but the single-use rule.
+    /// Every check of a lifecycle callback but the single-use rule. Also returns the tenant
+    /// record whose shared secret signed it, if it was not the install key.
     async fn check_callback(
         &self,
         event: LifecycleEvent,
@@ -397,12 +435,19 @@ impl Lifecycle {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<VerifiedCallback, AuthError> {
+    ) -> Result<(VerifiedCallback, Option<Tenant>), AuthError> {
         let target = RequestTarget::received(uri.path_and_query().map_or("/", |pq| pq.as_str()));
         let token = find_token(headers, target.query)?;
         let jws = Jws::parse(&token, self.max_token_bytes)?;
+        let installs = matches!(event, LifecycleEvent::Installed | LifecycleEvent::Uninstalled);
         let by_install_key = match jws.header().alg() {
             "RS256" => true,
+            "HS256" if installs && !self.shared_secret_installs => {
+                return Err(jws
+                    .header()
+                    .alg_not_accepted("RS256 (an install or uninstall is signed with the install key)")
+                    .into());
+            }
             "HS256" => false,
             _ => {
                 return Err(jws
@@ -413,8 +458,9 @@ impl Lifecycle {
         };
         let claims = ConnectClaims::decode(&jws.payload()?)?;
         let signed = jws.signature()?;
-        let signature = if by_install_key {
-            CallbackSignature::InstallKey(self.install_keys.verify(&jws, &signed, &claims).await?)
+        let (signature, signer) = if by_install_key {
+            let kid = self.install_keys.verify(&jws, &signed, &claims).await?;
+            (CallbackSignature::InstallKey(kid), None)
         } else {
             let tenant = self
                 .tenants
@@ -422,7 +468,7 @@ impl Lifecycle {
                 .await?
                 .ok_or_else(|| AuthError::UnknownIssuer(truncate(claims.issuer())))?;
             signed.verify(tenant.shared_secret().hmac_key(), HmacAlgorithm::HS256)?;
-            CallbackSignature::CurrentSharedSecret
+            (CallbackSignature::CurrentSharedSecret, Some(tenant))
         };
         self.time.check(claims.time_claims(), self.clock.now())?;
         check_qsh(
@@ -435,14 +481,15 @@ impl Lifecycle {
         let payload = std::str::from_utf8(body).map_err(|_| PayloadError::NotAnObject)?;
         let fields = PayloadFields::parse(body)?;
         check_payload(&fields, event, &claims)?;
-        Ok(VerifiedCallback {
+        let verified = VerifiedCallback {
             event,
             claims,
             signature,
             payload: InstallPayload::new(payload),
             // A token with the same signed part is the same token, whatever its signature.
             token_id: Arc::from(sha256_hex(signed.signing_input().as_bytes())),
-        })
+        };
+        Ok((verified, signer))
     }
 }
 

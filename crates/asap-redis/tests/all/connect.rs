@@ -166,9 +166,11 @@ async fn the_lifecycle_keeps_the_redis_store_in_step() {
     let Some(redis) = RedisServer::start() else { return };
     let tenants: Arc<RedisTenantStore> = Arc::new(store(&redis).await);
     tenants.save(&tenant("c-1", "old")).await.expect("saved");
-    // No install key is needed: these callbacks are signed with the tenant's current secret.
+    // No install key is needed: these callbacks are signed with the tenant's current secret,
+    // accepted for installs too here, so that each re-install is a compare-and-set in Redis.
     let keys: Arc<dyn PublicKeySource> = Arc::new(StaticKeySource::new());
     let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, tenants.clone())
+        .shared_secret_installs(true)
         .build()
         .expect("valid");
     let sign = |secret: &str, path: &str| {
@@ -295,6 +297,7 @@ async fn a_lifecycle_callback_used_on_one_instance_is_refused_on_another() {
             .expect("connect")
             .key_prefix("connect:lifecycle:");
         let lifecycle = Lifecycle::builder(APP_BASE_URL, keys.clone(), tenants.clone())
+            .shared_secret_installs(true)
             .replay_guard(Arc::new(guard))
             .build()
             .expect("valid");

@@ -10,8 +10,8 @@ use asap_core::{
     StaticKeySource, TokenError, TokenUse,
 };
 use connect_qsh::{
-    AuthError, Authenticator, CallbackSignature, InMemoryTenantStore, Lifecycle, LifecycleEvent,
-    PayloadError, SharedSecret, TenantSecrets, TenantStore, qsh,
+    AuthError, Authenticator, CallbackSignature, InMemoryTenantStore, Lifecycle, LifecycleBuilder,
+    LifecycleEvent, PayloadError, SharedSecret, StoreFuture, Tenant, TenantSecrets, TenantStore, qsh,
 };
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::{Value, json};
@@ -84,13 +84,27 @@ struct Fixture {
 
 /// An install key published on a key repository served on 127.0.0.1, reached over HTTP.
 async fn fixture() -> Fixture {
+    fixture_with(|builder| builder, |tenants| tenants).await
+}
+
+/// A lifecycle that also accepts installs and uninstalls signed with the tenant's secret.
+async fn shared_secret_fixture() -> Fixture {
+    fixture_with(|builder| builder.shared_secret_installs(true), |tenants| tenants).await
+}
+
+/// [`fixture`] with the lifecycle configured by `configure`, on the store `store` makes of the
+/// fixture's in-memory store.
+async fn fixture_with(
+    configure: impl FnOnce(LifecycleBuilder) -> LifecycleBuilder,
+    store: impl FnOnce(Arc<dyn TenantStore>) -> Arc<dyn TenantStore>,
+) -> Fixture {
     let install_key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("RSA key");
     let repository = KeyRepository::default();
     repository.publish(KID, &install_key.public_key().expect("public key"));
     let base = repository.serve().await;
     let keys: Arc<dyn PublicKeySource> = Arc::new(install_keys(&base));
     let tenants = Arc::new(InMemoryTenantStore::new());
-    let lifecycle = Lifecycle::builder(APP_BASE_URL, keys, tenants.clone())
+    let lifecycle = configure(Lifecycle::builder(APP_BASE_URL, keys, store(tenants.clone())))
         .build()
         .expect("valid");
     Fixture {
@@ -343,7 +357,7 @@ async fn lifecycle_refuses_none_and_hs512() {
 
 #[tokio::test]
 async fn a_first_install_without_a_signature_is_never_accepted() {
-    let f = fixture().await;
+    let f = shared_secret_fixture().await;
     let body = payload("installed", CLIENT_KEY, "s");
     let err = f
         .lifecycle
@@ -360,7 +374,7 @@ async fn a_first_install_without_a_signature_is_never_accepted() {
 
 #[tokio::test]
 async fn a_repeated_install_needs_the_current_secret_or_the_install_key() {
-    let f = fixture().await;
+    let f = shared_secret_fixture().await;
     let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
     install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
         .await
@@ -400,6 +414,185 @@ async fn a_repeated_install_needs_the_current_secret_or_the_install_key() {
     install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-3"))
         .await
         .expect("signed re-install");
+    assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-3"));
+}
+
+#[tokio::test]
+async fn installs_and_uninstalls_signed_with_the_shared_secret_are_refused_by_default() {
+    let f = fixture().await;
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("first install");
+
+    // Signed with the tenant's current secret, which a leak would give away: refused.
+    let reinstall = hs256_callback("secret-1", "/installed", CLIENT_KEY);
+    let err = install(&f, &reinstall, &payload("installed", CLIENT_KEY, "secret-2"))
+        .await
+        .expect_err("must be refused");
+    assert!(
+        matches!(
+            err,
+            AuthError::Token(TokenError::Algorithm(AlgorithmError::NotAccepted { .. }))
+        ),
+        "{err}"
+    );
+    assert_eq!(err.outcome().status(), 401);
+    let uninstall = hs256_callback("secret-1", "/uninstalled", CLIENT_KEY);
+    let err = f
+        .lifecycle
+        .uninstalled(
+            &Method::POST,
+            &uninstalled_uri(),
+            &jwt(&uninstall),
+            &payload("uninstalled", CLIENT_KEY, "secret-1"),
+        )
+        .await
+        .expect_err("must be refused");
+    assert!(
+        matches!(
+            err,
+            AuthError::Token(TokenError::Algorithm(AlgorithmError::NotAccepted { .. }))
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        stored_secret(&f).await.as_deref(),
+        Some("secret-1"),
+        "still installed, unchanged"
+    );
+
+    // The same secret still signs the tenant's enabled and disabled events.
+    let enabled = hs256_callback("secret-1", "/enabled", CLIENT_KEY);
+    enable(&f, &enabled, &payload("enabled", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("enabled");
+}
+
+#[tokio::test]
+async fn a_reinstall_signed_with_the_shared_secret_cannot_move_the_tenant_to_another_site() {
+    let f = shared_secret_fixture().await;
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("first install");
+
+    let victim = "https://victim.atlassian.net";
+    let reinstall = hs256_callback("secret-1", "/installed", CLIENT_KEY);
+    let err = install(
+        &f,
+        &reinstall,
+        &payload_at("installed", CLIENT_KEY, "secret-1", victim),
+    )
+    .await
+    .expect_err("must be refused");
+    assert!(matches!(err, AuthError::BaseUrlChanged), "{err}");
+    assert_eq!(err.outcome().status(), 401);
+    let tenant = f
+        .tenants
+        .tenant(CLIENT_KEY)
+        .await
+        .expect("store answers")
+        .expect("installed");
+    assert_eq!(tenant.base_url(), "https://acme.atlassian.net/wiki");
+    assert!(!tenant.is_site(victim));
+
+    // The install key can move it.
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(
+        &f,
+        &signed,
+        &payload_at("installed", CLIENT_KEY, "secret-2", victim),
+    )
+    .await
+    .expect("signed re-install");
+    assert_eq!(stored_base_url(&f).await.as_deref(), Some(victim));
+}
+
+/// A tenant store whose next lookup, once armed, waits (after reading the record) until the
+/// test releases it: a lookup that races a write.
+#[derive(Debug)]
+struct HeldLookup {
+    inner: Arc<dyn TenantStore>,
+    hold: std::sync::Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::sync::oneshot::Receiver<()>,
+        )>,
+    >,
+}
+
+impl TenantStore for HeldLookup {
+    fn tenant<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, Option<Tenant>> {
+        let hold = self.hold.lock().expect("not poisoned").take();
+        Box::pin(async move {
+            let found = self.inner.tenant(client_key).await?;
+            if let Some((looked_up, release)) = hold {
+                looked_up.send(()).expect("the test waits");
+                release.await.expect("the test releases");
+            }
+            Ok(found)
+        })
+    }
+    fn save<'a>(&'a self, tenant: &'a Tenant) -> StoreFuture<'a, ()> {
+        self.inner.save(tenant)
+    }
+    fn replace<'a>(&'a self, current: &'a Tenant, tenant: &'a Tenant) -> StoreFuture<'a, bool> {
+        self.inner.replace(current, tenant)
+    }
+    fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.remove(client_key)
+    }
+}
+
+/// A re-install signed with a leaked secret that read the tenant before a rotation and would
+/// save after it: the rotation stands.
+#[tokio::test]
+async fn a_reinstall_checked_against_a_rotated_secret_does_not_undo_the_rotation() {
+    let held = Arc::new(std::sync::OnceLock::<Arc<HeldLookup>>::new());
+    let f = fixture_with(|builder| builder.shared_secret_installs(true), {
+        let held = held.clone();
+        move |tenants| {
+            let store = Arc::new(HeldLookup {
+                inner: tenants,
+                hold: std::sync::Mutex::new(None),
+            });
+            held.set(store.clone()).expect("set once");
+            store
+        }
+    })
+    .await;
+    let store = held.get().expect("set").clone();
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("first install");
+
+    let (looked_up_tx, looked_up) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel();
+    *store.hold.lock().expect("not poisoned") = Some((looked_up_tx, release_rx));
+    let lifecycle = f.lifecycle.clone();
+    let leaked = hs256_callback("secret-1", "/installed", CLIENT_KEY);
+    let racing = tokio::spawn(async move {
+        lifecycle
+            .installed(
+                &Method::POST,
+                &installed_uri(),
+                &jwt(&leaked),
+                &payload("installed", CLIENT_KEY, "secret-1"),
+            )
+            .await
+    });
+    looked_up.await.expect("the re-install read the tenant");
+    // The genuine rotation lands while the leaked-secret re-install is between read and save.
+    let rotation = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &rotation, &payload("installed", CLIENT_KEY, "secret-3"))
+        .await
+        .expect("rotation");
+    release.send(()).expect("still waiting");
+    let err = racing.await.expect("no panic").expect_err("must not be applied");
+    assert!(matches!(err, AuthError::TenantChanged), "{err}");
+    assert_eq!(err.outcome().status(), 401);
     assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-3"));
 }
 
@@ -493,7 +686,7 @@ async fn a_signed_install_replayed_with_another_body_is_refused() {
 
 #[tokio::test]
 async fn a_reinstall_signed_with_the_current_secret_is_single_use_too() {
-    let f = fixture().await;
+    let f = shared_secret_fixture().await;
     let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
     install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
         .await
