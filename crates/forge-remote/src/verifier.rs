@@ -132,8 +132,9 @@ impl Invocation {
 /// 5. `app` is present, its `id` equal to the audience; `principal` is a string when sent. Members Forge adds are kept;
 /// 6. with a [`replay_guard`](InvocationVerifierBuilder::replay_guard) (off by default), the
 ///    `jti` is single-use: recorded after every other check (the OAuth token headers too, in
-///    [`verify_request`](InvocationVerifier::verify_request)), keyed by `(iss, jti)` until `exp`
-///    plus the leeway; a second use is [`ForgeError::Replayed`] (401), a guard that cannot
+///    [`verify_request`](InvocationVerifier::verify_request)), keyed by
+///    `(app.installationId, jti)` until `exp` plus the leeway (the installation is the guard's
+///    issuer, so its per-issuer quota is per tenant); a second use is [`ForgeError::Replayed`] (401), a guard that cannot
 ///    answer [`ForgeError::ReplayUnavailable`] (503).
 ///
 /// A JWKS kid is an opaque name, not ASAP's `<issuer>/<key name>`, so the ASAP kid-ownership
@@ -260,10 +261,13 @@ impl InvocationVerifier {
     /// key fetch may take seconds), and, when a guard is set, its `jti` is used once while it
     /// lives.
     async fn record_use(&self, claims: &InvocationClaims) -> Result<(), ForgeError> {
+        // Recorded under the installation, not the one fixed `iss`: a guard's per-issuer quota
+        // (an in-memory guard gives each issuer an eighth) is then per tenant, so one
+        // installation's invocations cannot fill it for every other installation.
         let use_ = self.time.admit(
             &claims.time_claims(),
             self.clock.now(),
-            &claims.issuer,
+            claims.installation_id(),
             &claims.token_id,
         )?;
         let Some(guard) = &self.replay else {

@@ -524,11 +524,11 @@ async fn with_a_replay_guard_an_invocation_token_is_single_use() {
     // Still refused at the last second the token passes the time rule (exp + leeway).
     forge.clock.set(NOW + 55 + 30);
     assert!(matches!(verifier.verify(&token).await, Err(ForgeError::Replayed)));
-    // Keyed by (iss, jti), kept until exp + the leeway.
+    // Keyed by (installation, jti), kept until exp + the leeway.
     let uses = guard.uses.lock().expect("lock").clone();
     assert!(!uses.is_empty());
     for (issuer, jti, expires_at) in uses {
-        assert_eq!(issuer, forge_remote::FORGE_ISSUER);
+        assert_eq!(issuer, claims()["app"]["installationId"]);
         assert_eq!(jti, "a1b2c3d4-0000-4000-8000-000000000001");
         assert_eq!(expires_at, NOW + 55 + 30);
     }
@@ -626,4 +626,46 @@ async fn a_replay_guard_that_cannot_record_is_a_503() {
     let err = verifier.verify(&forge.token(&other)).await.expect_err("full");
     assert!(matches!(err, ForgeError::ReplayUnavailable(_)), "{err}");
     assert_eq!(err.outcome().status(), 503);
+}
+
+/// The in-memory guard keeps an eighth of its entries per issuer, and every invocation has the
+/// same `iss`: recorded under their installation, the invocations of one installation fill its
+/// own share, never the guard of every other installation.
+#[tokio::test]
+async fn one_installation_cannot_fill_the_in_memory_guard_for_the_others() {
+    let forge = Forge::start().await;
+    let verifier = InvocationVerifier::builder(APP_ID)
+        .key_source(Arc::new(forge.jwks.clone()))
+        .clock(forge.clock.clone())
+        // 16 entries: 2 per issuer.
+        .replay_guard(Arc::new(asap_core::InMemoryReplayGuard::new(16)))
+        .build()
+        .expect("verifier");
+    let invocation = |n: usize| with(claims(), &["jti"], json!(format!("flood-{n}")));
+    for n in 0..2 {
+        verifier
+            .verify(&forge.token(&invocation(n)))
+            .await
+            .expect("within the installation's share");
+    }
+    let err = verifier
+        .verify(&forge.token(&invocation(2)))
+        .await
+        .expect_err("the installation's share is full");
+    assert!(
+        matches!(
+            err,
+            ForgeError::ReplayUnavailable(asap_core::ReplayError::IssuerFull { .. })
+        ),
+        "{err}"
+    );
+    let other = with(
+        invocation(3),
+        &["app", "installationId"],
+        json!("ari:cloud:ecosystem::installation/0d9e8f7a-aaaa-4bbb-8ccc-ddddeeeeffff"),
+    );
+    verifier
+        .verify(&forge.token(&other))
+        .await
+        .expect("another installation is still served");
 }
