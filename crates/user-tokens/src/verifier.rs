@@ -110,6 +110,36 @@ pub fn jwt_token(value: &str) -> Result<&str, UserTokenError> {
     Ok(token)
 }
 
+/// The registered claims of a per-user token as asymmetric-jwt-auth's verifier reads them: its
+/// format has none, but it decodes with PyJWT's defaults, which refuse any `aud` (no audience
+/// is expected), an `exp` at or before now, and an `nbf` or `iat` after now, with no leeway. A
+/// client that adds them to limit a token gets the same answer here as from the package: one
+/// token, one reading.
+fn registered_claims_as_the_package_reads_them(
+    claims: &asap_core::RegisteredClaims,
+    now: i64,
+) -> Result<(), TokenError> {
+    if !claims.aud.is_empty() {
+        return Err(TokenError::AudienceMismatch);
+    }
+    if let Some(exp) = claims.exp
+        && exp <= now
+    {
+        return Err(TokenError::Expired { exp, now });
+    }
+    if let Some(nbf) = claims.nbf
+        && nbf > now
+    {
+        return Err(TokenError::NotYetValid { nbf, now });
+    }
+    if let Some(iat) = claims.iat
+        && iat > now
+    {
+        return Err(TokenError::IssuedInFuture { iat, now });
+    }
+    Ok(())
+}
+
 /// Verifies per-user tokens (asymmetric-jwt-auth 1.3.0's wire format). In order, cheapest
 /// refusal first:
 ///
@@ -117,7 +147,10 @@ pub fn jwt_token(value: &str) -> Result<&str, UserTokenError> {
 ///    EdDSA; `kid` a [`Fingerprint`];
 /// 2. claims strictly typed ([`Jws::decode_claims_with`]): `username` and `nonce` non-empty
 ///    strings, `time` a JSON integer; the nonce at most [`MAX_NONCE_LEN`] bytes;
-/// 3. `time` within the tolerance of now (default ±20 s), by the core [`TimeRule`];
+/// 3. `time` within the tolerance of now (default ±20 s), by the core [`TimeRule`]; and the
+///    registered claims the package's verifier (PyJWT with its defaults) reads, should a client
+///    send them, read the same way: no `aud` (no audience is ever expected), `exp` after now,
+///    `nbf` and `iat` not after now, with no leeway;
 /// 4. the key: one lookup of `(username, fingerprint)` in the [`UserKeySource`], then one
 ///    signature check. When there is no such key (unknown user, unknown fingerprint) or it does
 ///    not fit `alg`, the signature is checked against a decoy key of the same kind and size
@@ -276,7 +309,7 @@ impl UserVerifier {
         let fingerprint = Fingerprint::parse(header.require_kid()?).ok_or(UserTokenError::BadFingerprint)?;
 
         let mut own = UserClaims::default();
-        jws.decode_claims_with(&mut own)?;
+        let registered = jws.decode_claims_with(&mut own)?;
         let username = own.username.ok_or(TokenError::MissingClaim("username"))?;
         let time = own.time.ok_or(TokenError::MissingClaim("time"))?;
         let nonce = own.nonce.ok_or(TokenError::MissingClaim("nonce"))?;
@@ -300,7 +333,9 @@ impl UserVerifier {
             not_before: None,
             expires_at: time,
         };
-        self.window.check(&window, self.clock.now())?;
+        let now = self.clock.now();
+        self.window.check(&window, now)?;
+        registered_claims_as_the_package_reads_them(&registered, now)?;
 
         let signature = jws.signature()?;
         let key = self

@@ -184,3 +184,53 @@ fn the_jwks_view_is_read_by_pyjwt_and_verifies_our_tokens() {
         assert_eq!(claims["username"], "ann", "{:?}", key.kind());
     }
 }
+
+/// A token a client limited with registered claims (an audience, an expiry, a start) gets one
+/// reading from both verifiers: the package refuses what the Rust verifier refuses.
+#[tokio::test]
+async fn tokens_limited_by_registered_claims_are_refused_here_as_in_the_package() {
+    let Some(py) = jwt_peers::asymmetric_jwt_auth() else {
+        return;
+    };
+    let key = PrivateKey::generate(KeySpec::Curve(KeyKind::Ed25519)).expect("ed25519");
+    let public = key.public_key().expect("public");
+    let kid = Fingerprint::of(&public);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let token = |name: &str, extra: serde_json::Value| {
+        let mut claims = serde_json::json!({"username": "ann", "time": now, "nonce": name});
+        claims
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        asap_testkit::forge::signed(
+            &serde_json::json!({"alg": "EdDSA", "kid": kid.as_str()}),
+            &claims,
+            |input| key.sign(asap_core::Algorithm::EdDSA, input).expect("sign"),
+        )
+    };
+    let verifier = verifier_for("ann", &key);
+    let plain = token("plain", serde_json::json!({}));
+    assert_eq!(
+        jwt_peers::verify(&py, &plain, &public.to_pem()).as_deref(),
+        Some("ann")
+    );
+    verifier.verify(&plain).await.expect("accepted here too");
+    for (name, extra) in [
+        ("aud", serde_json::json!({"aud": "billing"})),
+        ("exp", serde_json::json!({"exp": now - 1})),
+        ("nbf", serde_json::json!({"nbf": now + 60})),
+        ("iat", serde_json::json!({"iat": now + 60})),
+    ] {
+        let limited = token(name, extra);
+        assert_eq!(
+            jwt_peers::verify(&py, &limited, &public.to_pem()),
+            None,
+            "{name}: the package"
+        );
+        let err = verifier.verify(&limited).await.expect_err(name);
+        assert!(matches!(err, UserTokenError::Token(_)), "{name}: {err}");
+    }
+}

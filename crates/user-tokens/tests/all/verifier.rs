@@ -412,3 +412,51 @@ async fn the_window_holds_at_the_moment_the_token_is_admitted_not_before_its_key
         "{err}"
     );
 }
+
+/// The format has no registered claims, but the package's verifier (PyJWT with its defaults)
+/// reads them when a client sends them: a token limited by `aud` or by its times is refused
+/// here as there, each with its typed error.
+#[tokio::test]
+async fn registered_claims_are_read_as_the_package_reads_them() {
+    let key = ed25519();
+    let (_, verifier, _) = setup(&key);
+    let kid = Fingerprint::of(&key.public_key().expect("public"));
+    let token = |extra: serde_json::Value| {
+        let extra = extra.as_object().expect("object").clone();
+        let nonce = extra.keys().cloned().collect::<Vec<_>>().join("-");
+        let mut claims = serde_json::json!({"username": "ann", "time": NOW, "nonce": nonce});
+        claims.as_object_mut().expect("object").extend(extra);
+        forge::signed(
+            &serde_json::json!({"alg": "EdDSA", "kid": kid.as_str()}),
+            &claims,
+            |input| key.sign(asap_core::Algorithm::EdDSA, input).expect("sign"),
+        )
+    };
+    type Expected = fn(&UserTokenError) -> bool;
+    let refused: [(serde_json::Value, Expected); 5] = [
+        (serde_json::json!({"aud": "billing"}), |e| {
+            matches!(e, UserTokenError::Token(TokenError::AudienceMismatch))
+        }),
+        (serde_json::json!({"exp": NOW - 1}), |e| {
+            matches!(e, UserTokenError::Token(TokenError::Expired { .. }))
+        }),
+        (serde_json::json!({"exp": NOW}), |e| {
+            matches!(e, UserTokenError::Token(TokenError::Expired { .. }))
+        }),
+        (serde_json::json!({"nbf": NOW + 1}), |e| {
+            matches!(e, UserTokenError::Token(TokenError::NotYetValid { .. }))
+        }),
+        (serde_json::json!({"iat": NOW + 1}), |e| {
+            matches!(e, UserTokenError::Token(TokenError::IssuedInFuture { .. }))
+        }),
+    ];
+    for (extra, expected) in refused {
+        let err = verifier.verify(&token(extra.clone())).await.expect_err("limited");
+        assert!(expected(&err), "{extra}: {err}");
+        assert_eq!(err.outcome().status(), 401, "{extra}");
+    }
+    // Within those limits, and with the claims PyJWT does not check: accepted.
+    let within =
+        serde_json::json!({"exp": NOW + 1, "nbf": NOW, "iat": NOW, "iss": "x", "sub": "y", "jti": "z"});
+    verifier.verify(&token(within)).await.expect("within the limits");
+}
