@@ -67,6 +67,17 @@ pub enum RedisGuardError {
     /// The URL is not a Redis URL, or the first connection failed.
     #[error("cannot connect to Redis: {0}")]
     Connect(#[source] redis::RedisError),
+    /// Redis evicts keys under memory pressure (`maxmemory-policy` is not `noeviction`), or does
+    /// not say what it does: an evicted use is a token accepted again, silently, so the guard
+    /// refuses to run on it.
+    #[error(
+        "Redis maxmemory-policy is {policy:?}: it may evict recorded token uses, and an evicted use \
+         lets its token be replayed; set maxmemory-policy noeviction"
+    )]
+    EvictingPolicy {
+        /// The policy `INFO memory` reported (empty if it reported none).
+        policy: String,
+    },
 }
 
 /// Timeouts for talking to Redis. Short by default: a verifier should answer 503 quickly rather
@@ -113,6 +124,14 @@ impl RedisReplayGuard {
     }
 
     /// Connects with the given timeouts.
+    ///
+    /// Then asks Redis (`INFO memory`) what it does when full, and refuses to run on one that
+    /// evicts ([`RedisGuardError::EvictingPolicy`]): under `volatile-lru` (the default of several
+    /// managed services) or any `allkeys-*` or `volatile-*` policy, anyone with a valid key who
+    /// fills Redis with fresh tokens makes it drop other callers' recorded uses, and each dropped
+    /// use is a token that is accepted again, with no error and no log. Under `noeviction` a
+    /// full Redis answers writes with an error: a 503, loud, and never a replay accepted. Size
+    /// it for the rate of tokens times their retention (`exp` + leeway + a few seconds).
     pub async fn connect_with(url: &str, timeouts: Timeouts) -> Result<RedisReplayGuard, RedisGuardError> {
         let client = redis::Client::open(url).map_err(RedisGuardError::Connect)?;
         let config = ConnectionManagerConfig::new()
@@ -123,13 +142,16 @@ impl RedisReplayGuard {
             // while Redis was down (`cargo xtask soak` measured it). Without one, a failed
             // reconnect answers at once (503) and the next command starts the next attempt.
             .set_number_of_retries(0);
-        let connection = ConnectionManager::new_with_config(client, config)
+        let mut connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(RedisGuardError::Connect)?;
+        check_eviction_policy(&mut connection).await?;
         Ok(RedisReplayGuard::from_connection(connection))
     }
 
-    /// Uses an existing reconnecting connection.
+    /// Uses an existing reconnecting connection. Its eviction policy is not checked (see
+    /// [`connect_with`](Self::connect_with)): this is the way to run on a Redis that does not
+    /// answer `INFO`, knowing that it never evicts.
     pub fn from_connection(connection: ConnectionManager) -> RedisReplayGuard {
         RedisReplayGuard {
             connection,
@@ -213,6 +235,28 @@ impl RedisReplayGuard {
 
 /// Whether `e` says Redis could not be reached or did not answer in time, rather than that it
 /// answered with an error.
+/// Refuses a Redis whose `INFO memory` names a `maxmemory_policy` other than `noeviction`, or
+/// none.
+async fn check_eviction_policy(connection: &mut ConnectionManager) -> Result<(), RedisGuardError> {
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(connection)
+        .await
+        .map_err(RedisGuardError::Connect)?;
+    let policy = info
+        .lines()
+        .find_map(|line| line.strip_prefix("maxmemory_policy:"))
+        .map(str::trim)
+        .unwrap_or_default();
+    if policy == "noeviction" {
+        Ok(())
+    } else {
+        Err(RedisGuardError::EvictingPolicy {
+            policy: asap_core::truncate(policy),
+        })
+    }
+}
+
 fn unreachable(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }

@@ -67,7 +67,10 @@ impl RedisTenantStore {
         RedisTenantStore::connect_with(url, Timeouts::default()).await
     }
 
-    /// Connects with the given timeouts.
+    /// Connects with the given timeouts. Like the replay guard, it refuses a Redis that evicts
+    /// ([`RedisGuardError::EvictingPolicy`]): under an `allkeys-*` policy a tenant record (kept
+    /// without expiry) can be dropped, and the tenant then stops working until it is
+    /// re-installed.
     pub async fn connect_with(url: &str, timeouts: Timeouts) -> Result<RedisTenantStore, RedisGuardError> {
         // The same reconnecting connection, with the same short timeouts, as the replay guard.
         let guard = RedisReplayGuard::connect_with(url, timeouts).await?;

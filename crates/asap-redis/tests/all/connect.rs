@@ -377,3 +377,26 @@ async fn installation_links_in_redis_are_a_503_while_redis_is_down() {
         .expect_err("no answer");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
 }
+
+/// The tenant store connects as the replay guard does, so it refuses an evicting Redis too:
+/// under an `allkeys-*` policy a tenant record, kept without expiry, could be dropped.
+#[tokio::test]
+async fn the_tenant_store_refuses_a_redis_that_evicts() {
+    let Some(redis) = RedisServer::start() else { return };
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut conn)
+        .await
+        .expect("policy");
+    let err = RedisTenantStore::connect(&redis.url())
+        .await
+        .expect_err("an evicting Redis");
+    assert!(
+        matches!(&err, asap_redis::RedisGuardError::EvictingPolicy { policy } if policy == "allkeys-lru"),
+        "{err}"
+    );
+}

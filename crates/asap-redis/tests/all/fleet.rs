@@ -1,10 +1,11 @@
-//! Two verifiers sharing one Redis, and Redis going away and coming back.
+//! Two verifiers sharing one Redis, Redis going away and coming back, and a Redis that would
+//! evict recorded uses refused.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asap_core::*;
-use asap_redis::{RedisReplayGuard, WhenUnavailable};
+use asap_redis::{RedisGuardError, RedisReplayGuard, WhenUnavailable};
 use asap_testkit::http::spawn_http;
 use asap_testkit::redis::RedisServer;
 use asap_tower::AsapLayer;
@@ -337,4 +338,39 @@ async fn fail_open_mode_refuses_when_redis_answers_with_an_error() {
         .await
         .expect_err("nothing can be recorded");
     assert!(matches!(fresh, VerifyError::ReplayUnavailable(_)), "{fresh}");
+}
+
+/// A Redis that evicts under memory pressure would drop recorded uses, each one a token accepted
+/// again without a sound: whoever holds one valid key and fills it reopens everyone's tokens.
+/// The guard refuses to connect to one, naming the policy; `noeviction` is accepted.
+#[tokio::test]
+async fn a_redis_that_evicts_is_refused_when_the_guard_connects() {
+    let Some(redis) = RedisServer::start() else { return };
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
+    for policy in ["volatile-lru", "allkeys-lru", "volatile-ttl", "allkeys-random"] {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg(policy)
+            .query_async(&mut conn)
+            .await
+            .expect("policy");
+        let err = RedisReplayGuard::connect(&redis.url())
+            .await
+            .expect_err("an evicting Redis");
+        assert!(
+            matches!(&err, RedisGuardError::EvictingPolicy { policy: found } if found == policy),
+            "{policy}: {err}"
+        );
+        assert!(err.to_string().contains("noeviction"), "{err}");
+    }
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut conn)
+        .await
+        .expect("policy");
+    RedisReplayGuard::connect(&redis.url()).await.expect("noeviction");
 }
