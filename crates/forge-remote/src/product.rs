@@ -104,7 +104,10 @@ impl ProductClient {
 
 /// `base` (its trailing `/` dropped) followed by `path`, joined as strings: the path starts
 /// with one `/` and has no `..` segment, so the result stays on the base's host and under its
-/// path.
+/// path. "No `..` segment" is read as the servers behind the base may read it, not only as the
+/// URL parser does: a segment is dot-like before any `;` path parameter (`/..;/` is `..` to
+/// Tomcat and Spring), and an encoded `/` or `\` (`%2F`, `%5C`), which servers that decode
+/// before they normalise split on, is refused.
 fn product_url(base: &str, path: &str, allow_insecure_loopback: bool) -> Result<url::Url, ProductError> {
     let parsed = url::Url::parse(base).map_err(|_| ProductError::ApiBaseUrl)?;
     let secure = match parsed.scheme() {
@@ -116,11 +119,14 @@ fn product_url(base: &str, path: &str, allow_insecure_loopback: bool) -> Result<
         return Err(ProductError::ApiBaseUrl);
     }
     let route = path.split(['?', '#']).next().unwrap_or("");
-    // A segment the URL parser would treat as `.` or `..`: any mix of `.` and `%2e`.
+    // A segment the URL parser would treat as `.` or `..` (any mix of `.` and `%2e`), or a
+    // server would once it drops the segment's path parameters (`..;x`, `..%3bx`).
     let dot_segment = |segment: &str| {
-        let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+        let lower = segment.to_ascii_lowercase().replace("%3b", ";");
+        let dots = lower.split(';').next().unwrap_or("").replace("%2e", ".");
         dots == "." || dots == ".."
     };
+    let lower_route = route.to_ascii_lowercase();
     if !path.starts_with('/')
         || path.starts_with("//")
         || path.contains('#')
@@ -128,6 +134,8 @@ fn product_url(base: &str, path: &str, allow_insecure_loopback: bool) -> Result<
         || path.bytes().any(|b| b.is_ascii_control())
         || route.split('/').any(dot_segment)
         || route.contains('\\')
+        || lower_route.contains("%2f")
+        || lower_route.contains("%5c")
     {
         return Err(ProductError::Path);
     }
@@ -159,6 +167,9 @@ mod tests {
             url.as_str(),
             "https://api.atlassian.com/ex/jira/5f3c/rest/api/3/myself?expand=groups"
         );
+        // A `;` or an encoded separator is refused only where it could make a `..` or a split.
+        let url = product_url(BASE, "/rest/a;b/..x/%2e%2e.?q=%2F;..", false).expect("url");
+        assert_eq!(url.path(), "/ex/jira/5f3c/rest/a;b/..x/%2e%2e.");
         let url = product_url(&format!("{BASE}/"), "/x", false).expect("trailing slash");
         assert_eq!(url.as_str(), "https://api.atlassian.com/ex/jira/5f3c/x");
     }
@@ -180,6 +191,16 @@ mod tests {
             "/%2e/x",
             "/.\t./.\t./.\t./me",
             "/a\r\n/b",
+            // What servers behind the base read as `..` or as a separator.
+            "/..;/x",
+            "/a/..;/b",
+            "/a/..;jsessionid=1/b",
+            "/%2e%2e;/x",
+            "/a/..%3b/b",
+            "/.;/x",
+            "/a%2F..%2Fb",
+            "/a%2f..%2fb",
+            "/a%5C..%5Cb",
         ] {
             assert_eq!(product_url(BASE, bad, false), Err(ProductError::Path), "{bad}");
         }
