@@ -569,10 +569,14 @@ pub(crate) fn find_token<'a>(headers: &'a HeaderMap, query: &'a str) -> Result<C
     // Only the keys are decoded (a key without `%` or `+` is compared as it is); only the
     // values of `jwt` keys.
     for (key, value) in query_pairs(query) {
-        if form_decode(key) != "jwt" {
+        if form_decode(key).as_deref() != Some("jwt") {
             continue;
         }
-        let value = form_decode(value);
+        let value = form_decode(value).ok_or_else(|| {
+            AuthError::Url(crate::QshError::InvalidUrl(
+                "the `jwt` query parameter does not decode to UTF-8".into(),
+            ))
+        })?;
         match &from_query {
             Some(previous) if *previous != value => {
                 return Err(AuthError::AmbiguousToken(

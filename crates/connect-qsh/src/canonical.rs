@@ -52,7 +52,7 @@ pub fn canonical_request(method: &str, url: &str, base_url: &str) -> Result<Stri
     let target = RequestTarget::split(url);
     let relative = relative_path(&target, base_url)?;
     let mut query = String::with_capacity(target.query.len() + 8);
-    push_canonical_query(&mut query, target.query);
+    push_canonical_query(&mut query, target.query)?;
     Ok(join_canonical(method, relative, &query))
 }
 
@@ -186,7 +186,7 @@ fn inbound_canonical_requests(
     let mut raw = String::with_capacity(method.len() + relative.len() + target.query.len() + 24);
     push_method_and_path(&mut raw, method, relative);
     let query_start = raw.len();
-    push_canonical_query(&mut raw, target.query);
+    push_canonical_query(&mut raw, target.query)?;
     // Without a `%` the decoded path is the raw one: no second canonical request.
     let decoded = relative
         .contains('%')
@@ -407,20 +407,24 @@ fn push_canonical_path(out: &mut String, relative: &str) {
 
 /// The canonical query rule: form-decode every `key=value` pair (`+` is a space), drop `jwt`,
 /// encode keys and values as RFC 3986 unreserved, sort the pairs by encoded key, join repeated
-/// values with `,` after sorting them by decoded value, and write a valueless `a` as `a=`.
+/// values with `,` after sorting them by decoded value, and write a valueless `a` as `a=`. A
+/// key or value that does not decode to UTF-8 is [`QshError::InvalidUrl`]: replacing its bytes
+/// with U+FFFD, as the host does, would give `?id=%FF` and `?id=%FE` one `qsh`, so a token for
+/// one would admit the other (the path rule refuses the same collision).
 ///
 /// Written straight into `out`: the pairs are sorted once by (encoded key, decoded value), which
 /// gives each key's values in their order next to each other, and a key or value that needs no
 /// decoding or encoding is never copied (a unit test holds this to the rule written out with a
 /// map, on generated hostile queries).
-fn push_canonical_query(out: &mut String, query: &str) {
+fn push_canonical_query(out: &mut String, query: &str) -> Result<(), QshError> {
+    let not_utf8 = || QshError::InvalidUrl("a query key or value does not decode to UTF-8".into());
     let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
     for (key, value) in query_pairs(query) {
-        let key = form_decode(key);
+        let key = form_decode(key).ok_or_else(not_utf8)?;
         if key == "jwt" {
             continue;
         }
-        params.push((encode(key), form_decode(value)));
+        params.push((encode(key), form_decode(value).ok_or_else(not_utf8)?));
     }
     // Sorted by decoded value (the host's behaviour, not the encoded order the spec text
     // suggests), comparing UTF-16 code units as Java's `String.compareTo` does.
@@ -441,6 +445,7 @@ fn push_canonical_query(out: &mut String, query: &str) {
         push_encoded(out, value);
         previous = Some(key);
     }
+    Ok(())
 }
 
 /// The `key=value` pairs of a query, still encoded: the query split at every `&`, empty pieces
@@ -477,13 +482,13 @@ pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// One `application/x-www-form-urlencoded` key or value decoded: `+` is a space, `%XX` decoded
-/// (a `%` without two hex digits stays as it is), invalid UTF-8 replaced by U+FFFD (as the
-/// host's servlet container and Python's `parse_qs` do). Borrowed when there is nothing to
-/// decode.
-pub(crate) fn form_decode(s: &str) -> Cow<'_, str> {
+/// (a `%` without two hex digits stays as it is); `None` when the decoded bytes are not UTF-8
+/// (the host's servlet container and Python's `parse_qs` replace them with U+FFFD, which would
+/// make many texts one). Borrowed when there is nothing to decode.
+pub(crate) fn form_decode(s: &str) -> Option<Cow<'_, str>> {
     let bytes = s.as_bytes();
     let Some(first) = bytes.iter().position(|&b| b == b'%' || b == b'+') else {
-        return Cow::Borrowed(s);
+        return Some(Cow::Borrowed(s));
     };
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(&bytes[..first]);
@@ -500,10 +505,7 @@ pub(crate) fn form_decode(s: &str) -> Cow<'_, str> {
         out.push(decoded);
         i += width;
     }
-    match String::from_utf8(out) {
-        Ok(decoded) => Cow::Owned(decoded),
-        Err(invalid) => Cow::Owned(String::from_utf8_lossy(invalid.as_bytes()).into_owned()),
-    }
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// The byte a `%XX` escape at `i` stands for, when `bytes[i..]` starts with one.
@@ -577,15 +579,15 @@ mod tests {
         out
     }
 
-    fn canonical_query(query: &str) -> String {
+    fn canonical_query(query: &str) -> Option<String> {
         let mut out = String::new();
-        push_canonical_query(&mut out, query);
-        out
+        push_canonical_query(&mut out, query).ok()?;
+        Some(out)
     }
 
     /// The canonical query rule written out the straightforward way, on the percent-encoding
     /// crate and a map: what [`push_canonical_query`] must give on every query.
-    fn reference_canonical_query(query: &str) -> String {
+    fn reference_canonical_query(query: &str) -> Option<String> {
         const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
             .remove(b'-')
             .remove(b'.')
@@ -593,16 +595,17 @@ mod tests {
             .remove(b'~');
         let decode = |s: &str| {
             percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
+                .decode_utf8()
+                .ok()
+                .map(|decoded| decoded.into_owned())
         };
         let encode = |s: &str| utf8_percent_encode(s, UNRESERVED).to_string();
         let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for piece in query.split('&').filter(|piece| !piece.is_empty()) {
             let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-            let key = decode(key);
+            let key = decode(key)?;
             if key != "jwt" {
-                params.entry(encode(&key)).or_default().push(decode(value));
+                params.entry(encode(&key)).or_default().push(decode(value)?);
             }
         }
         let mut out = Vec::new();
@@ -611,7 +614,7 @@ mod tests {
             let values: Vec<String> = values.iter().map(|v| encode(v)).collect();
             out.push(format!("{key}={}", values.join(",")));
         }
-        out.join("&")
+        Some(out.join("&"))
     }
 
     /// The canonical path rule written out the straightforward way.
@@ -717,8 +720,10 @@ mod tests {
 
         #[test]
         fn form_decoding_is_the_percent_encoding_crates(text in hostile()) {
-            let expected = percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned();
-            prop_assert_eq!(form_decode(&text), expected);
+            let spaced = text.replace('+', " ");
+            let expected = percent_decode_str(&spaced).decode_utf8().ok();
+            let ours = form_decode(&text);
+            prop_assert_eq!(ours.as_deref(), expected.as_deref());
         }
 
         #[test]
@@ -868,19 +873,39 @@ mod tests {
     fn query_values_sort_in_java_utf16_order() {
         // U+FF01 sorts after U+1F600 in Java (0xFF01 > 0xD83D) but before it by code point.
         assert_eq!(
-            canonical_query("v=%EF%BC%81&v=%F0%9F%98%80"),
-            "v=%F0%9F%98%80,%EF%BC%81"
+            canonical_query("v=%EF%BC%81&v=%F0%9F%98%80").as_deref(),
+            Some("v=%F0%9F%98%80,%EF%BC%81")
         );
     }
 
     #[test]
     fn jwt_is_dropped_even_when_encoded() {
-        assert_eq!(canonical_query("j%77t=x&a=1"), "a=1");
+        assert_eq!(canonical_query("j%77t=x&a=1").as_deref(), Some("a=1"));
     }
 
     #[test]
-    fn invalid_utf8_is_replaced_and_bad_escapes_kept() {
-        assert_eq!(canonical_query("a=%FF&b=%zz&c=%4"), "a=%EF%BF%BD&b=%25zz&c=%254");
+    fn bad_escapes_are_kept() {
+        assert_eq!(
+            canonical_query("b=%zz&c=%4&d=%EF%BF%BD").as_deref(),
+            Some("b=%25zz&c=%254&d=%EF%BF%BD")
+        );
+    }
+
+    /// `%FF`, `%FE` and `%C0` are three requests; read as U+FFFD they would share one `qsh`.
+    #[test]
+    fn a_query_that_does_not_decode_to_utf8_has_no_canonical_form() {
+        for query in ["a=%FF", "a=%FE", "a=%C0", "%FF=1", "a=1&b=%ED%A0%80"] {
+            assert_eq!(canonical_query(query), None, "{query}");
+            assert!(
+                matches!(
+                    qsh("GET", &format!("/x?{query}"), ""),
+                    Err(QshError::InvalidUrl(_))
+                ),
+                "{query}"
+            );
+        }
+        // A `jwt` parameter's value is not part of the canonical query.
+        assert_eq!(canonical_query("jwt=%FF&a=1").as_deref(), Some("a=1"));
     }
 
     #[test]

@@ -159,8 +159,19 @@ fn canonical_requests_agree_with_python_on_a_generated_corpus() {
     let result = runner.run(&proptest::collection::vec(request(), PER_BATCH), |batch| {
         let expected = python_canonical(&py, &batch);
         for ((method, url), python) in batch.iter().zip(&expected) {
-            let ours = canonical_request(method, url, "").expect("relative URLs canonicalise");
-            prop_assert_eq!(&ours, python, "{} {:?}", method, url);
+            match canonical_request(method, url, "") {
+                Ok(ours) => prop_assert_eq!(&ours, python, "{} {:?}", method, url),
+                // Refused on purpose: a query that does not decode to UTF-8, whose bytes Python
+                // (like the host) replaces with U+FFFD, making many requests one.
+                Err(connect_qsh::QshError::InvalidUrl(_)) => prop_assert!(
+                    python.contains("%EF%BF%BD"),
+                    "{} {:?} refused, but Python replaced nothing: {}",
+                    method,
+                    url,
+                    python
+                ),
+                Err(e) => prop_assert!(false, "{} {:?}: {}", method, url, e),
+            }
         }
         compared.set(compared.get() + batch.len());
         Ok(())

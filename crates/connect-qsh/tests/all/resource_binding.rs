@@ -201,3 +201,35 @@ async fn a_lone_percent_never_makes_an_escape_of_the_escapes_after_it() {
             .unwrap_or_else(|e| panic!("{sent}: {e}"));
     }
 }
+
+/// The host reads `%FF`, `%FE` and `%C0` in a query as U+FFFD: one `qsh` for three requests. A
+/// request whose query does not decode to UTF-8 is refused (401), whatever token it carries, so
+/// a token made for one of them (or for U+FFFD itself) binds no other.
+#[tokio::test]
+async fn a_query_that_does_not_decode_to_utf8_binds_no_request() {
+    let replaced = token_over("GET&/x&id=%EF%BF%BD");
+    authenticate(&Method::GET, "/x?id=%EF%BF%BD", &replaced)
+        .await
+        .expect("the token's own request");
+    for target in ["/x?id=%FF", "/x?id=%FE", "/x?id=%C0", "/x?%FF=1"] {
+        let err = authenticate(&Method::GET, target, &replaced)
+            .await
+            .expect_err(target);
+        assert!(
+            matches!(err, AuthError::Url(connect_qsh::QshError::InvalidUrl(_))),
+            "{target}: {err}"
+        );
+        assert_eq!(err.outcome().status(), 401, "{target}");
+    }
+    // Nor can the signer make a token for one.
+    assert!(
+        ConnectSigner::new(CLIENT_KEY)
+            .sign(
+                &SharedSecret::new(SECRET).expect("secret"),
+                "GET",
+                "/x?id=%FF",
+                ""
+            )
+            .is_err()
+    );
+}
