@@ -50,6 +50,14 @@ pub enum QshError {
 /// ```
 pub fn canonical_request(method: &str, url: &str, base_url: &str) -> Result<String, QshError> {
     let target = RequestTarget::split(url);
+    // `//evil.example/x` is a path to this parser but a network-path reference to every URL
+    // resolver (`Url::join`): a token made for it would be bound to the tenant yet sent to that
+    // host. A request received with such a target is checked by the inbound rule instead.
+    if target.origin.is_none() && target.path.starts_with("//") {
+        return Err(QshError::InvalidUrl(
+            "a network-path reference (//host/…) names another host: give an absolute URL or a path".into(),
+        ));
+    }
     let relative = relative_path(&target, base_url)?;
     let mut query = String::with_capacity(target.query.len() + 8);
     push_canonical_query(&mut query, target.query)?;
@@ -889,6 +897,31 @@ mod tests {
             canonical_query("b=%zz&c=%4&d=%EF%BF%BD").as_deref(),
             Some("b=%25zz&c=%254&d=%EF%BF%BD")
         );
+    }
+
+    #[test]
+    fn a_network_path_reference_is_not_signed() {
+        for url in ["//evil.example/x", "//evil.example", "//evil.example/x?a=1"] {
+            assert!(
+                matches!(
+                    canonical_request("GET", url, "https://acme.atlassian.net"),
+                    Err(QshError::InvalidUrl(_))
+                ),
+                "{url}"
+            );
+            assert!(
+                matches!(qsh("GET", url, ""), Err(QshError::InvalidUrl(_))),
+                "{url}"
+            );
+        }
+        // Inbound, `//x` is a request target like any other.
+        let claimed = qsh(
+            "GET",
+            "https://acme.atlassian.net//x",
+            "https://acme.atlassian.net",
+        )
+        .expect("absolute");
+        assert_eq!(qsh_matches_request(&claimed, "GET", "//x", ""), Ok(true));
     }
 
     /// `%FF`, `%FE` and `%C0` are three requests; read as U+FFFD they would share one `qsh`.
