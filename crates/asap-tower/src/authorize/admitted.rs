@@ -39,9 +39,12 @@ impl<V, T: Clone> Clone for AdmittedBy<V, T> {
 
 impl<V> SharedVerifier<V> {
     pub(crate) fn new(verifier: V) -> Self {
-        SharedVerifier {
-            verifier: Arc::new(verifier),
-        }
+        SharedVerifier::from_arc(Arc::new(verifier))
+    }
+
+    /// Over a verifier the caller also holds: layers made over the same `Arc` share its mark.
+    pub(crate) fn from_arc(verifier: Arc<V>) -> Self {
+        SharedVerifier { verifier }
     }
 }
 

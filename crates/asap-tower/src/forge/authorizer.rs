@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use asap_core::ReplayGuard;
-use forge_remote::{ForgeError, InvocationVerifier, SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER};
+use forge_remote::{ForgeError, Invocation, InvocationVerifier, SYSTEM_TOKEN_HEADER, USER_TOKEN_HEADER};
 use http::{HeaderMap, Request, Response};
 
 use super::{ForgeLayer, forge_response};
-use crate::authorize::{Authorize, AuthorizeLayer};
+use crate::authorize::{Authorize, AuthorizeLayer, SharedVerifier};
 use crate::refusal::hide_authorization;
 
 type Responder = Arc<dyn Fn(&ForgeError) -> Response<String> + Send + Sync>;
@@ -17,7 +17,10 @@ type Responder = Arc<dyn Fn(&ForgeError) -> Response<String> + Send + Sync>;
 /// [`InvocationVerifier`]. Built and configured through [`ForgeLayer`].
 #[derive(Clone)]
 pub struct ForgeAuthorizer {
-    verifier: Arc<InvocationVerifier>,
+    /// Shared by the clones of one layer (and by layers over one `from_shared` verifier): its
+    /// identity tells an inner layer that this very verifier already admitted the request, which
+    /// under a replay guard it must not verify again ([`SharedVerifier`]).
+    verifier: SharedVerifier<InvocationVerifier>,
     responder: Responder,
 }
 
@@ -35,10 +38,12 @@ impl ForgeLayer {
         ForgeLayer::from_shared(Arc::new(verifier))
     }
 
-    /// A layer over a verifier shared with other layers or code.
+    /// A layer over a verifier shared with other layers or code. A request one layer over it
+    /// admitted is not verified again by another inside it (it holds the same
+    /// [`Invocation`]); a layer over another verifier verifies in full.
     pub fn from_shared(verifier: Arc<InvocationVerifier>) -> ForgeLayer {
         AuthorizeLayer::with_authorizer(ForgeAuthorizer {
-            verifier,
+            verifier: SharedVerifier::from_arc(verifier),
             responder: Arc::new(forge_response),
         })
     }
@@ -52,7 +57,7 @@ impl ForgeLayer {
     /// [`InvocationVerifierBuilder::replay_guard`]: forge_remote::InvocationVerifierBuilder::replay_guard
     pub fn replay_guard(self, guard: Arc<dyn ReplayGuard>) -> ForgeLayer {
         self.map_authorizer(|a| {
-            a.verifier = Arc::new(InvocationVerifier::clone(&a.verifier).with_replay_guard(guard));
+            a.verifier = SharedVerifier::new(InvocationVerifier::clone(&a.verifier).with_replay_guard(guard));
         })
     }
 
@@ -81,17 +86,21 @@ impl Authorize for ForgeAuthorizer {
     type Error = ForgeError;
     const KIND: &'static str = "Forge";
 
-    /// Admits `request` with its [`forge_remote::Invocation`] in the extensions.
+    /// Admits `request` with its [`forge_remote::Invocation`] in the extensions: at once when an
+    /// outer layer sharing this verifier admitted it.
     async fn authorize<B: Send>(&self, request: &mut Request<B>) -> Result<(), ForgeError> {
         hide_authorization(request.headers_mut());
         hide_oauth_tokens(request.headers_mut());
+        if self.verifier.admitted::<B, Invocation>(request).is_some() {
+            return Ok(());
+        }
         let invocation = self.verifier.verify_request(request.headers()).await?;
         tracing::debug!(
             installation = invocation.installation_id(),
             principal = invocation.principal(),
             "Forge invocation accepted"
         );
-        request.extensions_mut().insert(invocation);
+        self.verifier.mark(request, invocation);
         Ok(())
     }
 

@@ -197,3 +197,67 @@ async fn with_a_replay_guard_a_replayed_invocation_is_401_with_the_bearer_challe
     assert_eq!(body["error"], "invalid_token");
     assert!(!body.to_string().contains(&token), "the token is never echoed");
 }
+
+/// Under one replay guard, a layer inside a clone of itself (or another over the same shared
+/// verifier) takes the outer layer's admission instead of recording the token again, which
+/// would refuse every fresh invocation as a replay of itself. A layer over another verifier
+/// still verifies in full.
+#[tokio::test]
+async fn a_nested_forge_layer_sharing_the_verifier_admits_a_fresh_invocation_once() {
+    let key = PrivateKey::generate(KeySpec::Rsa(2048)).expect("rsa");
+    let verifier = || {
+        InvocationVerifier::builder(APP_ID)
+            .key_source(Arc::new(keys(&key)))
+            .build()
+            .expect("verifier")
+    };
+    let guard = Arc::new(asap_core::InMemoryReplayGuard::new(100));
+    let layer = ForgeLayer::new(verifier()).replay_guard(guard.clone());
+    let shared = Arc::new(verifier().with_replay_guard(guard.clone()));
+    let router = Router::new()
+        .route("/cloned", post(invoked).route_layer(layer.clone()))
+        .layer(layer)
+        .merge(
+            Router::new()
+                .route(
+                    "/shared",
+                    post(invoked).route_layer(ForgeLayer::from_shared(shared.clone())),
+                )
+                .layer(ForgeLayer::from_shared(shared)),
+        )
+        .merge(
+            Router::new()
+                .route(
+                    "/other",
+                    post(invoked).route_layer(ForgeLayer::new(verifier()).replay_guard(guard.clone())),
+                )
+                .layer(ForgeLayer::new(verifier()).replay_guard(guard)),
+        );
+    let base = format!("http://{}", spawn_http(router).await);
+    let client = reqwest::Client::new();
+    let send = |path: &'static str, token: String| {
+        client
+            .post(format!("{base}{path}"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+    };
+    let fresh = |jti: &str| {
+        let mut claims = claims();
+        claims["jti"] = json!(jti);
+        token(&key, &claims)
+    };
+    for path in ["/cloned", "/shared"] {
+        let token = fresh(path);
+        let first = send(path, token.clone()).await.expect("send");
+        assert_eq!(first.status(), StatusCode::OK, "{path}");
+        let replayed = send(path, token).await.expect("send");
+        assert_eq!(
+            replayed.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path}: still single-use"
+        );
+    }
+    // Two verifiers that only share the guard: the inner one records the token again.
+    let refused = send("/other", fresh("/other")).await.expect("send");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
