@@ -65,7 +65,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))
     .allow_insecure_loopback(true)
     .build()?;
-    let lifecycle = Lifecycle::builder(&base_url, Arc::new(install_keys), tenants.clone()).build()?;
+    // Callbacks must name this app's key: a copy of the descriptor under another key installs
+    // nothing here.
+    let lifecycle = Lifecycle::builder(&base_url, Arc::new(install_keys), tenants.clone())
+        .app_key(&key)
+        .build()?;
     // Requests from the product are signed with the tenant's shared secret. A page load the
     // product signed also mints an app session token (`iss` = app key, `sub` = the user,
     // `aud` = [clientKey], 15 minutes) for the page's own calls, as atlassian-connect-express does.

@@ -154,6 +154,10 @@ pub enum AuthError {
     /// The callback body's `clientKey` is not the token's `iss`.
     #[error("the payload's clientKey is not the token's issuer")]
     ClientKeyMismatch,
+    /// The callback body's `key` is not the app key the lifecycle was configured with
+    /// ([`LifecycleBuilder::app_key`](crate::LifecycleBuilder::app_key)).
+    #[error("the payload's key is not this app's key")]
+    AppKeyMismatch,
     /// The callback body's `eventType` is not the event of this endpoint.
     #[error("the payload's eventType is {found:?}, expected {expected:?}")]
     EventMismatch {
@@ -235,6 +239,7 @@ mod tests {
         assert_eq!(AuthError::Replayed.outcome().status(), 401);
         assert_eq!(AuthError::BaseUrlChanged.outcome().status(), 401);
         assert_eq!(AuthError::TenantChanged.outcome().status(), 401);
+        assert_eq!(AuthError::AppKeyMismatch.outcome().status(), 401);
         assert_eq!(
             AuthError::ReplayUnavailable(ReplayError::Full(1))
                 .outcome()

@@ -160,6 +160,7 @@ pub struct Lifecycle {
     replay: Arc<dyn ReplayGuard>,
     base_url_rule: BaseUrlRule,
     shared_secret_installs: bool,
+    app_key: Option<Arc<str>>,
 }
 
 /// Configures a [`Lifecycle`].
@@ -174,6 +175,7 @@ pub struct LifecycleBuilder {
     replay: Option<Arc<dyn ReplayGuard>>,
     base_url_rule: BaseUrlRule,
     shared_secret_installs: bool,
+    app_key: Option<String>,
 }
 
 impl LifecycleBuilder {
@@ -245,6 +247,16 @@ impl LifecycleBuilder {
         self
     }
 
+    /// The app's `key` (from its descriptor): every callback's payload must name it
+    /// ([`AuthError::AppKeyMismatch`]), so that callbacks meant for another app, such as a copy
+    /// of this one's descriptor published under another key with this base URL, install
+    /// nothing here. Unset by default (the payload's `key` is then not compared).
+    #[must_use]
+    pub fn app_key(mut self, key: impl Into<String>) -> LifecycleBuilder {
+        self.app_key = Some(key.into());
+        self
+    }
+
     /// Checks the settings: the app base URL must be an absolute URL (it is the `aud`).
     pub fn build(self) -> Result<Lifecycle, ConfigError> {
         let time = connect_time_rule(self.leeway, self.max_lifetime)?;
@@ -262,6 +274,7 @@ impl LifecycleBuilder {
                 .unwrap_or_else(|| Arc::new(InMemoryReplayGuard::new(DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES))),
             base_url_rule: self.base_url_rule,
             shared_secret_installs: self.shared_secret_installs,
+            app_key: self.app_key.map(Arc::from),
         })
     }
 }
@@ -285,6 +298,7 @@ impl Lifecycle {
             replay: None,
             base_url_rule: BaseUrlRule::HttpsOnly,
             shared_secret_installs: false,
+            app_key: None,
         }
     }
 
@@ -481,6 +495,11 @@ impl Lifecycle {
         let payload = std::str::from_utf8(body).map_err(|_| PayloadError::NotAnObject)?;
         let fields = PayloadFields::parse(body)?;
         check_payload(&fields, event, &claims)?;
+        if let Some(app_key) = &self.app_key
+            && !matches!(fields.get("key"), Some(Value::String(key)) if **key == **app_key)
+        {
+            return Err(AuthError::AppKeyMismatch);
+        }
         let verified = VerifiedCallback {
             event,
             claims,

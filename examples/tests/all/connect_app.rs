@@ -31,6 +31,7 @@ const KID: &str = "product-install-key-1";
 async fn app(install_keys: Arc<dyn PublicKeySource>) -> String {
     let tenants = Arc::new(InMemoryTenantStore::new());
     let lifecycle = Lifecycle::builder(APP_BASE_URL, install_keys.clone(), tenants.clone())
+        .app_key(APP_KEY)
         .build()
         .expect("valid lifecycle");
     let authenticator = Authenticator::builder(TenantSecrets::new(tenants))

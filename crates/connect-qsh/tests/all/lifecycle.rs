@@ -596,6 +596,36 @@ async fn a_reinstall_checked_against_a_rotated_secret_does_not_undo_the_rotation
     assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-3"));
 }
 
+/// With the app key configured, a callback whose payload names another app (or none) installs
+/// nothing, whoever signed it.
+#[tokio::test]
+async fn an_install_for_another_app_key_is_refused() {
+    let f = fixture_with(|builder| builder.app_key("my-app"), |tenants| tenants).await;
+    let mut other: Value =
+        serde_json::from_slice(&payload("installed", CLIENT_KEY, "secret-1")).expect("json");
+    for key in [json!("someone-else"), json!(null), json!(7)] {
+        other["key"] = key.clone();
+        let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+        let err = install(&f, &token, &serde_json::to_vec(&other).expect("json"))
+            .await
+            .expect_err("another app's install");
+        assert!(matches!(err, AuthError::AppKeyMismatch), "{key}: {err}");
+        assert_eq!(err.outcome().status(), 401);
+    }
+    other.as_object_mut().expect("object").remove("key");
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    let err = install(&f, &token, &serde_json::to_vec(&other).expect("json"))
+        .await
+        .expect_err("no key");
+    assert!(matches!(err, AuthError::AppKeyMismatch), "{err}");
+    assert_eq!(stored_secret(&f).await, None);
+    // This app's own install goes through.
+    let token = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("this app's install");
+}
+
 async fn stored_base_url(f: &Fixture) -> Option<String> {
     let tenant = f.tenants.tenant(CLIENT_KEY).await.expect("store answers")?;
     Some(tenant.base_url().to_owned())
