@@ -12,7 +12,7 @@
 //! tracing::warn!("seen by the scoped subscriber only");
 //! ```
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::subscriber::DefaultGuard;
 use tracing::{Dispatch, Subscriber};
@@ -27,6 +27,61 @@ where
     static ANCHOR: OnceLock<Dispatch> = OnceLock::new();
     ANCHOR.get_or_init(|| Dispatch::new(tracing::subscriber::NoSubscriber::default()));
     tracing::subscriber::set_default(subscriber)
+}
+
+/// What a `tracing` fmt subscriber wrote, as text.
+///
+/// ```
+/// use asap_testkit::logs::{Captured, scoped};
+/// let (captured, subscriber) = Captured::subscriber(tracing::Level::INFO);
+/// {
+///     let _guard = scoped(subscriber);
+///     tracing::info!(user = "ann", "signed in");
+///     tracing::debug!("below the level");
+/// }
+/// let lines = captured.lines();
+/// assert_eq!(lines.len(), 1);
+/// assert!(lines[0].contains("signed in") && lines[0].contains("user=\"ann\""));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// A fmt subscriber (no colours, no timestamps) of the events up to `level`, writing here,
+    /// and where to read what it wrote. Make it the thread's default with [`scoped`].
+    pub fn subscriber(level: tracing::Level) -> (Captured, impl Subscriber + Send + Sync) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .without_time()
+            .with_max_level(level)
+            .finish();
+        (captured, subscriber)
+    }
+
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

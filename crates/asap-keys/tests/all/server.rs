@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asap_core::{KeyFuture, KeyId, KeySourceError, PublicKeySource};
@@ -251,42 +251,6 @@ async fn a_key_source_that_cannot_answer_is_503_with_retry_after() {
     assert_eq!(response.headers()["cache-control"], "no-store");
 }
 
-/// Collects what a `tracing` fmt subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// A fmt subscriber up to `level` writing here, and where to read what it wrote.
-    fn subscriber(level: tracing::Level) -> (Captured, impl tracing::Subscriber + Send + Sync) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(level)
-            .finish();
-        (captured, subscriber)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().expect("lock"))
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 fn current_thread_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -297,7 +261,7 @@ fn current_thread_runtime() -> tokio::runtime::Runtime {
 #[test]
 fn each_request_is_one_tracing_event_without_key_material() {
     let fixture = Fixture::new();
-    let (captured, subscriber) = Captured::subscriber(tracing::Level::INFO);
+    let (captured, subscriber) = asap_testkit::logs::Captured::subscriber(tracing::Level::INFO);
     let runtime = current_thread_runtime();
     {
         let _guard = asap_testkit::logs::scoped(subscriber);
@@ -349,7 +313,7 @@ fn a_burst_of_key_set_requests_builds_the_set_once() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("k1.pem"), p256().public_key().expect("pk").to_pem()).expect("write");
     std::fs::write(dir.join("notes.pem"), "not a key\n").expect("write");
-    let (captured, subscriber) = Captured::subscriber(tracing::Level::DEBUG);
+    let (captured, subscriber) = asap_testkit::logs::Captured::subscriber(tracing::Level::DEBUG);
     let runtime = current_thread_runtime();
     let builds = || {
         captured

@@ -132,13 +132,7 @@ async fn unknown_user_unknown_fingerprint_and_bad_signature_get_one_answer() {
     for token in [stranger.sign().expect("t"), other_key.sign().expect("t"), swapped] {
         // With debug logging on, each answer writes the same one event (only the username and
         // fingerprint the token names differ): the log does not tell a registered key apart.
-        let log = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .without_time()
-            .with_writer(log.clone())
-            .finish();
+        let (log, subscriber) = asap_testkit::logs::Captured::subscriber(tracing::Level::DEBUG);
         let err = {
             let _guard = asap_testkit::logs::scoped(subscriber);
             verifier.verify(&token).await.expect_err("refused")
@@ -154,38 +148,6 @@ async fn unknown_user_unknown_fingerprint_and_bad_signature_get_one_answer() {
             lines[0].contains("per-user token: no key of this user verifies it"),
             "{lines:?}"
         );
-    }
-}
-
-/// Collects what a `tracing` fmt subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl tracing_subscriber::fmt::MakeWriter<'_> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&self) -> Captured {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().expect("lock"))
-            .lines()
-            .map(str::to_owned)
-            .collect()
     }
 }
 
