@@ -13,6 +13,10 @@ pub enum RegistryError {
         "unsupported database URL {0:?}: use sqlite:PATH (or a plain file path) or postgres://USER@HOST:PORT/DB"
     )]
     UnsupportedUrl(String),
+    /// The `postgres://` URL has a query parameter the driver does not read (named here; its
+    /// value, which may be a secret, is shown nowhere).
+    #[error("unsupported parameter {0:?} in the PostgreSQL URL")]
+    UnsupportedParameter(String),
     /// The database could not be opened or reached.
     #[error("cannot connect to the key registry database: {0}")]
     Connect(#[source] sqlx::Error),

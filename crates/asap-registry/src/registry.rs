@@ -157,6 +157,43 @@ pub(crate) struct UserLookup {
     pub(crate) keys: Arc<[(Fingerprint, Arc<PublicKey>)]>,
 }
 
+/// The query parameters sqlx-postgres reads from a URL (`PgConnectOptions::from_str`).
+const POSTGRES_URL_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// The connect options of a `postgres://` URL. A query parameter sqlx does not read is refused
+/// here, by name only: sqlx would ignore it with a warning that logs its value, and a libpq
+/// parameter it does not know can be a secret (`sslpassword`, the client key's passphrase).
+pub(crate) fn postgres_options(url: &str) -> Result<PgConnectOptions, RegistryError> {
+    let parsed = url::Url::parse(url).map_err(|_| RegistryError::UnsupportedUrl(redact_url(url)))?;
+    for (key, _) in parsed.query_pairs() {
+        let known =
+            POSTGRES_URL_PARAMETERS.contains(&&*key) || (key.starts_with("options[") && key.ends_with(']'));
+        if !known {
+            return Err(RegistryError::UnsupportedParameter(asap_core::truncate(&key)));
+        }
+    }
+    PgConnectOptions::from_str(url).map_err(RegistryError::Connect)
+}
+
 /// The most active keys one principal can hold ([`KeyRegistry::add`] refuses another), and so
 /// the most a per-user lookup reads.
 pub const MAX_ACTIVE_KEYS: usize = 64;
@@ -312,7 +349,7 @@ impl KeyRegistryBuilder {
     pub async fn open(self) -> Result<KeyRegistry, RegistryError> {
         let url = self.url.trim();
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url).map_err(RegistryError::Connect)?;
+            let options = postgres_options(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(self.max_connections)
                 .acquire_timeout(self.acquire_timeout)

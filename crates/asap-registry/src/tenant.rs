@@ -2,14 +2,13 @@
 //! instance of an app, as atlassian-connect-express keeps its `AddonSettings` in SQL.
 
 use std::fmt;
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use connect_qsh::{
     InstallPayload, InstallationLinks, SharedSecret, SharedSecretStore, StoreError, StoreFuture, Tenant,
     TenantStore,
 };
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::error::RegistryError;
 
@@ -79,7 +78,7 @@ impl PostgresTenantStore {
     /// Connects to `url` (`postgres://…`, a pool of 5 connections, 5 s to get one) and
     /// creates the table if needed.
     pub async fn connect(url: &str) -> Result<PostgresTenantStore, RegistryError> {
-        let options = PgConnectOptions::from_str(url.trim()).map_err(RegistryError::Connect)?;
+        let options = crate::registry::postgres_options(url.trim())?;
         let pool = PgPoolOptions::new()
             .max_connections(5)
             .acquire_timeout(Duration::from_secs(5))

@@ -141,3 +141,27 @@ async fn a_nested_principals_key_never_signs_for_its_parent() {
         Err(VerifyError::Kid(KidError::NotOwnedByIssuer { .. }))
     ));
 }
+
+/// A query parameter the PostgreSQL driver does not read (here libpq's `sslpassword`, the
+/// client key's passphrase) is refused by name, before the driver sees the URL: it would
+/// ignore it with a warning that logs its value.
+#[tokio::test]
+async fn an_unknown_postgres_url_parameter_is_refused_and_its_value_never_logged() {
+    let (captured, subscriber) = asap_testkit::logs::Captured::subscriber(tracing::Level::TRACE);
+    let _guard = asap_testkit::logs::scoped(subscriber);
+    let url = "postgres://u@127.0.0.1:1/db?sslmode=disable&sslpassword=s3cret-passphrase";
+    let err = KeyRegistry::open(url).await.expect_err("refused");
+    assert!(
+        matches!(&err, RegistryError::UnsupportedParameter(name) if name == "sslpassword"),
+        "{err}"
+    );
+    #[cfg(feature = "connect")]
+    {
+        let err = asap_registry::PostgresTenantStore::connect(url)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, RegistryError::UnsupportedParameter(_)), "{err}");
+    }
+    let shown = format!("{err} {err:?} {}", captured.lines().join("\n"));
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
