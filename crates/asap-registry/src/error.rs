@@ -40,14 +40,6 @@ pub enum RegistryError {
         /// Whether the existing key is revoked.
         revoked: bool,
     },
-    /// The principal already holds [`MAX_ACTIVE_KEYS`](crate::MAX_ACTIVE_KEYS) active keys.
-    #[error("{principal:?} already holds {max} active keys: revoke one before adding another")]
-    TooManyKeys {
-        /// The principal.
-        principal: String,
-        /// The most active keys a principal can hold.
-        max: usize,
-    },
     /// No such key.
     #[error("no key {0} is registered")]
     NotFound(KeyId),

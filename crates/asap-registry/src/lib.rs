@@ -55,8 +55,8 @@ pub use asap_keys::KeyFormatError;
 pub use asap_keys::redact_url;
 pub use error::RegistryError;
 pub use registry::{
-    DEFAULT_CACHE_TTL, DEFAULT_MAX_CACHED_KEYS, KeyRegistry, KeyRegistryBuilder, MAX_ACTIVE_KEYS,
-    MIGRATIONS_TABLE, RegisteredKey,
+    DEFAULT_CACHE_TTL, DEFAULT_MAX_CACHED_KEYS, KeyRegistry, KeyRegistryBuilder, MIGRATIONS_TABLE,
+    RegisteredKey,
 };
 #[cfg(feature = "connect")]
 pub use tenant::{PostgresTenantStore, TENANTS_TABLE};

@@ -194,12 +194,8 @@ pub(crate) fn postgres_options(url: &str) -> Result<PgConnectOptions, RegistryEr
     PgConnectOptions::from_str(url).map_err(RegistryError::Connect)
 }
 
-/// The most active keys one principal can hold ([`KeyRegistry::add`] refuses another), and so
-/// the most a per-user lookup reads.
-pub const MAX_ACTIVE_KEYS: usize = 64;
-
-/// [`MAX_ACTIVE_KEYS`], as the queries bind it.
-pub(crate) const MAX_KEYS_PER_USER: i64 = MAX_ACTIVE_KEYS as i64;
+/// The most active keys of one principal a per-user lookup reads (in key name order).
+pub(crate) const MAX_KEYS_PER_USER: i64 = 64;
 
 /// Expires an entry `ttl` after its query *started*, not after it was inserted: a lookup that
 /// raced a revocation is still gone `ttl` after the revocation committed.
@@ -494,11 +490,6 @@ impl KeyRegistry {
     /// Registers `key_text` (a PEM public key or one OpenSSH `authorized_keys` line; see
     /// [`asap_keys::parse_public_key`]) for `principal` as kid
     /// `<principal>/<name>`. Without a name, the key is named after its SHA-256 (`sha256-…`).
-    ///
-    /// A principal holds at most [`MAX_ACTIVE_KEYS`] active keys: a per-user lookup reads that
-    /// many, so a key beyond them would be registered and never verify. One more is
-    /// [`RegistryError::TooManyKeys`] (revoke one first). The count is part of the `INSERT`;
-    /// on PostgreSQL two adds racing for the last place can both pass it.
     pub async fn add(
         &self,
         principal: &str,
@@ -514,26 +505,18 @@ impl KeyRegistry {
         let inserted = on_db!(&self.inner.db, |pool| {
             sqlx::query(
                 "INSERT INTO asap_public_keys (principal, key_name, public_key, algorithm, created_at) \
-                 SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM asap_public_keys \
-                 WHERE principal = $1 AND revoked_at IS NULL) < $6",
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(principal)
             .bind(&name)
             .bind(&pem)
             .bind(&label)
             .bind(created_at)
-            .bind(MAX_KEYS_PER_USER)
             .execute(pool)
             .await
             .map(|done| done.rows_affected())
         });
         match inserted {
-            Ok(0) => {
-                return Err(RegistryError::TooManyKeys {
-                    principal: principal.to_owned(),
-                    max: MAX_ACTIVE_KEYS,
-                });
-            }
             Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 let revoked = self.get(&kid).await?.is_some_and(|k| k.is_revoked());
