@@ -52,10 +52,16 @@ pub fn canonical_request(method: &str, url: &str, base_url: &str) -> Result<Stri
     let target = RequestTarget::split(url);
     // `//evil.example/x` is a path to this parser but a network-path reference to every URL
     // resolver (`Url::join`): a token made for it would be bound to the tenant yet sent to that
-    // host. A request received with such a target is checked by the inbound rule instead.
-    if target.origin.is_none() && target.path.starts_with("//") {
+    // host. The WHATWG parser also reads `\` as `/`, drops tabs and line breaks, and trims
+    // leading spaces and controls, so `/\evil`, `/\t/evil` and ` //evil` are the same. A
+    // request received with such a target is checked by the inbound rule instead.
+    if target.origin.is_none()
+        && (target.path.starts_with("//")
+            || target.path.starts_with(' ')
+            || target.path.bytes().any(|b| b == b'\\' || b.is_ascii_control()))
+    {
         return Err(QshError::InvalidUrl(
-            "a network-path reference (//host/…) names another host: give an absolute URL or a path".into(),
+            "a path a URL resolver reads as another host (//host, a backslash, a control character, a leading space): give an absolute URL or a plain path".into(),
         ));
     }
     let relative = relative_path(&target, base_url)?;
@@ -901,7 +907,17 @@ mod tests {
 
     #[test]
     fn a_network_path_reference_is_not_signed() {
-        for url in ["//evil.example/x", "//evil.example", "//evil.example/x?a=1"] {
+        for url in [
+            "//evil.example/x",
+            "//evil.example",
+            "//evil.example/x?a=1",
+            "/\\evil.example/x",
+            "\\\\evil.example/x",
+            "/\t/evil.example/x",
+            "/\n/evil.example/x",
+            " //evil.example/x",
+            "/a\\b",
+        ] {
             assert!(
                 matches!(
                     canonical_request("GET", url, "https://acme.atlassian.net"),
