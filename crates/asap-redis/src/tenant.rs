@@ -28,7 +28,9 @@ pub const DEFAULT_LINK_PREFIX: &str = "connect:forge-link:";
 /// inbound tokens' secrets in it directly. The connection reconnects by itself; while Redis
 /// cannot answer, lookups fail with [`StoreError::Unavailable`] (a 503), never with "unknown
 /// tenant". A record that no longer parses is [`StoreError::Corrupt`]. A conditional
-/// [`TenantStore::replace`] is one Lua script (compare, then `SET`), atomic in Redis.
+/// [`TenantStore::replace`] or [`TenantStore::remove_if`] is one Lua script (compare, then
+/// `SET` or `DEL`), atomic in Redis: the Redis user needs `EVAL` (and `INFO`, which
+/// [`connect`](Self::connect) reads).
 ///
 /// The payload holds the tenant's shared secret: protect the Redis instance accordingly
 /// (authentication, network isolation, encrypted persistence).
@@ -210,6 +212,20 @@ impl RedisTenantStore {
         Ok(replaced == 1)
     }
 
+    /// One script, as for [`store_if`](Self::store_if).
+    async fn delete_if(&self, current: &Tenant) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let removed: u64 = redis::cmd("EVAL")
+            .arg("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+            .arg(1)
+            .arg(self.key(current.client_key()))
+            .arg(current.install_payload().expose())
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed == 1)
+    }
+
     async fn delete(&self, client_key: &str) -> Result<bool, StoreError> {
         let mut connection = self.connection.clone();
         let removed: u64 = redis::cmd("DEL")
@@ -240,6 +256,10 @@ impl TenantStore for RedisTenantStore {
 
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(self.delete(client_key))
+    }
+
+    fn remove_if<'a>(&'a self, current: &'a Tenant) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete_if(current))
     }
 }
 

@@ -39,7 +39,8 @@ const CREATE_TABLE: [&str; 3] = [
 ///
 /// A save is one `INSERT … ON CONFLICT (client_key) DO UPDATE`: concurrent installs of one
 /// tenant leave exactly one row, holding one of the payloads whole, never a mix. A conditional
-/// [`TenantStore::replace`] is one `UPDATE … WHERE install_payload = $current`. While the
+/// [`TenantStore::replace`] or [`TenantStore::remove_if`] is one `UPDATE` or `DELETE … WHERE
+/// install_payload = $current`. While the
 /// database cannot answer, lookups fail with [`StoreError::Unavailable`] (a 503), never with
 /// "unknown tenant"; a row that no longer parses, or holds another client key, is
 /// [`StoreError::Corrupt`].
@@ -166,6 +167,17 @@ impl PostgresTenantStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// One conditional `DELETE`, as [`store_if`](Self::store_if) is one conditional `UPDATE`.
+    async fn delete_if(&self, current: &Tenant) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM connect_tenants WHERE client_key = $1 AND install_payload = $2")
+            .bind(current.client_key())
+            .bind(current.install_payload().expose())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn delete(&self, client_key: &str) -> Result<bool, StoreError> {
         if !storable(client_key) {
             return Ok(false);
@@ -255,6 +267,10 @@ impl TenantStore for PostgresTenantStore {
 
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(self.delete(client_key))
+    }
+
+    fn remove_if<'a>(&'a self, current: &'a Tenant) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete_if(current))
     }
 }
 

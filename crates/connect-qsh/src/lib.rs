@@ -111,10 +111,12 @@
 //!
 //! ## Install lifecycle
 //!
-//! [`Lifecycle::installed`] accepts a callback signed with RS256 by the product's install key
-//! (`aud` = the app's base URL), or, for a tenant already installed, one signed with HS256 by
-//! that tenant's **current** shared secret; an unauthenticated re-install never replaces a
-//! tenant. See [`Lifecycle`].
+//! [`Lifecycle::installed`] and [`Lifecycle::uninstalled`] accept a callback signed with RS256 by
+//! the product's install key (`aud` = the app's base URL); with
+//! [`LifecycleBuilder::shared_secret_installs`], also one signed with HS256 by an installed
+//! tenant's **current** shared secret, which then cannot move the tenant to another `baseUrl`
+//! and is applied only over the record whose secret signed it. `enabled` and `disabled` accept
+//! either. An unauthenticated re-install never replaces a tenant. See [`Lifecycle`].
 
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

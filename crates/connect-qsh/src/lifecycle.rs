@@ -238,9 +238,10 @@ impl LifecycleBuilder {
     /// When on, such a re-install still cannot change the tenant's `baseUrl`
     /// ([`AuthError::BaseUrlChanged`]): the secret is the tenant's own, not proof of where the
     /// tenant lives, and outbound tokens and Connect-on-Forge links ([`Tenant::is_site`]) trust
-    /// that URL. It is saved only if the tenant's record is still the one whose secret signed
-    /// it ([`TenantStore::replace`]), so a rotation that lands meanwhile is never undone
-    /// ([`AuthError::TenantChanged`]).
+    /// that URL. A genuine move (a site renamed) then comes signed with the install key. Such a
+    /// re-install or uninstall is applied only while the tenant's record is still the one whose
+    /// secret signed it ([`TenantStore::replace`], [`TenantStore::remove_if`]), so a rotation
+    /// that lands meanwhile is never undone ([`AuthError::TenantChanged`]).
     #[must_use]
     pub fn shared_secret_installs(mut self, accept: bool) -> LifecycleBuilder {
         self.shared_secret_installs = accept;
@@ -318,11 +319,6 @@ impl Lifecycle {
             .check_callback(LifecycleEvent::Installed, method, uri, headers, body)
             .await?;
         let tenant = Tenant::parse(verified.payload.clone(), self.base_url_rule)?;
-        if let Some(current) = &signer
-            && current.base_url() != tenant.base_url()
-        {
-            return Err(AuthError::BaseUrlChanged);
-        }
         self.record_use(&verified).await?;
         match &signer {
             None => self.tenants.save(&tenant).await?,
@@ -340,8 +336,9 @@ impl Lifecycle {
         Ok(tenant)
     }
 
-    /// Handles an `uninstalled` callback: verifies it, then removes the tenant. Returns the
-    /// verified callback.
+    /// Handles an `uninstalled` callback: verifies it, records its token as used, then removes
+    /// the tenant (one signed with the tenant's secret, only while the record still holds that
+    /// secret: [`TenantStore::remove_if`]). Returns the verified callback.
     pub async fn uninstalled(
         &self,
         method: &Method,
@@ -349,10 +346,20 @@ impl Lifecycle {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<VerifiedCallback, AuthError> {
-        let verified = self
-            .verify(LifecycleEvent::Uninstalled, method, uri, headers, body)
+        let (verified, signer) = self
+            .check_callback(LifecycleEvent::Uninstalled, method, uri, headers, body)
             .await?;
-        self.tenants.remove(verified.client_key()).await?;
+        self.record_use(&verified).await?;
+        match &signer {
+            None => {
+                self.tenants.remove(verified.client_key()).await?;
+            }
+            Some(current) => {
+                if !self.tenants.remove_if(current).await? {
+                    return Err(AuthError::TenantChanged);
+                }
+            }
+        }
         tracing::info!(client_key = verified.client_key(), "Connect tenant uninstalled");
         Ok(verified)
     }
@@ -410,6 +417,11 @@ impl Lifecycle {
 
     /// Verifies a lifecycle callback for `event` without changing the tenant store, and records
     /// its token as used: the same token is refused the next time ([`AuthError::Replayed`]).
+    /// Every rule of the callback applies (an `installed` signed with the tenant's secret must
+    /// keep its `baseUrl`); what [`installed`](Self::installed) and
+    /// [`uninstalled`](Self::uninstalled) add is the store's compare-and-set, so an app that
+    /// applies a verified callback itself saves it with [`TenantStore::replace`] or
+    /// [`TenantStore::remove_if`] when it was signed with the secret.
     pub async fn verify(
         &self,
         event: LifecycleEvent,
@@ -495,6 +507,14 @@ impl Lifecycle {
         let payload = std::str::from_utf8(body).map_err(|_| PayloadError::NotAnObject)?;
         let fields = PayloadFields::parse(body)?;
         check_payload(&fields, event, &claims)?;
+        // The secret is the tenant's own, not proof of where it lives: only the install key
+        // moves a tenant.
+        if let Some(current) = &signer
+            && event == LifecycleEvent::Installed
+            && !matches!(fields.get("baseUrl"), Some(Value::String(url)) if url == current.base_url())
+        {
+            return Err(AuthError::BaseUrlChanged);
+        }
         if let Some(app_key) = &self.app_key
             && !matches!(fields.get("key"), Some(Value::String(key)) if **key == **app_key)
         {

@@ -247,6 +247,10 @@ pub trait TenantStore: Send + Sync + fmt::Debug {
     fn replace<'a>(&'a self, current: &'a Tenant, tenant: &'a Tenant) -> StoreFuture<'a, bool>;
     /// Removes the tenant with `client_key`; whether it was there.
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool>;
+    /// Removes the record of `current`'s client key only if it is still `current` (the same
+    /// install payload), in one atomic step; whether it did: an uninstall authenticated by the
+    /// tenant's own secret never removes a record that a rotation replaced meanwhile.
+    fn remove_if<'a>(&'a self, current: &'a Tenant) -> StoreFuture<'a, bool>;
 }
 
 impl<T: TenantStore + ?Sized> TenantStore for Arc<T> {
@@ -261,6 +265,9 @@ impl<T: TenantStore + ?Sized> TenantStore for Arc<T> {
     }
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         (**self).remove(client_key)
+    }
+    fn remove_if<'a>(&'a self, current: &'a Tenant) -> StoreFuture<'a, bool> {
+        (**self).remove_if(current)
     }
 }
 
@@ -349,6 +356,16 @@ impl TenantStore for InMemoryTenantStore {
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         let removed = write(&self.tenants).remove(client_key).is_some();
         Box::pin(std::future::ready(Ok(removed)))
+    }
+    fn remove_if<'a>(&'a self, current: &'a Tenant) -> StoreFuture<'a, bool> {
+        let mut tenants = write(&self.tenants);
+        let is_current = tenants
+            .get(&current.client_key)
+            .is_some_and(|stored| stored.install_payload().expose() == current.install_payload().expose());
+        if is_current {
+            tenants.remove(&current.client_key);
+        }
+        Box::pin(std::future::ready(Ok(is_current)))
     }
 }
 

@@ -33,8 +33,8 @@ fn tenant(client_key: &str, secret: &str) -> Tenant {
 }
 
 /// What every tenant store does: a saved tenant reads back whole (as the `TenantStore` and as
-/// a `SharedSecretStore`), a re-install replaces it, a conditional replace applies only over the
-/// record it names, removal says whether it was there.
+/// a `SharedSecretStore`), a re-install replaces it, a conditional replace or removal applies
+/// only to the record it names, removal says whether it was there.
 async fn contract(store: &(impl TenantStore + SharedSecretStore)) {
     let saved = tenant("client-1", "secret-1");
     store.save(&saved).await.expect("saved");
@@ -88,6 +88,16 @@ async fn contract(store: &(impl TenantStore + SharedSecretStore)) {
         secret(store.tenant("client-1").await.expect("answers")).as_deref(),
         Some("secret-3")
     );
+    // A conditional removal likewise: not of a record that changed, nor of one never saved.
+    assert!(!store.remove_if(&loaded).await.expect("answers"));
+    assert!(!store.remove_if(&tenant("client-2", "x")).await.expect("answers"));
+    assert_eq!(
+        secret(store.tenant("client-1").await.expect("answers")).as_deref(),
+        Some("secret-3")
+    );
+    assert!(store.remove_if(&rotated_back).await.expect("answers"));
+    assert!(store.tenant("client-1").await.expect("answers").is_none());
+    store.save(&rotated_back).await.expect("saved again");
 
     assert!(store.tenant("client-2").await.expect("answers").is_none());
     assert!(store.shared_secret("client-2").await.expect("answers").is_none());

@@ -543,12 +543,13 @@ impl TenantStore for HeldLookup {
     fn remove<'a>(&'a self, client_key: &'a str) -> StoreFuture<'a, bool> {
         self.inner.remove(client_key)
     }
+    fn remove_if<'a>(&'a self, current: &'a Tenant) -> StoreFuture<'a, bool> {
+        self.inner.remove_if(current)
+    }
 }
 
-/// A re-install signed with a leaked secret that read the tenant before a rotation and would
-/// save after it: the rotation stands.
-#[tokio::test]
-async fn a_reinstall_checked_against_a_rotated_secret_does_not_undo_the_rotation() {
+/// A fixture whose store's next lookup can be held (see [`HeldLookup`]).
+async fn held_fixture() -> (Fixture, Arc<HeldLookup>) {
     let held = Arc::new(std::sync::OnceLock::<Arc<HeldLookup>>::new());
     let f = fixture_with(|builder| builder.shared_secret_installs(true), {
         let held = held.clone();
@@ -563,14 +564,34 @@ async fn a_reinstall_checked_against_a_rotated_secret_does_not_undo_the_rotation
     })
     .await;
     let store = held.get().expect("set").clone();
+    (f, store)
+}
+
+/// Holds the store's next lookup: resolves once it has read the record, and releases it when
+/// the returned sender is used.
+fn hold_next_lookup(
+    store: &HeldLookup,
+) -> (
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (looked_up_tx, looked_up) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel();
+    *store.hold.lock().expect("not poisoned") = Some((looked_up_tx, release_rx));
+    (looked_up, release)
+}
+
+/// A re-install signed with a leaked secret that read the tenant before a rotation and would
+/// save after it: the rotation stands.
+#[tokio::test]
+async fn a_reinstall_checked_against_a_rotated_secret_does_not_undo_the_rotation() {
+    let (f, store) = held_fixture().await;
     let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
     install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
         .await
         .expect("first install");
 
-    let (looked_up_tx, looked_up) = tokio::sync::oneshot::channel();
-    let (release, release_rx) = tokio::sync::oneshot::channel();
-    *store.hold.lock().expect("not poisoned") = Some((looked_up_tx, release_rx));
+    let (looked_up, release) = hold_next_lookup(&store);
     let lifecycle = f.lifecycle.clone();
     let leaked = hs256_callback("secret-1", "/installed", CLIENT_KEY);
     let racing = tokio::spawn(async move {
@@ -624,6 +645,93 @@ async fn an_install_for_another_app_key_is_refused() {
     install(&f, &token, &payload("installed", CLIENT_KEY, "secret-1"))
         .await
         .expect("this app's install");
+}
+
+/// The same race for an uninstall signed with a leaked secret: it does not remove the tenant a
+/// rotation re-installed meanwhile.
+#[tokio::test]
+async fn an_uninstall_checked_against_a_rotated_secret_does_not_remove_the_rotated_tenant() {
+    let (f, store) = held_fixture().await;
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("first install");
+    let (looked_up, release) = hold_next_lookup(&store);
+    let lifecycle = f.lifecycle.clone();
+    let leaked = hs256_callback("secret-1", "/uninstalled", CLIENT_KEY);
+    let racing = tokio::spawn(async move {
+        lifecycle
+            .uninstalled(
+                &Method::POST,
+                &uninstalled_uri(),
+                &jwt(&leaked),
+                &payload("uninstalled", CLIENT_KEY, "secret-1"),
+            )
+            .await
+    });
+    looked_up.await.expect("the uninstall read the tenant");
+    let rotation = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &rotation, &payload("installed", CLIENT_KEY, "secret-3"))
+        .await
+        .expect("rotation");
+    release.send(()).expect("still waiting");
+    let err = racing.await.expect("no panic").expect_err("must not be applied");
+    assert!(matches!(err, AuthError::TenantChanged), "{err}");
+    assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-3"));
+
+    // Signed with the current secret and unraced, it removes the tenant.
+    let uninstall = hs256_callback("secret-3", "/uninstalled", CLIENT_KEY);
+    f.lifecycle
+        .uninstalled(
+            &Method::POST,
+            &uninstalled_uri(),
+            &jwt(&uninstall),
+            &payload("uninstalled", CLIENT_KEY, "secret-3"),
+        )
+        .await
+        .expect("uninstalled");
+    assert_eq!(stored_secret(&f).await, None);
+}
+
+/// `verify` applies the same rule as `installed`: a callback signed with the secret that moves
+/// the tenant is refused before anything is recorded.
+#[tokio::test]
+async fn verify_refuses_a_shared_secret_install_that_moves_the_tenant() {
+    let f = shared_secret_fixture().await;
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("first install");
+    let reinstall = hs256_callback("secret-1", "/installed", CLIENT_KEY);
+    let moved = payload_at(
+        "installed",
+        CLIENT_KEY,
+        "secret-1",
+        "https://victim.atlassian.net",
+    );
+    let err = f
+        .lifecycle
+        .verify(
+            LifecycleEvent::Installed,
+            &Method::POST,
+            &installed_uri(),
+            &jwt(&reinstall),
+            &moved,
+        )
+        .await
+        .expect_err("moves the tenant");
+    assert!(matches!(err, AuthError::BaseUrlChanged), "{err}");
+    // Nothing was recorded: the same token with the tenant's own base URL still passes.
+    f.lifecycle
+        .verify(
+            LifecycleEvent::Installed,
+            &Method::POST,
+            &installed_uri(),
+            &jwt(&reinstall),
+            &payload("installed", CLIENT_KEY, "secret-1"),
+        )
+        .await
+        .expect("same site");
 }
 
 async fn stored_base_url(f: &Fixture) -> Option<String> {
