@@ -160,7 +160,8 @@ pub use {
     claims::{CONTEXT_QSH, ConnectClaims},
     error::{AuthError, ConfigError, PayloadError, SharedSecretError, SignError, StoreError},
     lifecycle::{
-        CallbackSignature, DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES, Lifecycle, LifecycleBuilder, LifecycleEvent,
+        CallbackSignature, DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES,
+        DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES_PER_TENANT, Lifecycle, LifecycleBuilder, LifecycleEvent,
         VerifiedCallback,
     },
     payload::InstallPayload,

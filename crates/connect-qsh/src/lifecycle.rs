@@ -24,9 +24,17 @@ use crate::payload::{InstallPayload, PayloadFields};
 use crate::store::{BaseUrlRule, Tenant, TenantStore};
 
 /// How many unexpired lifecycle tokens the default in-memory replay guard remembers. Only
-/// callbacks that passed every other check are recorded, so only the product fills it; when it
-/// is full, callbacks are refused with a 503 rather than a token forgotten early.
+/// callbacks that passed every other check are recorded, so only a holder of the install key
+/// or of a tenant's current secret adds to it; when it is full, callbacks are refused with a
+/// 503 rather than a token forgotten early.
 pub const DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES: usize = 10_000;
+
+/// How many of those one tenant (client key) may hold. A product sends a tenant a handful of
+/// lifecycle callbacks a year; a holder of one leaked secret minting `enabled` callbacks gets
+/// [`AuthError::ReplayUnavailable`] for that tenant after this many live ones, and would need
+/// the secrets of 157 tenants to fill the guard for everyone (an eighth of it, the core's
+/// default share, took eight).
+pub const DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES_PER_TENANT: usize = 64;
 
 /// A lifecycle callback the product sends to the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -209,7 +217,8 @@ impl LifecycleBuilder {
     }
 
     /// Where used callback tokens are recorded. Default: an in-memory guard for this process
-    /// ([`DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES`]); several instances of an app share one, such
+    /// ([`DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES`], at most
+    /// [`DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES_PER_TENANT`] of one tenant); several instances of an app share one, such
     /// as `asap_redis::RedisReplayGuard`, so that a token used on one is refused on all.
     #[must_use]
     pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> LifecycleBuilder {
@@ -270,9 +279,12 @@ impl LifecycleBuilder {
             time,
             max_token_bytes: self.max_token_bytes,
             clock: self.clock,
-            replay: self
-                .replay
-                .unwrap_or_else(|| Arc::new(InMemoryReplayGuard::new(DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES))),
+            replay: self.replay.unwrap_or_else(|| {
+                Arc::new(
+                    InMemoryReplayGuard::new(DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES)
+                        .max_entries_per_issuer(DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES_PER_TENANT),
+                )
+            }),
             base_url_rule: self.base_url_rule,
             shared_secret_installs: self.shared_secret_installs,
             app_key: self.app_key.map(Arc::from),

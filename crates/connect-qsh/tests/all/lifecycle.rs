@@ -734,6 +734,55 @@ async fn verify_refuses_a_shared_secret_install_that_moves_the_tenant() {
         .expect("same site");
 }
 
+/// A holder of one tenant's current secret can mint `enabled` callbacks without end; the
+/// default guard keeps at most a small number of one tenant's, so the others (and every new
+/// install) are still served.
+#[tokio::test]
+async fn one_tenants_secret_cannot_fill_the_default_lifecycle_guard_for_the_others() {
+    let f = fixture().await;
+    for (client_key, secret) in [(CLIENT_KEY, "secret-1"), ("other-tenant", "secret-o")] {
+        let token = rs256_callback(&f.install_key, KID, "/installed", client_key, APP_BASE_URL);
+        install(&f, &token, &payload("installed", client_key, secret))
+            .await
+            .expect("installed");
+    }
+    let enabled = |client_key: &str, secret: &str, n: i64| {
+        let claims = json!({
+            "iss": client_key,
+            "iat": now(),
+            "exp": now() + 180 + n,
+            "qsh": qsh("POST", "/enabled", "").expect("qsh"),
+        });
+        hs256_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, secret)
+    };
+    let body = payload("enabled", CLIENT_KEY, "secret-1");
+    // The tenant's own install callback is the first of its share.
+    for n in 1..connect_qsh::DEFAULT_MAX_LIFECYCLE_REPLAY_ENTRIES_PER_TENANT as i64 {
+        enable(&f, &enabled(CLIENT_KEY, "secret-1", n), &body)
+            .await
+            .expect("within the tenant's share");
+    }
+    let err = enable(&f, &enabled(CLIENT_KEY, "secret-1", -1), &body)
+        .await
+        .expect_err("the tenant's share is full");
+    assert!(
+        matches!(err, AuthError::ReplayUnavailable(ReplayError::IssuerFull { .. })),
+        "{err}"
+    );
+    // Another tenant, and a new install, are still served.
+    enable(
+        &f,
+        &enabled("other-tenant", "secret-o", 0),
+        &payload("enabled", "other-tenant", "secret-o"),
+    )
+    .await
+    .expect("another tenant");
+    let token = rs256_callback(&f.install_key, KID, "/installed", "new-tenant", APP_BASE_URL);
+    install(&f, &token, &payload("installed", "new-tenant", "s"))
+        .await
+        .expect("a new install");
+}
+
 async fn stored_base_url(f: &Fixture) -> Option<String> {
     let tenant = f.tenants.tenant(CLIENT_KEY).await.expect("store answers")?;
     Some(tenant.base_url().to_owned())
