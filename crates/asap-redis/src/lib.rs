@@ -233,8 +233,6 @@ impl RedisReplayGuard {
     }
 }
 
-/// Whether `e` says Redis could not be reached or did not answer in time, rather than that it
-/// answered with an error.
 /// Refuses a Redis whose `INFO memory` names a `maxmemory_policy` other than `noeviction`, or
 /// none.
 async fn check_eviction_policy(connection: &mut ConnectionManager) -> Result<(), RedisGuardError> {
@@ -257,6 +255,8 @@ async fn check_eviction_policy(connection: &mut ConnectionManager) -> Result<(),
     }
 }
 
+/// Whether `e` says Redis could not be reached or did not answer in time, rather than that it
+/// answered with an error.
 fn unreachable(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }
