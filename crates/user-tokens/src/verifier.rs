@@ -227,9 +227,11 @@ impl UserVerifierBuilder {
     }
 
     /// Where used nonces are remembered. Default: in memory, at most [`DEFAULT_MAX_NONCES`] in
-    /// all and [`DEFAULT_MAX_NONCES_PER_USER`] per user. Every instance of a fleet must share
-    /// one store (`asap_redis::RedisReplayGuard` with its own key prefix), or a token can be
-    /// used once per instance.
+    /// all and [`DEFAULT_MAX_NONCES_PER_USER`] per user, and one per verifier built: two
+    /// verifiers in one process (two `UserLayer`s built separately) share nonces only when given
+    /// one store, or a token can be used once on each. Every instance of a fleet must share one
+    /// store (`asap_redis::RedisReplayGuard` with its own key prefix), or a token can be used
+    /// once per instance.
     pub fn nonce_store(mut self, store: Arc<dyn ReplayGuard>) -> UserVerifierBuilder {
         self.nonces = Some(store);
         self
