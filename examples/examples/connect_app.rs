@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use asap_keys::HttpKeyRepository;
+use asap_keys::{BudgetScope, FetchBudget, HttpKeyRepository};
 use asap_redis::RedisTenantStore;
 use asap_reqwest::{ConnectMiddleware, ConnectTenant};
 use asap_tower::{ConnectAuthenticated, ConnectLayer, SessionTokenHeaderLayer, connect_response};
@@ -58,12 +58,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(url) => Arc::new(RedisTenantStore::connect(&url).await?),
         Err(_) => Arc::new(InMemoryTenantStore::new()),
     };
-    // The install keys, fetched by kid and cached by Cache-Control.
+    // The install keys, fetched by kid and cached by Cache-Control. Their kids are opaque names
+    // anyone can make up in an unsigned callback: one fetch budget for the whole repository.
+    let mut budget = FetchBudget::default();
+    budget.scope = BudgetScope::Repository;
     let install_keys = HttpKeyRepository::builder(env(
         "CONNECT_INSTALL_KEYS_URL",
         "https://connect-install-keys.atlassian.com/",
     ))
     .allow_insecure_loopback(true)
+    .fetch_budget(budget)
     .build()?;
     // Callbacks must name this app's key: a copy of the descriptor under another key installs
     // nothing here.

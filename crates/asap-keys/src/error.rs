@@ -231,11 +231,12 @@ pub enum FetchError {
         #[source]
         source: SharedError,
     },
-    /// The kid's issuer has spent its budget of fetches for kids with no cached key
+    /// The kid's issuer (or, with [`BudgetScope::Repository`](crate::BudgetScope), the
+    /// repository) has spent its budget of fetches for kids with no cached key
     /// ([`FetchBudget`](crate::FetchBudget)); nothing was sent.
     #[error("too many lookups of unknown keys of issuer {issuer:?}; try again later")]
     IssuerBudgetExhausted {
-        /// The issuer: the kid without its last segment.
+        /// The issuer: the kid without its last segment (empty for the repository's budget).
         issuer: String,
     },
     /// As many fetches as the [`FetchBudget`](crate::FetchBudget) allows are in flight

@@ -116,8 +116,8 @@ pub use formats::{
     signing_key_from_pem, to_data_uri,
 };
 pub use http::{
-    CachePolicy, ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, FetchBudget, HttpKeyRepository,
-    HttpKeyRepositoryBuilder, MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE, is_loopback,
+    BudgetScope, CachePolicy, ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL, FetchBudget,
+    HttpKeyRepository, HttpKeyRepositoryBuilder, MAX_KEY_BODY_BYTES, PEM_CONTENT_TYPE, is_loopback,
 };
 pub use jwks::{
     JWKS_CONTENT_TYPE, Jwk, JwkError, JwkSet, JwksKeySource, JwksKeySourceBuilder, JwksPolicy, MAX_JWKS_KEYS,

@@ -21,7 +21,8 @@ const MAX_TRACKED_ISSUERS: usize = 10_000;
 /// The issuer of a kid is its owner, the kid without its last segment (`billing` for
 /// `billing/2026-01.pem`); a kid without `/` is its own (the legacy kid that equals its
 /// issuer), so that made-up kids of one segment cannot spend the budget of every legacy
-/// issuer at once. Refreshing a cached key costs no budget; a lookup beyond the budget fails
+/// issuer at once. A repository of one signer with opaque kids (the Connect install keys)
+/// charges the whole repository instead ([`BudgetScope::Repository`]). Refreshing a cached key costs no budget; a lookup beyond the budget fails
 /// at once with
 /// [`FetchError::IssuerBudgetExhausted`] or [`FetchError::TooManyInFlight`] inside
 /// [`KeySourceError::Unavailable`](asap_core::KeySourceError::Unavailable) (HTTP 503), and no
@@ -47,6 +48,27 @@ pub struct FetchBudget {
     /// Fetches in flight at once, over all kids and issuers (each runs in its own task);
     /// default 64.
     pub max_in_flight: usize,
+    /// Whom a fetch of a kid without a cached key is charged to; default
+    /// [`BudgetScope::Issuer`].
+    pub scope: BudgetScope,
+}
+
+/// Whom a [`FetchBudget`] charges a fetch of a kid without a cached key to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BudgetScope {
+    /// The kid's issuer: its owner, or the kid itself when it has one segment (a legacy kid
+    /// that equals its issuer). For a repository of many issuers' keys, where one issuer's
+    /// made-up kids must not spend another's budget.
+    #[default]
+    Issuer,
+    /// The whole repository, one budget for every kid. For a repository of one signer whose
+    /// kids are opaque one-segment names, such as the Connect install keys: charged per
+    /// issuer, each made-up kid would be an issuer with a burst of its own, and only the
+    /// fetches in flight would bound how fast anyone, without a key, makes the client ask
+    /// upstream. The cost is the one a made-up kid flood has within one issuer: an honest new
+    /// kid competes with the made-up ones for the refill.
+    Repository,
 }
 
 impl Default for FetchBudget {
@@ -55,13 +77,18 @@ impl Default for FetchBudget {
             burst: 10,
             refill_interval: Duration::from_secs(1),
             max_in_flight: 64,
+            scope: BudgetScope::Issuer,
         }
     }
 }
 
-/// The owner of a kid ([`KeyId::owner`]); a kid without one is its own.
-fn issuer_of(kid: &KeyId) -> &str {
-    kid.owner().unwrap_or(kid.as_str())
+/// The name a fetch of `kid` is charged to under `scope`: the kid's owner (a kid without one is
+/// its own), or, for the whole repository, the empty name, which no kid has.
+fn charged_to(kid: &KeyId, scope: BudgetScope) -> &str {
+    match scope {
+        BudgetScope::Issuer => kid.owner().unwrap_or(kid.as_str()),
+        BudgetScope::Repository => "",
+    }
 }
 
 /// A token bucket.
@@ -145,9 +172,10 @@ impl Budgets {
             .map_err(|_| FetchError::TooManyInFlight {
                 limit: self.budget.max_in_flight,
             })?;
-        if unknown && !self.take_issuer_token(issuer_of(kid), now) {
+        let charged = charged_to(kid, self.budget.scope);
+        if unknown && !self.take_issuer_token(charged, now) {
             return Err(FetchError::IssuerBudgetExhausted {
-                issuer: asap_core::truncate(issuer_of(kid)),
+                issuer: asap_core::truncate(charged),
             });
         }
         Ok(permit)
@@ -193,6 +221,7 @@ mod tests {
             burst,
             refill_interval: Duration::from_millis(refill_ms),
             max_in_flight: 100,
+            scope: BudgetScope::Issuer,
         }
     }
 
@@ -202,9 +231,17 @@ mod tests {
 
     #[test]
     fn the_issuer_is_the_kid_without_its_last_segment_or_a_one_segment_kid_itself() {
-        assert_eq!(issuer_of(&kid("billing/k1")), "billing");
-        assert_eq!(issuer_of(&kid("org/billing/2026.pem")), "org/billing");
-        assert_eq!(issuer_of(&kid("billing")), "billing", "a legacy kid is its own");
+        assert_eq!(charged_to(&kid("billing/k1"), BudgetScope::Issuer), "billing");
+        assert_eq!(
+            charged_to(&kid("org/billing/2026.pem"), BudgetScope::Issuer),
+            "org/billing"
+        );
+        assert_eq!(
+            charged_to(&kid("billing"), BudgetScope::Issuer),
+            "billing",
+            "a legacy kid is its own"
+        );
+        assert_eq!(charged_to(&kid("billing/k1"), BudgetScope::Repository), "");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use asap_core::{KeyFuture, KeyId, KeySourceError, PublicKey, PublicKeySource};
 
-pub use budget::FetchBudget;
+pub use budget::{BudgetScope, FetchBudget};
 pub use builder::HttpKeyRepositoryBuilder;
 pub use cache::CachePolicy;
 pub use env::{ENV_FALLBACK_REPOSITORY_URL, ENV_REPOSITORY_URL};

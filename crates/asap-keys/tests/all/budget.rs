@@ -61,6 +61,65 @@ async fn one_issuer_making_up_kids_costs_at_most_its_budget_in_fetches() {
     assert_eq!(server.hits(), 6);
 }
 
+/// A repository of one signer whose kids are opaque one-segment names (the Connect install
+/// keys): charged per issuer, each made-up kid would be an issuer with a fresh burst; with the
+/// repository's scope, made-up kids cost at most the one budget in fetches, whatever their
+/// names.
+#[tokio::test]
+async fn made_up_one_segment_kids_cost_at_most_a_repository_scoped_budget() {
+    let ca = TestCa::new();
+    let server = KeyServer::start(&ca).await;
+    let good = p256();
+    server.publish_key(&kid("install-key-1"), &good);
+    let mut scoped = budget(5, 64);
+    scoped.scope = asap_keys::BudgetScope::Repository;
+    let scoped_repo = repo(&ca, &server.url())
+        .fetch_budget(scoped)
+        .build()
+        .expect("repo");
+    scoped_repo
+        .public_key(&kid("install-key-1"))
+        .await
+        .expect("good key");
+    let mut refused = 0;
+    for i in 0..200 {
+        match scoped_repo.public_key(&kid(&format!("made-up-{i}"))).await {
+            Err(KeySourceError::NotFound(_)) => {}
+            Err(err) => {
+                assert!(
+                    matches!(fetch_error(&err), FetchError::IssuerBudgetExhausted { .. }),
+                    "{err}"
+                );
+                assert_eq!(VerifyError::from(err).outcome().status(), 503);
+                refused += 1;
+            }
+            Ok(_) => panic!("a made-up kid was found"),
+        }
+    }
+    assert_eq!(server.hits(), 5, "the good key and four made-up kids");
+    assert_eq!(refused, 196);
+    // The cached key is still answered.
+    scoped_repo
+        .public_key(&kid("install-key-1"))
+        .await
+        .expect("cached");
+    assert_eq!(server.hits(), 5);
+
+    // Charged per issuer (the default), every one-segment kid is an issuer of its own.
+    let per_kid = repo(&ca, &server.url())
+        .fetch_budget(budget(5, 64))
+        .build()
+        .expect("repo");
+    for i in 0..20 {
+        let err = per_kid
+            .public_key(&kid(&format!("other-{i}")))
+            .await
+            .expect_err("absent");
+        assert!(matches!(err, KeySourceError::NotFound(_)), "{err}");
+    }
+    assert_eq!(server.hits(), 25);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_made_up_kids_are_bounded_by_the_fetches_in_flight() {
     let ca = TestCa::new();
