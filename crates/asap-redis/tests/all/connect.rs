@@ -383,15 +383,7 @@ async fn installation_links_in_redis_are_a_503_while_redis_is_down() {
 #[tokio::test]
 async fn the_tenant_store_refuses_a_redis_that_evicts() {
     let Some(redis) = RedisServer::start() else { return };
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory-policy")
-        .arg("allkeys-lru")
-        .query_async(&mut conn)
-        .await
-        .expect("policy");
+    crate::fleet::config_set(&redis, "maxmemory-policy", "allkeys-lru").await;
     let err = RedisTenantStore::connect(&redis.url())
         .await
         .expect_err("an evicting Redis");

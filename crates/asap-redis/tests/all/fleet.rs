@@ -315,22 +315,8 @@ async fn fail_open_mode_refuses_when_redis_answers_with_an_error() {
     let v = verifier(&keys, guard);
     let t = token(&keys);
     v.verify(&t).await.expect("first use");
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory-policy")
-        .arg("noeviction")
-        .query_async(&mut conn)
-        .await
-        .expect("policy");
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg("1")
-        .query_async(&mut conn)
-        .await
-        .expect("maxmemory");
+    config_set(&redis, "maxmemory-policy", "noeviction").await;
+    config_set(&redis, "maxmemory", "1").await;
     let replay = v.verify(&t).await.expect_err("a replay is never accepted");
     assert!(matches!(replay, VerifyError::ReplayUnavailable(_)), "{replay}");
     let fresh = v
@@ -346,16 +332,8 @@ async fn fail_open_mode_refuses_when_redis_answers_with_an_error() {
 #[tokio::test]
 async fn a_redis_that_evicts_is_refused_when_the_guard_connects() {
     let Some(redis) = RedisServer::start() else { return };
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
     for policy in ["volatile-lru", "allkeys-lru", "volatile-ttl", "allkeys-random"] {
-        let () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("maxmemory-policy")
-            .arg(policy)
-            .query_async(&mut conn)
-            .await
-            .expect("policy");
+        config_set(&redis, "maxmemory-policy", policy).await;
         let err = RedisReplayGuard::connect(&redis.url())
             .await
             .expect_err("an evicting Redis");
@@ -365,12 +343,19 @@ async fn a_redis_that_evicts_is_refused_when_the_guard_connects() {
         );
         assert!(err.to_string().contains("noeviction"), "{err}");
     }
+    config_set(&redis, "maxmemory-policy", "noeviction").await;
+    RedisReplayGuard::connect(&redis.url()).await.expect("noeviction");
+}
+
+/// `CONFIG SET name value` on `redis`, through a connection of its own.
+pub(crate) async fn config_set(redis: &RedisServer, name: &str, value: &str) {
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("conn");
     let () = redis::cmd("CONFIG")
         .arg("SET")
-        .arg("maxmemory-policy")
-        .arg("noeviction")
+        .arg(name)
+        .arg(value)
         .query_async(&mut conn)
         .await
-        .expect("policy");
-    RedisReplayGuard::connect(&redis.url()).await.expect("noeviction");
+        .unwrap_or_else(|e| panic!("CONFIG SET {name} {value}: {e}"));
 }

@@ -581,37 +581,55 @@ fn hold_next_lookup(
     (looked_up, release)
 }
 
+/// Installs the tenant with `secret-1`, then sends `event` (`installed` or `uninstalled`)
+/// signed with that secret, now leaked, and holds its lookup of the tenant until a genuine
+/// rotation to `secret-3` has landed: the leaked-secret callback's outcome.
+async fn leaked_secret_callback_racing_a_rotation(
+    f: &Fixture,
+    store: &HeldLookup,
+    event: LifecycleEvent,
+) -> Result<(), AuthError> {
+    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+        .await
+        .expect("first install");
+    let (looked_up, release) = hold_next_lookup(store);
+    let lifecycle = f.lifecycle.clone();
+    let path = format!("/{}", event.as_str());
+    let uri = Uri::try_from(format!("/connect{path}")).expect("uri");
+    let leaked = hs256_callback("secret-1", &path, CLIENT_KEY);
+    let body = payload(event.as_str(), CLIENT_KEY, "secret-1");
+    let racing = tokio::spawn(async move {
+        let headers = jwt(&leaked);
+        match event {
+            LifecycleEvent::Installed => lifecycle
+                .installed(&Method::POST, &uri, &headers, &body)
+                .await
+                .map(drop),
+            _ => lifecycle
+                .uninstalled(&Method::POST, &uri, &headers, &body)
+                .await
+                .map(drop),
+        }
+    });
+    looked_up.await.expect("the callback read the tenant");
+    // The genuine rotation lands while the leaked-secret callback is between read and write.
+    let rotation = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
+    install(f, &rotation, &payload("installed", CLIENT_KEY, "secret-3"))
+        .await
+        .expect("rotation");
+    release.send(()).expect("still waiting");
+    racing.await.expect("no panic")
+}
+
 /// A re-install signed with a leaked secret that read the tenant before a rotation and would
 /// save after it: the rotation stands.
 #[tokio::test]
 async fn a_reinstall_checked_against_a_rotated_secret_does_not_undo_the_rotation() {
     let (f, store) = held_fixture().await;
-    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
-    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+    let err = leaked_secret_callback_racing_a_rotation(&f, &store, LifecycleEvent::Installed)
         .await
-        .expect("first install");
-
-    let (looked_up, release) = hold_next_lookup(&store);
-    let lifecycle = f.lifecycle.clone();
-    let leaked = hs256_callback("secret-1", "/installed", CLIENT_KEY);
-    let racing = tokio::spawn(async move {
-        lifecycle
-            .installed(
-                &Method::POST,
-                &installed_uri(),
-                &jwt(&leaked),
-                &payload("installed", CLIENT_KEY, "secret-1"),
-            )
-            .await
-    });
-    looked_up.await.expect("the re-install read the tenant");
-    // The genuine rotation lands while the leaked-secret re-install is between read and save.
-    let rotation = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
-    install(&f, &rotation, &payload("installed", CLIENT_KEY, "secret-3"))
-        .await
-        .expect("rotation");
-    release.send(()).expect("still waiting");
-    let err = racing.await.expect("no panic").expect_err("must not be applied");
+        .expect_err("must not be applied");
     assert!(matches!(err, AuthError::TenantChanged), "{err}");
     assert_eq!(err.outcome().status(), 401);
     assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-3"));
@@ -652,30 +670,9 @@ async fn an_install_for_another_app_key_is_refused() {
 #[tokio::test]
 async fn an_uninstall_checked_against_a_rotated_secret_does_not_remove_the_rotated_tenant() {
     let (f, store) = held_fixture().await;
-    let signed = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
-    install(&f, &signed, &payload("installed", CLIENT_KEY, "secret-1"))
+    let err = leaked_secret_callback_racing_a_rotation(&f, &store, LifecycleEvent::Uninstalled)
         .await
-        .expect("first install");
-    let (looked_up, release) = hold_next_lookup(&store);
-    let lifecycle = f.lifecycle.clone();
-    let leaked = hs256_callback("secret-1", "/uninstalled", CLIENT_KEY);
-    let racing = tokio::spawn(async move {
-        lifecycle
-            .uninstalled(
-                &Method::POST,
-                &uninstalled_uri(),
-                &jwt(&leaked),
-                &payload("uninstalled", CLIENT_KEY, "secret-1"),
-            )
-            .await
-    });
-    looked_up.await.expect("the uninstall read the tenant");
-    let rotation = rs256_callback(&f.install_key, KID, "/installed", CLIENT_KEY, APP_BASE_URL);
-    install(&f, &rotation, &payload("installed", CLIENT_KEY, "secret-3"))
-        .await
-        .expect("rotation");
-    release.send(()).expect("still waiting");
-    let err = racing.await.expect("no panic").expect_err("must not be applied");
+        .expect_err("must not be applied");
     assert!(matches!(err, AuthError::TenantChanged), "{err}");
     assert_eq!(stored_secret(&f).await.as_deref(), Some("secret-3"));
 
