@@ -29,12 +29,21 @@ pub const DEFAULT_MAX_CACHED_KEYS: u64 = 10_000;
 /// sqlx migrations in the same database).
 pub const MIGRATIONS_TABLE: &str = "asap_registry_migrations";
 
-/// The one set of migrations, written in the SQL both SQLite and PostgreSQL accept.
-const MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "public keys",
-    include_str!("../migrations/0001_public_keys.sql"),
-)];
+/// The one set of migrations, written in the SQL both SQLite and PostgreSQL accept. Each only
+/// adds (a table, a nullable column, an index), so an older version still reads and writes a
+/// database a newer one migrated: the migrator ignores migrations it does not know.
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (
+        1,
+        "public keys",
+        include_str!("../migrations/0001_public_keys.sql"),
+    ),
+    (
+        2,
+        "key fingerprints",
+        include_str!("../migrations/0002_key_fingerprints.sql"),
+    ),
+];
 
 /// Runs the same statement on whichever pool is open; the SQL is the same for both.
 macro_rules! on_db {
@@ -149,14 +158,6 @@ struct Lookup {
     key: Option<Arc<PublicKey>>,
 }
 
-/// A cached lookup of one principal's active keys by fingerprint (per-user tokens), and when
-/// the query started. An unknown principal is an empty list, cached like any other.
-#[derive(Clone)]
-pub(crate) struct UserLookup {
-    pub(crate) fetched: Instant,
-    pub(crate) keys: Arc<[(Fingerprint, Arc<PublicKey>)]>,
-}
-
 /// The query parameters sqlx-postgres reads from a URL (`PgConnectOptions::from_str`).
 const POSTGRES_URL_PARAMETERS: &[&str] = &[
     "sslmode",
@@ -194,8 +195,17 @@ pub(crate) fn postgres_options(url: &str) -> Result<PgConnectOptions, RegistryEr
     PgConnectOptions::from_str(url).map_err(RegistryError::Connect)
 }
 
-/// The most active keys of one principal a per-user lookup reads (in key name order).
-pub(crate) const MAX_KEYS_PER_USER: i64 = 64;
+/// The most rows a per-user lookup reads: the principal's active keys with the token's
+/// fingerprint (one key, or the same key under several names), and those with none stored
+/// (written by an older version during a rolling upgrade, until the next open fills them in),
+/// whose fingerprints the lookup computes.
+const MAX_ROWS_PER_USER_LOOKUP: i64 = 64;
+
+/// How many rows without a fingerprint [`fill_fingerprints`] reads at a time.
+const FILL_PAGE: i64 = 256;
+
+/// A per-user lookup's cache key: the principal (the token's username) and the fingerprint.
+type UserKeyRef = (String, Fingerprint);
 
 /// Expires an entry `ttl` after its query *started*, not after it was inserted: a lookup that
 /// raced a revocation is still gone `ttl` after the revocation committed.
@@ -216,11 +226,11 @@ impl Expiry<KeyId, Lookup> for FromQueryStart {
     }
 }
 
-impl Expiry<String, UserLookup> for FromQueryStart {
+impl Expiry<UserKeyRef, Lookup> for FromQueryStart {
     fn expire_after_create(
         &self,
-        _user: &String,
-        value: &UserLookup,
+        _key: &UserKeyRef,
+        value: &Lookup,
         created_at: Instant,
     ) -> Option<Duration> {
         self.remaining(value.fetched, created_at)
@@ -275,8 +285,9 @@ pub struct KeyRegistry {
 struct Inner {
     db: Db,
     cache: Option<Cache<KeyId, Lookup>>,
-    /// Per-user token lookups, by principal (the same TTL, so the same revocation bound).
-    user_cache: Option<Cache<String, UserLookup>>,
+    /// Per-user token lookups, by principal and fingerprint (the same TTL, so the same
+    /// revocation bound).
+    user_cache: Option<Cache<UserKeyRef, Lookup>>,
     ttl: Duration,
 }
 
@@ -376,6 +387,16 @@ impl KeyRegistryBuilder {
         };
         let migrator = migrator();
         on_db!(&db, |pool| migrator.run(pool).await).map_err(RegistryError::Migrate)?;
+        // Not fatal: a user without UPDATE rights still opens, and lookups compute what is
+        // missing.
+        match fill_fingerprints(&db).await {
+            Ok(0) => {}
+            Ok(filled) => tracing::info!(
+                filled,
+                "per-user fingerprints filled in for keys stored without one"
+            ),
+            Err(e) => tracing::warn!(error = %e, "per-user fingerprints not filled in; lookups compute them"),
+        }
         let cache = (!self.ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(self.max_cached)
@@ -415,7 +436,65 @@ fn migrator() -> Migrator {
             .collect(),
     );
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator.set_ignore_missing(true);
     migrator
+}
+
+/// Stores the fingerprint of every row that has none (written before migration 2, or by an
+/// older version since), a page at a time in key order, and returns how many it filled. Several
+/// instances opening at once fill the same rows with the same values. A row whose key does not
+/// parse keeps none; a lookup that reads it reports it as corrupt, as before.
+async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
+    let mut after = (String::new(), String::new());
+    let mut filled = 0;
+    loop {
+        let rows: Vec<(String, String, String)> = on_db!(db, |pool| {
+            let rows = sqlx::query(
+                "SELECT principal, key_name, public_key FROM asap_public_keys \
+                 WHERE fingerprint IS NULL AND (principal > $1 OR (principal = $1 AND key_name > $2)) \
+                 ORDER BY principal, key_name LIMIT $3",
+            )
+            .bind(&after.0)
+            .bind(&after.1)
+            .bind(FILL_PAGE)
+            .fetch_all(pool)
+            .await
+            .map_err(RegistryError::Database)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push((
+                    row.try_get(0).map_err(RegistryError::Database)?,
+                    row.try_get(1).map_err(RegistryError::Database)?,
+                    row.try_get(2).map_err(RegistryError::Database)?,
+                ));
+            }
+            out
+        });
+        let Some((principal, name, _)) = rows.last() else {
+            return Ok(filled);
+        };
+        after = (principal.clone(), name.clone());
+        for (principal, name, pem) in &rows {
+            let Ok(key) = PublicKey::from_pem(pem) else {
+                continue;
+            };
+            let fingerprint = Fingerprint::of(&key);
+            on_db!(db, |pool| {
+                sqlx::query(
+                    "UPDATE asap_public_keys SET fingerprint = $1 \
+                     WHERE principal = $2 AND key_name = $3 AND fingerprint IS NULL",
+                )
+                .bind(fingerprint.as_str())
+                .bind(principal)
+                .bind(name)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+            })
+            .map_err(RegistryError::Database)?;
+            filled += 1;
+        }
+    }
 }
 
 /// The kid of a principal's key: `<principal>/<key name>`. The principal may have `/` in it,
@@ -502,16 +581,19 @@ impl KeyRegistry {
         let created_at = now_secs();
         let pem = key.to_pem();
         let label = kind_label(key.kind());
+        let fingerprint = Fingerprint::of(&key);
         let inserted = on_db!(&self.inner.db, |pool| {
             sqlx::query(
-                "INSERT INTO asap_public_keys (principal, key_name, public_key, algorithm, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO asap_public_keys \
+                 (principal, key_name, public_key, algorithm, created_at, fingerprint) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(principal)
             .bind(&name)
             .bind(&pem)
             .bind(&label)
             .bind(created_at)
+            .bind(fingerprint.as_str())
             .execute(pool)
             .await
             .map(|done| done.rows_affected())
@@ -524,7 +606,7 @@ impl KeyRegistry {
             }
             Err(e) => return Err(RegistryError::Database(e)),
         }
-        self.forget(&kid).await;
+        self.forget(&kid, &key).await;
         tracing::info!(%kid, kind = %label, "public key registered");
         Ok(RegisteredKey {
             kid,
@@ -602,8 +684,8 @@ impl KeyRegistry {
             .map(|done| done.rows_affected())
         })
         .map_err(RegistryError::Database)?;
-        self.forget(&kid).await;
         let key = self.get(&kid).await?.ok_or(RegistryError::NotFound(kid))?;
+        self.forget(&key.kid, &key.public_key).await;
         tracing::info!(kid = %key.kid, "public key revoked");
         Ok(key)
     }
@@ -613,35 +695,47 @@ impl KeyRegistry {
         on_db!(&self.inner.db, |pool| pool.close().await);
     }
 
-    async fn forget(&self, kid: &KeyId) {
+    /// Drops this instance's cached lookups of `key` as `kid` and as its principal's per-user
+    /// key, after it was added or revoked.
+    async fn forget(&self, kid: &KeyId, key: &PublicKey) {
         if let Some(cache) = &self.inner.cache {
             cache.invalidate(kid).await;
         }
         if let (Some(cache), Some(principal)) = (&self.inner.user_cache, kid.owner()) {
-            cache.invalidate(principal).await;
+            cache
+                .invalidate(&(principal.to_owned(), Fingerprint::of(key)))
+                .await;
         }
     }
 
-    /// The active keys of `principal` with their fingerprints, from the database: one query
-    /// by the primary key's leading column, the same for a principal that does not exist.
-    async fn fetch_user_keys(&self, principal: &str) -> Result<UserLookup, RegistryError> {
+    /// The active key of `principal` whose fingerprint is `fingerprint`, from the database: one
+    /// query by the `(principal, fingerprint)` index, the same for a principal that does not
+    /// exist, however many keys the principal has. A row stored without a fingerprint (by an
+    /// older version) is read too and matched by computing it.
+    async fn fetch_user_key(
+        &self,
+        principal: &str,
+        fingerprint: &Fingerprint,
+    ) -> Result<Lookup, RegistryError> {
         let fetched = Instant::now();
         // The username is the token's unverified claim. One that no registered principal can
         // have (the kid rule: empty, `\0`, a stray `/`…) has no keys; asking the database
         // would turn such input into a query error, a 503, instead of a 401.
         if kid_for(principal, "k").is_err() {
-            return Ok(UserLookup {
-                fetched,
-                keys: Arc::from([]),
-            });
+            return Ok(Lookup { fetched, key: None });
         }
         let rows: Vec<(String, String)> = on_db!(&self.inner.db, |pool| {
             let rows = sqlx::query(
+                // Two index searches (an `OR` would search by the principal alone).
                 "SELECT key_name, public_key FROM asap_public_keys \
-                 WHERE principal = $1 AND revoked_at IS NULL ORDER BY key_name LIMIT $2",
+                 WHERE principal = $1 AND fingerprint = $2 AND revoked_at IS NULL \
+                 UNION ALL SELECT key_name, public_key FROM asap_public_keys \
+                 WHERE principal = $1 AND fingerprint IS NULL AND revoked_at IS NULL \
+                 LIMIT $3",
             )
             .bind(principal)
-            .bind(MAX_KEYS_PER_USER)
+            .bind(fingerprint.as_str())
+            .bind(MAX_ROWS_PER_USER_LOOKUP)
             .fetch_all(pool)
             .await
             .map_err(RegistryError::Database)?;
@@ -654,42 +748,45 @@ impl KeyRegistry {
             }
             out
         });
-        let mut keys = Vec::with_capacity(rows.len());
         for (name, pem) in rows {
             let kid = kid_for(principal, &name)?;
             let key = PublicKey::from_pem(&pem).map_err(|e| RegistryError::CorruptKey {
                 kid,
                 source: e.into(),
             })?;
-            keys.push((Fingerprint::of(&key), Arc::new(key)));
+            if Fingerprint::of(&key) == *fingerprint {
+                return Ok(Lookup {
+                    fetched,
+                    key: Some(Arc::new(key)),
+                });
+            }
         }
-        Ok(UserLookup {
-            fetched,
-            keys: keys.into(),
-        })
+        Ok(Lookup { fetched, key: None })
     }
 
-    /// The active key of `principal` whose fingerprint is `fingerprint` (per-user tokens): the
-    /// principal's keys come from the cache or one query, whether or not the principal exists.
+    /// The active key of `principal` whose fingerprint is `fingerprint` (per-user tokens), from
+    /// the cache or one query, whether or not the principal exists.
     pub(crate) async fn active_user_key(
         &self,
         principal: &str,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Arc<PublicKey>>, Arc<RegistryError>> {
         let lookup = match &self.inner.user_cache {
-            // One query per principal however many requests wait for it.
+            // One query per (principal, fingerprint) however many requests wait for it.
             Some(cache) => {
                 cache
-                    .try_get_with_by_ref(principal, self.fetch_user_keys(principal))
+                    .try_get_with(
+                        (principal.to_owned(), fingerprint.clone()),
+                        self.fetch_user_key(principal, fingerprint),
+                    )
                     .await?
             }
-            None => self.fetch_user_keys(principal).await.map_err(Arc::new)?,
+            None => self
+                .fetch_user_key(principal, fingerprint)
+                .await
+                .map_err(Arc::new)?,
         };
-        Ok(lookup
-            .keys
-            .iter()
-            .find(|(f, _)| f == fingerprint)
-            .map(|(_, key)| key.clone()))
+        Ok(lookup.key)
     }
 
     /// The active key for `kid` from the database, or none (unknown or revoked).

@@ -10,10 +10,11 @@ use crate::KeyRegistry;
 /// was registered under. Only active keys match; a revoked key stops matching within the cache
 /// TTL, the same bound as for ASAP kids.
 ///
-/// An unknown user costs what a known one costs: the principal's keys come from the same cache
-/// (an unknown principal is cached as an empty list) or from the same single query, and the
-/// verifier then checks a decoy signature. A database that cannot answer is an error (503),
-/// never a "no key".
+/// A user may have any number of keys: the lookup is one indexed query by `(username,
+/// fingerprint)`, cached per pair for the TTL. An unknown user costs what a known one costs:
+/// the same cache (a miss is cached like a key) or the same single query, and the verifier
+/// then checks a decoy signature. A database that cannot answer is an error (503), never a
+/// "no key".
 impl UserKeySource for KeyRegistry {
     fn user_key<'a>(&'a self, username: &'a str, fingerprint: &'a Fingerprint) -> UserKeyFuture<'a> {
         Box::pin(async move {

@@ -4,12 +4,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use asap_core::{KeyKind, KeySpec, PrivateKey};
+use asap_core::{KeyKind, KeySpec, PrivateKey, PublicKey};
 use asap_registry::KeyRegistry;
 use asap_testkit::postgres::PostgresServer;
 use user_tokens::{UserSigner, UserTokenError, UserVerifier};
 
 use crate::support::ssh_keygen;
+
+/// Runs `$body` with `$pool` a connection pool of the database at `$url` (SQLite or
+/// PostgreSQL), for what the admin API cannot do: write rows as an older version did.
+macro_rules! on_pool {
+    ($url:expr, |$pool:ident| $body:expr) => {
+        if $url.starts_with("postgres") {
+            let $pool = sqlx::PgPool::connect($url).await.expect("pool");
+            $body
+        } else {
+            let $pool = sqlx::SqlitePool::connect($url).await.expect("pool");
+            $body
+        }
+    };
+}
 
 fn verifier(registry: &KeyRegistry) -> UserVerifier {
     UserVerifier::builder(registry.clone()).build().expect("verifier")
@@ -113,16 +127,139 @@ async fn per_user_keys(url: &str) {
     other.close().await;
 }
 
+/// A user with more keys than one lookup reads rows verifies with each: the lookup goes by
+/// fingerprint, not through the principal's keys in name order.
+async fn many_keys(url: &str) {
+    let registry = KeyRegistry::open(url).await.expect("open");
+    let mut signers = Vec::new();
+    for i in 0..70 {
+        let (key, pem) = pair();
+        registry
+            .add("erin", Some(&format!("k{i:02}")), &pem)
+            .await
+            .expect("add");
+        signers.push(UserSigner::new("erin", key).expect("signer"));
+    }
+    let verifier = verifier(&registry);
+    for (i, signer) in signers.iter().enumerate() {
+        status(&verifier, signer)
+            .await
+            .unwrap_or_else(|e| panic!("erin's key k{i:02}: {e}"));
+    }
+    registry.revoke("erin", "k69").await.expect("revoke");
+    assert!(matches!(
+        status(&verifier, &signers[69]).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
+    registry.close().await;
+}
+
+/// Rows an older version wrote (no fingerprint, a migration it does not know) still verify,
+/// and the next open fills their fingerprints in, page after page, skipping a corrupt row.
+async fn rows_of_an_older_version(url: &str) {
+    let registry = KeyRegistry::builder(url)
+        .cache_ttl(Duration::ZERO)
+        .open()
+        .await
+        .expect("open");
+    let (key, pem) = pair();
+    registry.add("fay", Some("old"), &pem).await.expect("add");
+    let fay = UserSigner::new("fay", key).expect("signer");
+    let fingerprint = user_tokens::Fingerprint::of(&PublicKey::from_pem(&pem).expect("pem"));
+    let stored = |url: &str| {
+        let url = url.to_owned();
+        async move {
+            on_pool!(&url, |pool| {
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT key_name, fingerprint FROM asap_public_keys WHERE principal = 'fay' \
+                     ORDER BY key_name",
+                )
+                .fetch_all(&pool)
+                .await
+                .expect("select");
+                rows
+            })
+        }
+    };
+    assert_eq!(
+        stored(url).await,
+        vec![("old".to_owned(), Some(fingerprint.as_str().to_owned()))],
+        "add stores the fingerprint"
+    );
+
+    // An older version: rows without a fingerprint (300, more than a page), a corrupt one of
+    // another principal, and a migration this version does not know.
+    on_pool!(url, |pool| {
+        sqlx::query("UPDATE asap_public_keys SET fingerprint = NULL")
+            .execute(&pool)
+            .await
+            .expect("update");
+        for i in 0..300 {
+            sqlx::query(
+                "INSERT INTO asap_public_keys (principal, key_name, public_key, algorithm, created_at) \
+                 VALUES ('fay', $1, $2, 'Ed25519', 0)",
+            )
+            .bind(format!("same{i:03}"))
+            .bind(&pem)
+            .execute(&pool)
+            .await
+            .expect("insert");
+        }
+        sqlx::query(
+            "INSERT INTO asap_public_keys (principal, key_name, public_key, algorithm, created_at) \
+             VALUES ('broken', 'k', 'not a key', 'Ed25519', 0)",
+        )
+        .execute(&pool)
+        .await
+        .expect("insert");
+        sqlx::query(
+            "INSERT INTO asap_registry_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999, 'from a newer version', $1, $2, 0)",
+        )
+        .bind(true)
+        .bind(vec![0_u8; 48])
+        .execute(&pool)
+        .await
+        .expect("insert");
+    });
+    let verifier = verifier(&registry);
+    status(&verifier, &fay)
+        .await
+        .expect("a row without a fingerprint matches by the computed one");
+
+    let reopened = tokio::time::timeout(Duration::from_secs(60), KeyRegistry::open(url))
+        .await
+        .expect("the fill ends")
+        .expect("opens a database with a newer migration");
+    let rows = stored(url).await;
+    assert_eq!(rows.len(), 301);
+    assert!(
+        rows.iter()
+            .all(|(_, f)| f.as_deref() == Some(fingerprint.as_str())),
+        "every row filled in"
+    );
+    status(&self::verifier(&reopened), &fay)
+        .await
+        .expect("verifies after the fill");
+    registry.close().await;
+    reopened.close().await;
+}
+
 #[tokio::test]
 async fn per_user_keys_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    per_user_keys(&format!("sqlite:{}", dir.path().join("keys.db").display())).await;
+    let url = |name: &str| format!("sqlite:{}", dir.path().join(name).display());
+    per_user_keys(&url("keys.db")).await;
+    many_keys(&url("many.db")).await;
+    rows_of_an_older_version(&url("older.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_user_keys_on_postgres() {
     let Some(pg) = PostgresServer::start() else { return };
     per_user_keys(&pg.create_database("user_keys")).await;
+    many_keys(&pg.create_database("many_keys")).await;
+    rows_of_an_older_version(&pg.create_database("older_rows")).await;
 }
 
 #[tokio::test]
