@@ -125,8 +125,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<AccessToken>>>;
 /// ([`UserAssertion`], as atlassian-connect-express does), cached per (tenant, user, scopes)
 /// until [`DEFAULT_REFRESH_BEFORE`] ahead of their expiry. Concurrent requests for one entry
 /// make one token request (single flight); a failed request is not cached. At most
-/// [`DEFAULT_MAX_CACHED_USER_TOKENS`] entries: when full, expired and then idle entries make
-/// room. Cheap to share (`Arc`).
+/// [`DEFAULT_MAX_CACHED_USER_TOKENS`] entries: when full, expired entries make room, then an
+/// idle entry of the tenant that holds the most (the new entry counted), so a tenant with many
+/// users replaces its own tokens, not other tenants'. Cheap to share (`Arc`).
 ///
 /// The authorization server is configuration: [`connect_qsh::ATLASSIAN_AUTHORIZATION_SERVER`]
 /// in production, another for staging or FedRAMP hosts. It must be `https` (plain `http` only
@@ -261,10 +262,7 @@ impl UserTokenCache {
                         .unwrap_or(true)
             });
             if entries.len() >= self.max_entries
-                && let Some(idle) = entries
-                    .iter()
-                    .find(|(_, slot)| Arc::strong_count(slot) == 1)
-                    .map(|(k, _)| k.clone())
+                && let Some(idle) = idle_entry_of_the_largest_tenant(&entries, key)
             {
                 entries.remove(&idle);
             }
@@ -351,6 +349,23 @@ fn parse_token_response(json: &Value, requested_at: i64) -> Result<AccessToken, 
         token: Arc::new(Zeroizing::new(token.to_owned())),
         expires_at: requested_at.saturating_add(expires_in.min(MAX_TOKEN_LIFETIME_SECS)),
     })
+}
+
+/// The entry to make room with for `incoming`: one no caller is using, of the tenant that
+/// holds the most entries, `incoming` counted for its own.
+fn idle_entry_of_the_largest_tenant(
+    entries: &HashMap<CacheKey, Slot>,
+    incoming: &CacheKey,
+) -> Option<CacheKey> {
+    let mut held: HashMap<&str, usize> = HashMap::new();
+    for key in entries.keys().chain([incoming]) {
+        *held.entry(key.client_key.as_str()).or_default() += 1;
+    }
+    entries
+        .iter()
+        .filter(|(_, slot)| Arc::strong_count(slot) == 1)
+        .max_by_key(|(key, _)| held.get(key.client_key.as_str()).copied().unwrap_or(0))
+        .map(|(key, _)| key.clone())
 }
 
 /// Scopes as the cache keys them and the grant sends them (atlassian-connect-express
@@ -501,6 +516,74 @@ mod tests {
         let long =
             parse_token_response(&json!({"access_token": "t", "expires_in": i64::MAX}), 0).expect("valid");
         assert_eq!(long.expires_at(), MAX_TOKEN_LIFETIME_SECS);
+    }
+
+    fn key(tenant: &str, user: usize) -> CacheKey {
+        CacheKey {
+            client_key: tenant.to_owned(),
+            account_id: format!("user-{user}"),
+            scopes: vec!["READ".to_owned()],
+        }
+    }
+
+    /// Fills `key`'s slot with a token valid for an hour and lets it go idle.
+    fn cache(cache: &UserTokenCache, key: &CacheKey) {
+        let slot = cache.slot(key);
+        *slot.try_lock().expect("free") = Some(AccessToken {
+            token: Arc::new(Zeroizing::new("t".to_owned())),
+            expires_at: cache.clock.now() + 3600,
+        });
+    }
+
+    fn held(cache: &UserTokenCache, tenant: &str) -> usize {
+        cache
+            .lock_entries()
+            .keys()
+            .filter(|k| k.client_key == tenant)
+            .count()
+    }
+
+    #[test]
+    fn a_tenant_with_many_users_replaces_its_own_tokens_not_other_tenants() {
+        let tokens = UserTokenCache::new("https://auth.example")
+            .expect("valid")
+            .max_entries(8);
+        for user in 0..3 {
+            cache(&tokens, &key("small", user));
+        }
+        // The large tenant fills the rest, then keeps asking for new users.
+        for user in 0..100 {
+            cache(&tokens, &key("large", user));
+        }
+        assert_eq!(tokens.len(), 8);
+        assert_eq!(held(&tokens, "small"), 3, "the small tenant kept every token");
+        for user in 0..3 {
+            assert!(tokens.lock_entries().contains_key(&key("small", user)));
+        }
+        // The small tenant's new users take room from the large one, up to an even share.
+        for user in 3..10 {
+            cache(&tokens, &key("small", user));
+        }
+        assert_eq!((held(&tokens, "small"), held(&tokens, "large")), (4, 4));
+    }
+
+    #[test]
+    fn entries_in_use_are_never_the_ones_replaced() {
+        let tokens = UserTokenCache::new("https://auth.example")
+            .expect("valid")
+            .max_entries(3);
+        // The largest tenant's entries are both waiting for a token.
+        let in_use = [tokens.slot(&key("large", 0)), tokens.slot(&key("large", 1))];
+        cache(&tokens, &key("small", 0));
+        cache(&tokens, &key("other", 0));
+        let entries = tokens.lock_entries();
+        assert!(entries.contains_key(&key("large", 0)) && entries.contains_key(&key("large", 1)));
+        assert!(
+            !entries.contains_key(&key("small", 0)),
+            "an idle entry made room instead"
+        );
+        drop(entries);
+        drop(in_use);
     }
 
     #[test]
