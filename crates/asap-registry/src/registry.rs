@@ -119,6 +119,12 @@ impl RegisteredKey {
         self.public_key.kind()
     }
 
+    /// Its per-user token fingerprint: the `kid` a per-user (asymmetric-jwt-auth) client sends
+    /// when it signs with this key, and what [`KeyRegistry`] looks it up by.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.public_key)
+    }
+
     /// When it was added, seconds since the Unix epoch.
     pub fn created_at(&self) -> i64 {
         self.created_at

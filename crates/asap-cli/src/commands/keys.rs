@@ -15,7 +15,8 @@ pub(crate) const ENV_DB: &str = "ASAP_KEY_REGISTRY_DB";
 
 const AFTER_HELP: &str = "\
 The registry is a table of principal, key name, public key, algorithm, created and revoked
-times; a key's kid is PRINCIPAL/KEYNAME. --db is sqlite:PATH (the file is created and migrated on
+times, and fingerprint; a key's kid is PRINCIPAL/KEYNAME (ASAP), its fingerprint the kid of a
+per-user token (asap user-token). --db is sqlite:PATH (the file is created and migrated on
 first use) or postgres://USER[:PASSWORD]@HOST:PORT/DB [env: ASAP_KEY_REGISTRY_DB].
 
 A session:
@@ -75,7 +76,8 @@ pub(crate) struct ListArgs {
     #[arg(long, value_name = "NAME")]
     principal: Option<String>,
 
-    /// Print a JSON array (kid, principal, name, kind, created_at, revoked_at, public_key)
+    /// Print a JSON array (kid, principal, name, kind, created_at, revoked_at, fingerprint,
+    /// public_key)
     /// instead of one `KID<TAB>KIND<TAB>active|revoked` line per key
     #[arg(long)]
     json: bool,
@@ -151,6 +153,7 @@ fn to_json(key: &RegisteredKey) -> serde_json::Value {
         "kind": key.kind().to_string(),
         "created_at": key.created_at(),
         "revoked_at": key.revoked_at(),
+        "fingerprint": key.fingerprint().as_str(),
         "public_key": key.public_key().to_pem(),
     })
 }

@@ -197,6 +197,14 @@ fn add_list_and_revoke_print_what_scripts_need() {
             .as_str()
             .is_some_and(|p| p.contains("PUBLIC KEY"))
     );
+    // The fingerprint is the kid a per-user token signed with the key carries.
+    for key in keys.as_array().expect("array") {
+        let public = asap_core::PublicKey::from_pem(key["public_key"].as_str().expect("pem")).expect("key");
+        assert_eq!(
+            key["fingerprint"].as_str(),
+            Some(user_tokens::Fingerprint::of(&public).as_str())
+        );
+    }
     assert!(
         run(&["keys", "list", "--db", &db, "--principal", "nobody"])
             .ok()
