@@ -11,10 +11,12 @@
 //!   where our rules are stricter than its defaults.
 //! - [`metrics`]: the counters and histograms of docs/metrics.md, read through a recorder.
 //! - [`adversarial`]: the attacker's view across every crate, one module per attack class.
+//! - [`doc_snippets`]: the Rust blocks of docs/*.md, compiled.
 
 mod adversarial;
 mod bound_tokens;
 mod connect_app;
+mod doc_snippets;
 mod forge;
 mod grpc;
 mod jsonwebtoken;
