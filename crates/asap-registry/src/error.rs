@@ -23,6 +23,16 @@ pub enum RegistryError {
     /// The schema could not be created or brought up to date.
     #[error("cannot migrate the key registry schema: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A newer version changed the schema in a way this one must not ignore: upgrade it.
+    #[error(
+        "the key registry database needs schema level {required}; this version understands up to {supported}: upgrade it"
+    )]
+    SchemaTooNew {
+        /// The level the database requires (`asap_registry_schema.min_reader`).
+        required: i64,
+        /// The level this version understands.
+        supported: i64,
+    },
     /// A query failed.
     #[error("key registry database error: {0}")]
     Database(#[source] sqlx::Error),

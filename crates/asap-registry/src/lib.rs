@@ -6,8 +6,9 @@
 //! - Storage: SQLite as the embedded default (a file, created and migrated on first use) or
 //!   PostgreSQL for fleets, through `sqlx`, with one schema and one set of migrations: a table
 //!   of principal, key name, public key (SPKI PEM), algorithm, created and revoked times, and
-//!   the per-user token fingerprint. Migrations only add, so an older version opens a database
-//!   a newer one migrated (a rolling upgrade).
+//!   the per-user token fingerprint. From migration 2 on, an older version opens a database a
+//!   newer one migrated (a rolling upgrade) unless the newer one marked it as needing more
+//!   ([`RegistryError::SchemaTooNew`]); docs/reliability.md has the one step that needs care.
 //! - Kids: `<principal>/<key name>`, validated as [`asap_core::KeyId`], so a token from issuer
 //!   `alice` may only use keys registered for `alice`.
 //! - Keys: PEM (`PUBLIC KEY`, `RSA PUBLIC KEY`) or an OpenSSH `authorized_keys` line

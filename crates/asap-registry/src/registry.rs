@@ -29,9 +29,10 @@ pub const DEFAULT_MAX_CACHED_KEYS: u64 = 10_000;
 /// sqlx migrations in the same database).
 pub const MIGRATIONS_TABLE: &str = "asap_registry_migrations";
 
-/// The one set of migrations, written in the SQL both SQLite and PostgreSQL accept. Each only
-/// adds (a table, a nullable column, an index), so an older version still reads and writes a
-/// database a newer one migrated: the migrator ignores migrations it does not know.
+/// The one set of migrations, written in the SQL both SQLite and PostgreSQL accept. From
+/// migration 2 on, a version ignores migrations it does not know unless the database's
+/// `min_reader` (table `asap_registry_schema`) is above its [`SCHEMA_LEVEL`]: a rolling upgrade
+/// keeps older instances working, and a migration they must not ignore stops them at open.
 const MIGRATIONS: [(i64, &str, &str); 2] = [
     (
         1,
@@ -44,6 +45,10 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         include_str!("../migrations/0002_key_fingerprints.sql"),
     ),
 ];
+
+/// The schema this version understands: it opens a database whose `min_reader` is at most this.
+/// A migration that older versions must not ignore sets `min_reader` to its own level.
+const SCHEMA_LEVEL: i64 = 2;
 
 /// Runs the same statement on whichever pool is open; the SQL is the same for both.
 macro_rules! on_db {
@@ -393,8 +398,9 @@ impl KeyRegistryBuilder {
         };
         let migrator = migrator();
         on_db!(&db, |pool| migrator.run(pool).await).map_err(RegistryError::Migrate)?;
+        check_schema_level(&db).await?;
         // Not fatal: a user without UPDATE rights still opens, and lookups compute what is
-        // missing.
+        // missing (docs/reliability.md says what that costs).
         match fill_fingerprints(&db).await {
             Ok(0) => {}
             Ok(filled) => tracing::info!(
@@ -446,18 +452,36 @@ fn migrator() -> Migrator {
     migrator
 }
 
+/// Refuses a database that a newer version marked as needing more than [`SCHEMA_LEVEL`].
+async fn check_schema_level(db: &Db) -> Result<(), RegistryError> {
+    let required: Option<i64> = on_db!(db, |pool| {
+        sqlx::query_scalar("SELECT MAX(min_reader) FROM asap_registry_schema")
+            .fetch_one(pool)
+            .await
+    })
+    .map_err(RegistryError::Database)?;
+    match required {
+        Some(required) if required > SCHEMA_LEVEL => Err(RegistryError::SchemaTooNew {
+            required,
+            supported: SCHEMA_LEVEL,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Stores the fingerprint of every row that has none (written before migration 2, or by an
-/// older version since), a page at a time in key order, and returns how many it filled. Several
-/// instances opening at once fill the same rows with the same values. A row whose key does not
-/// parse keeps none; a lookup that reads it reports it as corrupt, as before.
+/// older version since), a page at a time in key order (one transaction a page), and returns
+/// how many it filled. Several instances opening at once fill the same rows with the same
+/// values. A row whose key does not parse gets `''`, which no lookup reads (a warning names it).
 async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
     let mut after = (String::new(), String::new());
     let mut filled = 0;
     loop {
         let rows: Vec<(String, String, String)> = on_db!(db, |pool| {
+            // A row value, so that both databases seek the primary key to the page's start.
             let rows = sqlx::query(
                 "SELECT principal, key_name, public_key FROM asap_public_keys \
-                 WHERE fingerprint IS NULL AND (principal > $1 OR (principal = $1 AND key_name > $2)) \
+                 WHERE fingerprint IS NULL AND (principal, key_name) > ($1, $2) \
                  ORDER BY principal, key_name LIMIT $3",
             )
             .bind(&after.0)
@@ -480,26 +504,40 @@ async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
             return Ok(filled);
         };
         after = (principal.clone(), name.clone());
-        for (principal, name, pem) in &rows {
-            let Ok(key) = PublicKey::from_pem(pem) else {
-                continue;
-            };
-            let fingerprint = Fingerprint::of(&key);
-            on_db!(db, |pool| {
-                sqlx::query(
-                    "UPDATE asap_public_keys SET fingerprint = $1 \
-                     WHERE principal = $2 AND key_name = $3 AND fingerprint IS NULL",
-                )
-                .bind(fingerprint.as_str())
-                .bind(principal)
-                .bind(name)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
+        let page: Vec<(&str, &str, String)> = rows
+            .iter()
+            .map(|(principal, name, pem)| {
+                let fingerprint = match PublicKey::from_pem(pem) {
+                    Ok(key) => Fingerprint::of(&key).as_str().to_owned(),
+                    Err(e) => {
+                        tracing::warn!(principal, key_name = name, error = %e, "a stored key does not parse; no lookup reads it");
+                        String::new()
+                    }
+                };
+                (principal.as_str(), name.as_str(), fingerprint)
             })
-            .map_err(RegistryError::Database)?;
-            filled += 1;
-        }
+            .collect();
+        filled += on_db!(db, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let mut filled = 0;
+                for (principal, name, fingerprint) in &page {
+                    filled += sqlx::query(
+                        "UPDATE asap_public_keys SET fingerprint = $1 \
+                         WHERE principal = $2 AND key_name = $3 AND fingerprint IS NULL",
+                    )
+                    .bind(fingerprint)
+                    .bind(principal)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await.map(|()| filled)
+            }
+            .await
+        })
+        .map_err(RegistryError::Database)?;
     }
 }
 
@@ -690,10 +728,49 @@ impl KeyRegistry {
             .map(|done| done.rows_affected())
         })
         .map_err(RegistryError::Database)?;
-        let key = self.get(&kid).await?.ok_or(RegistryError::NotFound(kid))?;
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(&kid).await;
+        }
+        // The per-user entry is by fingerprint, so it needs the key: without it, every
+        // per-user entry goes, rather than the revoked key staying cached here.
+        let key = match self.get(&kid).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(RegistryError::NotFound(kid)),
+            Err(e) => {
+                if let Some(cache) = &self.inner.user_cache {
+                    cache.invalidate_all();
+                }
+                return Err(e);
+            }
+        };
         self.forget(&key.kid, &key.public_key).await;
         tracing::info!(kid = %key.kid, "public key revoked");
+        self.warn_if_still_active(&key).await;
         Ok(key)
+    }
+
+    /// A revoked key that the principal also registered under another name still verifies
+    /// per-user tokens (they name the key, not the name): says so, with the other names.
+    async fn warn_if_still_active(&self, key: &RegisteredKey) {
+        let others: Result<Vec<String>, sqlx::Error> = on_db!(&self.inner.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT key_name FROM asap_public_keys \
+                 WHERE principal = $1 AND fingerprint = $2 AND revoked_at IS NULL ORDER BY key_name",
+            )
+            .bind(&key.principal)
+            .bind(key.fingerprint().as_str())
+            .fetch_all(pool)
+            .await
+        });
+        if let Ok(others) = others
+            && !others.is_empty()
+        {
+            tracing::warn!(
+                kid = %key.kid,
+                still_active_as = ?others,
+                "the revoked key is still registered under other names: per-user tokens signed with it still verify"
+            );
+        }
     }
 
     /// Closes the connection pool.
@@ -730,14 +807,16 @@ impl KeyRegistry {
         if kid_for(principal, "k").is_err() {
             return Ok(Lookup { fetched, key: None });
         }
-        let rows: Vec<(String, String)> = on_db!(&self.inner.db, |pool| {
+        let rows: Vec<(String, String, Option<String>)> = on_db!(&self.inner.db, |pool| {
             let rows = sqlx::query(
-                // Two index searches (an `OR` would search by the principal alone).
-                "SELECT key_name, public_key FROM asap_public_keys \
-                 WHERE principal = $1 AND fingerprint = $2 AND revoked_at IS NULL \
-                 UNION ALL SELECT key_name, public_key FROM asap_public_keys \
-                 WHERE principal = $1 AND fingerprint IS NULL AND revoked_at IS NULL \
-                 LIMIT $3",
+                // Two index searches (an `OR` would search by the principal alone), each with
+                // its own limit, so the stored match is read whatever the order of the union.
+                "SELECT key_name, public_key, fingerprint FROM (SELECT key_name, public_key, fingerprint \
+                 FROM asap_public_keys WHERE principal = $1 AND fingerprint = $2 AND revoked_at IS NULL \
+                 LIMIT 1) AS stored \
+                 UNION ALL SELECT key_name, public_key, fingerprint FROM (SELECT key_name, public_key, fingerprint \
+                 FROM asap_public_keys WHERE principal = $1 AND fingerprint IS NULL AND revoked_at IS NULL \
+                 LIMIT $3) AS unfilled",
             )
             .bind(principal)
             .bind(fingerprint.as_str())
@@ -750,16 +829,25 @@ impl KeyRegistry {
                 out.push((
                     row.try_get(0).map_err(RegistryError::Database)?,
                     row.try_get(1).map_err(RegistryError::Database)?,
+                    row.try_get(2).map_err(RegistryError::Database)?,
                 ));
             }
             out
         });
-        for (name, pem) in rows {
+        for (name, pem, stored) in rows {
             let kid = kid_for(principal, &name)?;
-            let key = PublicKey::from_pem(&pem).map_err(|e| RegistryError::CorruptKey {
-                kid,
-                source: e.into(),
-            })?;
+            let key = match PublicKey::from_pem(&pem) {
+                Ok(key) => key,
+                // Stored under this fingerprint, so this is the key asked for: a 503.
+                Err(e) if stored.is_some() => {
+                    return Err(RegistryError::CorruptKey {
+                        kid,
+                        source: e.into(),
+                    });
+                }
+                // Not filled in yet, and unreadable: it is no key at all.
+                Err(_) => continue,
+            };
             if Fingerprint::of(&key) == *fingerprint {
                 return Ok(Lookup {
                     fetched,

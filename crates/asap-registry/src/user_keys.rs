@@ -11,7 +11,8 @@ use crate::KeyRegistry;
 /// TTL, the same bound as for ASAP kids.
 ///
 /// A user may have any number of keys: the lookup is one indexed query by `(username,
-/// fingerprint)`, cached per pair for the TTL. An unknown user costs what a known one costs:
+/// fingerprint)`, cached per pair for the TTL. A key registered under two names verifies until
+/// both are revoked (revoking one logs a warning naming the others). An unknown user costs what a known one costs:
 /// the same cache (a miss is cached like a key) or the same single query, and the verifier
 /// then checks a decoy signature. A database that cannot answer is an error (503), never a
 /// "no key".

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asap_core::{KeyKind, KeySpec, PrivateKey, PublicKey};
-use asap_registry::KeyRegistry;
+use asap_registry::{KeyRegistry, RegistryError};
 use asap_testkit::postgres::PostgresServer;
 use user_tokens::{UserSigner, UserTokenError, UserVerifier};
 
@@ -226,6 +226,14 @@ async fn rows_of_an_older_version(url: &str) {
     status(&verifier, &fay)
         .await
         .expect("a row without a fingerprint matches by the computed one");
+    let broken = UserSigner::new("broken", pair().0).expect("signer");
+    assert!(
+        matches!(
+            status(&verifier, &broken).await,
+            Err(UserTokenError::NoMatchingKey)
+        ),
+        "an unreadable row not yet filled in is no key: a 401, not a 503"
+    );
 
     let reopened = tokio::time::timeout(Duration::from_secs(60), KeyRegistry::open(url))
         .await
@@ -241,8 +249,93 @@ async fn rows_of_an_older_version(url: &str) {
     status(&self::verifier(&reopened), &fay)
         .await
         .expect("verifies after the fill");
+    let broken_row: Vec<Option<String>> = on_pool!(url, |pool| {
+        sqlx::query_scalar("SELECT fingerprint FROM asap_public_keys WHERE principal = 'broken'")
+            .fetch_all(&pool)
+            .await
+            .expect("select")
+    });
+    assert_eq!(
+        broken_row,
+        [Some(String::new())],
+        "an unreadable row is marked, not left to every lookup"
+    );
+    assert!(matches!(
+        status(&self::verifier(&reopened), &broken).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
     registry.close().await;
     reopened.close().await;
+
+    // A newer version that changed what a reader must understand stops this one at open.
+    on_pool!(url, |pool| {
+        sqlx::query("UPDATE asap_registry_schema SET min_reader = 3")
+            .execute(&pool)
+            .await
+            .expect("update");
+    });
+    let err = KeyRegistry::open(url).await.expect_err("too new");
+    assert!(
+        matches!(
+            err,
+            RegistryError::SchemaTooNew {
+                required: 3,
+                supported: 2
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// The same key under two names of one principal: revoking one name stops its ASAP kid, and
+/// per-user tokens (which name the key, not the name) verify until the last name is revoked;
+/// the revocation says so in a warning.
+async fn one_key_under_two_names(url: &str) {
+    let registry = KeyRegistry::open(url).await.expect("open");
+    let (key, pem) = pair();
+    let spare = PrivateKey::from_pkcs8_der(&key.to_pkcs8_der().expect("der")).expect("a copy");
+    registry.add("gus", Some("laptop"), &pem).await.expect("add");
+    registry
+        .add("gus", None, &pem)
+        .await
+        .expect("the same key, named after its hash");
+    let verifier = verifier(&registry);
+    let gus = UserSigner::new("gus", key).expect("signer");
+    status(&verifier, &gus).await.expect("verifies");
+
+    let (captured, subscriber) = asap_testkit::logs::Captured::subscriber(tracing::Level::WARN);
+    let guard = asap_testkit::logs::scoped(subscriber);
+    registry.revoke("gus", "laptop").await.expect("revoke");
+    drop(guard);
+    let warned = captured.lines().join("\n");
+    assert!(
+        warned.contains("still registered under other names") && warned.contains("sha256-"),
+        "{warned}"
+    );
+    status(&verifier, &gus)
+        .await
+        .expect("still registered under its other name");
+    let asap = crate::support::verifier(&registry);
+    let laptop = crate::support::token("gus", "laptop", spare);
+    assert_eq!(
+        crate::support::status(&asap, &laptop).await,
+        401,
+        "the revoked kid"
+    );
+
+    let other = registry
+        .list(Some("gus"))
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|k| !k.is_revoked())
+        .expect("the other name");
+    registry.revoke("gus", other.name()).await.expect("revoke");
+    assert!(matches!(
+        status(&verifier, &gus).await,
+        Err(UserTokenError::NoMatchingKey)
+    ));
+    registry.close().await;
 }
 
 #[tokio::test]
@@ -252,6 +345,7 @@ async fn per_user_keys_on_sqlite() {
     per_user_keys(&url("keys.db")).await;
     many_keys(&url("many.db")).await;
     rows_of_an_older_version(&url("older.db")).await;
+    one_key_under_two_names(&url("two_names.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +354,7 @@ async fn per_user_keys_on_postgres() {
     per_user_keys(&pg.create_database("user_keys")).await;
     many_keys(&pg.create_database("many_keys")).await;
     rows_of_an_older_version(&pg.create_database("older_rows")).await;
+    one_key_under_two_names(&pg.create_database("two_names")).await;
 }
 
 #[tokio::test]
