@@ -125,9 +125,12 @@ type Slot = Arc<tokio::sync::Mutex<Option<AccessToken>>>;
 /// ([`UserAssertion`], as atlassian-connect-express does), cached per (tenant, user, scopes)
 /// until [`DEFAULT_REFRESH_BEFORE`] ahead of their expiry. Concurrent requests for one entry
 /// make one token request (single flight); a failed request is not cached. At most
-/// [`DEFAULT_MAX_CACHED_USER_TOKENS`] entries: when full, expired entries make room, then an
-/// idle entry of the tenant that holds the most (the new entry counted), so a tenant with many
-/// users replaces its own tokens, not other tenants'. Cheap to share (`Arc`).
+/// [`DEFAULT_MAX_CACHED_USER_TOKENS`] entries, shared fairly between tenants: when full, expired
+/// entries make room (swept at most once a second), then an idle entry of the tenant that holds
+/// the most, the new entry counted for its tenant. A tenant with many users replaces its own
+/// tokens; another tenant's only when that tenant holds at least as many, and when there is no
+/// such entry (all in use) the new token is used once and not kept. A tenant is a client key:
+/// one party's many installations are many tenants. Cheap to share (`Arc`).
 ///
 /// The authorization server is configuration: [`connect_qsh::ATLASSIAN_AUTHORIZATION_SERVER`]
 /// in production, another for staging or FedRAMP hosts. It must be `https` (plain `http` only
@@ -139,7 +142,81 @@ pub struct UserTokenCache {
     refresh_before: i64,
     max_entries: usize,
     clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<CacheKey, Slot>>,
+    entries: Mutex<Entries>,
+}
+
+/// The cached entries, how many each tenant holds, and when expired ones were last swept.
+#[derive(Default)]
+struct Entries {
+    map: HashMap<CacheKey, Slot>,
+    held: HashMap<String, usize>,
+    swept_at: i64,
+}
+
+impl Entries {
+    fn insert(&mut self, key: CacheKey, slot: Slot) {
+        *self.held.entry(key.client_key.clone()).or_default() += 1;
+        self.map.insert(key, slot);
+    }
+
+    fn remove(&mut self, key: &CacheKey) {
+        if self.map.remove(key).is_some() {
+            self.forget_one_of(&key.client_key);
+        }
+    }
+
+    fn forget_one_of(&mut self, tenant: &str) {
+        if let Some(n) = self.held.get_mut(tenant) {
+            *n -= 1;
+            if *n == 0 {
+                self.held.remove(tenant);
+            }
+        }
+    }
+
+    /// Drops the entries no caller is using whose token is missing or expired.
+    fn sweep(&mut self, now: i64) {
+        let mut gone = Vec::new();
+        self.map.retain(|key, slot| {
+            let keep = Arc::strong_count(slot) > 1
+                || slot
+                    .try_lock()
+                    .map(|t| t.as_ref().is_some_and(|t| now < t.expires_at))
+                    .unwrap_or(true);
+            if !keep {
+                gone.push(key.client_key.clone());
+            }
+            keep
+        });
+        for tenant in gone {
+            self.forget_one_of(&tenant);
+        }
+        self.swept_at = now;
+    }
+
+    /// The entry to make room with for `incoming`: one no caller is using, of the tenant that
+    /// holds the most entries (`incoming` counted for its own), and never of a tenant that
+    /// holds fewer than `incoming`'s would. The scan stops at the first idle entry of a tenant
+    /// as large as the largest.
+    fn victim(&self, incoming: &CacheKey) -> Option<CacheKey> {
+        let size = |tenant: &str| {
+            self.held.get(tenant).copied().unwrap_or(0) + usize::from(tenant == incoming.client_key)
+        };
+        let need = size(&incoming.client_key);
+        let largest = self.held.keys().map(|t| size(t)).max().unwrap_or(0).max(need);
+        let mut best: Option<(&CacheKey, usize)> = None;
+        for (key, slot) in &self.map {
+            let held = size(&key.client_key);
+            if held < need || Arc::strong_count(slot) > 1 || best.is_some_and(|(_, b)| b >= held) {
+                continue;
+            }
+            best = Some((key, held));
+            if held == largest {
+                break;
+            }
+        }
+        best.map(|(key, _)| key.clone())
+    }
 }
 
 /// Why a [`UserTokenCache`] could not be built.
@@ -184,7 +261,7 @@ impl UserTokenCache {
             refresh_before: i64::try_from(DEFAULT_REFRESH_BEFORE.as_secs()).unwrap_or(i64::MAX),
             max_entries: DEFAULT_MAX_CACHED_USER_TOKENS,
             clock: Arc::new(SystemClock),
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
         })
     }
 
@@ -232,7 +309,7 @@ impl UserTokenCache {
 
     /// How many entries the cache holds.
     pub fn len(&self) -> usize {
-        self.lock_entries().len()
+        self.lock_entries().map.len()
     }
 
     /// Whether the cache is empty.
@@ -240,34 +317,33 @@ impl UserTokenCache {
         self.len() == 0
     }
 
-    fn lock_entries(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Slot>> {
+    fn lock_entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         // The map is consistent after any panic (whole values are inserted or removed).
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The entry of `key`, made room for when the cache is full.
+    /// The entry of `key`, made room for when the cache is full; an entry not kept when no
+    /// room can fairly be made.
     fn slot(&self, key: &CacheKey) -> Slot {
         let mut entries = self.lock_entries();
-        if let Some(slot) = entries.get(key) {
+        if let Some(slot) = entries.map.get(key) {
             return slot.clone();
         }
-        if entries.len() >= self.max_entries {
+        if entries.map.len() >= self.max_entries {
             let now = self.clock.now();
-            // Expired or empty entries no caller is using first.
-            entries.retain(|_, slot| {
-                Arc::strong_count(slot) > 1
-                    || slot
-                        .try_lock()
-                        .map(|t| t.as_ref().is_some_and(|t| now < t.expires_at))
-                        .unwrap_or(true)
-            });
-            if entries.len() >= self.max_entries
-                && let Some(idle) = idle_entry_of_the_largest_tenant(&entries, key)
-            {
-                entries.remove(&idle);
+            if now != entries.swept_at {
+                entries.sweep(now);
+            }
+            if entries.map.len() >= self.max_entries {
+                match entries.victim(key) {
+                    Some(victim) => entries.remove(&victim),
+                    None => return Slot::default(),
+                }
             }
         }
-        entries.entry(key.clone()).or_default().clone()
+        let slot = Slot::default();
+        entries.insert(key.clone(), slot.clone());
+        slot
     }
 
     /// The token request of the JWT-bearer grant, and the checks of its answer.
@@ -349,23 +425,6 @@ fn parse_token_response(json: &Value, requested_at: i64) -> Result<AccessToken, 
         token: Arc::new(Zeroizing::new(token.to_owned())),
         expires_at: requested_at.saturating_add(expires_in.min(MAX_TOKEN_LIFETIME_SECS)),
     })
-}
-
-/// The entry to make room with for `incoming`: one no caller is using, of the tenant that
-/// holds the most entries, `incoming` counted for its own.
-fn idle_entry_of_the_largest_tenant(
-    entries: &HashMap<CacheKey, Slot>,
-    incoming: &CacheKey,
-) -> Option<CacheKey> {
-    let mut held: HashMap<&str, usize> = HashMap::new();
-    for key in entries.keys().chain([incoming]) {
-        *held.entry(key.client_key.as_str()).or_default() += 1;
-    }
-    entries
-        .iter()
-        .filter(|(_, slot)| Arc::strong_count(slot) == 1)
-        .max_by_key(|(key, _)| held.get(key.client_key.as_str()).copied().unwrap_or(0))
-        .map(|(key, _)| key.clone())
 }
 
 /// Scopes as the cache keys them and the grant sends them (atlassian-connect-express
@@ -535,12 +594,20 @@ mod tests {
         });
     }
 
+    /// How many entries `tenant` holds, counted in the map, and checked against the count kept.
     fn held(cache: &UserTokenCache, tenant: &str) -> usize {
-        cache
-            .lock_entries()
-            .keys()
-            .filter(|k| k.client_key == tenant)
-            .count()
+        let entries = cache.lock_entries();
+        let counted = entries.map.keys().filter(|k| k.client_key == tenant).count();
+        assert_eq!(
+            entries.held.get(tenant).copied().unwrap_or(0),
+            counted,
+            "{tenant}"
+        );
+        counted
+    }
+
+    fn cached(cache: &UserTokenCache, key: &CacheKey) -> bool {
+        cache.lock_entries().map.contains_key(key)
     }
 
     #[test]
@@ -558,7 +625,7 @@ mod tests {
         assert_eq!(tokens.len(), 8);
         assert_eq!(held(&tokens, "small"), 3, "the small tenant kept every token");
         for user in 0..3 {
-            assert!(tokens.lock_entries().contains_key(&key("small", user)));
+            assert!(cached(&tokens, &key("small", user)));
         }
         // The small tenant's new users take room from the large one, up to an even share.
         for user in 3..10 {
@@ -571,19 +638,69 @@ mod tests {
     fn entries_in_use_are_never_the_ones_replaced() {
         let tokens = UserTokenCache::new("https://auth.example")
             .expect("valid")
-            .max_entries(3);
-        // The largest tenant's entries are both waiting for a token.
-        let in_use = [tokens.slot(&key("large", 0)), tokens.slot(&key("large", 1))];
+            .max_entries(4);
+        // The largest tenant's entries are all waiting for a token.
+        let in_use: Vec<Slot> = (0..3).map(|user| tokens.slot(&key("large", user))).collect();
         cache(&tokens, &key("small", 0));
-        cache(&tokens, &key("other", 0));
-        let entries = tokens.lock_entries();
-        assert!(entries.contains_key(&key("large", 0)) && entries.contains_key(&key("large", 1)));
+        cache(&tokens, &key("small", 1));
+        for user in 0..3 {
+            assert!(cached(&tokens, &key("large", user)));
+        }
         assert!(
-            !entries.contains_key(&key("small", 0)),
-            "an idle entry made room instead"
+            !cached(&tokens, &key("small", 0)),
+            "the small tenant replaced its own"
         );
-        drop(entries);
+        assert!(cached(&tokens, &key("small", 1)));
         drop(in_use);
+    }
+
+    #[test]
+    fn a_tenant_is_never_pushed_below_the_tenant_that_takes_its_room() {
+        let tokens = UserTokenCache::new("https://auth.example")
+            .expect("valid")
+            .max_entries(3);
+        let in_use: Vec<Slot> = (0..2).map(|user| tokens.slot(&key("large", user))).collect();
+        cache(&tokens, &key("small", 0));
+        // The large tenant's third user: its own entries are busy, and the small tenant holds
+        // fewer, so the token is used once and not kept.
+        cache(&tokens, &key("large", 2));
+        assert!(cached(&tokens, &key("small", 0)));
+        assert!(!cached(&tokens, &key("large", 2)));
+        assert_eq!(
+            (tokens.len(), held(&tokens, "large"), held(&tokens, "small")),
+            (3, 2, 1)
+        );
+        drop(in_use);
+    }
+
+    #[test]
+    fn tenants_holding_an_equal_share_keep_it() {
+        let tokens = UserTokenCache::new("https://auth.example")
+            .expect("valid")
+            .max_entries(4);
+        for user in 0..2 {
+            cache(&tokens, &key("a", user));
+            cache(&tokens, &key("b", user));
+        }
+        // b's new users would make it the larger: they replace b's own.
+        for user in 2..20 {
+            cache(&tokens, &key("b", user));
+        }
+        assert_eq!((held(&tokens, "a"), held(&tokens, "b")), (2, 2));
+    }
+
+    #[test]
+    fn expired_entries_make_room_first() {
+        let clock = Arc::new(asap_core::ManualClock::new(1_000));
+        let tokens = UserTokenCache::new("https://auth.example")
+            .expect("valid")
+            .max_entries(2)
+            .clock(clock.clone());
+        cache(&tokens, &key("a", 0));
+        cache(&tokens, &key("a", 1));
+        clock.advance(7_200);
+        cache(&tokens, &key("b", 0));
+        assert_eq!((tokens.len(), held(&tokens, "a"), held(&tokens, "b")), (1, 0, 1));
     }
 
     #[test]
