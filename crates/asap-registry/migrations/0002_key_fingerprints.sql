@@ -10,5 +10,8 @@ CREATE INDEX asap_public_keys_by_fingerprint ON asap_public_keys (principal, fin
 -- min_reader is above its own schema level; it ignores migrations it does not know otherwise.
 -- A later migration that older versions may ignore leaves min_reader alone; one they must not
 -- ignore (a new rule they would not apply, a column they would write wrong) raises it.
-CREATE TABLE asap_registry_schema (min_reader BIGINT NOT NULL);
-INSERT INTO asap_registry_schema (min_reader) VALUES (2);
+CREATE TABLE asap_registry_schema (
+    id         INTEGER PRIMARY KEY CHECK (id = 1), -- one row (and a key for replication)
+    min_reader BIGINT  NOT NULL
+);
+INSERT INTO asap_registry_schema (id, min_reader) VALUES (1, 2);

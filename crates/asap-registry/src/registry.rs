@@ -470,7 +470,7 @@ async fn check_schema_level(db: &Db) -> Result<(), RegistryError> {
 }
 
 /// Stores the fingerprint of every row that has none (written before migration 2, or by an
-/// older version since), a page at a time in key order (one transaction a page), and returns
+/// older version since), a page at a time in key order (one statement a page), and returns
 /// how many it filled. Several instances opening at once fill the same rows with the same
 /// values. A row whose key does not parse gets `''`, which no lookup reads (a warning names it).
 async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
@@ -517,25 +517,24 @@ async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
                 (principal.as_str(), name.as_str(), fingerprint)
             })
             .collect();
+        // One statement a page: the page's rows as a VALUES list (only placeholders are
+        // formatted into the text).
+        let values: Vec<String> = (0..page.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let statement = format!(
+            "WITH page (principal, key_name, fingerprint) AS (VALUES {}) \
+             UPDATE asap_public_keys SET fingerprint = page.fingerprint FROM page \
+             WHERE asap_public_keys.principal = page.principal \
+             AND asap_public_keys.key_name = page.key_name AND asap_public_keys.fingerprint IS NULL",
+            values.join(", ")
+        );
         filled += on_db!(db, |pool| {
-            async {
-                let mut tx = pool.begin().await?;
-                let mut filled = 0;
-                for (principal, name, fingerprint) in &page {
-                    filled += sqlx::query(
-                        "UPDATE asap_public_keys SET fingerprint = $1 \
-                         WHERE principal = $2 AND key_name = $3 AND fingerprint IS NULL",
-                    )
-                    .bind(fingerprint)
-                    .bind(principal)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                }
-                tx.commit().await.map(|()| filled)
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.clone()));
+            for (principal, name, fingerprint) in &page {
+                query = query.bind(*principal).bind(*name).bind(fingerprint);
             }
-            .await
+            query.execute(pool).await.map(|done| done.rows_affected())
         })
         .map_err(RegistryError::Database)?;
     }
@@ -749,20 +748,27 @@ impl KeyRegistry {
         Ok(key)
     }
 
-    /// A revoked key that the principal also registered under another name still verifies
-    /// per-user tokens (they name the key, not the name): says so, with the other names.
+    /// The names under which `principal` has `key` registered and not revoked. Per-user tokens
+    /// name the key, not the name, so they verify while any of these does: after revoking one
+    /// name of a key registered twice, revoke the others too.
+    pub async fn active_names_of(
+        &self,
+        principal: &str,
+        key: &PublicKey,
+    ) -> Result<Vec<String>, RegistryError> {
+        let fingerprint = Fingerprint::of(key);
+        Ok(self
+            .list(Some(principal))
+            .await?
+            .into_iter()
+            .filter(|k| !k.is_revoked() && k.fingerprint() == fingerprint)
+            .map(|k| k.name)
+            .collect())
+    }
+
+    /// Says when a revoked key is still registered under other names.
     async fn warn_if_still_active(&self, key: &RegisteredKey) {
-        let others: Result<Vec<String>, sqlx::Error> = on_db!(&self.inner.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT key_name FROM asap_public_keys \
-                 WHERE principal = $1 AND fingerprint = $2 AND revoked_at IS NULL ORDER BY key_name",
-            )
-            .bind(&key.principal)
-            .bind(key.fingerprint().as_str())
-            .fetch_all(pool)
-            .await
-        });
-        if let Ok(others) = others
+        if let Ok(others) = self.active_names_of(&key.principal, &key.public_key).await
             && !others.is_empty()
         {
             tracing::warn!(

@@ -10,8 +10,9 @@ use crate::KeyRegistry;
 /// was registered under. Only active keys match; a revoked key stops matching within the cache
 /// TTL, the same bound as for ASAP kids.
 ///
-/// A user may have any number of keys: the lookup is one indexed query by `(username,
-/// fingerprint)`, cached per pair for the TTL. A key registered under two names verifies until
+/// A user may have any number of keys (once each stored key has its fingerprint: see
+/// docs/reliability.md for rows an older version wrote): the lookup is one indexed query by
+/// `(username, fingerprint)`, cached per pair for the TTL. A key registered under two names verifies until
 /// both are revoked (revoking one logs a warning naming the others). An unknown user costs what a known one costs:
 /// the same cache (a miss is cached like a key) or the same single query, and the verifier
 /// then checks a decoy signature. A database that cannot answer is an error (503), never a

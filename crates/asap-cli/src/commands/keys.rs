@@ -132,6 +132,15 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Revoke(args) => {
             let registry = open(args.db.db.as_str()).await?;
             let key = registry.revoke(&args.principal, &args.name).await?;
+            let others = registry
+                .active_names_of(key.principal(), key.public_key())
+                .await?;
+            if !others.is_empty() {
+                eprintln!(
+                    "asap: warning: the same key is still registered as {}: per-user tokens signed with it still verify",
+                    others.join(", ")
+                );
+            }
             print_line(key.kid().as_str())
         }
     }

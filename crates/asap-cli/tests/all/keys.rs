@@ -169,7 +169,7 @@ fn add_list_and_revoke_print_what_scripts_need() {
         path_str(&pem),
     ]);
     assert_eq!(named.ok(), "svc/k1");
-    run(&[
+    let revoked = run(&[
         "keys",
         "revoke",
         "--db",
@@ -178,8 +178,15 @@ fn add_list_and_revoke_print_what_scripts_need() {
         "svc",
         "--name",
         "k1",
-    ])
-    .ok();
+    ]);
+    assert_eq!(revoked.ok(), "svc/k1");
+    // The same key is still registered without a name: per-user tokens still verify with it.
+    let unnamed_name = unnamed.trim_start_matches("svc/");
+    assert!(
+        revoked.stderr.contains("warning") && revoked.stderr.contains(unnamed_name),
+        "{}",
+        revoked.stderr
+    );
 
     let list = run(&["keys", "list", "--db", &db]);
     let lines: Vec<&str> = list.ok().lines().collect();

@@ -96,7 +96,7 @@ async fn per_user_keys(url: &str) {
         );
     }
 
-    // A key added after a miss verifies at once here (the principal's entry is dropped).
+    // A key added after a miss verifies at once here (the pair's cached miss is dropped).
     let (late_key, late_pem) = pair();
     let late = UserSigner::new("dave", late_key).expect("signer");
     assert!(status(&verifier, &late).await.is_err());
@@ -234,6 +234,31 @@ async fn rows_of_an_older_version(url: &str) {
         ),
         "an unreadable row not yet filled in is no key: a 401, not a 503"
     );
+    // A stored fingerprint is a search key, not a claim: a row whose column names another
+    // key's fingerprint (edited by hand) is not that key.
+    let (_, other_pem) = pair();
+    let other = user_tokens::Fingerprint::of(&PublicKey::from_pem(&other_pem).expect("pem"));
+    on_pool!(url, |pool| {
+        sqlx::query(
+            "UPDATE asap_public_keys SET fingerprint = $1 WHERE principal = 'fay' AND key_name = 'same000'",
+        )
+        .bind(other.as_str())
+        .execute(&pool)
+        .await
+        .expect("update");
+    });
+    let found = user_tokens::UserKeySource::user_key(&registry, "fay", &other)
+        .await
+        .expect("answers");
+    assert!(found.is_none(), "fay's key is not the key of another fingerprint");
+    on_pool!(url, |pool| {
+        sqlx::query(
+            "UPDATE asap_public_keys SET fingerprint = NULL WHERE principal = 'fay' AND key_name = 'same000'",
+        )
+        .execute(&pool)
+        .await
+        .expect("update");
+    });
 
     let reopened = tokio::time::timeout(Duration::from_secs(60), KeyRegistry::open(url))
         .await

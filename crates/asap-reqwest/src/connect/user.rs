@@ -129,8 +129,11 @@ type Slot = Arc<tokio::sync::Mutex<Option<AccessToken>>>;
 /// entries make room (swept at most once a second), then an idle entry of the tenant that holds
 /// the most, the new entry counted for its tenant. A tenant with many users replaces its own
 /// tokens; another tenant's only when that tenant holds at least as many, and when there is no
-/// such entry (all in use) the new token is used once and not kept. A tenant is a client key:
-/// one party's many installations are many tenants. Cheap to share (`Arc`).
+/// such entry (all in use) the new token is used once and not kept (and concurrent callers for
+/// it each make a token request: no single flight while the cache cannot fairly hold it). A
+/// tenant is a client key: one party's many installations are many tenants. Finding the entry
+/// to replace is linear in the tenants, and in the entries when the asker's own are all busy.
+/// Cheap to share (`Arc`).
 ///
 /// The authorization server is configuration: [`connect_qsh::ATLASSIAN_AUTHORIZATION_SERVER`]
 /// in production, another for staging or FedRAMP hosts. It must be `https` (plain `http` only
