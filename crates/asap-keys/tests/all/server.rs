@@ -314,7 +314,16 @@ fn a_burst_of_key_set_requests_builds_the_set_once() {
     std::fs::write(dir.join("k1.pem"), p256().public_key().expect("pk").to_pem()).expect("write");
     std::fs::write(dir.join("notes.pem"), "not a key\n").expect("write");
     let (captured, subscriber) = asap_testkit::logs::Captured::subscriber(tracing::Level::DEBUG);
-    let runtime = current_thread_runtime();
+    // One blocking thread, held until every request has arrived: a build reads the directory
+    // on that thread, so the first one cannot end before the burst is in (on a free thread it
+    // can end within its request's first poll, and the next request then rightly builds anew).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .expect("runtime");
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let _holder = runtime.spawn_blocking(move || held.recv());
     let builds = || {
         captured
             .lines()
@@ -325,11 +334,25 @@ fn a_burst_of_key_set_requests_builds_the_set_once() {
     let _guard = asap_testkit::logs::scoped(subscriber);
     runtime.block_on(async {
         let service = KeyService::directory(root.path()).publish_jwks(true);
-        let requests = (0..50).map(|_| {
-            let mut service = service.clone();
-            async move { call(&mut service, Method::GET, asap_keys::server::JWKS_PATH).await }
-        });
-        for (status, _, body) in futures_util::future::join_all(requests).await {
+        let mut requests: Vec<_> = (0..50)
+            .map(|_| {
+                let mut service = service.clone();
+                Box::pin(futures_util::future::maybe_done(async move {
+                    call(&mut service, Method::GET, asap_keys::server::JWKS_PATH).await
+                }))
+            })
+            .collect();
+        // A burst: every request arrives (is polled once, up to the cache) before the first
+        // build can end, whatever order an executor would poll them in.
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        for request in &mut requests {
+            let _ = std::future::Future::poll(request.as_mut(), &mut cx);
+        }
+        release.send(()).expect("the holder waits");
+        futures_util::future::join_all(requests.iter_mut().map(|r| r.as_mut())).await;
+        for request in &mut requests {
+            let (status, _, body) = request.as_mut().take_output().expect("answered");
             assert_eq!(status, StatusCode::OK);
             assert!(body.contains("svc/k1.pem"), "{body}");
         }
