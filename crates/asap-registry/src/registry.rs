@@ -479,7 +479,7 @@ async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
     loop {
         let rows: Vec<(String, String, String)> = on_db!(db, |pool| {
             // A row value, so that both databases seek the primary key to the page's start.
-            let rows = sqlx::query(
+            sqlx::query_as(
                 "SELECT principal, key_name, public_key FROM asap_public_keys \
                  WHERE fingerprint IS NULL AND (principal, key_name) > ($1, $2) \
                  ORDER BY principal, key_name LIMIT $3",
@@ -489,17 +489,8 @@ async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
             .bind(FILL_PAGE)
             .fetch_all(pool)
             .await
-            .map_err(RegistryError::Database)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push((
-                    row.try_get(0).map_err(RegistryError::Database)?,
-                    row.try_get(1).map_err(RegistryError::Database)?,
-                    row.try_get(2).map_err(RegistryError::Database)?,
-                ));
-            }
-            out
-        });
+        })
+        .map_err(RegistryError::Database)?;
         let Some((principal, name, _)) = rows.last() else {
             return Ok(filled);
         };
@@ -814,7 +805,7 @@ impl KeyRegistry {
             return Ok(Lookup { fetched, key: None });
         }
         let rows: Vec<(String, String, Option<String>)> = on_db!(&self.inner.db, |pool| {
-            let rows = sqlx::query(
+            sqlx::query_as(
                 // Two index searches (an `OR` would search by the principal alone), each with
                 // its own limit, so the stored match is read whatever the order of the union.
                 "SELECT key_name, public_key, fingerprint FROM (SELECT key_name, public_key, fingerprint \
@@ -829,17 +820,8 @@ impl KeyRegistry {
             .bind(MAX_ROWS_PER_USER_LOOKUP)
             .fetch_all(pool)
             .await
-            .map_err(RegistryError::Database)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push((
-                    row.try_get(0).map_err(RegistryError::Database)?,
-                    row.try_get(1).map_err(RegistryError::Database)?,
-                    row.try_get(2).map_err(RegistryError::Database)?,
-                ));
-            }
-            out
-        });
+        })
+        .map_err(RegistryError::Database)?;
         for (name, pem, stored) in rows {
             let kid = kid_for(principal, &name)?;
             let key = match PublicKey::from_pem(&pem) {
