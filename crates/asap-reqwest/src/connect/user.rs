@@ -1,7 +1,7 @@
 //! Calling the product as a user: access tokens from the OAuth 2.0 JWT-bearer grant, cached per
 //! (tenant, user, scopes), and a middleware that sends them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -132,8 +132,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<AccessToken>>>;
 /// such entry (all in use) the new token is used once and not kept (and concurrent callers for
 /// it each make a token request: no single flight while the cache cannot fairly hold it). A
 /// tenant is a client key: one party's many installations are many tenants. Finding the entry
-/// to replace is linear in the tenants, and in the entries when the asker's own are all busy.
-/// Cheap to share (`Arc`).
+/// to replace tries the tenants largest first and looks at up to 64 entries of each (entries in
+/// use are skipped), so a tenant that keeps its own entries busy costs a bounded look per
+/// tenant, not a scan of the cache. Cheap to share (`Arc`).
 ///
 /// The authorization server is configuration: [`connect_qsh::ATLASSIAN_AUTHORIZATION_SERVER`]
 /// in production, another for staging or FedRAMP hosts. It must be `https` (plain `http` only
@@ -148,77 +149,109 @@ pub struct UserTokenCache {
     entries: Mutex<Entries>,
 }
 
-/// The cached entries, how many each tenant holds, and when expired ones were last swept.
+/// How many entries of one tenant [`Entries::victim`] looks at before it moves on to the next
+/// tenant: entries in use (a token request in flight) are skipped, and a tenant can hold many.
+const VICTIM_LOOKS_PER_TENANT: usize = 64;
+
+/// The cached entries, each tenant's keys, the tenants by how many entries they hold, and when
+/// expired entries were last swept.
 #[derive(Default)]
 struct Entries {
     map: HashMap<CacheKey, Slot>,
-    held: HashMap<String, usize>,
+    tenants: HashMap<String, HashSet<CacheKey>>,
+    by_size: BTreeMap<usize, HashSet<String>>,
     swept_at: i64,
 }
 
 impl Entries {
+    fn size(&self, tenant: &str) -> usize {
+        self.tenants.get(tenant).map_or(0, HashSet::len)
+    }
+
+    /// Files `tenant` under its new size.
+    fn resize(&mut self, tenant: &str, from: usize, to: usize) {
+        if let Some(names) = self.by_size.get_mut(&from) {
+            names.remove(tenant);
+            if names.is_empty() {
+                self.by_size.remove(&from);
+            }
+        }
+        if to > 0 {
+            self.by_size.entry(to).or_default().insert(tenant.to_owned());
+        }
+    }
+
     fn insert(&mut self, key: CacheKey, slot: Slot) {
-        *self.held.entry(key.client_key.clone()).or_default() += 1;
-        self.map.insert(key, slot);
+        if self.map.insert(key.clone(), slot).is_some() {
+            return;
+        }
+        let tenant = key.client_key.clone();
+        let keys = self.tenants.entry(tenant.clone()).or_default();
+        keys.insert(key);
+        let size = keys.len();
+        self.resize(&tenant, size - 1, size);
     }
 
     fn remove(&mut self, key: &CacheKey) {
-        if self.map.remove(key).is_some() {
-            self.forget_one_of(&key.client_key);
+        if self.map.remove(key).is_none() {
+            return;
         }
-    }
-
-    fn forget_one_of(&mut self, tenant: &str) {
-        if let Some(n) = self.held.get_mut(tenant) {
-            *n -= 1;
-            if *n == 0 {
-                self.held.remove(tenant);
-            }
+        let tenant = key.client_key.as_str();
+        let Some(keys) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        keys.remove(key);
+        let size = keys.len();
+        if size == 0 {
+            self.tenants.remove(tenant);
         }
+        self.resize(tenant, size + 1, size);
     }
 
     /// Drops the entries no caller is using whose token is missing or expired.
     fn sweep(&mut self, now: i64) {
-        let mut gone = Vec::new();
-        self.map.retain(|key, slot| {
-            let keep = Arc::strong_count(slot) > 1
-                || slot
-                    .try_lock()
-                    .map(|t| t.as_ref().is_some_and(|t| now < t.expires_at))
-                    .unwrap_or(true);
-            if !keep {
-                gone.push(key.client_key.clone());
-            }
-            keep
-        });
-        for tenant in gone {
-            self.forget_one_of(&tenant);
+        let gone: Vec<CacheKey> = self
+            .map
+            .iter()
+            .filter(|(_, slot)| {
+                Arc::strong_count(slot) == 1
+                    && slot
+                        .try_lock()
+                        .is_ok_and(|t| t.as_ref().is_none_or(|t| now >= t.expires_at))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &gone {
+            self.remove(key);
         }
         self.swept_at = now;
     }
 
     /// The entry to make room with for `incoming`: one no caller is using, of the tenant that
     /// holds the most entries (`incoming` counted for its own), and never of a tenant that
-    /// holds fewer than `incoming`'s would. The scan stops at the first idle entry of a tenant
-    /// as large as the largest.
+    /// holds fewer than `incoming`'s would. Tenants are tried largest first, up to
+    /// [`VICTIM_LOOKS_PER_TENANT`] entries each.
     fn victim(&self, incoming: &CacheKey) -> Option<CacheKey> {
-        let size = |tenant: &str| {
-            self.held.get(tenant).copied().unwrap_or(0) + usize::from(tenant == incoming.client_key)
-        };
-        let need = size(&incoming.client_key);
-        let largest = self.held.keys().map(|t| size(t)).max().unwrap_or(0).max(need);
-        let mut best: Option<(&CacheKey, usize)> = None;
-        for (key, slot) in &self.map {
-            let held = size(&key.client_key);
-            if held < need || Arc::strong_count(slot) > 1 || best.is_some_and(|(_, b)| b >= held) {
-                continue;
-            }
-            best = Some((key, held));
-            if held == largest {
-                break;
+        let need = self.size(&incoming.client_key) + 1;
+        for (&size, names) in self.by_size.range(need.saturating_sub(1)..).rev() {
+            for tenant in names {
+                let own = *tenant == incoming.client_key;
+                if size + usize::from(own) < need {
+                    continue;
+                }
+                let idle = self.tenants.get(tenant).and_then(|keys| {
+                    keys.iter().take(VICTIM_LOOKS_PER_TENANT).find(|key| {
+                        self.map
+                            .get(*key)
+                            .is_some_and(|slot| Arc::strong_count(slot) == 1)
+                    })
+                });
+                if let Some(key) = idle {
+                    return Some(key.clone());
+                }
             }
         }
-        best.map(|(key, _)| key.clone())
+        None
     }
 }
 
@@ -597,15 +630,21 @@ mod tests {
         });
     }
 
-    /// How many entries `tenant` holds, counted in the map, and checked against the count kept.
+    /// How many entries `tenant` holds, counted in the map, and checked against the tenant's
+    /// keys and the tenants by size.
     fn held(cache: &UserTokenCache, tenant: &str) -> usize {
         let entries = cache.lock_entries();
         let counted = entries.map.keys().filter(|k| k.client_key == tenant).count();
-        assert_eq!(
-            entries.held.get(tenant).copied().unwrap_or(0),
-            counted,
-            "{tenant}"
-        );
+        assert_eq!(entries.size(tenant), counted, "{tenant}");
+        let filed: Vec<usize> = entries
+            .by_size
+            .iter()
+            .filter(|(_, names)| names.contains(tenant))
+            .map(|(size, _)| *size)
+            .collect();
+        let expected: Vec<usize> = [counted].into_iter().filter(|n| *n > 0).collect();
+        assert_eq!(filed, expected, "{tenant} is filed under its size, once");
+        assert!(entries.by_size.values().all(|names| !names.is_empty()));
         counted
     }
 
@@ -661,19 +700,42 @@ mod tests {
     fn a_tenant_is_never_pushed_below_the_tenant_that_takes_its_room() {
         let tokens = UserTokenCache::new("https://auth.example")
             .expect("valid")
-            .max_entries(3);
+            .max_entries(4);
         let in_use: Vec<Slot> = (0..2).map(|user| tokens.slot(&key("large", user))).collect();
         cache(&tokens, &key("small", 0));
+        cache(&tokens, &key("small", 1));
         // The large tenant's third user: its own entries are busy, and the small tenant holds
-        // fewer, so the token is used once and not kept.
+        // as many as it does now, fewer than it would, so the token is used once and not kept.
         cache(&tokens, &key("large", 2));
-        assert!(cached(&tokens, &key("small", 0)));
+        assert!(cached(&tokens, &key("small", 0)) && cached(&tokens, &key("small", 1)));
         assert!(!cached(&tokens, &key("large", 2)));
         assert_eq!(
             (tokens.len(), held(&tokens, "large"), held(&tokens, "small")),
-            (3, 2, 1)
+            (4, 2, 2)
         );
         drop(in_use);
+    }
+
+    #[test]
+    fn a_tenant_whose_entries_are_all_busy_takes_no_room_and_the_others_still_cache() {
+        let tokens = UserTokenCache::new("https://auth.example")
+            .expect("valid")
+            .max_entries(200);
+        // The large tenant holds 150 entries, every one with a token request in flight.
+        let busy: Vec<Slot> = (0..150).map(|user| tokens.slot(&key("large", user))).collect();
+        for user in 0..50 {
+            cache(&tokens, &key("small", user));
+        }
+        // Its next users find no idle entry of its own among the ones looked at, and take no
+        // room from the smaller tenant: used once, not kept.
+        cache(&tokens, &key("large", 1_000));
+        assert!(!cached(&tokens, &key("large", 1_000)));
+        assert_eq!((held(&tokens, "large"), held(&tokens, "small")), (150, 50));
+        // The small tenant's next user replaces one of its own, found at once.
+        cache(&tokens, &key("small", 1_000));
+        assert!(cached(&tokens, &key("small", 1_000)));
+        assert_eq!((held(&tokens, "large"), held(&tokens, "small")), (150, 50));
+        drop(busy);
     }
 
     #[test]
