@@ -521,7 +521,7 @@ async fn fill_fingerprints(db: &Db) -> Result<u64, RegistryError> {
             values.join(", ")
         );
         filled += on_db!(db, |pool| {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.clone()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
             for (principal, name, fingerprint) in &page {
                 query = query.bind(*principal).bind(*name).bind(fingerprint);
             }
@@ -640,7 +640,8 @@ impl KeyRegistry {
             }
             Err(e) => return Err(RegistryError::Database(e)),
         }
-        self.forget(&kid, &key).await;
+        self.forget_kid(&kid).await;
+        self.forget_user_key(principal, &key).await;
         tracing::info!(%kid, kind = %label, "public key registered");
         Ok(RegisteredKey {
             kid,
@@ -718,9 +719,7 @@ impl KeyRegistry {
             .map(|done| done.rows_affected())
         })
         .map_err(RegistryError::Database)?;
-        if let Some(cache) = &self.inner.cache {
-            cache.invalidate(&kid).await;
-        }
+        self.forget_kid(&kid).await;
         // The per-user entry is by fingerprint, so it needs the key: without it, every
         // per-user entry goes, rather than the revoked key staying cached here.
         let key = match self.get(&kid).await {
@@ -733,7 +732,7 @@ impl KeyRegistry {
                 return Err(e);
             }
         };
-        self.forget(&key.kid, &key.public_key).await;
+        self.forget_user_key(&key.principal, &key.public_key).await;
         tracing::info!(kid = %key.kid, "public key revoked");
         self.warn_if_still_active(&key).await;
         Ok(key)
@@ -775,13 +774,17 @@ impl KeyRegistry {
         on_db!(&self.inner.db, |pool| pool.close().await);
     }
 
-    /// Drops this instance's cached lookups of `key` as `kid` and as its principal's per-user
-    /// key, after it was added or revoked.
-    async fn forget(&self, kid: &KeyId, key: &PublicKey) {
+    /// Drops this instance's cached lookup of `kid`, after its key was added or revoked.
+    async fn forget_kid(&self, kid: &KeyId) {
         if let Some(cache) = &self.inner.cache {
             cache.invalidate(kid).await;
         }
-        if let (Some(cache), Some(principal)) = (&self.inner.user_cache, kid.owner()) {
+    }
+
+    /// Drops this instance's cached per-user lookup of `principal`'s `key`, after it was added
+    /// or revoked.
+    async fn forget_user_key(&self, principal: &str, key: &PublicKey) {
+        if let Some(cache) = &self.inner.user_cache {
             cache
                 .invalidate(&(principal.to_owned(), Fingerprint::of(key)))
                 .await;

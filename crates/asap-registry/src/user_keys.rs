@@ -12,11 +12,11 @@ use crate::KeyRegistry;
 ///
 /// A user may have any number of keys (once each stored key has its fingerprint: see
 /// docs/reliability.md for rows an older version wrote): the lookup is one indexed query by
-/// `(username, fingerprint)`, cached per pair for the TTL. A key registered under two names verifies until
-/// both are revoked (revoking one logs a warning naming the others). An unknown user costs what a known one costs:
-/// the same cache (a miss is cached like a key) or the same single query, and the verifier
-/// then checks a decoy signature. A database that cannot answer is an error (503), never a
-/// "no key".
+/// `(username, fingerprint)`, cached per pair for the TTL. A key registered under two names
+/// verifies until both are revoked (revoking one logs a warning naming the others). An unknown
+/// user costs what a known one costs: the same cache (a miss is cached like a key) or the same
+/// single query, and the verifier then checks a decoy signature. A database that cannot answer
+/// is an error (503), never a "no key".
 impl UserKeySource for KeyRegistry {
     fn user_key<'a>(&'a self, username: &'a str, fingerprint: &'a Fingerprint) -> UserKeyFuture<'a> {
         Box::pin(async move {

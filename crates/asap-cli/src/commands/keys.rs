@@ -77,8 +77,7 @@ pub(crate) struct ListArgs {
     principal: Option<String>,
 
     /// Print a JSON array (kid, principal, name, kind, created_at, revoked_at, fingerprint,
-    /// public_key)
-    /// instead of one `KID<TAB>KIND<TAB>active|revoked` line per key
+    /// public_key) instead of one `KID<TAB>KIND<TAB>active|revoked` line per key
     #[arg(long)]
     json: bool,
 }

@@ -42,6 +42,11 @@ async fn status(verifier: &UserVerifier, signer: &UserSigner) -> Result<(), User
         .map(|_| ())
 }
 
+/// Whether the verifier refuses the signer's token as signed by no key of its user (a 401).
+async fn no_key(verifier: &UserVerifier, signer: &UserSigner) -> bool {
+    matches!(status(verifier, signer).await, Err(UserTokenError::NoMatchingKey))
+}
+
 /// Every per-user scenario on the registry at `url`.
 async fn per_user_keys(url: &str) {
     let registry = KeyRegistry::open(url).await.expect("open");
@@ -63,23 +68,14 @@ async fn per_user_keys(url: &str) {
     // Unknown user, and a key ann never registered: one answer.
     let (stranger_key, _) = pair();
     let bob = UserSigner::new("bob", pair().0).expect("signer");
-    assert!(matches!(
-        status(&verifier, &bob).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&verifier, &bob).await);
     let unregistered = UserSigner::new("ann", stranger_key).expect("signer");
-    assert!(matches!(
-        status(&verifier, &unregistered).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&verifier, &unregistered).await);
     // Ann's key claimed by another principal.
     let (key, pem) = pair();
     registry.add("carol", Some("k"), &pem).await.expect("add");
     let ann_with_carols = UserSigner::new("ann", key).expect("signer");
-    assert!(matches!(
-        status(&verifier, &ann_with_carols).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&verifier, &ann_with_carols).await);
 
     // Usernames no principal can have (a NUL byte would be a PostgreSQL error): a 401, not a
     // 503.
@@ -87,13 +83,7 @@ async fn per_user_keys(url: &str) {
         let Ok(signer) = UserSigner::new(name, pair().0) else {
             continue;
         };
-        assert!(
-            matches!(
-                status(&verifier, &signer).await,
-                Err(UserTokenError::NoMatchingKey)
-            ),
-            "{name:?}"
-        );
+        assert!(no_key(&verifier, &signer).await, "{name:?}");
     }
 
     // A key added after a miss verifies at once here (the pair's cached miss is dropped).
@@ -114,15 +104,9 @@ async fn per_user_keys(url: &str) {
         .await
         .expect("cached on the other instance");
     registry.revoke("ann", "laptop").await.expect("revoke");
-    assert!(matches!(
-        status(&verifier, &ann).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&verifier, &ann).await);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(matches!(
-        status(&other_verifier, &ann).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&other_verifier, &ann).await);
     registry.close().await;
     other.close().await;
 }
@@ -147,10 +131,7 @@ async fn many_keys(url: &str) {
             .unwrap_or_else(|e| panic!("erin's key k{i:02}: {e}"));
     }
     registry.revoke("erin", "k69").await.expect("revoke");
-    assert!(matches!(
-        status(&verifier, &signers[69]).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&verifier, &signers[69]).await);
     registry.close().await;
 }
 
@@ -228,10 +209,7 @@ async fn rows_of_an_older_version(url: &str) {
         .expect("a row without a fingerprint matches by the computed one");
     let broken = UserSigner::new("broken", pair().0).expect("signer");
     assert!(
-        matches!(
-            status(&verifier, &broken).await,
-            Err(UserTokenError::NoMatchingKey)
-        ),
+        no_key(&verifier, &broken).await,
         "an unreadable row not yet filled in is no key: a 401, not a 503"
     );
     // A stored fingerprint is a search key, not a claim: a row whose column names another
@@ -285,10 +263,7 @@ async fn rows_of_an_older_version(url: &str) {
         [Some(String::new())],
         "an unreadable row is marked, not left to every lookup"
     );
-    assert!(matches!(
-        status(&self::verifier(&reopened), &broken).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&self::verifier(&reopened), &broken).await);
     registry.close().await;
     reopened.close().await;
 
@@ -356,10 +331,7 @@ async fn one_key_under_two_names(url: &str) {
         .find(|k| !k.is_revoked())
         .expect("the other name");
     registry.revoke("gus", other.name()).await.expect("revoke");
-    assert!(matches!(
-        status(&verifier, &gus).await,
-        Err(UserTokenError::NoMatchingKey)
-    ));
+    assert!(no_key(&verifier, &gus).await);
     registry.close().await;
 }
 

@@ -613,6 +613,13 @@ mod tests {
         assert_eq!(long.expires_at(), MAX_TOKEN_LIFETIME_SECS);
     }
 
+    /// A cache of at most `max` entries.
+    fn holding(max: usize) -> UserTokenCache {
+        UserTokenCache::new("https://auth.example")
+            .expect("valid")
+            .max_entries(max)
+    }
+
     fn key(tenant: &str, user: usize) -> CacheKey {
         CacheKey {
             client_key: tenant.to_owned(),
@@ -654,9 +661,7 @@ mod tests {
 
     #[test]
     fn a_tenant_with_many_users_replaces_its_own_tokens_not_other_tenants() {
-        let tokens = UserTokenCache::new("https://auth.example")
-            .expect("valid")
-            .max_entries(8);
+        let tokens = holding(8);
         for user in 0..3 {
             cache(&tokens, &key("small", user));
         }
@@ -678,9 +683,7 @@ mod tests {
 
     #[test]
     fn entries_in_use_are_never_the_ones_replaced() {
-        let tokens = UserTokenCache::new("https://auth.example")
-            .expect("valid")
-            .max_entries(4);
+        let tokens = holding(4);
         // The largest tenant's entries are all waiting for a token.
         let in_use: Vec<Slot> = (0..3).map(|user| tokens.slot(&key("large", user))).collect();
         cache(&tokens, &key("small", 0));
@@ -698,9 +701,7 @@ mod tests {
 
     #[test]
     fn a_tenant_is_never_pushed_below_the_tenant_that_takes_its_room() {
-        let tokens = UserTokenCache::new("https://auth.example")
-            .expect("valid")
-            .max_entries(4);
+        let tokens = holding(4);
         let in_use: Vec<Slot> = (0..2).map(|user| tokens.slot(&key("large", user))).collect();
         cache(&tokens, &key("small", 0));
         cache(&tokens, &key("small", 1));
@@ -718,9 +719,7 @@ mod tests {
 
     #[test]
     fn a_tenant_whose_entries_are_all_busy_takes_no_room_and_the_others_still_cache() {
-        let tokens = UserTokenCache::new("https://auth.example")
-            .expect("valid")
-            .max_entries(200);
+        let tokens = holding(200);
         // The large tenant holds 150 entries, every one with a token request in flight.
         let busy: Vec<Slot> = (0..150).map(|user| tokens.slot(&key("large", user))).collect();
         for user in 0..50 {
@@ -740,9 +739,7 @@ mod tests {
 
     #[test]
     fn tenants_holding_an_equal_share_keep_it() {
-        let tokens = UserTokenCache::new("https://auth.example")
-            .expect("valid")
-            .max_entries(4);
+        let tokens = holding(4);
         for user in 0..2 {
             cache(&tokens, &key("a", user));
             cache(&tokens, &key("b", user));
@@ -757,10 +754,7 @@ mod tests {
     #[test]
     fn expired_entries_make_room_first() {
         let clock = Arc::new(asap_core::ManualClock::new(1_000));
-        let tokens = UserTokenCache::new("https://auth.example")
-            .expect("valid")
-            .max_entries(2)
-            .clock(clock.clone());
+        let tokens = holding(2).clock(clock.clone());
         cache(&tokens, &key("a", 0));
         cache(&tokens, &key("a", 1));
         clock.advance(7_200);
